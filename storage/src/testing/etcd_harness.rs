@@ -1,0 +1,1 @@
+//! Real etcd members for tests (placeholder while it is being written).
