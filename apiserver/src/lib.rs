@@ -1,1 +1,78 @@
-//! placeholder
+//! rkube's Kubernetes API server.
+//!
+//! Today it serves, over HTTPS (HTTP/1.1 and HTTP/2), the non-resource
+//! endpoints every client and probe relies on: `/version`, `/healthz`,
+//! `/livez`, `/readyz` (with `?verbose` and per-check paths) and `/metrics`,
+//! with bearer-token authentication from an upstream-format token file, on
+//! either storage backend. The REST registry of built-in kinds is the next
+//! layer to land on top of [`rkube_storage::Store`].
+//!
+//! Layout: [`options`] (flags) -> [`config::Config`] -> [`run`], which opens
+//! storage ([`rkube_storage::StorageConfig`]), loads or creates the PKI
+//! ([`pki`]), builds the router ([`routes`]) and serves it ([`serve`]).
+
+pub mod authn;
+pub mod config;
+pub mod health;
+pub mod metrics;
+pub mod observe;
+pub mod options;
+pub mod pki;
+pub mod routes;
+pub mod serve;
+pub mod status;
+pub mod version;
+
+use std::sync::Arc;
+
+pub use config::Config;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("opening storage: {0}")]
+    Storage(#[from] rkube_storage::StorageError),
+    #[error("preparing certificates: {0}")]
+    Pki(#[from] pki::PkiError),
+    #[error("loading the token file: {0}")]
+    TokenFile(#[from] authn::TokenFileError),
+    #[error("binding {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("serving: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Runs the API server until `shutdown` resolves, then drains connections.
+pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    let started = std::time::Instant::now();
+    let store = config.storage.open().await?;
+    let compactor = rkube_storage::compactor::spawn(store.clone(), config.storage.compaction_interval);
+    let pki = pki::Pki::load_or_create(&config.pki_dir(), &config.certificate_names())?;
+    let tokens = match &config.token_auth_file {
+        Some(path) => authn::TokenFile::load(path)?,
+        None => authn::TokenFile::default(),
+    };
+    let state = routes::AppState::new(store.clone(), Arc::new(tokens));
+    let router = routes::router(state.clone());
+    let listener = tokio::net::TcpListener::bind(config.bind_address)
+        .await
+        .map_err(|source| ServerError::Bind { addr: config.bind_address.to_string(), source })?;
+    let local = listener.local_addr().map_err(ServerError::Serve)?;
+    tracing::info!(
+        address = %local,
+        backend = store.backend_name(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "serving the Kubernetes API"
+    );
+    let health = state.health.clone();
+    let shutdown = async move {
+        shutdown.await;
+        health.begin_shutdown();
+        tracing::info!("shutting down: draining connections");
+    };
+    let result = serve::serve(listener, pki.server_config()?, router, shutdown).await;
+    if let Some(c) = compactor {
+        c.abort();
+    }
+    result.map_err(ServerError::Serve)
+}

@@ -1,0 +1,117 @@
+//! Command-line flags, named like kube-apiserver's where they mean the same.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use rkube_storage::{StorageBackend, StorageConfig};
+
+use crate::config::Config;
+
+/// Flags of `rkube-apiserver`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "rkube-apiserver", version, about = "rkube's Kubernetes API server")]
+pub struct Options {
+    /// Address to serve HTTPS on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_address: IpAddr,
+    /// Port to serve HTTPS on.
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+    /// Directory for the embedded store, certificates and generated files.
+    #[arg(long, default_value = "/var/lib/rkube")]
+    pub data_dir: PathBuf,
+    /// Storage backend: embedded (default), etcd, or memory (tests only).
+    #[arg(long, default_value = "embedded")]
+    pub storage_backend: StorageBackend,
+    /// etcd client URLs, comma-separated (with --storage-backend=etcd).
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    pub etcd_servers: Vec<String>,
+    /// Key prefix for every object in etcd.
+    #[arg(long, default_value = "/registry")]
+    pub etcd_prefix: String,
+    /// Interval of storage compaction; history younger than this is kept. 0 disables it.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub etcd_compaction_interval: Duration,
+    /// Static token file: lines of `token,user,uid,"group1,group2"`.
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
+    /// Extra DNS names or IPs for the generated serving certificate.
+    #[arg(long, value_delimiter = ',')]
+    pub tls_san: Vec<String>,
+    /// Log format: text or json.
+    #[arg(long, default_value = "text")]
+    pub log_format: String,
+}
+
+impl Options {
+    /// The configuration these flags describe.
+    pub fn into_config(self) -> Config {
+        Config {
+            bind_address: SocketAddr::new(self.bind_address, self.secure_port),
+            storage: StorageConfig {
+                backend: self.storage_backend,
+                data_dir: self.data_dir.join("store"),
+                etcd_servers: self.etcd_servers,
+                etcd_prefix: self.etcd_prefix,
+                compaction_interval: self.etcd_compaction_interval,
+            },
+            data_dir: self.data_dir,
+            token_auth_file: self.token_auth_file,
+            tls_sans: self.tls_san,
+        }
+    }
+}
+
+/// Parses Go-style durations as kube-apiserver takes them: `300ms`, `5m`, `1h30m`, `10s`, or `0`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!("invalid duration {s:?}"));
+        }
+        let n: f64 = rest[..digits].parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let secs = match &rest[..unit_len] {
+            "h" => n * 3600.0,
+            "m" => n * 60.0,
+            "s" => n,
+            "ms" => n / 1e3,
+            "us" | "µs" => n / 1e6,
+            "ns" => n / 1e9,
+            unit => return Err(format!("invalid unit {unit:?} in duration {s:?}")),
+        };
+        rest = &rest[unit_len..];
+        total += Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}"))?;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let check = |s: &str, want: Option<Duration>| assert_eq!(parse_duration(s).ok(), want, "{s}");
+        check("5m", Some(Duration::from_secs(300)));
+        check("1h30m", Some(Duration::from_secs(5400)));
+        check("250ms", Some(Duration::from_millis(250)));
+        check("0", Some(Duration::ZERO));
+        check("1.5s", Some(Duration::from_millis(1500)));
+        for bad in ["", "m", "5", "5x", "-1s", "1e400s"] {
+            check(bad, None);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The router: which handler serves which path, and the layers around them.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rkube_storage::Store;
+
+use crate::authn::{TokenFile, UserInfo};
+use crate::health::{Endpoint, Health};
+use crate::metrics::Metrics;
+use crate::status::ApiError;
+
+/// State shared by every handler (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub tokens: Arc<TokenFile>,
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, tokens: Arc<TokenFile>) -> Self {
+        AppState {
+            health: Arc::new(Health::new(store.clone())),
+            metrics: Arc::new(Metrics::new()),
+            store,
+            tokens,
+        }
+    }
+}
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/version", get(version))
+        .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/healthz/{check}", get(healthz_check))
+        .route("/livez/{check}", get(livez_check))
+        .route("/readyz/{check}", get(readyz_check))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::observe::observe))
+        .with_state(state)
+}
+
+/// Authenticates the request: a bearer token must be known; no token means
+/// the anonymous user.
+async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let user = match req.headers().get(header::AUTHORIZATION) {
+        None => UserInfo::anonymous(),
+        Some(value) => {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .map(str::trim)
+                .filter(|t| !t.is_empty());
+            match token.and_then(|t| state.tokens.authenticate(t)) {
+                Some(user) => user,
+                None => return ApiError::unauthorized().into_response(),
+            }
+        }
+    };
+    req.extensions_mut().insert(user.clone());
+    let mut resp = next.run(req).await;
+    resp.extensions_mut().insert(user);
+    resp
+}
+
+async fn version() -> Response {
+    json(&crate::version::info())
+}
+
+#[derive(serde::Deserialize, Default)]
+struct HealthQuery {
+    verbose: Option<String>,
+    #[serde(default)]
+    exclude: Option<String>,
+}
+
+async fn health(state: &AppState, endpoint: Endpoint, only: Option<&str>, q: HealthQuery) -> Response {
+    let exclude: Vec<String> = q.exclude.map(|e| e.split(',').map(String::from).collect()).unwrap_or_default();
+    let (code, body) = state.health.serve(endpoint, only, q.verbose.is_some(), &exclude).await;
+    text(code, body)
+}
+
+async fn healthz(State(s): State<AppState>, Query(q): Query<HealthQuery>) -> Response {
+    health(&s, Endpoint::Healthz, None, q).await
+}
+async fn livez(State(s): State<AppState>, Query(q): Query<HealthQuery>) -> Response {
+    health(&s, Endpoint::Livez, None, q).await
+}
+async fn readyz(State(s): State<AppState>, Query(q): Query<HealthQuery>) -> Response {
+    health(&s, Endpoint::Readyz, None, q).await
+}
+async fn healthz_check(State(s): State<AppState>, Path(c): Path<String>) -> Response {
+    health(&s, Endpoint::Healthz, Some(&c), HealthQuery::default()).await
+}
+async fn livez_check(State(s): State<AppState>, Path(c): Path<String>) -> Response {
+    health(&s, Endpoint::Livez, Some(&c), HealthQuery::default()).await
+}
+async fn readyz_check(State(s): State<AppState>, Path(c): Path<String>) -> Response {
+    health(&s, Endpoint::Readyz, Some(&c), HealthQuery::default()).await
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let mut resp = (StatusCode::OK, s.metrics.render()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+async fn not_found() -> ApiError {
+    ApiError::path_not_found()
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::method_not_allowed(req.method().as_str())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Response {
+    match serde_json::to_vec_pretty(value) {
+        Ok(body) => {
+            let mut resp = (StatusCode::OK, body).into_response();
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn text(code: StatusCode, body: String) -> Response {
+    let mut resp = (code, body).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    resp
+}
