@@ -12,18 +12,14 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=hack/lib/deps.sh
+source hack/lib/deps.sh
 
-ETCD=/usr/bin/etcd
-if [[ ! -x "$ETCD" ]]; then
-    if [[ "$(id -u)" -eq 0 ]]; then
-        echo "bench-storage.sh: installing etcd-server (for $ETCD)" >&2
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null
-    else
-        echo "bench-storage.sh: $ETCD is missing; install it with: sudo apt-get install -y etcd-server" >&2
-        exit 1
-    fi
+# The etcd the benchmark compares against: Debian's, at /usr/bin/etcd.
+if [[ ! -x /usr/bin/etcd ]]; then
+    ensure_packages etcd-server
 fi
+ensure_rust_tools
 
 cargo build --release -p rkube-e2e --bin bench-storage
 exec "${CARGO_TARGET_DIR:-target}/release/bench-storage" "$@"

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::storage_bench::etcd_stub::EtcdCluster;
 use anyhow::Context;
+use rkube_storage::testing::etcd_harness::EtcdCluster;
 use rkube_storage::{StorageBackend, StorageConfig, Store};
 
 use crate::storage_bench::config::BackendKind;

@@ -24,7 +24,6 @@
 
 pub mod backend;
 pub mod config;
-mod etcd_stub;
 pub mod load;
 pub mod machine;
 pub mod report;

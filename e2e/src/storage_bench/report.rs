@@ -440,7 +440,7 @@ fn fmt_ms(ms: f64) -> String {
 
 /// `256 B`, `4 KiB`.
 fn size_label(bytes: usize) -> String {
-    if bytes >= 1024 && bytes % 1024 == 0 {
+    if bytes >= 1024 && bytes.is_multiple_of(1024) {
         format!("{} KiB", bytes / 1024)
     } else {
         format!("{bytes} B")
