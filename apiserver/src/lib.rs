@@ -12,15 +12,23 @@
 //! ([`pki`]), builds the router ([`routes`]) and serves it ([`serve`]).
 
 pub mod authn;
+pub mod bootstrap;
 pub mod config;
+pub mod handlers;
 pub mod health;
 pub mod metrics;
 pub mod observe;
 pub mod options;
+pub mod patch;
 pub mod pki;
+pub mod registry;
+pub mod request_info;
+pub mod resources;
 pub mod routes;
+pub mod selector;
 pub mod serve;
 pub mod status;
+pub mod validation;
 pub mod version;
 
 use std::sync::Arc;
@@ -38,6 +46,8 @@ pub enum ServerError {
     TokenFile(#[from] authn::TokenFileError),
     #[error("binding {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("bootstrapping: {0}")]
+    Bootstrap(#[from] status::ApiError),
     #[error("serving: {0}")]
     Serve(std::io::Error),
 }
@@ -52,7 +62,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         Some(path) => authn::TokenFile::load(path)?,
         None => authn::TokenFile::default(),
     };
-    let state = routes::AppState::new(store.clone(), Arc::new(tokens));
+    let registry = Arc::new(registry::Registry::new(store.clone(), resources::ResourceTable::builtin()));
+    bootstrap::ensure_system_namespaces(&registry).await?;
+    let state = routes::AppState::new(store.clone(), registry, Arc::new(tokens));
     let router = routes::router(state.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_address)
         .await

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use rkube_storage::Store;
 
 use crate::authn::{TokenFile, UserInfo};
@@ -22,11 +22,13 @@ pub struct AppState {
     pub tokens: Arc<TokenFile>,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
+    pub registry: Arc<crate::registry::Registry>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, tokens: Arc<TokenFile>) -> Self {
+    pub fn new(store: Arc<dyn Store>, registry: Arc<crate::registry::Registry>, tokens: Arc<TokenFile>) -> Self {
         AppState {
+            registry,
             health: Arc::new(Health::new(store.clone())),
             metrics: Arc::new(Metrics::new()),
             store,
@@ -46,6 +48,10 @@ pub fn router(state: AppState) -> Router {
         .route("/livez/{check}", get(livez_check))
         .route("/readyz/{check}", get(readyz_check))
         .route("/metrics", get(metrics))
+        .route("/api", any(crate::handlers::serve))
+        .route("/api/{*rest}", any(crate::handlers::serve))
+        .route("/apis", any(crate::handlers::serve))
+        .route("/apis/{*rest}", any(crate::handlers::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))

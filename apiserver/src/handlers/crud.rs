@@ -1,0 +1,254 @@
+//! GET, LIST, CREATE, UPDATE, DELETE and DELETECOLLECTION handlers.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+
+use crate::registry::list::{ListOptions, VersionMatch};
+use crate::registry::object::{self, Object};
+use crate::registry::store::{CreateOptions, DeleteOptions, DeleteOutcome, GenericStore, UpdateOptions, UpdateTarget};
+use crate::request_info::RequestInfo;
+use crate::resources::ResourceInfo;
+use crate::routes::AppState;
+use crate::status::{ApiError, GroupResource};
+
+use super::body;
+use super::params::{FieldValidation, Params};
+use super::response;
+
+/// Everything a handler needs about the request.
+pub struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub info: &'a RequestInfo,
+    pub resource: &'a Arc<ResourceInfo>,
+    pub store: &'a Arc<GenericStore>,
+    pub namespace: &'a str,
+    pub params: &'a Params,
+}
+
+impl Ctx<'_> {
+    fn gr(&self) -> GroupResource<'_> {
+        GroupResource { group: &self.resource.group, resource: &self.resource.resource }
+    }
+}
+
+pub async fn get(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let obj = ctx.store.get(ctx.namespace, &ctx.info.name).await?;
+    Ok(response::json(StatusCode::OK, &response::object(ctx.resource, obj)))
+}
+
+/// The list options of a LIST, WATCH or DELETECOLLECTION request.
+pub fn list_options(ctx: &Ctx<'_>) -> Result<ListOptions, ApiError> {
+    let p = ctx.params;
+    let limit = match p.int("limit")? {
+        Some(n) if n > 0 => n as usize,
+        _ => 0,
+    };
+    let resource_version_match = match p.get("resourceVersionMatch") {
+        None | Some("") => None,
+        Some("NotOlderThan") => Some(VersionMatch::NotOlderThan),
+        Some("Exact") => Some(VersionMatch::Exact),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
+            )));
+        }
+    };
+    let resource_version = p.get("resourceVersion").filter(|s| !s.is_empty()).map(String::from);
+    if resource_version_match.is_some() && resource_version.is_none() {
+        return Err(ApiError::bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"));
+    }
+    Ok(ListOptions {
+        predicate: crate::registry::selection::predicate(ctx.resource, p.get("labelSelector"), p.get("fieldSelector"))?,
+        limit,
+        continue_token: p.get("continue").filter(|s| !s.is_empty()).map(String::from),
+        resource_version,
+        resource_version_match,
+    })
+}
+
+pub async fn list(ctx: &Ctx<'_>, _headers: &HeaderMap) -> Result<Response, ApiError> {
+    let opts = list_options(ctx)?;
+    let out = ctx.store.list(ctx.namespace, &opts).await?;
+    let items = out.items.into_iter().map(|o| response::object(ctx.resource, o)).collect();
+    let body = response::list(ctx.resource, items, out.resource_version, out.continue_token, out.remaining_item_count);
+    Ok(response::json(StatusCode::OK, &body))
+}
+
+/// Decodes a create/update body and applies `fieldValidation` to
+/// duplicate fields; returns the object and warnings.
+async fn read_object(ctx: &Ctx<'_>, req: Request) -> Result<(Object, Vec<String>), ApiError> {
+    let validation = ctx.params.field_validation()?;
+    let headers = req.headers().clone();
+    let bytes = body::read(req.into_body()).await?;
+    let decoded = body::decode_object(&headers, &bytes)?;
+    let mut warnings = Vec::new();
+    if !decoded.duplicates.is_empty() {
+        let problems: Vec<String> =
+            decoded.duplicates.iter().map(|d| format!("duplicate field \"{}\"", d.trim_start_matches('.'))).collect();
+        match validation {
+            FieldValidation::Strict => {
+                return Err(ApiError::bad_request(format!("strict decoding error: {}", problems.join(", "))));
+            }
+            FieldValidation::Warn => warnings.extend(problems),
+            FieldValidation::Ignore => {}
+        }
+    }
+    let obj = decoded.object;
+    check_type(ctx.resource, &obj)?;
+    Ok((obj, warnings))
+}
+
+/// The body's `apiVersion` and `kind`, when given, must be the URL's.
+fn check_type(info: &ResourceInfo, obj: &Object) -> Result<(), ApiError> {
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    if !kind.is_empty() && kind != info.kind {
+        return Err(ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {}): kind {kind:?} does not match",
+            info.kind
+        )));
+    }
+    if !api_version.is_empty() && api_version != info.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            info.api_version()
+        )));
+    }
+    Ok(())
+}
+
+/// NamespaceLifecycle: the namespace of a new object must exist and not be
+/// terminating.
+async fn check_namespace(ctx: &Ctx<'_>, name: &str) -> Result<(), ApiError> {
+    if !ctx.resource.namespaced {
+        return Ok(());
+    }
+    let Some(namespaces) = ctx.state.registry.store("", "namespaces") else {
+        return Ok(());
+    };
+    let ns = namespaces.get("", ctx.namespace).await?;
+    if object::is_terminating(&ns) {
+        return Err(ApiError::forbidden(
+            ctx.gr(),
+            name,
+            &format!("unable to create new content in namespace {} because it is being terminated", ctx.namespace),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
+    let dry_run = ctx.params.dry_run()?;
+    let (obj, warnings) = read_object(ctx, req).await?;
+    check_namespace(ctx, object::name(&obj)).await?;
+    let created = ctx.store.create(ctx.namespace, obj, &CreateOptions { dry_run }).await?;
+    let resp = response::json(StatusCode::CREATED, &response::object(ctx.resource, created));
+    Ok(response::with_warnings(resp, &warnings))
+}
+
+pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
+    let dry_run = ctx.params.dry_run()?;
+    let target = if ctx.info.subresource == "status" { UpdateTarget::Status } else { UpdateTarget::Main };
+    let (obj, warnings) = read_object(ctx, req).await?;
+    let updated = ctx.store.update(ctx.namespace, &ctx.info.name, obj, &UpdateOptions { dry_run, target }).await?;
+    let resp = response::json(StatusCode::OK, &response::object(ctx.resource, updated));
+    Ok(response::with_warnings(resp, &warnings))
+}
+
+/// `metav1.DeleteOptions` from the body and the query.
+async fn delete_options(ctx: &Ctx<'_>, req: Request) -> Result<DeleteOptions, ApiError> {
+    let headers = req.headers().clone();
+    let bytes = body::read(req.into_body()).await?;
+    let mut opts = DeleteOptions { dry_run: ctx.params.dry_run()?, ..Default::default() };
+    if !bytes.is_empty() {
+        let decoded = body::decode_object(&headers, &bytes)?;
+        let o = decoded.object;
+        if let Some(v) = o.get("gracePeriodSeconds").filter(|v| !v.is_null()) {
+            opts.grace_period_seconds = Some(v.as_i64().ok_or_else(|| ApiError::bad_request("gracePeriodSeconds must be an integer"))?);
+        }
+        if let Some(p) = o.get("propagationPolicy").and_then(Value::as_str) {
+            opts.propagation_policy = Some(p.to_string());
+        }
+        if let Some(orphan) = o.get("orphanDependents").and_then(Value::as_bool) {
+            opts.propagation_policy.get_or_insert_with(|| if orphan { "Orphan".into() } else { "Background".into() });
+        }
+        if let Some(pre) = o.get("preconditions").and_then(Value::as_object) {
+            opts.precondition_uid = pre.get("uid").and_then(Value::as_str).map(String::from);
+            opts.precondition_resource_version = pre.get("resourceVersion").and_then(Value::as_str).map(String::from);
+        }
+        if let Some(dry) = o.get("dryRun").and_then(Value::as_array) {
+            for d in dry {
+                match d.as_str() {
+                    Some("All") => opts.dry_run = true,
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid dryRun value {:?}: supported values: \"All\"",
+                            other.unwrap_or("")
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(g) = ctx.params.int("gracePeriodSeconds")? {
+        opts.grace_period_seconds = Some(g);
+    }
+    if let Some(p) = ctx.params.get("propagationPolicy").filter(|s| !s.is_empty()) {
+        opts.propagation_policy = Some(p.to_string());
+    }
+    if let Some(g) = opts.grace_period_seconds
+        && g < 0
+    {
+        opts.grace_period_seconds = Some(0);
+    }
+    match opts.propagation_policy.as_deref() {
+        None | Some("Orphan" | "Background" | "Foreground") => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "propagationPolicy: Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
+            )));
+        }
+    }
+    Ok(opts)
+}
+
+pub async fn delete(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
+    let opts = delete_options(ctx, req).await?;
+    let outcome = ctx.store.delete(ctx.namespace, &ctx.info.name, &opts).await?;
+    Ok(match outcome {
+        DeleteOutcome::Pending(obj) => response::json(StatusCode::OK, &response::object(ctx.resource, obj)),
+        DeleteOutcome::Deleted(obj) if returns_deleted_object(ctx.resource) => {
+            response::json(StatusCode::OK, &response::object(ctx.resource, obj))
+        }
+        DeleteOutcome::Deleted(obj) => {
+            response::json(StatusCode::OK, &response::delete_status(ctx.resource, &ctx.info.name, object::uid(&obj)))
+        }
+    })
+}
+
+/// Kinds whose immediate delete returns the object rather than a Status.
+fn returns_deleted_object(info: &ResourceInfo) -> bool {
+    matches!((info.group.as_str(), info.resource.as_str()), ("", "pods" | "services"))
+}
+
+pub async fn delete_collection(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
+    let list_opts = list_options(ctx)?;
+    let opts = delete_options(ctx, req).await?;
+    let listed = ctx.store.list(ctx.namespace, &list_opts).await?;
+    let mut deleted = Vec::new();
+    for obj in listed.items {
+        let ns = object::namespace(&obj).to_string();
+        let name = object::name(&obj).to_string();
+        match ctx.store.delete(&ns, &name, &opts).await {
+            Ok(DeleteOutcome::Deleted(o) | DeleteOutcome::Pending(o)) => deleted.push(response::object(ctx.resource, o)),
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let body = response::list(ctx.resource, deleted, listed.resource_version, None, None);
+    Ok(response::json(StatusCode::OK, &body))
+}

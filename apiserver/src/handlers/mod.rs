@@ -1,0 +1,76 @@
+//! The Kubernetes REST API: requests under `/api` and `/apis` are parsed
+//! into a [`RequestInfo`](crate::request_info::RequestInfo), routed to
+//! discovery or to the resource's generic store by verb, and answered in
+//! JSON (errors as `metav1.Status`).
+
+pub mod body;
+pub mod crud;
+pub mod discovery;
+pub mod params;
+pub mod response;
+pub mod watch;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+
+use crate::request_info::{self, RequestInfo};
+use crate::routes::AppState;
+use crate::status::{ApiError, GroupResource};
+
+use params::Params;
+
+/// Serves any request under `/api` or `/apis`.
+pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
+    let info = request_info::parse(req.method(), req.uri().path(), req.uri().query());
+    match dispatch(&state, info, req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<Response, ApiError> {
+    if !info.is_resource_request {
+        return discovery::serve(state, &info, req.headers());
+    }
+    let params = Params::parse(req.uri().query());
+    let resource = state
+        .registry
+        .resources
+        .get(&info.api_group, &info.api_version, &info.resource)
+        .cloned()
+        .ok_or_else(ApiError::path_not_found)?;
+    let gr = GroupResource { group: &resource.group, resource: &resource.resource };
+    if !info.subresource.is_empty() && resource.subresource(&info.subresource).is_none() {
+        return Err(ApiError::path_not_found());
+    }
+    // Namespaced resources need a namespace except for list and watch
+    // across all namespaces; cluster-scoped ones have none.
+    let namespace = if resource.namespaced { info.namespace.clone() } else { String::new() };
+    if !resource.namespaced && !info.namespace.is_empty() && info.resource != "namespaces" {
+        return Err(ApiError::path_not_found());
+    }
+    let verb = info.verb.as_str();
+    let allowed = match info.subresource.as_str() {
+        "" => resource.has_verb(verb),
+        sub => resource.subresource(sub).is_some_and(|s| s.verbs.iter().any(|v| v == verb)),
+    };
+    if !allowed {
+        return Err(ApiError::method_not_supported(gr, verb));
+    }
+    if resource.namespaced && namespace.is_empty() && !matches!(verb, "list" | "watch") {
+        return Err(ApiError::path_not_found());
+    }
+    let store = state.registry.store_for(&resource).cloned().ok_or_else(|| ApiError::method_not_supported(gr, verb))?;
+    let ctx = crud::Ctx { state, info: &info, resource: &resource, store: &store, namespace: &namespace, params: &params };
+    match (verb, info.subresource.as_str()) {
+        ("get", "" | "status") => crud::get(&ctx).await,
+        ("list", "") => crud::list(&ctx, req.headers()).await,
+        ("watch", "") => watch::serve(&ctx, req.headers()).await,
+        ("create", "") => crud::create(&ctx, req).await,
+        ("update", "" | "status") => crud::update(&ctx, req).await,
+        ("delete", "") => crud::delete(&ctx, req).await,
+        ("deletecollection", "") => crud::delete_collection(&ctx, req).await,
+        ("patch", _) => Err(ApiError::unsupported_media_type(&[])),
+        _ => Err(ApiError::method_not_supported(gr, verb)),
+    }
+}

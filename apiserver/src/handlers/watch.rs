@@ -1,0 +1,148 @@
+//! WATCH over HTTP: newline-delimited JSON `{"type":..,"object":..}`
+//! events in a chunked response, with bookmarks, `timeoutSeconds`,
+//! `sendInitialEvents` and the `k8s.io/initial-events-end` bookmark.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+
+use crate::registry::object::{self, Object};
+use crate::registry::watch::{Watch, WatchEventType, WatchStart};
+use crate::resources::ResourceInfo;
+use crate::status::ApiError;
+
+use super::crud::{Ctx, list_options};
+use super::response;
+
+/// Interval between bookmarks when the client allows them.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+/// Default watch length: kube-apiserver's `--min-request-timeout` (30
+/// minutes), randomised up to twice that so clients do not re-watch in step.
+const MIN_TIMEOUT_SECS: u64 = 1800;
+
+/// One line of the stream.
+fn line(event_type: &str, object: &Object) -> Bytes {
+    let mut buf = serde_json::to_vec(&json!({"type": event_type, "object": object})).unwrap_or_default();
+    buf.push(b'\n');
+    Bytes::from(buf)
+}
+
+fn bookmark(info: &ResourceInfo, rv: i64, initial_events_end: bool) -> Object {
+    let mut meta = Map::new();
+    meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+    if initial_events_end {
+        meta.insert("annotations".into(), json!({"k8s.io/initial-events-end": "true"}));
+    }
+    let mut obj = Map::new();
+    obj.insert("kind".into(), Value::String(info.kind.clone()));
+    obj.insert("apiVersion".into(), Value::String(info.api_version()));
+    obj.insert("metadata".into(), Value::Object(meta));
+    obj
+}
+
+/// What the stream task needs.
+struct StreamParams {
+    info: Arc<ResourceInfo>,
+    allow_bookmarks: bool,
+    initial_events_end: bool,
+    timeout: Duration,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+pub async fn serve(ctx: &Ctx<'_>, _headers: &HeaderMap) -> Result<Response, ApiError> {
+    let p = ctx.params;
+    let allow_bookmarks = p.bool("allowWatchBookmarks")?;
+    let send_initial = match p.get("sendInitialEvents") {
+        None | Some("") => None,
+        Some(_) => Some(p.bool("sendInitialEvents")?),
+    };
+    if send_initial.is_some() && p.get("resourceVersionMatch") != Some("NotOlderThan") {
+        return Err(ApiError::bad_request(
+            "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
+        ));
+    }
+    if send_initial == Some(true) && !allow_bookmarks {
+        return Err(ApiError::bad_request(
+            "allowWatchBookmarks: Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true",
+        ));
+    }
+    if send_initial.is_none() && p.get("resourceVersionMatch").is_some_and(|m| !m.is_empty()) {
+        return Err(ApiError::bad_request(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        ));
+    }
+    let opts = list_options(ctx)?;
+    let timeout = match p.int("timeoutSeconds")? {
+        Some(s) if s > 0 => Duration::from_secs(s as u64),
+        _ => Duration::from_secs(MIN_TIMEOUT_SECS + rand::random_range(0..MIN_TIMEOUT_SECS)),
+    };
+    let (start, _) = WatchStart::from_params(opts.resource_version.as_deref(), send_initial == Some(true))?;
+    let start = if send_initial == Some(false) {
+        // sendInitialEvents=false: only changes after the given (or current) revision.
+        match start {
+            WatchStart::CurrentState => WatchStart::After(ctx.store.storage().current_revision().await.map_err(|e| ApiError::from_storage(e, ctx.store.gr(), ""))?),
+            after => after,
+        }
+    } else {
+        start
+    };
+    let watch = ctx.store.watch(ctx.namespace, opts.predicate.clone(), start).await?;
+    let params = StreamParams {
+        info: ctx.resource.clone(),
+        allow_bookmarks,
+        initial_events_end: send_initial == Some(true),
+        timeout,
+        metrics: ctx.state.metrics.clone(),
+    };
+    let mut resp = (StatusCode::OK, Body::from_stream(stream(watch, params))).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    Ok(resp)
+}
+
+/// Runs the watch in a task writing lines into the response body.
+fn stream(watch: Watch, p: StreamParams) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        p.metrics.watches.inc();
+        let Watch { initial, mut live, start_revision } = watch;
+        let mut last_rv = start_revision;
+        let run = async {
+            for ev in initial {
+                let rv = object::resource_version(&ev.object).parse::<i64>().unwrap_or(0);
+                last_rv = last_rv.max(rv);
+                tx.send(line(ev.event_type.as_str(), &response::object(&p.info, ev.object))).await.ok()?;
+            }
+            if p.initial_events_end {
+                tx.send(line("BOOKMARK", &bookmark(&p.info, start_revision, true))).await.ok()?;
+            }
+            let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
+            ticker.tick().await;
+            loop {
+                let ev = tokio::select! {
+                    ev = live.next() => ev?,
+                    _ = ticker.tick(), if p.allow_bookmarks => {
+                        tx.send(line("BOOKMARK", &bookmark(&p.info, last_rv, false))).await.ok()?;
+                        continue;
+                    }
+                };
+                if ev.event_type == WatchEventType::Error {
+                    tx.send(line("ERROR", &ev.object)).await.ok()?;
+                    return None::<()>;
+                }
+                let rv = object::resource_version(&ev.object).parse::<i64>().unwrap_or(last_rv);
+                last_rv = last_rv.max(rv);
+                tx.send(line(ev.event_type.as_str(), &response::object(&p.info, ev.object))).await.ok()?;
+            }
+        };
+        let _ = tokio::time::timeout(p.timeout, run).await;
+        p.metrics.watches.dec();
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok)
+}

@@ -1,0 +1,172 @@
+//! LIST for the generic store: selectors, pagination with continue tokens,
+//! and resourceVersion semantics (unset and "0": latest; NotOlderThan;
+//! Exact: the list at that revision, 410 once compacted).
+
+use std::sync::Arc;
+
+use rkube_storage::continue_token;
+use rkube_storage::{ListOptions as StorageListOptions, Revision};
+
+use crate::status::ApiError;
+
+use super::object::Object;
+use super::store::GenericStore;
+
+/// Storage items read per round when a selector filters a page.
+const FILTERED_PAGE: usize = 500;
+
+/// Which objects a list or watch wants.
+#[derive(Clone)]
+pub struct Predicate {
+    matches: Arc<dyn Fn(&Object) -> bool + Send + Sync>,
+    everything: bool,
+}
+
+impl std::fmt::Debug for Predicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Predicate").field("everything", &self.everything).finish()
+    }
+}
+
+impl Default for Predicate {
+    fn default() -> Self {
+        Self::everything()
+    }
+}
+
+impl Predicate {
+    /// Matches every object.
+    pub fn everything() -> Self {
+        Predicate { matches: Arc::new(|_| true), everything: true }
+    }
+
+    /// Matches objects for which `f` is true.
+    pub fn new(f: impl Fn(&Object) -> bool + Send + Sync + 'static) -> Self {
+        Predicate { matches: Arc::new(f), everything: false }
+    }
+
+    pub fn matches(&self, obj: &Object) -> bool {
+        self.everything || (self.matches)(obj)
+    }
+
+    pub fn is_everything(&self) -> bool {
+        self.everything
+    }
+}
+
+/// `resourceVersionMatch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionMatch {
+    NotOlderThan,
+    Exact,
+}
+
+/// Options of a list.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub predicate: Predicate,
+    pub limit: usize,
+    pub continue_token: Option<String>,
+    pub resource_version: Option<String>,
+    pub resource_version_match: Option<VersionMatch>,
+}
+
+/// A list result.
+#[derive(Debug, Clone)]
+pub struct ListOutcome {
+    pub items: Vec<Object>,
+    pub resource_version: Revision,
+    pub continue_token: Option<String>,
+    pub remaining_item_count: Option<i64>,
+}
+
+/// Parses a resourceVersion parameter.
+pub fn parse_resource_version(rv: &str) -> Result<Revision, ApiError> {
+    rv.parse::<Revision>()
+        .ok()
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
+}
+
+impl GenericStore {
+    /// Lists objects in `namespace` ("" = all namespaces, or cluster-scoped).
+    pub async fn list(&self, namespace: &str, opts: &ListOptions) -> Result<ListOutcome, ApiError> {
+        let prefix = self.prefix(namespace);
+        let rv = opts.resource_version.as_deref().filter(|s| !s.is_empty());
+        let (mut start, revision) = match (&opts.continue_token, rv) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
+            }
+            (Some(token), None) => {
+                let (start, rev) = continue_token::decode(&prefix, token).map_err(|e| {
+                    ApiError::bad_request(e.to_string().trim_start_matches("invalid argument: ").to_string())
+                })?;
+                (Some(start), Some(rev))
+            }
+            (None, None) => (None, None),
+            (None, Some(rv)) => {
+                let wanted = parse_resource_version(rv)?;
+                match opts.resource_version_match {
+                    Some(VersionMatch::Exact) => {
+                        if wanted == 0 {
+                            return Err(ApiError::bad_request("resourceVersionMatch=Exact requires a non-zero resourceVersion"));
+                        }
+                        (None, Some(wanted))
+                    }
+                    _ => {
+                        let current = self.storage().current_revision().await.map_err(|e| ApiError::from_storage(e, self.gr(), ""))?;
+                        if wanted > current {
+                            return Err(ApiError::timeout(format!("Too large resource version: {wanted}, current: {current}")));
+                        }
+                        (None, None)
+                    }
+                }
+            }
+        };
+        let limit = if rv == Some("0") && opts.continue_token.is_none() { 0 } else { opts.limit };
+        let mut items = Vec::new();
+        let mut served_at = revision;
+        loop {
+            let want = if limit == 0 { 0 } else if opts.predicate.is_everything() { limit - items.len() } else { FILTERED_PAGE.max(limit) };
+            let page = self
+                .storage()
+                .list(&prefix, StorageListOptions { revision: served_at, limit: want, start: start.clone() })
+                .await
+                .map_err(|e| match e {
+                    rkube_storage::StorageError::Compacted { .. } if opts.continue_token.is_some() => ApiError::expired(
+                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+                    ),
+                    rkube_storage::StorageError::Compacted { requested, compacted } => {
+                        ApiError::expired(format!("too old resource version: {requested} ({compacted})"))
+                    }
+                    e => ApiError::from_storage(e, self.gr(), ""),
+                })?;
+            served_at = Some(page.revision);
+            let mut last_key = None;
+            let mut stopped_early = false;
+            for (i, kv) in page.items.iter().enumerate() {
+                let obj = self.decode(kv)?;
+                last_key = Some(kv.key.clone());
+                if opts.predicate.matches(&obj) {
+                    items.push(obj);
+                }
+                if limit > 0 && items.len() >= limit && i + 1 < page.items.len() {
+                    stopped_early = true;
+                    break;
+                }
+            }
+            let more = page.more || stopped_early;
+            let full = limit > 0 && items.len() >= limit;
+            if !more {
+                return Ok(ListOutcome { items, resource_version: page.revision, continue_token: None, remaining_item_count: None });
+            }
+            let next = last_key.map(|k| format!("{k}\0"));
+            if full {
+                let token = next.as_deref().map(|n| continue_token::encode(&prefix, n, page.revision));
+                let remaining = (opts.predicate.is_everything() && !stopped_early).then_some(page.remaining);
+                return Ok(ListOutcome { items, resource_version: page.revision, continue_token: token, remaining_item_count: remaining });
+            }
+            start = next;
+        }
+    }
+}

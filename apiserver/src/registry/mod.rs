@@ -1,0 +1,56 @@
+//! The registry: one generic store per resource over the storage
+//! interface, with per-kind strategies.
+//!
+//! [`store::GenericStore`] does create/get/update/delete, [`list`] and
+//! [`watch`] add LIST and WATCH, [`strategy`] is the per-kind seam, and
+//! [`kinds`] holds the per-kind facts and strategies. [`Registry`] maps
+//! every served resource to its store.
+
+pub mod kinds;
+pub mod list;
+pub mod object;
+pub mod selection;
+pub mod store;
+pub mod strategy;
+pub mod watch;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rkube_storage::Store;
+
+use crate::resources::{ResourceInfo, ResourceTable};
+use store::GenericStore;
+
+/// Every resource's store, by group and plural name. Versions of one
+/// resource share a store.
+pub struct Registry {
+    stores: HashMap<(String, String), Arc<GenericStore>>,
+    pub resources: &'static ResourceTable,
+}
+
+impl Registry {
+    /// Stores for every built-in resource that keeps objects.
+    pub fn new(storage: Arc<dyn Store>, resources: &'static ResourceTable) -> Self {
+        let mut stores = HashMap::new();
+        for info in resources.all() {
+            let key = (info.group.clone(), info.resource.clone());
+            if stores.contains_key(&key) || !kinds::is_stored(info) {
+                continue;
+            }
+            let strategy = kinds::strategy_for(info);
+            stores.insert(key, Arc::new(GenericStore::new(info.clone(), storage.clone(), strategy)));
+        }
+        Registry { stores, resources }
+    }
+
+    /// The store of a resource.
+    pub fn store(&self, group: &str, resource: &str) -> Option<&Arc<GenericStore>> {
+        self.stores.get(&(group.to_string(), resource.to_string()))
+    }
+
+    /// The store serving a resource's info.
+    pub fn store_for(&self, info: &ResourceInfo) -> Option<&Arc<GenericStore>> {
+        self.store(&info.group, &info.resource)
+    }
+}
