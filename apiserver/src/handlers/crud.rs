@@ -58,7 +58,8 @@ pub fn list_options(ctx: &Ctx<'_>) -> Result<ListOptions, ApiError> {
         }
     };
     let resource_version = p.get("resourceVersion").filter(|s| !s.is_empty()).map(String::from);
-    if resource_version_match.is_some() && resource_version.is_none() {
+    let send_initial_events = p.get("sendInitialEvents").is_some_and(|v| !v.is_empty());
+    if resource_version_match.is_some() && resource_version.is_none() && !send_initial_events {
         return Err(ApiError::bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"));
     }
     Ok(ListOptions {
@@ -152,7 +153,11 @@ pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
 
 pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let dry_run = ctx.params.dry_run()?;
-    let target = if ctx.info.subresource == "status" { UpdateTarget::Status } else { UpdateTarget::Main };
+    let target = match ctx.info.subresource.as_str() {
+        "status" => UpdateTarget::Status,
+        "finalize" => UpdateTarget::Finalize,
+        _ => UpdateTarget::Main,
+    };
     let (obj, warnings) = read_object(ctx, req).await?;
     let updated = ctx.store.update(ctx.namespace, &ctx.info.name, obj, &UpdateOptions { dry_run, target }).await?;
     let resp = response::json(StatusCode::OK, &response::object(ctx.resource, updated));

@@ -67,7 +67,7 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
         ("list", "") => crud::list(&ctx, req.headers()).await,
         ("watch", "") => watch::serve(&ctx, req.headers()).await,
         ("create", "") => crud::create(&ctx, req).await,
-        ("update", "" | "status") => crud::update(&ctx, req).await,
+        ("update", "" | "status" | "finalize") => crud::update(&ctx, req).await,
         ("delete", "") => crud::delete(&ctx, req).await,
         ("deletecollection", "") => crud::delete_collection(&ctx, req).await,
         ("patch", _) => Err(ApiError::unsupported_media_type(&[])),

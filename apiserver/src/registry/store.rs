@@ -37,6 +37,8 @@ pub enum UpdateTarget {
     Main,
     /// The `status` subresource: only `status` changes.
     Status,
+    /// The namespaces' `finalize` subresource: only `spec.finalizers` changes.
+    Finalize,
 }
 
 /// Options of update.
@@ -230,6 +232,19 @@ impl GenericStore {
                     };
                 }
             }
+            UpdateTarget::Finalize => {
+                let finalizers = new.get("spec").and_then(|s| s.get("finalizers")).cloned();
+                let rv = object::resource_version(new).to_string();
+                *new = old.clone();
+                let spec = new.entry("spec").or_insert_with(|| Value::Object(Default::default()));
+                if let Value::Object(spec) = spec {
+                    match finalizers {
+                        Some(f) => spec.insert("finalizers".into(), f),
+                        None => spec.remove("finalizers"),
+                    };
+                }
+                object::set_meta(new, "resourceVersion", if rv.is_empty() { None } else { Some(Value::String(rv)) });
+            }
             UpdateTarget::Status => {
                 // Only status (and nothing in metadata but what the server
                 // keeps) changes through the status subresource.
@@ -332,6 +347,7 @@ impl GenericStore {
             // finishes the deletion.
             let finish_delete = object::is_terminating(&old)
                 && object::finalizers(&new).is_empty()
+                && !self.strategy.pending_finalization(&new)
                 && object::meta(&old).get("deletionGracePeriodSeconds").and_then(Value::as_i64) == Some(0);
             if opts.dry_run {
                 object::set_meta(&mut new, "resourceVersion", Some(Value::String(current.mod_revision.to_string())));
@@ -407,10 +423,12 @@ impl GenericStore {
             }
             let grace = self.strategy.graceful_delete_period(&obj, opts.grace_period_seconds);
             let already_terminating = object::is_terminating(&obj);
-            let must_mark = !finalizers.is_empty() || grace.is_some_and(|g| g > 0);
+            let pending = self.strategy.pending_finalization(&obj);
+            let must_mark = !finalizers.is_empty() || pending || grace.is_some_and(|g| g > 0);
             if must_mark {
                 let mut changed = false;
                 if !already_terminating {
+                    self.strategy.prepare_for_delete(&mut obj);
                     let secs = grace.unwrap_or(0);
                     let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(secs);
                     object::set_meta(&mut obj, "deletionTimestamp", Some(Value::String(object::format_time(at))));
@@ -429,7 +447,7 @@ impl GenericStore {
                     changed = true;
                 }
                 let now_zero = object::meta(&obj).get("deletionGracePeriodSeconds").and_then(Value::as_i64) == Some(0);
-                if !(finalizers.is_empty() && now_zero) {
+                if !(finalizers.is_empty() && now_zero && !pending) {
                     if changed && !opts.dry_run {
                         match self.storage.update(&key, self.encode(&obj)?, kv.mod_revision).await {
                             Ok(rev) => object::set_meta(&mut obj, "resourceVersion", Some(Value::String(rev.to_string()))),

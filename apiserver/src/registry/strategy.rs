@@ -51,6 +51,17 @@ pub trait Strategy: Send + Sync + 'static {
         self.validate(new)
     }
 
+    /// Whether a marked object must stay until something else finishes it
+    /// (a namespace with `spec.finalizers` left), beyond its metadata
+    /// finalizers.
+    fn pending_finalization(&self, _obj: &Object) -> bool {
+        false
+    }
+
+    /// Changes made when deletion of an object begins (a namespace's phase
+    /// becomes Terminating).
+    fn prepare_for_delete(&self, _obj: &mut Object) {}
+
     /// Graceful deletion: `Some(seconds)` when the object should only be
     /// marked for deletion with that grace period (pods on a node); `None`
     /// to delete it at once. `requested` is the client's gracePeriodSeconds.

@@ -1,5 +1,8 @@
 //! Per-kind facts and strategies of the built-in kinds.
 
+pub mod namespace;
+pub mod pod;
+
 use std::sync::Arc;
 
 use crate::resources::ResourceInfo;
@@ -42,6 +45,11 @@ fn name_rule(group: &str, resource: &str) -> NameRule {
 
 /// The strategy of a resource.
 pub fn strategy_for(info: &ResourceInfo) -> Arc<dyn Strategy> {
+    match (info.group.as_str(), info.resource.as_str()) {
+        ("", "namespaces") => return Arc::new(namespace::NamespaceStrategy),
+        ("", "pods") => return Arc::new(pod::PodStrategy),
+        _ => {}
+    }
     let traits = KindTraits {
         name_rule: name_rule(&info.group, &info.resource),
         tracks_generation: tracks_generation(&info.group, &info.resource),
