@@ -74,9 +74,7 @@ pub fn list_options(ctx: &Ctx<'_>) -> Result<ListOptions, ApiError> {
 pub async fn list(ctx: &Ctx<'_>, _headers: &HeaderMap) -> Result<Response, ApiError> {
     let opts = list_options(ctx)?;
     let out = ctx.store.list(ctx.namespace, &opts).await?;
-    let items = out.items.into_iter().map(|o| response::object(ctx.resource, o)).collect();
-    let body = response::list(ctx.resource, items, out.resource_version, out.continue_token, out.remaining_item_count);
-    Ok(response::json(StatusCode::OK, &body))
+    Ok(response::list_bytes(ctx.resource, &out.items, out.resource_version, out.continue_token, out.remaining_item_count))
 }
 
 /// Decodes a create/update body and applies `fieldValidation` to
@@ -245,7 +243,8 @@ pub async fn delete_collection(ctx: &Ctx<'_>, req: Request) -> Result<Response, 
     let opts = delete_options(ctx, req).await?;
     let listed = ctx.store.list(ctx.namespace, &list_opts).await?;
     let mut deleted = Vec::new();
-    for obj in listed.items {
+    for item in listed.items {
+        let obj = item.into_object(ctx.resource);
         let ns = object::namespace(&obj).to_string();
         let name = object::name(&obj).to_string();
         match ctx.store.delete(&ns, &name, &opts).await {

@@ -5,6 +5,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::registry::list::ListItem;
 use crate::registry::object::Object;
 use crate::resources::ResourceInfo;
 
@@ -35,8 +38,39 @@ pub fn object(info: &ResourceInfo, mut obj: Object) -> Object {
     out
 }
 
-/// A `<Kind>List`: items carry no `kind`/`apiVersion` (as upstream serves
-/// typed lists).
+/// A `<Kind>List` written straight from item bodies: items carry no
+/// `kind`/`apiVersion` (as upstream serves typed lists).
+pub fn list_bytes(info: &ResourceInfo, items: &[ListItem], resource_version: i64, continue_token: Option<String>, remaining: Option<i64>) -> Response {
+    let mut metadata = Map::new();
+    metadata.insert("resourceVersion".into(), Value::String(resource_version.to_string()));
+    if let Some(c) = continue_token {
+        metadata.insert("continue".into(), Value::String(c));
+    }
+    if let Some(r) = remaining {
+        metadata.insert("remainingItemCount".into(), Value::from(r));
+    }
+    let bodies: Vec<Bytes> = items.iter().map(ListItem::body).collect();
+    let mut out = BytesMut::with_capacity(bodies.iter().map(|b| b.len() + 1).sum::<usize>() + 256);
+    out.put_slice(b"{\"kind\":");
+    out.put_slice(serde_json::to_string(&format!("{}List", info.kind)).unwrap_or_default().as_bytes());
+    out.put_slice(b",\"apiVersion\":");
+    out.put_slice(serde_json::to_string(&info.api_version()).unwrap_or_default().as_bytes());
+    out.put_slice(b",\"metadata\":");
+    out.put_slice(&serde_json::to_vec(&metadata).unwrap_or_default());
+    out.put_slice(b",\"items\":[");
+    for (i, b) in bodies.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(b);
+    }
+    out.put_slice(b"]}");
+    let mut resp = (StatusCode::OK, out.freeze()).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// A `<Kind>List` as a value.
 pub fn list(info: &ResourceInfo, items: Vec<Object>, resource_version: i64, continue_token: Option<String>, remaining: Option<i64>) -> Value {
     let mut metadata = Map::new();
     metadata.insert("resourceVersion".into(), Value::String(resource_version.to_string()));

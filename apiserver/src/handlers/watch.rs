@@ -12,13 +12,12 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
-use crate::registry::object::{self, Object};
-use crate::registry::watch::{Watch, WatchEventType, WatchStart};
+use crate::registry::object::Object;
+use crate::registry::watch::{Watch, WatchStart};
 use crate::resources::ResourceInfo;
 use crate::status::ApiError;
 
 use super::crud::{Ctx, list_options};
-use super::response;
 
 /// Interval between bookmarks when the client allows them.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
@@ -82,7 +81,7 @@ pub async fn serve(ctx: &Ctx<'_>, _headers: &HeaderMap) -> Result<Response, ApiE
         Some(s) if s > 0 => Duration::from_secs(s as u64),
         _ => Duration::from_secs(MIN_TIMEOUT_SECS + rand::random_range(0..MIN_TIMEOUT_SECS)),
     };
-    let (start, _) = WatchStart::from_params(opts.resource_version.as_deref(), send_initial == Some(true))?;
+    let start = WatchStart::from_params(opts.resource_version.as_deref(), send_initial == Some(true))?;
     let start = if send_initial == Some(false) {
         // sendInitialEvents=false: only changes after the given (or current) revision.
         match start {
@@ -108,16 +107,14 @@ pub async fn serve(ctx: &Ctx<'_>, _headers: &HeaderMap) -> Result<Response, ApiE
 
 /// Runs the watch in a task writing lines into the response body.
 fn stream(watch: Watch, p: StreamParams) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     tokio::spawn(async move {
         p.metrics.watches.inc();
         let Watch { initial, mut live, start_revision } = watch;
         let mut last_rv = start_revision;
         let run = async {
-            for ev in initial {
-                let rv = object::resource_version(&ev.object).parse::<i64>().unwrap_or(0);
-                last_rv = last_rv.max(rv);
-                tx.send(line(ev.event_type.as_str(), &response::object(&p.info, ev.object))).await.ok()?;
+            for line in initial {
+                tx.send(line).await.ok()?;
             }
             if p.initial_events_end {
                 tx.send(line("BOOKMARK", &bookmark(&p.info, start_revision, true))).await.ok()?;
@@ -132,13 +129,11 @@ fn stream(watch: Watch, p: StreamParams) -> impl futures::Stream<Item = Result<B
                         continue;
                     }
                 };
-                if ev.event_type == WatchEventType::Error {
-                    tx.send(line("ERROR", &ev.object)).await.ok()?;
+                last_rv = last_rv.max(ev.revision);
+                tx.send(ev.bytes).await.ok()?;
+                if ev.is_error {
                     return None::<()>;
                 }
-                let rv = object::resource_version(&ev.object).parse::<i64>().unwrap_or(last_rv);
-                last_rv = last_rv.max(rv);
-                tx.send(line(ev.event_type.as_str(), &response::object(&p.info, ev.object))).await.ok()?;
             }
         };
         let _ = tokio::time::timeout(p.timeout, run).await;

@@ -7,50 +7,59 @@ use std::sync::Arc;
 use rkube_storage::continue_token;
 use rkube_storage::{ListOptions as StorageListOptions, Revision};
 
+use bytes::Bytes;
+
+use crate::resources::ResourceInfo;
 use crate::status::ApiError;
 
+use super::cache::CachedObject;
 use super::object::Object;
+use super::selection::{ObjectAttrs, attrs_of};
 use super::store::GenericStore;
 
 /// Storage items read per round when a selector filters a page.
 const FILTERED_PAGE: usize = 500;
 
-/// Which objects a list or watch wants.
-#[derive(Clone)]
+/// Which objects a list or watch wants: a test over an object's labels
+/// and selectable fields ([`ObjectAttrs`]).
+#[derive(Clone, Default)]
 pub struct Predicate {
-    matches: Arc<dyn Fn(&Object) -> bool + Send + Sync>,
-    everything: bool,
+    info: Option<Arc<ResourceInfo>>,
+    test: Option<Arc<dyn Fn(&ObjectAttrs) -> bool + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Predicate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Predicate").field("everything", &self.everything).finish()
-    }
-}
-
-impl Default for Predicate {
-    fn default() -> Self {
-        Self::everything()
+        f.debug_struct("Predicate").field("everything", &self.is_everything()).finish()
     }
 }
 
 impl Predicate {
     /// Matches every object.
     pub fn everything() -> Self {
-        Predicate { matches: Arc::new(|_| true), everything: true }
+        Predicate::default()
     }
 
-    /// Matches objects for which `f` is true.
-    pub fn new(f: impl Fn(&Object) -> bool + Send + Sync + 'static) -> Self {
-        Predicate { matches: Arc::new(f), everything: false }
+    /// Matches objects of `info`'s kind whose attributes pass `test`.
+    pub fn new(info: Arc<ResourceInfo>, test: impl Fn(&ObjectAttrs) -> bool + Send + Sync + 'static) -> Self {
+        Predicate { info: Some(info), test: Some(Arc::new(test)) }
     }
 
+    /// Whether an object matches.
     pub fn matches(&self, obj: &Object) -> bool {
-        self.everything || (self.matches)(obj)
+        match (&self.test, &self.info) {
+            (Some(test), Some(info)) => test(&attrs_of(info, obj)),
+            _ => true,
+        }
+    }
+
+    /// Whether precomputed attributes match.
+    pub fn matches_attrs(&self, attrs: &ObjectAttrs) -> bool {
+        self.test.as_ref().is_none_or(|t| t(attrs))
     }
 
     pub fn is_everything(&self) -> bool {
-        self.everything
+        self.test.is_none()
     }
 }
 
@@ -71,10 +80,41 @@ pub struct ListOptions {
     pub resource_version_match: Option<VersionMatch>,
 }
 
+/// One listed object: decoded (from storage) or pre-encoded (from the
+/// watch cache).
+#[derive(Debug, Clone)]
+pub enum ListItem {
+    Decoded(Object),
+    Cached(Arc<CachedObject>),
+}
+
+impl ListItem {
+    /// The object's JSON without `kind` and `apiVersion`.
+    pub fn body(&self) -> Bytes {
+        match self {
+            ListItem::Decoded(o) => {
+                let mut o = o.clone();
+                o.remove("kind");
+                o.remove("apiVersion");
+                Bytes::from(serde_json::to_vec(&o).unwrap_or_default())
+            }
+            ListItem::Cached(c) => c.body.clone(),
+        }
+    }
+
+    /// The object as a map.
+    pub fn into_object(self, info: &ResourceInfo) -> Object {
+        match self {
+            ListItem::Decoded(o) => o,
+            ListItem::Cached(c) => c.decode(info),
+        }
+    }
+}
+
 /// A list result.
 #[derive(Debug, Clone)]
 pub struct ListOutcome {
-    pub items: Vec<Object>,
+    pub items: Vec<ListItem>,
     pub resource_version: Revision,
     pub continue_token: Option<String>,
     pub remaining_item_count: Option<i64>,
@@ -93,6 +133,26 @@ impl GenericStore {
     pub async fn list(&self, namespace: &str, opts: &ListOptions) -> Result<ListOutcome, ApiError> {
         let prefix = self.prefix(namespace);
         let rv = opts.resource_version.as_deref().filter(|s| !s.is_empty());
+        if let Some((root, cache)) = self.cache()
+            && opts.continue_token.is_none()
+            && opts.resource_version_match != Some(VersionMatch::Exact)
+        {
+            match rv {
+                None => {
+                    root.sync_to_storage().await?;
+                }
+                Some("0") => {}
+                Some(rv) => root.wait_for(parse_resource_version(rv)?).await?,
+            }
+            let limit = if rv == Some("0") { 0 } else { opts.limit };
+            let snap = cache.list(&prefix, &opts.predicate, limit, root.revision());
+            return Ok(ListOutcome {
+                continue_token: snap.next_key.as_deref().map(|k| continue_token::encode(&prefix, k, snap.revision)),
+                items: snap.items.into_iter().map(ListItem::Cached).collect(),
+                resource_version: snap.revision,
+                remaining_item_count: snap.remaining,
+            });
+        }
         let (mut start, revision) = match (&opts.continue_token, rv) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
@@ -148,7 +208,7 @@ impl GenericStore {
                 let obj = self.decode(kv)?;
                 last_key = Some(kv.key.clone());
                 if opts.predicate.matches(&obj) {
-                    items.push(obj);
+                    items.push(ListItem::Decoded(obj));
                 }
                 if limit > 0 && items.len() >= limit && i + 1 < page.items.len() {
                     stopped_early = true;

@@ -6,6 +6,7 @@
 //! [`kinds`] holds the per-kind facts and strategies. [`Registry`] maps
 //! every served resource to its store.
 
+pub mod cache;
 pub mod kinds;
 pub mod list;
 pub mod object;
@@ -27,10 +28,21 @@ use store::GenericStore;
 pub struct Registry {
     stores: HashMap<(String, String), Arc<GenericStore>>,
     pub resources: &'static ResourceTable,
+    /// The watch cache serving every store's lists and watches.
+    pub cache: Arc<cache::Cache>,
+    cache_task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.cache_task.abort();
+    }
 }
 
 impl Registry {
-    /// Stores for every built-in resource that keeps objects.
+    /// Stores for every built-in resource that keeps objects, and the watch
+    /// cache in front of them (filled in the background; lists and watches
+    /// go to storage until it is ready). Must run inside a Tokio runtime.
     pub fn new(storage: Arc<dyn Store>, resources: &'static ResourceTable) -> Self {
         let mut stores = HashMap::new();
         for info in resources.all() {
@@ -41,7 +53,15 @@ impl Registry {
             let strategy = kinds::strategy_for(info);
             stores.insert(key, Arc::new(GenericStore::new(info.clone(), storage.clone(), strategy)));
         }
-        Registry { stores, resources }
+        let entries = stores.values().map(|s| (s.storage_prefix().to_string(), s.info.clone())).collect();
+        let cache = cache::Cache::new(storage, entries);
+        for store in stores.values() {
+            if let Some(rc) = cache.resource(store.storage_prefix()) {
+                store.set_cache(cache.clone(), rc);
+            }
+        }
+        let cache_task = cache.start();
+        Registry { stores, resources, cache, cache_task }
     }
 
     /// The store of a resource.

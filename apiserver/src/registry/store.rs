@@ -5,7 +5,7 @@
 //! Objects are stored as JSON without `metadata.resourceVersion`; on every
 //! read the resourceVersion is the storage `mod_revision`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use rkube_storage::{KeyValue, Store, StorageError};
@@ -15,6 +15,7 @@ use crate::resources::ResourceInfo;
 use crate::status::{ApiError, GroupResource};
 use crate::validation::object_meta;
 
+use super::cache::{Cache, ResourceCache};
 use super::object::{self, Object};
 use super::strategy::Strategy;
 
@@ -76,6 +77,7 @@ pub struct GenericStore {
     strategy: Arc<dyn Strategy>,
     prefix: String,
     has_status: bool,
+    cache: OnceLock<(Arc<Cache>, Arc<ResourceCache>)>,
 }
 
 impl GenericStore {
@@ -83,7 +85,22 @@ impl GenericStore {
         let group = if info.group.is_empty() { "core" } else { info.group.as_str() };
         let prefix = format!("/{group}/{}/", info.resource);
         let has_status = info.subresource("status").is_some();
-        GenericStore { info, storage, strategy, prefix, has_status }
+        GenericStore { info, storage, strategy, prefix, has_status, cache: OnceLock::new() }
+    }
+
+    /// The storage prefix of every object of this resource (`/apps/deployments/`).
+    pub fn storage_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Serves lists and watches from `cache` from now on.
+    pub fn set_cache(&self, root: Arc<Cache>, cache: Arc<ResourceCache>) {
+        let _ = self.cache.set((root, cache));
+    }
+
+    /// The watch cache, once it is filled.
+    pub fn cache(&self) -> Option<(Arc<Cache>, Arc<ResourceCache>)> {
+        self.cache.get().filter(|(root, _)| root.is_ready()).cloned()
     }
 
     /// `group/resource` for messages.

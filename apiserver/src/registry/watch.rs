@@ -1,16 +1,21 @@
-//! WATCH for the generic store: storage events turned into API watch
-//! events, filtered by a [`Predicate`] with upstream's transitions (an
-//! object that stops matching is DELETED for this watcher, one that starts
-//! matching is ADDED).
+//! WATCH for the generic store. Served from the watch cache when there is
+//! one; otherwise from a storage watch, with upstream's transitions under a
+//! selector (an object that stops matching is DELETED for this watcher,
+//! one that starts matching is ADDED). Either way the result is a stream of
+//! encoded watch lines.
 
 use std::sync::Arc;
 
-use futures::stream::{BoxStream, StreamExt};
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
 use rkube_storage::{Event, EventType, Revision, StorageError};
 use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::status::ApiError;
 
+use super::cache::CacheSignal;
+use super::cache::resource::watch_line;
 use super::list::{ListOptions, Predicate, parse_resource_version};
 use super::object::{self, Object};
 use super::store::GenericStore;
@@ -37,11 +42,15 @@ impl WatchEventType {
     }
 }
 
-/// One watch event.
+/// One encoded line of a watch stream.
 #[derive(Debug, Clone)]
-pub struct WatchEvent {
-    pub event_type: WatchEventType,
-    pub object: Object,
+pub struct WatchLine {
+    /// `{"type":..,"object":..}\n`.
+    pub bytes: Bytes,
+    /// The revision of the event (0 for errors).
+    pub revision: Revision,
+    /// An ERROR line ends the stream.
+    pub is_error: bool,
 }
 
 /// Where a watch starts.
@@ -56,19 +65,25 @@ pub enum WatchStart {
 
 impl WatchStart {
     /// From the `resourceVersion` and `sendInitialEvents` parameters.
-    pub fn from_params(rv: Option<&str>, send_initial_events: bool) -> Result<(WatchStart, Option<Revision>), ApiError> {
+    pub fn from_params(rv: Option<&str>, send_initial_events: bool) -> Result<WatchStart, ApiError> {
         match rv.filter(|s| !s.is_empty()) {
-            None | Some("0") => Ok((WatchStart::CurrentState, None)),
-            Some(rv) => {
-                let rev = parse_resource_version(rv)?;
-                if send_initial_events {
-                    Ok((WatchStart::CurrentState, Some(rev)))
-                } else {
-                    Ok((WatchStart::After(rev), None))
-                }
-            }
+            None | Some("0") => Ok(WatchStart::CurrentState),
+            Some(_) if send_initial_events => Ok(WatchStart::CurrentState),
+            Some(rv) => Ok(WatchStart::After(parse_resource_version(rv)?)),
         }
     }
+}
+
+/// A started watch.
+pub struct Watch {
+    /// Lines for the initial state (or for events replayed from the cache's
+    /// window).
+    pub initial: Vec<Bytes>,
+    /// Live lines; ends after an ERROR line or when the server resets.
+    pub live: BoxStream<'static, WatchLine>,
+    /// The revision the watch starts at (for the initial-events-end
+    /// bookmark).
+    pub start_revision: Revision,
 }
 
 fn gone(e: StorageError) -> ApiError {
@@ -80,8 +95,21 @@ fn gone(e: StorageError) -> ApiError {
     }
 }
 
+/// An ERROR line carrying a Status.
+pub fn error_line(e: &ApiError) -> WatchLine {
+    let mut buf = serde_json::to_vec(&serde_json::json!({"type": "ERROR", "object": e.to_value()})).unwrap_or_default();
+    buf.push(b'\n');
+    WatchLine { bytes: Bytes::from(buf), revision: 0, is_error: true }
+}
+
+/// The body of an object (without `kind`/`apiVersion`) as JSON.
+fn body_of(mut obj: Object) -> Vec<u8> {
+    obj.remove("kind");
+    obj.remove("apiVersion");
+    serde_json::to_vec(&obj).unwrap_or_default()
+}
+
 impl GenericStore {
-    /// Decodes a deleted object: its last value, with the delete's revision.
     fn decode_deleted(&self, ev: &Event) -> Result<Object, ApiError> {
         let prev = ev.prev.as_ref().ok_or_else(|| ApiError::internal("delete event without the previous value"))?;
         let mut obj = self.decode(prev)?;
@@ -89,7 +117,8 @@ impl GenericStore {
         Ok(obj)
     }
 
-    fn transition(&self, ev: &Event, predicate: &Predicate) -> Result<Option<WatchEvent>, ApiError> {
+    /// A storage event as this watcher sees it.
+    fn transition(&self, ev: &Event, predicate: &Predicate) -> Result<Option<WatchLine>, ApiError> {
         let new = match ev.event_type {
             EventType::Deleted => None,
             _ => Some(self.decode(&ev.kv)?),
@@ -101,83 +130,114 @@ impl GenericStore {
         };
         let new_matches = new.as_ref().is_some_and(|o| predicate.matches(o));
         let old_matches = old.as_ref().is_some_and(|o| predicate.matches(o));
-        Ok(match (old_matches, new_matches, ev.event_type) {
-            (_, _, EventType::Deleted) if old_matches => old.map(|o| WatchEvent { event_type: WatchEventType::Deleted, object: o }),
-            (false, true, _) => new.map(|o| WatchEvent { event_type: WatchEventType::Added, object: o }),
-            (true, true, _) => new.map(|o| WatchEvent { event_type: WatchEventType::Modified, object: o }),
-            (true, false, _) => new.map(|mut o| {
-                // The object left the selection: DELETED with its new state.
-                object::set_meta(&mut o, "resourceVersion", Some(Value::String(ev.revision().to_string())));
-                WatchEvent { event_type: WatchEventType::Deleted, object: o }
-            }),
-            _ => None,
-        })
+        let (event_type, obj) = match (old_matches, new_matches, ev.event_type) {
+            (true, _, EventType::Deleted) => (WatchEventType::Deleted, old),
+            (_, _, EventType::Deleted) => return Ok(None),
+            (false, true, _) => (WatchEventType::Added, new),
+            (true, true, _) => (WatchEventType::Modified, new),
+            (true, false, _) => (WatchEventType::Deleted, new),
+            (false, false, _) => return Ok(None),
+        };
+        Ok(obj.map(|o| WatchLine { bytes: watch_line(&self.info, event_type, &body_of(o)), revision: ev.revision(), is_error: false }))
     }
 
     /// Starts a watch.
     pub async fn watch(self: &Arc<Self>, namespace: &str, predicate: Predicate, start: WatchStart) -> Result<Watch, ApiError> {
+        match self.cache() {
+            Some((root, cache)) => {
+                let after = match start {
+                    WatchStart::CurrentState => {
+                        root.sync_to_storage().await?;
+                        None
+                    }
+                    WatchStart::After(rev) => {
+                        if rev > root.revision() {
+                            root.wait_for(rev).await?;
+                        }
+                        Some(rev)
+                    }
+                };
+                let prefix = self.prefix(namespace);
+                let (initial, rx, start_revision) = cache.watch(&prefix, &predicate, after, root.revision())?;
+                let live = stream::unfold(
+                    (rx, cache, prefix, predicate, start_revision, Vec::<Bytes>::new(), false),
+                    |(mut rx, cache, prefix, predicate, mut last, mut pending, done)| async move {
+                        if done {
+                            return None;
+                        }
+                        loop {
+                            if let Some(line) = pending.pop() {
+                                return Some((WatchLine { bytes: line, revision: last, is_error: false }, (rx, cache, prefix, predicate, last, pending, false)));
+                            }
+                            match rx.recv().await {
+                                Ok(CacheSignal::Event(ev)) => {
+                                    if ev.revision <= last || !ev.object.key.starts_with(&prefix) {
+                                        continue;
+                                    }
+                                    last = ev.revision;
+                                    if let Some(line) = ev.for_predicate(&cache.info, &predicate) {
+                                        return Some((WatchLine { bytes: line, revision: last, is_error: false }, (rx, cache, prefix, predicate, last, pending, false)));
+                                    }
+                                }
+                                Ok(CacheSignal::Reset) | Err(RecvError::Closed) => return None,
+                                Err(RecvError::Lagged(_)) => match cache.catch_up(&prefix, &predicate, last) {
+                                    Some((mut lines, upto)) => {
+                                        lines.reverse();
+                                        pending = lines;
+                                        last = upto;
+                                    }
+                                    None => {
+                                        let e = ApiError::expired(format!("too old resource version: {last}"));
+                                        return Some((error_line(&e), (rx, cache, prefix, predicate, last, pending, true)));
+                                    }
+                                },
+                            }
+                        }
+                    },
+                )
+                .boxed();
+                Ok(Watch { initial, live, start_revision })
+            }
+            None => self.watch_storage(namespace, predicate, start).await,
+        }
+    }
+
+    /// A watch straight from storage (no cache).
+    async fn watch_storage(self: &Arc<Self>, namespace: &str, predicate: Predicate, start: WatchStart) -> Result<Watch, ApiError> {
         let prefix = self.prefix(namespace);
         let (initial, after) = match start {
             WatchStart::After(rev) => (Vec::new(), rev),
             WatchStart::CurrentState => {
-                let list = self
-                    .list(namespace, &ListOptions { predicate: predicate.clone(), ..Default::default() })
-                    .await?;
-                let events = list
+                let list = self.list(namespace, &ListOptions { predicate: predicate.clone(), ..Default::default() }).await?;
+                let lines = list
                     .items
                     .into_iter()
-                    .map(|o| WatchEvent { event_type: WatchEventType::Added, object: o })
+                    .map(|item| watch_line(&self.info, WatchEventType::Added, &item.body()))
                     .collect::<Vec<_>>();
-                (events, list.resource_version)
+                (lines, list.resource_version)
             }
         };
         let events = self.storage().watch(&prefix, Some(after)).await.map_err(gone)?;
         let this = self.clone();
         let live = events
-            .map(move |item| match item {
-                Ok(ev) => match this.transition(&ev, &predicate) {
-                    Ok(Some(we)) => Some(we),
-                    Ok(None) => None,
-                    Err(e) => Some(WatchEvent { event_type: WatchEventType::Error, object: status_object(&e) }),
-                },
-                Err(e) => Some(WatchEvent { event_type: WatchEventType::Error, object: status_object(&gone(e)) }),
+            .filter_map(move |item| {
+                let out = match item {
+                    Ok(ev) => match this.transition(&ev, &predicate) {
+                        Ok(line) => line,
+                        Err(e) => Some(error_line(&e)),
+                    },
+                    Err(e) => Some(error_line(&gone(e))),
+                };
+                futures::future::ready(out)
             })
-            .filter_map(futures::future::ready);
-        // End the stream after an ERROR event.
-        let live = stop_after_error(live);
+            .scan(false, |done, line| {
+                if *done {
+                    return futures::future::ready(None);
+                }
+                *done = line.is_error;
+                futures::future::ready(Some(line))
+            })
+            .boxed();
         Ok(Watch { initial, live, start_revision: after })
     }
-}
-
-/// A started watch.
-pub struct Watch {
-    /// Synthetic ADDED events for the current state (empty when the watch
-    /// starts after a given revision).
-    pub initial: Vec<WatchEvent>,
-    /// Changes after `start_revision`; ends after an ERROR event.
-    pub live: BoxStream<'static, WatchEvent>,
-    /// The revision the initial state was read at, or the one the watch
-    /// started after.
-    pub start_revision: Revision,
-}
-
-/// A `metav1.Status` as a watch event object.
-pub fn status_object(e: &ApiError) -> Object {
-    match e.to_value() {
-        Value::Object(m) => m,
-        _ => Object::new(),
-    }
-}
-
-fn stop_after_error(s: impl futures::Stream<Item = WatchEvent> + Send + 'static) -> BoxStream<'static, WatchEvent> {
-    s.scan(false, |done, ev| {
-        if *done {
-            return futures::future::ready(None);
-        }
-        if ev.event_type == WatchEventType::Error {
-            *done = true;
-        }
-        futures::future::ready(Some(ev))
-    })
-    .boxed()
 }

@@ -1,0 +1,171 @@
+//! The watch cache: every stored object of every resource kept in memory
+//! from one storage watch, so LIST and WATCH are served without touching
+//! storage (upstream's cacher, our own design).
+//!
+//! One task lists the whole key space at one revision, fills each
+//! resource's [`ResourceCache`], then follows a single storage watch and
+//! applies each event to its resource. Because one watch sees every write,
+//! the cache's global revision advances with every write, and a consistent
+//! read only has to wait until the cache has reached the storage's current
+//! revision. If the storage watch fails, the cache is rebuilt and live
+//! watchers are told to start over.
+
+pub mod resource;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use rkube_storage::{ListOptions, Revision, Store};
+use tokio::sync::watch;
+
+use crate::resources::ResourceInfo;
+use crate::status::ApiError;
+
+pub use resource::{CacheEvent, CacheSignal, CachedObject, ResourceCache, Snapshot};
+
+/// Storage items read per page while filling the cache.
+const FILL_PAGE: usize = 10_000;
+/// How long a consistent read waits for the cache to catch up.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The watch cache of all resources.
+pub struct Cache {
+    storage: Arc<dyn Store>,
+    resources: HashMap<String, Arc<ResourceCache>>,
+    revision: watch::Sender<Revision>,
+    ready: watch::Sender<bool>,
+}
+
+/// The resource prefix (`/core/pods/`) of a storage key.
+fn prefix_of(key: &str) -> Option<&str> {
+    let mut slashes = key.match_indices('/').map(|(i, _)| i);
+    let (_, _, third) = (slashes.next()?, slashes.next()?, slashes.next()?);
+    Some(&key[..=third])
+}
+
+impl Cache {
+    /// A cache for resources keyed by storage prefix.
+    pub fn new(storage: Arc<dyn Store>, resources: Vec<(String, Arc<ResourceInfo>)>) -> Arc<Cache> {
+        let resources = resources.into_iter().map(|(p, info)| (p, Arc::new(ResourceCache::new(info)))).collect();
+        Arc::new(Cache { storage, resources, revision: watch::channel(0).0, ready: watch::channel(false).0 })
+    }
+
+    /// The cache of the resource stored under `prefix`.
+    pub fn resource(&self, prefix: &str) -> Option<Arc<ResourceCache>> {
+        self.resources.get(prefix).cloned()
+    }
+
+    /// The revision the cache has reached.
+    pub fn revision(&self) -> Revision {
+        *self.revision.borrow()
+    }
+
+    /// Whether the first fill has finished.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Waits until the first fill has finished.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.ready.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
+    }
+
+    /// Waits until the cache has applied every write up to `revision`.
+    pub async fn wait_for(&self, revision: Revision) -> Result<(), ApiError> {
+        let mut rx = self.revision.subscribe();
+        match tokio::time::timeout(CATCH_UP_TIMEOUT, rx.wait_for(|r| *r >= revision)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(ApiError::timeout(format!(
+                "Too large resource version: {revision}, current: {}",
+                self.revision()
+            ))),
+        }
+    }
+
+    /// A consistent read point: waits for the storage's current revision.
+    pub async fn sync_to_storage(&self) -> Result<Revision, ApiError> {
+        let current = self
+            .storage
+            .current_revision()
+            .await
+            .map_err(|e| ApiError::service_unavailable(e.to_string()))?;
+        self.wait_for(current).await?;
+        Ok(current)
+    }
+
+    /// Runs the fill-and-follow loop until the task is aborted.
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match this.run_once().await {
+                    Ok(()) => backoff = Duration::from_millis(100),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "watch cache lost its storage watch; rebuilding");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        })
+    }
+
+    /// Fills the cache and follows the storage watch until it fails.
+    async fn run_once(&self) -> Result<(), rkube_storage::StorageError> {
+        let started = std::time::Instant::now();
+        let mut by_prefix: HashMap<String, Vec<rkube_storage::KeyValue>> = HashMap::new();
+        let mut start = None;
+        let mut revision = None;
+        let mut total = 0usize;
+        loop {
+            let page = self.storage.list("/", ListOptions { revision, limit: FILL_PAGE, start: start.clone() }).await?;
+            revision = Some(page.revision);
+            start = page.next_start();
+            total += page.items.len();
+            for kv in page.items {
+                if let Some(p) = prefix_of(&kv.key)
+                    && self.resources.contains_key(p)
+                {
+                    by_prefix.entry(p.to_string()).or_default().push(kv);
+                }
+            }
+            if start.is_none() {
+                break;
+            }
+        }
+        let revision = revision.unwrap_or(0);
+        for (prefix, cache) in &self.resources {
+            cache.reset(by_prefix.remove(prefix).unwrap_or_default(), revision);
+        }
+        let mut events = self.storage.watch("/", Some(revision)).await?;
+        self.revision.send_replace(revision);
+        self.ready.send_replace(true);
+        tracing::info!(objects = total, revision, fill_ms = started.elapsed().as_millis() as u64, "watch cache filled");
+        while let Some(item) = events.next().await {
+            let ev = item?;
+            if let Some(p) = prefix_of(&ev.kv.key)
+                && let Some(cache) = self.resources.get(p)
+            {
+                cache.apply(&ev);
+            }
+            self.revision.send_replace(ev.revision());
+        }
+        Err(rkube_storage::StorageError::Unavailable("storage watch ended".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(prefix_of("/core/pods/ns/p"), Some("/core/pods/"));
+        assert_eq!(prefix_of("/apps/deployments/d"), Some("/apps/deployments/"));
+        assert_eq!(prefix_of("/x"), None);
+    }
+}

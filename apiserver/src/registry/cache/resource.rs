@@ -1,0 +1,336 @@
+//! One resource's part of the watch cache: the current objects, a window of
+//! recent events, and a broadcast ring for live watchers.
+//!
+//! Objects are kept pre-encoded (JSON without `kind`/`apiVersion`, with
+//! `metadata.resourceVersion` set), so a LIST is a concatenation of bytes
+//! and a watch event is encoded once for all watchers.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rkube_storage::{Event, EventType, KeyValue, Revision};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::registry::list::Predicate;
+use crate::registry::object::{self, Object};
+use crate::registry::selection::{ObjectAttrs, attrs_of};
+use crate::registry::watch::WatchEventType;
+use crate::resources::ResourceInfo;
+use crate::status::ApiError;
+
+/// Events kept per resource for watchers that start from a past revision.
+pub const WINDOW_EVENTS: usize = 10_000;
+/// Live events buffered per resource before a slow watcher must catch up
+/// from the window.
+const RING: usize = 4096;
+
+/// An object as the cache keeps it.
+#[derive(Debug)]
+pub struct CachedObject {
+    pub key: String,
+    pub revision: Revision,
+    /// The object's JSON without `kind` and `apiVersion`.
+    pub body: Bytes,
+    pub attrs: ObjectAttrs,
+}
+
+impl CachedObject {
+    /// Encodes a stored value at `revision`.
+    fn from_value(info: &ResourceInfo, key: &str, value: &[u8], revision: Revision) -> Result<CachedObject, ApiError> {
+        let mut obj: Object = serde_json::from_slice(value).map_err(|e| ApiError::internal(format!("decoding {key}: {e}")))?;
+        obj.remove("kind");
+        obj.remove("apiVersion");
+        object::set_meta(&mut obj, "resourceVersion", Some(Value::String(revision.to_string())));
+        let attrs = attrs_of(info, &obj);
+        let body = serde_json::to_vec(&obj).map_err(ApiError::internal)?;
+        Ok(CachedObject { key: key.to_string(), revision, body: Bytes::from(body), attrs })
+    }
+
+    /// The full object JSON (`kind` and `apiVersion` first).
+    pub fn object_json(&self, info: &ResourceInfo) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.body.len() + 64);
+        write_object(&mut out, info, &self.body);
+        out.freeze()
+    }
+
+    /// The object decoded (for code paths that need a map).
+    pub fn decode(&self, info: &ResourceInfo) -> Object {
+        serde_json::from_slice(&self.object_json(info)).unwrap_or_default()
+    }
+}
+
+/// Writes `{"kind":..,"apiVersion":..,<body fields>}`.
+fn write_object(out: &mut BytesMut, info: &ResourceInfo, body: &[u8]) {
+    out.put_slice(b"{\"kind\":");
+    out.put_slice(serde_json::to_string(&info.kind).unwrap_or_default().as_bytes());
+    out.put_slice(b",\"apiVersion\":");
+    out.put_slice(serde_json::to_string(&info.api_version()).unwrap_or_default().as_bytes());
+    if body.len() > 2 {
+        out.put_u8(b',');
+        out.put_slice(&body[1..]);
+    } else {
+        out.put_u8(b'}');
+    }
+}
+
+/// One change in the cache.
+#[derive(Debug)]
+pub struct CacheEvent {
+    pub revision: Revision,
+    pub event_type: WatchEventType,
+    /// The object after the change (for DELETED: its last state at the
+    /// delete's revision).
+    pub object: Arc<CachedObject>,
+    /// The object before the change.
+    pub prev: Option<Arc<CachedObject>>,
+    line: OnceLock<Bytes>,
+}
+
+/// A whole watch line: `{"type":"ADDED","object":{...}}\n`.
+pub fn watch_line(info: &ResourceInfo, event_type: WatchEventType, body: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(body.len() + 96);
+    out.put_slice(b"{\"type\":\"");
+    out.put_slice(event_type.as_str().as_bytes());
+    out.put_slice(b"\",\"object\":");
+    write_object(&mut out, info, body);
+    out.put_slice(b"}\n");
+    out.freeze()
+}
+
+impl CacheEvent {
+    /// The event's line as every unfiltered watcher sends it (encoded once).
+    pub fn line(&self, info: &ResourceInfo) -> Bytes {
+        self.line.get_or_init(|| watch_line(info, self.event_type, &self.object.body)).clone()
+    }
+
+    /// What a watcher with `predicate` sees of this event, if anything:
+    /// an object entering the selection is ADDED, one leaving it DELETED.
+    pub fn for_predicate(&self, info: &ResourceInfo, predicate: &Predicate) -> Option<Bytes> {
+        if predicate.is_everything() {
+            return Some(self.line(info));
+        }
+        let new_matches = predicate.matches_attrs(&self.object.attrs);
+        let old_matches = self.prev.as_ref().is_some_and(|p| predicate.matches_attrs(&p.attrs));
+        match (self.event_type, old_matches, new_matches) {
+            (WatchEventType::Deleted, _, true) => Some(self.line(info)),
+            (WatchEventType::Deleted, _, false) => None,
+            (_, true, true) => Some(self.line(info)),
+            (_, false, true) => Some(watch_line(info, WatchEventType::Added, &self.object.body)),
+            (_, true, false) => Some(watch_line(info, WatchEventType::Deleted, &self.object.body)),
+            (_, false, false) => None,
+        }
+    }
+}
+
+/// What a live watcher receives.
+#[derive(Debug, Clone)]
+pub enum CacheSignal {
+    Event(Arc<CacheEvent>),
+    /// The cache was rebuilt from storage; watchers must start over.
+    Reset,
+}
+
+struct State {
+    objects: BTreeMap<String, Arc<CachedObject>>,
+    window: VecDeque<Arc<CacheEvent>>,
+    /// Every event of this resource after this revision is in `window`.
+    window_start: Revision,
+    /// The last revision applied to this resource.
+    revision: Revision,
+}
+
+/// A snapshot for LIST.
+pub struct Snapshot {
+    pub items: Vec<Arc<CachedObject>>,
+    pub revision: Revision,
+    /// The next key when the list was cut by a limit.
+    pub next_key: Option<String>,
+    pub remaining: Option<i64>,
+}
+
+/// One resource's cache.
+pub struct ResourceCache {
+    pub info: Arc<ResourceInfo>,
+    state: RwLock<State>,
+    tx: broadcast::Sender<CacheSignal>,
+}
+
+impl ResourceCache {
+    pub fn new(info: Arc<ResourceInfo>) -> Self {
+        let (tx, _) = broadcast::channel(RING);
+        ResourceCache {
+            info,
+            state: RwLock::new(State { objects: BTreeMap::new(), window: VecDeque::new(), window_start: 0, revision: 0 }),
+            tx,
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the contents with a fresh list at `revision`; live watchers
+    /// are told to start over.
+    pub fn reset(&self, items: Vec<KeyValue>, revision: Revision) {
+        let mut objects = BTreeMap::new();
+        for kv in items {
+            match CachedObject::from_value(&self.info, &kv.key, &kv.value, kv.mod_revision) {
+                Ok(o) => {
+                    objects.insert(kv.key.clone(), Arc::new(o));
+                }
+                Err(e) => tracing::warn!(key = %kv.key, error = %e, "skipping undecodable object"),
+            }
+        }
+        let mut st = self.write();
+        st.objects = objects;
+        st.window.clear();
+        st.window_start = revision;
+        st.revision = revision;
+        let _ = self.tx.send(CacheSignal::Reset);
+    }
+
+    /// Applies one storage event.
+    pub fn apply(&self, ev: &Event) {
+        let rev = ev.revision();
+        let key = &ev.kv.key;
+        let built = match ev.event_type {
+            EventType::Deleted => ev
+                .prev
+                .as_ref()
+                .map(|p| CachedObject::from_value(&self.info, key, &p.value, rev))
+                .transpose(),
+            _ => CachedObject::from_value(&self.info, key, &ev.kv.value, rev).map(Some),
+        };
+        let object = match built {
+            Ok(Some(o)) => Arc::new(o),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(key = %key, error = %e, "skipping undecodable event");
+                return;
+            }
+        };
+        let mut st = self.write();
+        let prev = match ev.event_type {
+            EventType::Deleted => st.objects.remove(key),
+            _ => st.objects.insert(key.clone(), object.clone()),
+        };
+        let event_type = match (ev.event_type, &prev) {
+            (EventType::Deleted, _) => WatchEventType::Deleted,
+            (_, None) => WatchEventType::Added,
+            (_, Some(_)) => WatchEventType::Modified,
+        };
+        let event = Arc::new(CacheEvent { revision: rev, event_type, object, prev, line: OnceLock::new() });
+        st.window.push_back(event.clone());
+        while st.window.len() > WINDOW_EVENTS {
+            if let Some(old) = st.window.pop_front() {
+                st.window_start = old.revision;
+            }
+        }
+        st.revision = rev;
+        let _ = self.tx.send(CacheSignal::Event(event));
+    }
+
+    /// A LIST from the cache. `global` is the cache's global revision, read
+    /// before taking the lock.
+    pub fn list(&self, prefix: &str, predicate: &Predicate, limit: usize, global: Revision) -> Snapshot {
+        let st = self.read();
+        let revision = st.revision.max(global);
+        let mut items = Vec::new();
+        let mut next_key = None;
+        let mut remaining = 0i64;
+        for (key, obj) in st.objects.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if !predicate.matches_attrs(&obj.attrs) {
+                continue;
+            }
+            if limit > 0 && items.len() >= limit {
+                if next_key.is_none() {
+                    next_key = items.last().map(|o: &Arc<CachedObject>| format!("{}\0", o.key));
+                }
+                remaining += 1;
+                continue;
+            }
+            items.push(obj.clone());
+        }
+        let remaining = (next_key.is_some() && predicate.is_everything()).then_some(remaining);
+        Snapshot { items, revision, next_key, remaining }
+    }
+
+    /// Starts a watch: the initial events (the current state, or the
+    /// window's events after `after`), the live receiver, and the revision
+    /// the watch starts at.
+    pub fn watch(
+        &self,
+        prefix: &str,
+        predicate: &Predicate,
+        after: Option<Revision>,
+        global: Revision,
+    ) -> Result<(Vec<Bytes>, broadcast::Receiver<CacheSignal>, Revision), ApiError> {
+        let st = self.read();
+        let rx = self.tx.subscribe();
+        let revision = st.revision.max(global);
+        let mut initial = Vec::new();
+        match after {
+            None => {
+                for (key, obj) in st.objects.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)) {
+                    if !key.starts_with(prefix) {
+                        break;
+                    }
+                    if predicate.matches_attrs(&obj.attrs) {
+                        initial.push(watch_line(&self.info, WatchEventType::Added, &obj.body));
+                    }
+                }
+                Ok((initial, rx, revision))
+            }
+            Some(after) => {
+                if after < st.window_start {
+                    return Err(ApiError::expired(format!("too old resource version: {after} ({})", st.window_start + 1)));
+                }
+                for ev in st.window.iter().filter(|e| e.revision > after && e.object.key.starts_with(prefix)) {
+                    if let Some(line) = ev.for_predicate(&self.info, predicate) {
+                        initial.push(line);
+                    }
+                }
+                Ok((initial, rx, revision.max(after)))
+            }
+        }
+    }
+
+    /// Events after `after` from the window, for a watcher that fell behind
+    /// the live ring; `None` when the window no longer reaches back.
+    pub fn catch_up(&self, prefix: &str, predicate: &Predicate, after: Revision) -> Option<(Vec<Bytes>, Revision)> {
+        let st = self.read();
+        if after < st.window_start {
+            return None;
+        }
+        let mut last = after;
+        let mut out = Vec::new();
+        for ev in st.window.iter().filter(|e| e.revision > after) {
+            last = ev.revision;
+            if ev.object.key.starts_with(prefix)
+                && let Some(line) = ev.for_predicate(&self.info, predicate)
+            {
+                out.push(line);
+            }
+        }
+        Some((out, last))
+    }
+
+    /// Number of objects held.
+    pub fn len(&self) -> usize {
+        self.read().objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
