@@ -22,7 +22,7 @@ impl Keys {
     }
 
     /// The etcd key of store key `key`.
-    pub(super) fn to_etcd(&self, key: &str) -> Vec<u8> {
+    pub(super) fn etcd_key(&self, key: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.prefix.len() + key.len());
         out.extend_from_slice(self.prefix.as_bytes());
         out.extend_from_slice(key.as_bytes());
@@ -38,11 +38,11 @@ impl Keys {
     pub(super) fn range(&self, prefix: &str) -> (Vec<u8>, Vec<u8>) {
         let full = format!("{}{prefix}", self.prefix);
         let end = prefix_end(&full);
-        (self.to_etcd(prefix), end)
+        (self.etcd_key(prefix), end)
     }
 
     /// The store key of etcd key `key`.
-    pub(super) fn from_etcd(&self, key: &[u8]) -> Result<String> {
+    pub(super) fn store_key(&self, key: &[u8]) -> Result<String> {
         let rest = key.strip_prefix(self.prefix.as_bytes()).ok_or_else(|| {
             StorageError::Internal(format!(
                 "etcd returned key {:?} outside prefix {:?}",
@@ -63,7 +63,7 @@ impl Keys {
         let (create_revision, mod_revision) = (kv.create_revision(), kv.mod_revision());
         let (key, value) = kv.into_key_value();
         Ok(KeyValue {
-            key: self.from_etcd(&key)?,
+            key: self.store_key(&key)?,
             value: Bytes::from(value),
             create_revision,
             mod_revision,
@@ -72,6 +72,7 @@ impl Keys {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -84,8 +85,8 @@ mod tests {
             ("/", "/x", "/x"),
         ] {
             let keys = Keys::new(prefix);
-            assert_eq!(keys.to_etcd(key), etcd.as_bytes(), "{prefix:?} {key:?}");
-            assert_eq!(keys.from_etcd(etcd.as_bytes()).unwrap(), key);
+            assert_eq!(keys.etcd_key(key), etcd.as_bytes(), "{prefix:?} {key:?}");
+            assert_eq!(keys.store_key(etcd.as_bytes()).unwrap(), key);
         }
     }
 
@@ -105,9 +106,9 @@ mod tests {
     #[test]
     fn foreign_keys_are_errors_not_panics() {
         let keys = Keys::new("/registry");
-        assert!(matches!(keys.from_etcd(b"/other/x"), Err(StorageError::Internal(_))));
+        assert!(matches!(keys.store_key(b"/other/x"), Err(StorageError::Internal(_))));
         assert!(matches!(
-            keys.from_etcd(b"/registry/\xff"),
+            keys.store_key(b"/registry/\xff"),
             Err(StorageError::Internal(_))
         ));
     }

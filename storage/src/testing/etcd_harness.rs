@@ -183,8 +183,8 @@ impl EtcdCluster {
         self.members.is_empty()
     }
 
-    /// SIGKILLs member `member` and waits until it is gone. Idempotent; an
-    /// index out of range is ignored.
+    /// SIGKILLs member `member` and waits (blocking, a few milliseconds)
+    /// until it is reaped. Idempotent; an index out of range is ignored.
     pub fn kill(&mut self, member: usize) {
         match self.members.get(member) {
             Some(m) => {
@@ -427,9 +427,10 @@ fn free_ports(n: usize) -> io::Result<Vec<u16>> {
     listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect()
 }
 
-/// The etcd binary: `$ETCD_BIN`, `/usr/bin/etcd`, or `etcd` on the `PATH`.
+/// The etcd binary: `$ETCD_BIN` (unless empty), `/usr/bin/etcd`, or `etcd`
+/// on the `PATH`.
 fn find_etcd() -> io::Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("ETCD_BIN") {
+    if let Some(bin) = std::env::var_os("ETCD_BIN").filter(|b| !b.is_empty()) {
         let bin = PathBuf::from(bin);
         return if bin.is_file() {
             Ok(bin)
@@ -481,6 +482,7 @@ fn log_tail(path: &Path, lines: usize) -> String {
         Ok(String::from_utf8_lossy(&buf).into_owned())
     };
     match read() {
+        Ok(text) if text.trim().is_empty() => format!("({} is empty)", path.display()),
         Ok(text) => {
             let all: Vec<&str> = text.lines().collect();
             all[all.len().saturating_sub(lines)..].join("\n")
