@@ -28,6 +28,7 @@ pub mod routes;
 pub mod selector;
 pub mod serve;
 pub mod status;
+pub mod table;
 pub mod validation;
 pub mod version;
 
