@@ -45,7 +45,8 @@ pub struct ApiError {
     /// `metav1.StatusReason`, e.g. `NotFound`.
     pub reason: &'static str,
     pub message: String,
-    pub details: Option<StatusDetails>,
+    /// Boxed to keep `Result<_, ApiError>` small.
+    pub details: Option<Box<StatusDetails>>,
 }
 
 #[derive(Serialize)]
@@ -78,13 +79,13 @@ impl std::fmt::Display for GroupResource<'_> {
     }
 }
 
-fn details(gr: GroupResource<'_>, name: &str) -> Option<StatusDetails> {
-    Some(StatusDetails {
+fn details(gr: GroupResource<'_>, name: &str) -> Option<Box<StatusDetails>> {
+    Some(Box::new(StatusDetails {
         name: name.to_string(),
         group: gr.group.to_string(),
         kind: gr.resource.to_string(),
         ..Default::default()
-    })
+    }))
 }
 
 impl ApiError {
@@ -131,7 +132,13 @@ impl ApiError {
         let summary = errors.summary();
         let message = if name.is_empty() { format!("{kind} is invalid: {summary}") } else { format!("{kind} \"{name}\" is invalid: {summary}") };
         ApiError {
-            details: Some(StatusDetails { name: name.to_string(), group: group.to_string(), kind: kind.to_string(), causes, ..Default::default() }),
+            details: Some(Box::new(StatusDetails {
+                name: name.to_string(),
+                group: group.to_string(),
+                kind: kind.to_string(),
+                causes,
+                ..Default::default()
+            })),
             ..Self::new(422, "Invalid", message)
         }
     }
@@ -187,7 +194,7 @@ impl ApiError {
     /// 429 with Retry-After.
     pub fn too_many_requests(retry_after_seconds: u32) -> Self {
         ApiError {
-            details: Some(StatusDetails { retry_after_seconds: Some(retry_after_seconds), ..Default::default() }),
+            details: Some(Box::new(StatusDetails { retry_after_seconds: Some(retry_after_seconds), ..Default::default() })),
             ..Self::new(429, "TooManyRequests", "Too many requests, please try again later.")
         }
     }
@@ -235,7 +242,7 @@ impl ApiError {
             status: "Failure",
             message: &self.message,
             reason: self.reason,
-            details: self.details.as_ref().unwrap_or(&empty),
+            details: self.details.as_deref().unwrap_or(&empty),
             code: self.code,
         };
         serde_json::to_vec(&status).unwrap_or_default()

@@ -1,6 +1,8 @@
 //! The real `rkube-apiserver` binary, driven by real clients (curl, kubectl)
 //! on the embedded store and on a real etcd.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

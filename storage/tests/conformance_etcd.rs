@@ -1,6 +1,8 @@
 //! The conformance suite on the etcd backend, against a real one-member
 //! etcd cluster per test (nextest runs every test in its own process).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use rkube_storage::Store;

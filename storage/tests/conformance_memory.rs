@@ -1,5 +1,7 @@
 //! The conformance suite on the in-memory backend.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use rkube_storage::Store;

@@ -256,3 +256,65 @@ pub async fn delete_collection(ctx: &Ctx<'_>, req: Request) -> Result<Response, 
     let body = response::list(ctx.resource, deleted, listed.resource_version, None, None);
     Ok(response::json(StatusCode::OK, &body))
 }
+
+/// PATCH: JSON patch, merge patch or strategic merge patch against the
+/// stored object, retried on conflicts; server-side apply is refused with
+/// 415 until it is served.
+pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
+    use crate::patch::{GroupVersionKind, PatchType};
+    let dry_run = ctx.params.dry_run()?;
+    ctx.params.field_validation()?;
+    let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let supported = ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"];
+    let patch_type = match PatchType::from_content_type(&content_type) {
+        Some(PatchType::Apply) | None => return Err(ApiError::unsupported_media_type(&supported)),
+        Some(t) => t,
+    };
+    let gvk = GroupVersionKind { group: &ctx.resource.group, version: &ctx.resource.version, kind: &ctx.resource.kind };
+    if patch_type == PatchType::StrategicMerge && !crate::patch::supports_strategic_merge_patch(&gvk) {
+        return Err(ApiError::unsupported_media_type(&["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]));
+    }
+    let body = body::read(req.into_body()).await?;
+    let target = match ctx.info.subresource.as_str() {
+        "status" => UpdateTarget::Status,
+        _ => UpdateTarget::Main,
+    };
+    let gr = ctx.gr();
+    let name = ctx.info.name.clone();
+    let info = ctx.resource.clone();
+    let patched = ctx
+        .store
+        .update_with(
+            ctx.namespace,
+            &ctx.info.name,
+            &UpdateOptions { dry_run, target },
+            |old| {
+                let current = Value::Object(response::object(&info, old.clone()));
+                let result = match patch_type {
+                    PatchType::Json => crate::patch::json_patch(&current, &body),
+                    PatchType::Merge => crate::patch::merge_patch(&current, &body),
+                    _ => crate::patch::strategic_merge_patch(&current, &body, &gvk),
+                }
+                .map_err(ApiError::from)?;
+                let Value::Object(new) = result else {
+                    return Err(ApiError::bad_request("the patch must produce an object"));
+                };
+                check_type(&info, &new)?;
+                // A resourceVersion in the patch is a precondition.
+                let rv = object::resource_version(&new);
+                if !rv.is_empty() && rv != object::resource_version(old) {
+                    return Err(ApiError::conflict_modified(gr, &name));
+                }
+                if object::name(&new) != name {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({}) does not match the name on the URL ({name})",
+                        object::name(&new)
+                    )));
+                }
+                Ok(new)
+            },
+            None,
+        )
+        .await?;
+    Ok(response::json(StatusCode::OK, &response::object(ctx.resource, patched)))
+}

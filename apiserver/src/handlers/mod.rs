@@ -8,6 +8,7 @@ pub mod crud;
 pub mod discovery;
 pub mod params;
 pub mod response;
+pub mod scale;
 pub mod watch;
 
 use axum::extract::{Request, State};
@@ -70,7 +71,10 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
         ("update", "" | "status" | "finalize") => crud::update(&ctx, req).await,
         ("delete", "") => crud::delete(&ctx, req).await,
         ("deletecollection", "") => crud::delete_collection(&ctx, req).await,
-        ("patch", _) => Err(ApiError::unsupported_media_type(&[])),
+        ("patch", "" | "status") => crud::patch(&ctx, req).await,
+        ("get", "scale") => scale::get(&ctx).await,
+        ("update", "scale") => scale::write(&ctx, req, false).await,
+        ("patch", "scale") => scale::write(&ctx, req, true).await,
         _ => Err(ApiError::method_not_supported(gr, verb)),
     }
 }

@@ -25,8 +25,11 @@ const FILTERED_PAGE: usize = 500;
 #[derive(Clone, Default)]
 pub struct Predicate {
     info: Option<Arc<ResourceInfo>>,
-    test: Option<Arc<dyn Fn(&ObjectAttrs) -> bool + Send + Sync>>,
+    test: Option<AttrsTest>,
 }
+
+/// A test over an object's attributes.
+type AttrsTest = Arc<dyn Fn(&ObjectAttrs) -> bool + Send + Sync>;
 
 impl std::fmt::Debug for Predicate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

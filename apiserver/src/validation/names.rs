@@ -140,7 +140,7 @@ pub fn is_qualified_name(s: &str) -> Vec<String> {
     } else if name.len() > LABEL_VALUE_MAX {
         errs.push(format!("name part {}", max_len_error(LABEL_VALUE_MAX)));
     }
-    if !name.is_empty() && !matches_qualified_part(name) {
+    if !matches_qualified_part(name) {
         errs.push(format!(
             "name part {}",
             regex_error(
