@@ -16,6 +16,8 @@ use crate::routes::AppState;
 use crate::status::{ApiError, GroupResource};
 
 use super::body;
+use super::negotiate::negotiate;
+use super::render;
 use super::params::{FieldValidation, Params};
 use super::response;
 
@@ -35,9 +37,10 @@ impl Ctx<'_> {
     }
 }
 
-pub async fn get(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+pub async fn get(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let output = negotiate(headers, false)?;
     let obj = ctx.store.get(ctx.namespace, &ctx.info.name).await?;
-    Ok(response::json(StatusCode::OK, &response::object(ctx.resource, obj)))
+    render::object_response(ctx.resource, output, ctx.params, obj, StatusCode::OK)
 }
 
 /// The list options of a LIST, WATCH or DELETECOLLECTION request.
@@ -71,10 +74,11 @@ pub fn list_options(ctx: &Ctx<'_>) -> Result<ListOptions, ApiError> {
     })
 }
 
-pub async fn list(ctx: &Ctx<'_>, _headers: &HeaderMap) -> Result<Response, ApiError> {
+pub async fn list(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let output = negotiate(headers, true)?;
     let opts = list_options(ctx)?;
     let out = ctx.store.list(ctx.namespace, &opts).await?;
-    Ok(response::list_bytes(ctx.resource, &out.items, out.resource_version, out.continue_token, out.remaining_item_count))
+    render::list_response(ctx.resource, output, ctx.params, out)
 }
 
 /// Decodes a create/update body and applies `fieldValidation` to

@@ -6,7 +6,9 @@
 pub mod body;
 pub mod crud;
 pub mod discovery;
+pub mod negotiate;
 pub mod params;
+pub mod render;
 pub mod response;
 pub mod scale;
 pub mod watch;
@@ -64,7 +66,7 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
     let store = state.registry.store_for(&resource).cloned().ok_or_else(|| ApiError::method_not_supported(gr, verb))?;
     let ctx = crud::Ctx { state, info: &info, resource: &resource, store: &store, namespace: &namespace, params: &params };
     match (verb, info.subresource.as_str()) {
-        ("get", "" | "status") => crud::get(&ctx).await,
+        ("get", "" | "status") => crud::get(&ctx, req.headers()).await,
         ("list", "") => crud::list(&ctx, req.headers()).await,
         ("watch", "") => watch::serve(&ctx, req.headers()).await,
         ("create", "") => crud::create(&ctx, req).await,

@@ -18,6 +18,8 @@ use crate::resources::ResourceInfo;
 use crate::status::ApiError;
 
 use super::crud::{Ctx, list_options};
+use super::negotiate::negotiate;
+use super::render::WatchRenderer;
 
 /// Interval between bookmarks when the client allows them.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
@@ -52,10 +54,12 @@ struct StreamParams {
     initial_events_end: bool,
     timeout: Duration,
     metrics: Arc<crate::metrics::Metrics>,
+    renderer: WatchRenderer,
 }
 
-pub async fn serve(ctx: &Ctx<'_>, _headers: &HeaderMap) -> Result<Response, ApiError> {
+pub async fn serve(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiError> {
     let p = ctx.params;
+    let renderer = WatchRenderer::new(ctx.resource.clone(), negotiate(headers, true)?, p)?;
     let allow_bookmarks = p.bool("allowWatchBookmarks")?;
     let send_initial = match p.get("sendInitialEvents") {
         None | Some("") => None,
@@ -98,6 +102,7 @@ pub async fn serve(ctx: &Ctx<'_>, _headers: &HeaderMap) -> Result<Response, ApiE
         initial_events_end: send_initial == Some(true),
         timeout,
         metrics: ctx.state.metrics.clone(),
+        renderer,
     };
     let mut resp = (StatusCode::OK, Body::from_stream(stream(watch, params))).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -106,7 +111,7 @@ pub async fn serve(ctx: &Ctx<'_>, _headers: &HeaderMap) -> Result<Response, ApiE
 }
 
 /// Runs the watch in a task writing lines into the response body.
-fn stream(watch: Watch, p: StreamParams) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
+fn stream(watch: Watch, mut p: StreamParams) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     tokio::spawn(async move {
         p.metrics.watches.inc();
@@ -114,7 +119,7 @@ fn stream(watch: Watch, p: StreamParams) -> impl futures::Stream<Item = Result<B
         let mut last_rv = start_revision;
         let run = async {
             for line in initial {
-                tx.send(line).await.ok()?;
+                tx.send(p.renderer.render(line)).await.ok()?;
             }
             if p.initial_events_end {
                 tx.send(line("BOOKMARK", &bookmark(&p.info, start_revision, true))).await.ok()?;
@@ -130,7 +135,7 @@ fn stream(watch: Watch, p: StreamParams) -> impl futures::Stream<Item = Result<B
                     }
                 };
                 last_rv = last_rv.max(ev.revision);
-                tx.send(ev.bytes).await.ok()?;
+                tx.send(p.renderer.render(ev.bytes)).await.ok()?;
                 if ev.is_error {
                     return None::<()>;
                 }

@@ -1,0 +1,147 @@
+//! Rendering objects, lists and watch events in the negotiated output:
+//! plain JSON, a Table, or partial object metadata.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+
+use crate::registry::list::{ListItem, ListOutcome};
+use crate::registry::object::{self, Object};
+use crate::resources::ResourceInfo;
+use crate::status::ApiError;
+use crate::table::{self, IncludeObject};
+
+use super::negotiate::Output;
+use super::params::Params;
+use super::response;
+
+fn include_object(params: &Params) -> Result<IncludeObject, ApiError> {
+    IncludeObject::from_query(params.get("includeObject").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+/// Rewrites a Table's apiVersion (and its rows' metadata objects) for v1beta1.
+fn at_version(mut v: Value, version: &str) -> Value {
+    if version == "v1" {
+        return v;
+    }
+    let api_version = format!("meta.k8s.io/{version}");
+    if let Value::Object(m) = &mut v {
+        m.insert("apiVersion".into(), json!(api_version));
+        if let Some(Value::Array(rows)) = m.get_mut("rows") {
+            for r in rows {
+                if let Some(Value::Object(o)) = r.get_mut("object")
+                    && o.get("kind").and_then(Value::as_str) == Some("PartialObjectMetadata")
+                {
+                    o.insert("apiVersion".into(), json!(api_version));
+                }
+            }
+        }
+    }
+    v
+}
+
+fn partial(obj: &Object, version: &str) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": object::meta(obj)})
+}
+
+/// A single object (GET, and the bodies of writes).
+pub fn object_response(info: &ResourceInfo, output: Output, params: &Params, obj: Object, code: StatusCode) -> Result<Response, ApiError> {
+    Ok(match output {
+        Output::Object => response::json(code, &response::object(info, obj)),
+        Output::Table { version } => {
+            let rv = object::resource_version(&obj).to_string();
+            let obj = response::object(info, obj);
+            let t = table::table(&info.group, &info.resource, &[obj], include_object(params)?, &rv, None, None, true, now());
+            response::json(code, &at_version(t, version))
+        }
+        Output::PartialMetadata { version } => response::json(code, &partial(&obj, version)),
+    })
+}
+
+/// A list.
+pub fn list_response(info: &ResourceInfo, output: Output, params: &Params, out: ListOutcome) -> Result<Response, ApiError> {
+    Ok(match output {
+        Output::Object => response::list_bytes(info, &out.items, out.resource_version, out.continue_token, out.remaining_item_count),
+        Output::Table { version } => {
+            let include = include_object(params)?;
+            let objs: Vec<Object> = out.items.into_iter().map(|i| response::object(info, i.into_object(info))).collect();
+            let t = table::table(
+                &info.group,
+                &info.resource,
+                &objs,
+                include,
+                &out.resource_version.to_string(),
+                out.continue_token.as_deref(),
+                out.remaining_item_count,
+                true,
+                now(),
+            );
+            response::json(StatusCode::OK, &at_version(t, version))
+        }
+        Output::PartialMetadata { version } => {
+            let items: Vec<Value> = out.items.into_iter().map(|i: ListItem| partial(&i.into_object(info), version)).collect();
+            let mut metadata = Map::new();
+            metadata.insert("resourceVersion".into(), json!(out.resource_version.to_string()));
+            if let Some(c) = out.continue_token {
+                metadata.insert("continue".into(), json!(c));
+            }
+            if let Some(r) = out.remaining_item_count {
+                metadata.insert("remainingItemCount".into(), json!(r));
+            }
+            response::json(
+                StatusCode::OK,
+                &json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": metadata, "items": items}),
+            )
+        }
+    })
+}
+
+/// Turns watch lines into the negotiated form; only the first Table event
+/// carries column definitions.
+pub struct WatchRenderer {
+    info: std::sync::Arc<ResourceInfo>,
+    output: Output,
+    include: IncludeObject,
+    headers_sent: bool,
+}
+
+impl WatchRenderer {
+    pub fn new(info: std::sync::Arc<ResourceInfo>, output: Output, params: &Params) -> Result<Self, ApiError> {
+        Ok(WatchRenderer { info, output, include: include_object(params)?, headers_sent: false })
+    }
+
+    /// Renders one line.
+    pub fn render(&mut self, line: Bytes) -> Bytes {
+        if self.output == Output::Object {
+            return line;
+        }
+        let Ok(Value::Object(mut ev)) = serde_json::from_slice::<Value>(&line) else {
+            return line;
+        };
+        let kind = ev.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+        if !matches!(kind.as_str(), "ADDED" | "MODIFIED" | "DELETED") {
+            return line;
+        }
+        let Some(Value::Object(obj)) = ev.remove("object") else {
+            return line;
+        };
+        let object = match self.output {
+            Output::Table { version } => {
+                let rv = object::resource_version(&obj).to_string();
+                let t = table::table(&self.info.group, &self.info.resource, &[obj], self.include, &rv, None, None, !self.headers_sent, now());
+                self.headers_sent = true;
+                at_version(t, version)
+            }
+            Output::PartialMetadata { version } => partial(&obj, version),
+            Output::Object => Value::Object(obj),
+        };
+        let mut buf = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+        buf.push(b'\n');
+        Bytes::from(buf)
+    }
+}
