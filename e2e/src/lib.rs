@@ -1,6 +1,9 @@
 //! Whole-system tests and load tools.
 //!
+//! - [`cluster`]: a real control plane (the apiserver binary on the
+//!   embedded store or a real etcd) and real kubectl, for `e2e/tests/`.
 //! - [`storage_bench`]: the storage benchmark (`hack/bench-storage.sh`,
 //!   binary `bench-storage`).
 
+pub mod cluster;
 pub mod storage_bench;
