@@ -1,0 +1,476 @@
+//! The writer thread: every write goes through it, with group commit.
+//!
+//! Callers send a [`Request`] over a channel and await a oneshot answer. The
+//! thread blocks for one request, drains everything else already queued (up
+//! to a batch limit), applies the batch in arrival order inside ONE redb
+//! write transaction, commits it with `Durability::Immediate` (one fsync),
+//! and only then answers each request and publishes the batch's events to the
+//! [`WatchHub`] in revision order. A write is therefore acknowledged only once
+//! it is durable, and the fsync is shared by every write of the batch.
+//!
+//! Each request's precondition (absent key, expected `mod_revision`) is
+//! checked against the key index, which already holds the earlier writes of
+//! the same batch (see [`super::apply`]). A failed precondition answers that
+//! request with `AlreadyExists`, `NotFound` or `Conflict` and leaves the rest
+//! of the batch alone; a database error fails the whole batch: nothing of it
+//! is kept, and its versions are taken out of the index again.
+//!
+//! Between batches the thread also works off a pending compaction, one
+//! bounded chunk at a time (see [`super::compact`]).
+//!
+//! Architecture invariant: this thread is the only writer of the database
+//! and of the key index; revisions are handed out here and nowhere else.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use redb::{Durability, WriteTransaction};
+use tokio::sync::oneshot;
+
+use super::Engine;
+use super::apply::{Applied, Batch};
+use super::compact;
+use super::schema::{META, META_COMPACTED, META_REVISION, OrInternal};
+use crate::error::{Result, StorageError};
+use crate::store::{Event, KeyValue, Revision};
+use crate::watch_hub::WatchHub;
+
+/// Value bytes in one batch before the writer commits and starts another.
+const MAX_BATCH_BYTES: usize = 32 << 20;
+/// How many gaps (see [`WriterConfig::linger`]) a batch lingers at most.
+const LINGER_MAX_GAPS: u32 = 5;
+
+/// A guarded write.
+#[derive(Debug)]
+pub(super) enum WriteOp {
+    /// Create `key`; `AlreadyExists` if it exists.
+    Create { key: String, value: Bytes },
+    /// Replace the value of `key` if its `mod_revision` is `expected`.
+    Update {
+        key: String,
+        value: Bytes,
+        expected: Revision,
+    },
+    /// Delete `key`, guarded by its `mod_revision` when `expected` is set.
+    Delete { key: String, expected: Option<Revision> },
+}
+
+impl WriteOp {
+    fn value_len(&self) -> usize {
+        match self {
+            WriteOp::Create { value, .. } | WriteOp::Update { value, .. } => value.len(),
+            WriteOp::Delete { .. } => 0,
+        }
+    }
+}
+
+/// What a successful write returns.
+#[derive(Debug)]
+pub(super) enum WriteOutcome {
+    /// A create or update, at this revision.
+    Written(Revision),
+    /// A delete, at this revision, of this value.
+    Deleted(Revision, KeyValue),
+}
+
+/// A message to the writer thread.
+#[derive(Debug)]
+pub(super) enum Request {
+    /// One write, answered once durable.
+    Write {
+        op: WriteOp,
+        reply: oneshot::Sender<Result<WriteOutcome>>,
+    },
+    /// Compact history before `revision`, answered once the history is gone.
+    Compact {
+        revision: Revision,
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// Tuning of the writer thread.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WriterConfig {
+    /// Requests per transaction at most.
+    pub(super) max_batch: usize,
+    /// How long a batch waits for one more request when writers are
+    /// concurrent (zero: never waits).
+    pub(super) linger: Duration,
+    /// `LOG` rows handled per compaction transaction.
+    pub(super) compaction_chunk: usize,
+    /// redb quick-repair (allocator state saved at each commit).
+    pub(super) quick_repair: bool,
+}
+
+/// Where the store stood when it was opened.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Recovered {
+    /// The current revision.
+    pub(super) revision: Revision,
+    /// The compacted revision.
+    pub(super) compacted: Revision,
+    /// `LOG` rows up to this revision were handled by compaction; a
+    /// compaction is pending while this is below `compacted`.
+    pub(super) compact_progress: Revision,
+}
+
+/// The callers' side of the writer thread. Dropping it stops the thread and
+/// waits for it, so the database file is released when the store is dropped.
+pub(super) struct WriterHandle {
+    tx: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WriterHandle {
+    /// Starts the writer thread.
+    pub(super) fn spawn(
+        engine: Arc<Engine>,
+        hub: WatchHub,
+        recovered: Recovered,
+        config: WriterConfig,
+    ) -> Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            engine,
+            hub,
+            rx,
+            config,
+            revision: recovered.revision,
+            compacted: recovered.compacted,
+            compact_progress: recovered.compact_progress,
+            compaction_paused: false,
+            compaction_waiters: Vec::new(),
+            last_batch: 0,
+            log_buf: Vec::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("rkube-embedded-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| StorageError::Internal(format!("cannot start the embedded store writer thread: {e}")))?;
+        Ok(WriterHandle {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Sends one write and waits until it is durable (or refused).
+    pub(super) async fn write(&self, op: WriteOp) -> Result<WriteOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Write { op, reply })?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Asks for a compaction and waits until it is done.
+    pub(super) async fn compact(&self, revision: Revision) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Compact { revision, reply })?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    fn send(&self, request: Request) -> Result<()> {
+        self.tx
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(request)
+            .map_err(|_| stopped())
+    }
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread after the batch in progress.
+        self.tx.take();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("embedded store writer thread panicked");
+        }
+    }
+}
+
+fn stopped() -> StorageError {
+    StorageError::Unavailable("embedded store writer stopped".into())
+}
+
+/// The answer owed to one request of a batch, kept until the commit.
+enum Answer {
+    Write {
+        reply: oneshot::Sender<Result<WriteOutcome>>,
+        result: Result<WriteOutcome>,
+    },
+    Compact {
+        reply: oneshot::Sender<Result<()>>,
+        result: Result<CompactAnswer>,
+    },
+}
+
+enum CompactAnswer {
+    /// Nothing to do (already compacted that far): answer at once.
+    Done,
+    /// Marked; answer when the old history is removed.
+    Started,
+}
+
+struct Writer {
+    engine: Arc<Engine>,
+    hub: WatchHub,
+    rx: mpsc::Receiver<Request>,
+    config: WriterConfig,
+    /// The revision of the last commit.
+    revision: Revision,
+    /// The compacted revision of the last commit.
+    compacted: Revision,
+    /// `LOG` rows up to here were handled by compaction.
+    compact_progress: Revision,
+    /// Compaction failed; it is retried at the next compaction or open.
+    compaction_paused: bool,
+    /// Compactions answered when the removal finishes.
+    compaction_waiters: Vec<oneshot::Sender<Result<()>>>,
+    /// Requests in the last batch (> 1: writers are concurrent).
+    last_batch: usize,
+    log_buf: Vec<u8>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        loop {
+            let first = if self.compaction_pending() {
+                match self.rx.try_recv() {
+                    Ok(request) => Some(request),
+                    Err(mpsc::TryRecvError::Empty) => None,
+                    Err(mpsc::TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match self.rx.recv() {
+                    Ok(request) => Some(request),
+                    Err(mpsc::RecvError) => break,
+                }
+            };
+            if let Some(first) = first {
+                let batch = self.drain(first);
+                self.run_batch(batch);
+            }
+            if self.compaction_pending() {
+                self.compact_step();
+            }
+        }
+        tracing::debug!(revision = self.revision, "embedded store writer stopped");
+    }
+
+    fn compaction_pending(&self) -> bool {
+        self.compact_progress < self.compacted && !self.compaction_paused
+    }
+
+    /// `first` and whatever else is queued, up to the batch limits.
+    ///
+    /// When the previous batch had several writers, they are likely to send
+    /// their next write right after their answer: the batch may linger for
+    /// them (until no request came for [`WriterConfig::linger`], at most
+    /// [`LINGER_MAX_GAPS`] times that), so they join this batch instead of
+    /// paying for one more commit.
+    fn drain(&mut self, first: Request) -> Vec<Request> {
+        let mut bytes = request_bytes(&first);
+        let mut batch = vec![first];
+        let gap = self.config.linger;
+        let linger = self.last_batch > 1 && !gap.is_zero();
+        let deadline = Instant::now() + gap * LINGER_MAX_GAPS;
+        while batch.len() < self.config.max_batch && bytes < MAX_BATCH_BYTES {
+            let next = match self.rx.try_recv() {
+                Ok(request) => Some(request),
+                Err(mpsc::TryRecvError::Disconnected) => None,
+                Err(mpsc::TryRecvError::Empty) if linger && Instant::now() < deadline => self.rx.recv_timeout(gap).ok(),
+                Err(mpsc::TryRecvError::Empty) => None,
+            };
+            let Some(request) = next else { break };
+            bytes += request_bytes(&request);
+            batch.push(request);
+        }
+        self.last_batch = batch.len();
+        batch
+    }
+
+    /// Applies, commits, answers and publishes one batch.
+    fn run_batch(&mut self, batch: Vec<Request>) {
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut events = Vec::with_capacity(batch.len());
+        let mut requests = batch.into_iter();
+        let committed = self.apply_batch(&mut requests, &mut answers, &mut events);
+        // Requests not reached because of a failure still get their answer.
+        answers.extend(requests.map(unreached));
+        match &committed {
+            Ok(compacted) => {
+                self.engine.revision.store(self.revision, Ordering::Release);
+                if *compacted > self.compacted {
+                    self.compacted = *compacted;
+                    self.compaction_paused = false;
+                    // Before any history is removed: reads below it now fail.
+                    self.engine.index_mut().set_compacted(*compacted);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "embedded store commit failed; the batch is not written");
+                let mut index = self.engine.index_mut();
+                for event in &events {
+                    index.truncate_after(&event.kv.key, self.revision);
+                }
+            }
+        }
+        for answer in answers {
+            match (answer, &committed) {
+                (Answer::Write { reply, result }, Ok(_)) => {
+                    // A caller that gave up waiting is not an error.
+                    let _ = reply.send(result);
+                }
+                (
+                    Answer::Compact {
+                        reply,
+                        result: Ok(CompactAnswer::Started),
+                    },
+                    Ok(_),
+                ) => self.compaction_waiters.push(reply),
+                (Answer::Compact { reply, result }, Ok(_)) => {
+                    let _ = reply.send(result.map(|_| ()));
+                }
+                (Answer::Write { reply, .. }, Err(e)) => {
+                    let _ = reply.send(Err(e.clone()));
+                }
+                (Answer::Compact { reply, .. }, Err(e)) => {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+        if committed.is_ok() {
+            self.hub.publish(events.into());
+        }
+    }
+
+    /// Applies requests in one transaction and commits it; returns the
+    /// compacted revision after the commit and advances `self.revision`.
+    /// Every request taken from `requests` has its answer in `answers`.
+    fn apply_batch(
+        &mut self,
+        requests: &mut std::vec::IntoIter<Request>,
+        answers: &mut Vec<Answer>,
+        events: &mut Vec<Event>,
+    ) -> Result<Revision> {
+        let txn = self.begin()?;
+        let mut revision = self.revision;
+        let mut compacted = self.compacted;
+        {
+            let mut batch = Batch::open(&self.engine, &txn, &mut self.log_buf)?;
+            for request in requests.by_ref() {
+                match request {
+                    Request::Write { op, reply } => {
+                        let result = match batch.apply(op, &mut revision) {
+                            Ok(Applied::Written(outcome, event)) => {
+                                events.push(event);
+                                Ok(outcome)
+                            }
+                            Ok(Applied::Refused(e)) => Err(e),
+                            Err(e) => {
+                                answers.push(Answer::Write {
+                                    reply,
+                                    result: Err(e.clone()),
+                                });
+                                // Dropping the transaction aborts it.
+                                return Err(e);
+                            }
+                        };
+                        answers.push(Answer::Write { reply, result });
+                    }
+                    Request::Compact {
+                        revision: target,
+                        reply,
+                    } => {
+                        let result = if target > revision {
+                            Err(StorageError::FutureRevision {
+                                requested: target,
+                                current: revision,
+                            })
+                        } else if target <= compacted {
+                            Ok(CompactAnswer::Done)
+                        } else {
+                            compacted = target;
+                            Ok(CompactAnswer::Started)
+                        };
+                        answers.push(Answer::Compact { reply, result });
+                    }
+                }
+            }
+            if compacted != self.compacted {
+                // Compaction may remove the last LOG row, which otherwise
+                // tells the current revision on open.
+                let mut meta = txn.open_table(META).or_internal()?;
+                meta.insert(META_COMPACTED, compacted).or_internal()?;
+                meta.insert(META_REVISION, revision).or_internal()?;
+            }
+        }
+        txn.commit().or_internal()?;
+        self.revision = revision;
+        Ok(compacted)
+    }
+
+    fn begin(&self) -> Result<WriteTransaction> {
+        let mut txn = self.engine.db.begin_write().or_internal()?;
+        txn.set_durability(Durability::Immediate).or_internal()?;
+        txn.set_quick_repair(self.config.quick_repair);
+        Ok(txn)
+    }
+
+    /// Removes one chunk of compacted history; answers the waiting
+    /// compactions when nothing is left.
+    fn compact_step(&mut self) {
+        let chunk = compact::compact_chunk(
+            &self.engine,
+            self.compacted,
+            self.compact_progress,
+            self.config.compaction_chunk,
+            self.config.quick_repair,
+        );
+        match chunk {
+            Ok(progress) => {
+                self.compact_progress = progress;
+                if !self.compaction_pending() {
+                    tracing::debug!(compacted = self.compacted, "embedded store compaction finished");
+                    for waiter in self.compaction_waiters.drain(..) {
+                        let _ = waiter.send(Ok(()));
+                    }
+                }
+            }
+            Err(error) => {
+                // Left for the next compaction or the next open to retry.
+                tracing::error!(%error, compacted = self.compacted, "embedded store compaction failed");
+                self.compaction_paused = true;
+                for waiter in self.compaction_waiters.drain(..) {
+                    let _ = waiter.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn request_bytes(request: &Request) -> usize {
+    match request {
+        Request::Write { op, .. } => op.value_len(),
+        Request::Compact { .. } => 0,
+    }
+}
+
+/// The answer of a request the batch never reached because it failed (the
+/// result is replaced by the failure when answering).
+fn unreached(request: Request) -> Answer {
+    let error = || StorageError::Internal("batch failed".into());
+    match request {
+        Request::Write { reply, .. } => Answer::Write {
+            reply,
+            result: Err(error()),
+        },
+        Request::Compact { reply, .. } => Answer::Compact {
+            reply,
+            result: Err(error()),
+        },
+    }
+}

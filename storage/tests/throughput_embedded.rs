@@ -1,0 +1,93 @@
+//! A quick durable-write throughput check of the embedded backend (ignored
+//! by default; the real benchmark tool lives elsewhere). Run with:
+//!
+//! ```text
+//! cargo test --release -p rkube-storage --test throughput_embedded -- --ignored --nocapture
+//! ```
+//!
+//! `RKUBE_WRITERS` (default 16), `RKUBE_SECONDS` (default 5) and
+//! `RKUBE_VALUE_BYTES` (default 1024) and `RKUBE_LINGER_MICROS` (the
+//! store's batch linger) tune it; `RKUBE_BENCH_DIR` puts the database
+//! somewhere other than the temp dir.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rkube_storage::Store;
+use rkube_storage::embedded::{EmbeddedOptions, EmbeddedStore};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Bytes this process has caused to be written to storage (Linux only).
+fn bytes_written() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement, run by hand"]
+async fn durable_writes_per_second() -> anyhow::Result<()> {
+    let writers = env("RKUBE_WRITERS", 16);
+    let seconds = env("RKUBE_SECONDS", 5);
+    let value_bytes = usize::try_from(env("RKUBE_VALUE_BYTES", 1024))?;
+    let dir = match std::env::var_os("RKUBE_BENCH_DIR") {
+        Some(base) => tempfile::tempdir_in(base)?,
+        None => tempfile::tempdir()?,
+    };
+    let mut options = EmbeddedOptions::new(dir.path());
+    if let Ok(linger) = std::env::var("RKUBE_LINGER_MICROS") {
+        options.batch_linger = Duration::from_micros(linger.parse()?);
+    }
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(options).await?);
+    let value = Bytes::from(vec![b'x'; value_bytes]);
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let written_before = bytes_written();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let (store, value, done) = (store.clone(), value.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            // Creates of fresh keys, then updates of them, round robin.
+            let mut revs = Vec::new();
+            let mut i = 0usize;
+            while Instant::now() < deadline {
+                if revs.len() < 1000 {
+                    let rev = store.create(&format!("/bench/{w}/{i}"), value.clone()).await?;
+                    revs.push(rev);
+                } else {
+                    let slot = i % revs.len();
+                    let key = format!("/bench/{w}/{slot}");
+                    revs[slot] = store.update(&key, value.clone(), revs[slot]).await?;
+                }
+                i += 1;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let n = done.load(Ordering::Relaxed);
+    println!(
+        "embedded: {n} durable writes by {writers} writers of {value_bytes} B values in {elapsed:.2} s = {:.0} writes/s",
+        n as f64 / elapsed
+    );
+    if let (Some(before), Some(after)) = (written_before, bytes_written()) {
+        println!(
+            "embedded: {} bytes written to disk per write",
+            (after - before) / n.max(1)
+        );
+    }
+    Ok(())
+}
