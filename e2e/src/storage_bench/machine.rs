@@ -19,6 +19,9 @@ pub struct MachineFacts {
     /// CPUs this process may use.
     pub nproc: usize,
     pub memory: String,
+    /// 1, 5 and 15 minute load averages when the run started: other work
+    /// on the machine skews the numbers.
+    pub load_average: String,
     pub kernel: String,
     pub os: String,
     /// `git describe`-like commit of the rkube tree, `-dirty` if modified.
@@ -51,6 +54,10 @@ impl MachineFacts {
             memory: proc_field("/proc/meminfo", "MemTotal")
                 .and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok())
                 .map_or_else(unknown, |kib| format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0))),
+            load_average: std::fs::read_to_string("/proc/loadavg").map_or_else(
+                |_| unknown(),
+                |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+            ),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map_or_else(|_| unknown(), |s| s.trim().to_string()),
             os: os_release().unwrap_or_else(unknown),
@@ -67,6 +74,7 @@ impl MachineFacts {
             cpu: unknown(),
             nproc: 0,
             memory: unknown(),
+            load_average: unknown(),
             kernel: unknown(),
             os: unknown(),
             rkube_commit: unknown(),

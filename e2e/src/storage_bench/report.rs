@@ -285,6 +285,7 @@ impl Report {
             "- machine: {}, {} CPUs, {} RAM, kernel {}, {}",
             m.cpu, m.nproc, m.memory, m.kernel, m.os
         );
+        let _ = writeln!(out, "- load average at start (1/5/15 min): {}", m.load_average);
         let _ = writeln!(out, "- rkube commit: {}", m.rkube_commit);
         let _ = writeln!(out, "- etcd: {}", m.etcd_version);
         let _ = writeln!(out, "- data: {} ({})", m.data_dir, m.data_filesystem);
@@ -480,6 +481,7 @@ mod tests {
             cpu: "c".into(),
             nproc: 2,
             memory: "m".into(),
+            load_average: "0.00 0.00 0.00".into(),
             kernel: "k".into(),
             os: "o".into(),
             rkube_commit: "r".into(),
