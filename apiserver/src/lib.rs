@@ -25,6 +25,7 @@ pub mod registry;
 pub mod request_info;
 pub mod resources;
 pub mod routes;
+pub mod schema;
 pub mod selector;
 pub mod serve;
 pub mod status;

@@ -7,12 +7,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
+use crate::patch::GroupVersionKind;
 use crate::registry::list::{ListOptions, VersionMatch};
 use crate::registry::object::{self, Object};
 use crate::registry::store::{CreateOptions, DeleteOptions, DeleteOutcome, GenericStore, UpdateOptions, UpdateTarget};
 use crate::request_info::RequestInfo;
 use crate::resources::ResourceInfo;
 use crate::routes::AppState;
+use crate::schema::{self, DecodeError};
 use crate::status::{ApiError, GroupResource};
 
 use super::body;
@@ -81,27 +83,28 @@ pub async fn list(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiErr
     render::list_response(ctx.resource, output, ctx.params, out)
 }
 
-/// Decodes a create/update body and applies `fieldValidation` to
-/// duplicate fields; returns the object and warnings.
+/// Decodes a create/update body as its kind (dropping unknown fields,
+/// rejecting values of the wrong type) and applies `fieldValidation` to
+/// unknown and duplicate fields; returns the object and warnings.
 async fn read_object(ctx: &Ctx<'_>, req: Request) -> Result<(Object, Vec<String>), ApiError> {
     let validation = ctx.params.field_validation()?;
     let headers = req.headers().clone();
     let bytes = body::read(req.into_body()).await?;
     let decoded = body::decode_object(&headers, &bytes)?;
+    check_type(ctx.resource, &decoded.object)?;
+    let gvk = GroupVersionKind { group: &ctx.resource.group, version: &ctx.resource.version, kind: &ctx.resource.kind };
+    let typed = schema::decode(&gvk, Value::Object(decoded.object), &decoded.duplicates)?;
     let mut warnings = Vec::new();
-    if !decoded.duplicates.is_empty() {
-        let problems: Vec<String> =
-            decoded.duplicates.iter().map(|d| format!("duplicate field \"{}\"", d.trim_start_matches('.'))).collect();
+    if !typed.strict_errors.is_empty() {
         match validation {
-            FieldValidation::Strict => {
-                return Err(ApiError::bad_request(format!("strict decoding error: {}", problems.join(", "))));
-            }
-            FieldValidation::Warn => warnings.extend(problems),
+            FieldValidation::Strict => return Err(DecodeError::strict(&gvk, &typed.strict_errors).into()),
+            FieldValidation::Warn => warnings.extend(typed.strict_errors.iter().map(ToString::to_string)),
             FieldValidation::Ignore => {}
         }
     }
-    let obj = decoded.object;
-    check_type(ctx.resource, &obj)?;
+    let Value::Object(obj) = typed.object else {
+        return Err(ApiError::internal("decoding an object did not produce an object"));
+    };
     Ok((obj, warnings))
 }
 
