@@ -127,7 +127,7 @@ fn check_endpoints(s: &Server) {
 
     let (code, body) = s.get("/readyz?verbose", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
-    assert!(body.contains("[+]etcd ok") && body.ends_with("readyz check passed"), "{body}");
+    assert!(body.contains("[+]etcd ok") && body.trim_end().ends_with("readyz check passed"), "{body}");
     assert_eq!(s.get("/livez", None), (200, "ok".to_string()));
     assert_eq!(s.get("/healthz/etcd", None), (200, "ok".to_string()));
 
