@@ -46,8 +46,15 @@ impl TokenFile {
     /// Reads `token,user,uid[,"group1,group2,..."]` lines (CSV; blank lines
     /// and lines starting with `#` are skipped).
     pub fn load(path: &Path) -> Result<TokenFile, TokenFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TokenFileError::Io { path: path.into(), source })?;
-        Self::parse(&text).map_err(|(line, why)| TokenFileError::Invalid { path: path.into(), line, why })
+        let text = std::fs::read_to_string(path).map_err(|source| TokenFileError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|(line, why)| TokenFileError::Invalid {
+            path: path.into(),
+            line,
+            why,
+        })
     }
 
     /// Parses the text of a token file; errors carry the 1-based line.
@@ -60,18 +67,31 @@ impl TokenFile {
             }
             let fields = split_csv(line).map_err(|why| (i + 1, why))?;
             if fields.len() < 3 {
-                return Err((i + 1, format!("expected token,user,uid[,groups], found {} fields", fields.len())));
+                return Err((
+                    i + 1,
+                    format!("expected token,user,uid[,groups], found {} fields", fields.len()),
+                ));
             }
             if fields[0].is_empty() || fields[1].is_empty() {
                 return Err((i + 1, "token and user must not be empty".into()));
             }
             let groups = fields
                 .get(3)
-                .map(|g| g.split(',').map(str::trim).filter(|g| !g.is_empty()).map(String::from).collect())
+                .map(|g| {
+                    g.split(',')
+                        .map(str::trim)
+                        .filter(|g| !g.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default();
             tokens.insert(
                 fields[0].clone(),
-                UserInfo { name: fields[1].clone(), uid: fields[2].clone(), groups },
+                UserInfo {
+                    name: fields[1].clone(),
+                    uid: fields[2].clone(),
+                    groups,
+                },
             );
         }
         Ok(TokenFile { tokens })

@@ -50,7 +50,10 @@ pub struct Health {
 
 impl Health {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Health { store, shutting_down: AtomicBool::new(false) }
+        Health {
+            store,
+            shutting_down: AtomicBool::new(false),
+        }
     }
 
     /// Marks the server as shutting down: `/readyz` fails from now on.
@@ -75,7 +78,13 @@ impl Health {
     }
 
     /// Serves an endpoint: all checks (minus `exclude`), or only `only`.
-    pub async fn serve(&self, endpoint: Endpoint, only: Option<&str>, verbose: bool, exclude: &[String]) -> (StatusCode, String) {
+    pub async fn serve(
+        &self,
+        endpoint: Endpoint,
+        only: Option<&str>,
+        verbose: bool,
+        exclude: &[String],
+    ) -> (StatusCode, String) {
         if let Some(name) = only {
             if !endpoint.checks().contains(&name) {
                 return (StatusCode::NOT_FOUND, "404 page not found\n".into());
@@ -84,7 +93,10 @@ impl Health {
                 Ok(()) => (StatusCode::OK, "ok".into()),
                 Err(why) => {
                     tracing::warn!(check = name, reason = %why, "health check failed");
-                    (StatusCode::INTERNAL_SERVER_ERROR, format!("internal server error: {name} check failed\n"))
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("internal server error: {name} check failed\n"),
+                    )
                 }
             };
         }
@@ -127,15 +139,30 @@ mod tests {
         let h = Health::new(Arc::new(MemoryStore::new()));
         let (code, body) = h.serve(Endpoint::Readyz, None, true, &[]).await;
         assert_eq!(code, StatusCode::OK);
-        assert_eq!(body, "[+]ping ok\n[+]log ok\n[+]etcd ok\n[+]shutdown ok\nreadyz check passed\n");
-        assert_eq!(h.serve(Endpoint::Livez, None, false, &[]).await, (StatusCode::OK, "ok".into()));
+        assert_eq!(
+            body,
+            "[+]ping ok\n[+]log ok\n[+]etcd ok\n[+]shutdown ok\nreadyz check passed\n"
+        );
+        assert_eq!(
+            h.serve(Endpoint::Livez, None, false, &[]).await,
+            (StatusCode::OK, "ok".into())
+        );
         h.begin_shutdown();
         let (code, body) = h.serve(Endpoint::Readyz, None, false, &[]).await;
         assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(body.contains("[-]shutdown failed: reason withheld\n"), "{body}");
-        assert_eq!(h.serve(Endpoint::Readyz, None, false, &["shutdown".into()]).await.0, StatusCode::OK);
+        assert_eq!(
+            h.serve(Endpoint::Readyz, None, false, &["shutdown".into()]).await.0,
+            StatusCode::OK
+        );
         assert_eq!(h.serve(Endpoint::Healthz, None, false, &[]).await.0, StatusCode::OK);
-        assert_eq!(h.serve(Endpoint::Readyz, Some("etcd"), false, &[]).await, (StatusCode::OK, "ok".into()));
-        assert_eq!(h.serve(Endpoint::Readyz, Some("nope"), false, &[]).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            h.serve(Endpoint::Readyz, Some("etcd"), false, &[]).await,
+            (StatusCode::OK, "ok".into())
+        );
+        assert_eq!(
+            h.serve(Endpoint::Readyz, Some("nope"), false, &[]).await.0,
+            StatusCode::NOT_FOUND
+        );
     }
 }

@@ -55,7 +55,10 @@ pub enum ServerError {
 }
 
 /// Runs the API server until `shutdown` resolves, then drains connections.
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
     let store = config.storage.open().await?;
     let compactor = rkube_storage::compactor::spawn(store.clone(), config.storage.compaction_interval);
@@ -64,13 +67,19 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         Some(path) => authn::TokenFile::load(path)?,
         None => authn::TokenFile::default(),
     };
-    let registry = Arc::new(registry::Registry::new(store.clone(), resources::ResourceTable::builtin()));
+    let registry = Arc::new(registry::Registry::new(
+        store.clone(),
+        resources::ResourceTable::builtin(),
+    ));
     bootstrap::ensure_system_namespaces(&registry).await?;
     let state = routes::AppState::new(store.clone(), registry, Arc::new(tokens));
     let router = routes::router(state.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_address)
         .await
-        .map_err(|source| ServerError::Bind { addr: config.bind_address.to_string(), source })?;
+        .map_err(|source| ServerError::Bind {
+            addr: config.bind_address.to_string(),
+            source,
+        })?;
     let local = listener.local_addr().map_err(ServerError::Serve)?;
     tracing::info!(
         address = %local,

@@ -47,7 +47,10 @@ impl std::fmt::Debug for Metrics {
 }
 
 fn latency_buckets() -> Histogram {
-    Histogram::new([0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0])
+    Histogram::new([
+        0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0,
+        30.0, 45.0, 60.0,
+    ])
 }
 
 impl Default for Metrics {
@@ -60,21 +63,42 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        let request_duration = Family::<LatencyLabels, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
+        let request_duration =
+            Family::<LatencyLabels, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
         let inflight = Family::<InflightLabels, Gauge>::default();
         let watches = Gauge::default();
         let resident_memory = Gauge::default();
         let start_time: Gauge = Gauge::default();
-        registry.register("apiserver_request", "Counter of apiserver requests by verb, resource and HTTP code", requests.clone());
+        registry.register(
+            "apiserver_request",
+            "Counter of apiserver requests by verb, resource and HTTP code",
+            requests.clone(),
+        );
         registry.register(
             "apiserver_request_duration_seconds",
             "Response latency distribution in seconds by verb and resource",
             request_duration.clone(),
         );
-        registry.register("apiserver_current_inflight_requests", "Requests being served, by kind (readOnly, mutating)", inflight.clone());
-        registry.register("apiserver_longrunning_requests", "Open long-running requests (watches)", watches.clone());
-        registry.register("process_resident_memory_bytes", "Resident memory size in bytes", resident_memory.clone());
-        registry.register("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds", start_time.clone());
+        registry.register(
+            "apiserver_current_inflight_requests",
+            "Requests being served, by kind (readOnly, mutating)",
+            inflight.clone(),
+        );
+        registry.register(
+            "apiserver_longrunning_requests",
+            "Open long-running requests (watches)",
+            watches.clone(),
+        );
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            resident_memory.clone(),
+        );
+        registry.register(
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch in seconds",
+            start_time.clone(),
+        );
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)

@@ -62,7 +62,18 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
             resource: String::new(),
         })
         .observe(elapsed.as_secs_f64());
-    let user = resp.extensions().get::<UserInfo>().map(|u| u.name.as_str()).unwrap_or("");
-    tracing::info!(verb, path, code, user, latency_us = elapsed.as_micros() as u64, "request");
+    let user = resp
+        .extensions()
+        .get::<UserInfo>()
+        .map(|u| u.name.as_str())
+        .unwrap_or("");
+    tracing::info!(
+        verb,
+        path,
+        code,
+        user,
+        latency_us = elapsed.as_micros() as u64,
+        "request"
+    );
     resp
 }

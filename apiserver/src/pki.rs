@@ -8,7 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -41,13 +44,19 @@ impl std::fmt::Debug for Pki {
 }
 
 fn read(path: &Path) -> Result<String, PkiError> {
-    std::fs::read_to_string(path).map_err(|source| PkiError::Io { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let io = |source| PkiError::Io { path: path.to_path_buf(), source };
+    let io = |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -65,7 +74,10 @@ impl Pki {
     /// Loads the CA from `dir` (creating it on first start) and issues a
     /// serving certificate for `names` (DNS names or IP addresses).
     pub fn load_or_create(dir: &Path, names: &[String]) -> Result<Pki, PkiError> {
-        std::fs::create_dir_all(dir).map_err(|source| PkiError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| PkiError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let ca_crt = dir.join("ca.crt");
         let ca_key_path = dir.join("ca.key");
         if !ca_crt.exists() || !ca_key_path.exists() {
@@ -75,7 +87,11 @@ impl Pki {
             dn.push(DnType::CommonName, "rkube-ca");
             params.distinguished_name = dn;
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
             params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
             params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(3650);
             let cert = params.self_signed(&key)?;
@@ -84,10 +100,16 @@ impl Pki {
             tracing::info!(path = %ca_crt.display(), "created the cluster CA");
         }
         let ca_pem = read(&ca_crt)?;
-        let ca_key = KeyPair::from_pem(&read(&ca_key_path)?).map_err(|_| PkiError::Pem { path: ca_key_path.clone(), what: "private key" })?;
+        let ca_key = KeyPair::from_pem(&read(&ca_key_path)?).map_err(|_| PkiError::Pem {
+            path: ca_key_path.clone(),
+            what: "private key",
+        })?;
 
         let (chain, key_pem) = {
-            let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key).map_err(|_| PkiError::Pem { path: ca_crt.clone(), what: "CA certificate" })?;
+            let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key).map_err(|_| PkiError::Pem {
+                path: ca_crt.clone(),
+                what: "CA certificate",
+            })?;
             let key = KeyPair::generate()?;
             let mut params = CertificateParams::new(Vec::<String>::new())?;
             let mut dn = DistinguishedName::new();
@@ -109,8 +131,16 @@ impl Pki {
             write_private(&dir.join("apiserver.key"), &key.serialize_pem())?;
             (vec![cert.der().clone()], key.serialize_pem())
         };
-        let serving_key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|_| PkiError::Pem { path: dir.join("apiserver.key"), what: "private key" })?;
-        Ok(Pki { ca_pem, ca_key, serving_chain: chain, serving_key })
+        let serving_key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|_| PkiError::Pem {
+            path: dir.join("apiserver.key"),
+            what: "private key",
+        })?;
+        Ok(Pki {
+            ca_pem,
+            ca_key,
+            serving_chain: chain,
+            serving_key,
+        })
     }
 
     /// The CA's key pair, for signing further certificates.

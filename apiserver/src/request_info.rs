@@ -134,26 +134,109 @@ mod tests {
 
     #[test]
     fn resource_requests() {
-        check(Method::GET, "/api/v1/pods", None, ("list", "", "v1", "", "pods", "", ""));
-        check(Method::GET, "/api/v1/pods", Some("watch=true&x=1"), ("watch", "", "v1", "", "pods", "", ""));
-        check(Method::GET, "/api/v1/watch/pods", None, ("watch", "", "v1", "", "pods", "", ""));
-        check(Method::GET, "/api/v1/namespaces/ns/pods/p", None, ("get", "", "v1", "ns", "pods", "p", ""));
-        check(Method::PUT, "/api/v1/namespaces/ns/pods/p/status", None, ("update", "", "v1", "ns", "pods", "p", "status"));
-        check(Method::POST, "/api/v1/namespaces/ns/pods", None, ("create", "", "v1", "ns", "pods", "", ""));
-        check(Method::DELETE, "/api/v1/namespaces/ns/pods", None, ("deletecollection", "", "v1", "ns", "pods", "", ""));
-        check(Method::PATCH, "/apis/apps/v1/namespaces/d/deployments/x/scale", None, ("patch", "apps", "v1", "d", "deployments", "x", "scale"));
-        check(Method::GET, "/api/v1/namespaces", None, ("list", "", "v1", "", "namespaces", "", ""));
-        check(Method::GET, "/api/v1/namespaces/kube-system", None, ("get", "", "v1", "kube-system", "namespaces", "kube-system", ""));
-        check(Method::PUT, "/api/v1/namespaces/ns/finalize", None, ("update", "", "v1", "ns", "namespaces", "ns", "finalize"));
-        check(Method::GET, "/apis/apps/v1/watch/namespaces/ns/deployments", None, ("watch", "apps", "v1", "ns", "deployments", "", ""));
-        check(Method::DELETE, "/apis/rbac.authorization.k8s.io/v1/clusterroles/admin", None, ("delete", "rbac.authorization.k8s.io", "v1", "", "clusterroles", "admin", ""));
+        check(
+            Method::GET,
+            "/api/v1/pods",
+            None,
+            ("list", "", "v1", "", "pods", "", ""),
+        );
+        check(
+            Method::GET,
+            "/api/v1/pods",
+            Some("watch=true&x=1"),
+            ("watch", "", "v1", "", "pods", "", ""),
+        );
+        check(
+            Method::GET,
+            "/api/v1/watch/pods",
+            None,
+            ("watch", "", "v1", "", "pods", "", ""),
+        );
+        check(
+            Method::GET,
+            "/api/v1/namespaces/ns/pods/p",
+            None,
+            ("get", "", "v1", "ns", "pods", "p", ""),
+        );
+        check(
+            Method::PUT,
+            "/api/v1/namespaces/ns/pods/p/status",
+            None,
+            ("update", "", "v1", "ns", "pods", "p", "status"),
+        );
+        check(
+            Method::POST,
+            "/api/v1/namespaces/ns/pods",
+            None,
+            ("create", "", "v1", "ns", "pods", "", ""),
+        );
+        check(
+            Method::DELETE,
+            "/api/v1/namespaces/ns/pods",
+            None,
+            ("deletecollection", "", "v1", "ns", "pods", "", ""),
+        );
+        check(
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/d/deployments/x/scale",
+            None,
+            ("patch", "apps", "v1", "d", "deployments", "x", "scale"),
+        );
+        check(
+            Method::GET,
+            "/api/v1/namespaces",
+            None,
+            ("list", "", "v1", "", "namespaces", "", ""),
+        );
+        check(
+            Method::GET,
+            "/api/v1/namespaces/kube-system",
+            None,
+            ("get", "", "v1", "kube-system", "namespaces", "kube-system", ""),
+        );
+        check(
+            Method::PUT,
+            "/api/v1/namespaces/ns/finalize",
+            None,
+            ("update", "", "v1", "ns", "namespaces", "ns", "finalize"),
+        );
+        check(
+            Method::GET,
+            "/apis/apps/v1/watch/namespaces/ns/deployments",
+            None,
+            ("watch", "apps", "v1", "ns", "deployments", "", ""),
+        );
+        check(
+            Method::DELETE,
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/admin",
+            None,
+            (
+                "delete",
+                "rbac.authorization.k8s.io",
+                "v1",
+                "",
+                "clusterroles",
+                "admin",
+                "",
+            ),
+        );
         let proxy = parse(&Method::GET, "/api/v1/namespaces/ns/pods/p/proxy/a/b", None);
         assert_eq!(proxy.parts, ["a", "b"]);
     }
 
     #[test]
     fn non_resource_requests() {
-        for path in ["/healthz", "/api", "/api/v1", "/apis", "/apis/apps", "/apis/apps/v1", "/version", "/", "/api/v1//pods"] {
+        for path in [
+            "/healthz",
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/apis/apps",
+            "/apis/apps/v1",
+            "/version",
+            "/",
+            "/api/v1//pods",
+        ] {
             assert!(!parse(&Method::GET, path, None).is_resource_request, "{path}");
         }
     }

@@ -95,7 +95,10 @@ struct HealthQuery {
 }
 
 async fn health(state: &AppState, endpoint: Endpoint, only: Option<&str>, q: HealthQuery) -> Response {
-    let exclude: Vec<String> = q.exclude.map(|e| e.split(',').map(String::from).collect()).unwrap_or_default();
+    let exclude: Vec<String> = q
+        .exclude
+        .map(|e| e.split(',').map(String::from).collect())
+        .unwrap_or_default();
     let (code, body) = state.health.serve(endpoint, only, q.verbose.is_some(), &exclude).await;
     text(code, body)
 }
@@ -140,7 +143,8 @@ fn json<T: serde::Serialize>(value: &T) -> Response {
     match serde_json::to_vec_pretty(value) {
         Ok(body) => {
             let mut resp = (StatusCode::OK, body).into_response();
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             resp
         }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -149,7 +153,11 @@ fn json<T: serde::Serialize>(value: &T) -> Response {
 
 fn text(code: StatusCode, body: String) -> Response {
     let mut resp = (code, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    resp.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp.headers_mut()
+        .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     resp
 }

@@ -90,7 +90,12 @@ fn details(gr: GroupResource<'_>, name: &str) -> Option<Box<StatusDetails>> {
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// 401: no valid credentials. The message never says why.
@@ -105,32 +110,57 @@ impl ApiError {
 
     /// 404 for a named object.
     pub fn not_found(gr: GroupResource<'_>, name: &str) -> Self {
-        ApiError { details: details(gr, name), ..Self::new(404, "NotFound", format!("{gr} \"{name}\" not found")) }
+        ApiError {
+            details: details(gr, name),
+            ..Self::new(404, "NotFound", format!("{gr} \"{name}\" not found"))
+        }
     }
 
     /// 409 for a create of an existing name.
     pub fn already_exists(gr: GroupResource<'_>, name: &str) -> Self {
-        ApiError { details: details(gr, name), ..Self::new(409, "AlreadyExists", format!("{gr} \"{name}\" already exists")) }
+        ApiError {
+            details: details(gr, name),
+            ..Self::new(409, "AlreadyExists", format!("{gr} \"{name}\" already exists"))
+        }
     }
 
     /// 409 for an update against a stale resourceVersion.
     pub fn conflict(gr: GroupResource<'_>, name: &str, why: &str) -> Self {
         ApiError {
             details: details(gr, name),
-            ..Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {gr} \"{name}\": {why}"))
+            ..Self::new(
+                409,
+                "Conflict",
+                format!("Operation cannot be fulfilled on {gr} \"{name}\": {why}"),
+            )
         }
     }
 
     /// The usual conflict: the object changed since the client read it.
     pub fn conflict_modified(gr: GroupResource<'_>, name: &str) -> Self {
-        Self::conflict(gr, name, "the object has been modified; please apply your changes to the latest version and try again")
+        Self::conflict(
+            gr,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
     }
 
     /// 422 with field causes. `kind` is the object's kind (`ConfigMap`).
     pub fn invalid(group: &str, kind: &str, name: &str, errors: &crate::validation::FieldErrors) -> Self {
-        let causes = errors.iter().map(|e| StatusCause { reason: e.reason().into(), message: e.detail_message(), field: e.field.clone() }).collect();
+        let causes = errors
+            .iter()
+            .map(|e| StatusCause {
+                reason: e.reason().into(),
+                message: e.detail_message(),
+                field: e.field.clone(),
+            })
+            .collect();
         let summary = errors.summary();
-        let message = if name.is_empty() { format!("{kind} is invalid: {summary}") } else { format!("{kind} \"{name}\" is invalid: {summary}") };
+        let message = if name.is_empty() {
+            format!("{kind} is invalid: {summary}")
+        } else {
+            format!("{kind} \"{name}\" is invalid: {summary}")
+        };
         ApiError {
             details: Some(Box::new(StatusDetails {
                 name: name.to_string(),
@@ -150,21 +180,36 @@ impl ApiError {
 
     /// 403 with upstream's "forbidden" wording.
     pub fn forbidden(gr: GroupResource<'_>, name: &str, why: &str) -> Self {
-        let message = if name.is_empty() { format!("{gr} is forbidden: {why}") } else { format!("{gr} \"{name}\" is forbidden: {why}") };
-        ApiError { details: details(gr, name), ..Self::new(403, "Forbidden", message) }
+        let message = if name.is_empty() {
+            format!("{gr} is forbidden: {why}")
+        } else {
+            format!("{gr} \"{name}\" is forbidden: {why}")
+        };
+        ApiError {
+            details: details(gr, name),
+            ..Self::new(403, "Forbidden", message)
+        }
     }
 
     /// 405 for a verb a resource does not support.
     pub fn method_not_supported(gr: GroupResource<'_>, verb: &str) -> Self {
         ApiError {
             details: details(gr, ""),
-            ..Self::new(405, "MethodNotAllowed", format!("{verb} is not supported on resources of kind \"{gr}\""))
+            ..Self::new(
+                405,
+                "MethodNotAllowed",
+                format!("{verb} is not supported on resources of kind \"{gr}\""),
+            )
         }
     }
 
     /// 405 for a method a non-resource path does not accept.
     pub fn method_not_allowed(method: &str) -> Self {
-        Self::new(405, "MethodNotAllowed", format!("the server does not allow this method on the requested resource ({method})"))
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            format!("the server does not allow this method on the requested resource ({method})"),
+        )
     }
 
     /// 415 for a body in a format the server cannot decode.
@@ -172,18 +217,29 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: {}", supported.join(", ")),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                supported.join(", ")
+            ),
         )
     }
 
     /// 406 when nothing in `Accept` can be produced.
     pub fn not_acceptable(supported: &[&str]) -> Self {
-        Self::new(406, "NotAcceptable", format!("only the following media types are accepted: {}", supported.join(", ")))
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!("only the following media types are accepted: {}", supported.join(", ")),
+        )
     }
 
     /// 413 for a body over the limit.
     pub fn request_entity_too_large(limit: usize) -> Self {
-        Self::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"))
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
     }
 
     /// 410 for a resourceVersion older than the kept history.
@@ -194,7 +250,10 @@ impl ApiError {
     /// 429 with Retry-After.
     pub fn too_many_requests(retry_after_seconds: u32) -> Self {
         ApiError {
-            details: Some(Box::new(StatusDetails { retry_after_seconds: Some(retry_after_seconds), ..Default::default() })),
+            details: Some(Box::new(StatusDetails {
+                retry_after_seconds: Some(retry_after_seconds),
+                ..Default::default()
+            })),
             ..Self::new(429, "TooManyRequests", "Too many requests, please try again later.")
         }
     }
@@ -223,9 +282,9 @@ impl ApiError {
             StorageError::Compacted { requested, compacted } => {
                 Self::expired(format!("too old resource version: {requested} ({compacted})"))
             }
-            StorageError::FutureRevision { requested, current } => Self::timeout(format!(
-                "Too large resource version: {requested}, current: {current}"
-            )),
+            StorageError::FutureRevision { requested, current } => {
+                Self::timeout(format!("Too large resource version: {requested}, current: {current}"))
+            }
             StorageError::InvalidArgument(m) => Self::bad_request(m),
             StorageError::Unavailable(m) => Self::service_unavailable(m),
             StorageError::Internal(m) => Self::internal(m),
@@ -267,7 +326,8 @@ impl IntoResponse for ApiError {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry = self.details.as_ref().and_then(|d| d.retry_after_seconds);
         let mut resp = (code, self.to_json()).into_response();
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(secs) = retry
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {
@@ -283,12 +343,27 @@ mod tests {
 
     #[test]
     fn not_found_matches_upstream() {
-        let e = ApiError::not_found(GroupResource { group: "apps", resource: "deployments" }, "web");
+        let e = ApiError::not_found(
+            GroupResource {
+                group: "apps",
+                resource: "deployments",
+            },
+            "web",
+        );
         let v = e.to_value();
         assert_eq!(v["message"], "deployments.apps \"web\" not found");
-        assert_eq!(v["details"], serde_json::json!({"name": "web", "group": "apps", "kind": "deployments"}));
+        assert_eq!(
+            v["details"],
+            serde_json::json!({"name": "web", "group": "apps", "kind": "deployments"})
+        );
         assert_eq!(v["code"], 404);
-        let e = ApiError::not_found(GroupResource { group: "", resource: "configmaps" }, "cm1");
+        let e = ApiError::not_found(
+            GroupResource {
+                group: "",
+                resource: "configmaps",
+            },
+            "cm1",
+        );
         assert_eq!(e.message, "configmaps \"cm1\" not found");
     }
 }

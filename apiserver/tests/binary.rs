@@ -26,7 +26,11 @@ fn free_port() -> u16 {
 impl Server {
     fn start(data: &Path, extra: &[&str]) -> Server {
         std::fs::create_dir_all(data).unwrap();
-        std::fs::write(data.join("tokens.csv"), format!("{TOKEN},admin,admin,\"system:masters\"\n")).unwrap();
+        std::fs::write(
+            data.join("tokens.csv"),
+            format!("{TOKEN},admin,admin,\"system:masters\"\n"),
+        )
+        .unwrap();
         let port = free_port();
         let log = std::fs::File::create(data.join("apiserver.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_rkube-apiserver"))
@@ -40,7 +44,11 @@ impl Server {
             .stderr(log)
             .spawn()
             .unwrap();
-        let server = Server { child, port, data: data.to_path_buf() };
+        let server = Server {
+            child,
+            port,
+            data: data.to_path_buf(),
+        };
         server.wait_ready();
         server
     }
@@ -89,7 +97,10 @@ impl Server {
     fn kubectl(&self, args: &[&str]) -> Output {
         Command::new("kubectl")
             .arg(format!("--server=https://localhost:{}", self.port))
-            .arg(format!("--certificate-authority={}", self.data.join("pki/ca.crt").display()))
+            .arg(format!(
+                "--certificate-authority={}",
+                self.data.join("pki/ca.crt").display()
+            ))
             .arg(format!("--token={TOKEN}"))
             .args(args)
             .output()
@@ -98,7 +109,10 @@ impl Server {
 
     /// SIGTERM, and the exit status.
     fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -127,14 +141,24 @@ fn check_endpoints(s: &Server) {
 
     let (code, body) = s.get("/readyz?verbose", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
-    assert!(body.contains("[+]etcd ok") && body.trim_end().ends_with("readyz check passed"), "{body}");
+    assert!(
+        body.contains("[+]etcd ok") && body.trim_end().ends_with("readyz check passed"),
+        "{body}"
+    );
     assert_eq!(s.get("/livez", None), (200, "ok".to_string()));
     assert_eq!(s.get("/healthz/etcd", None), (200, "ok".to_string()));
 
     let (code, body) = s.get("/version", Some("wrong-token"));
     assert_eq!(code, 401);
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((status["kind"].as_str(), status["reason"].as_str(), status["code"].as_u64()), (Some("Status"), Some("Unauthorized"), Some(401)));
+    assert_eq!(
+        (
+            status["kind"].as_str(),
+            status["reason"].as_str(),
+            status["code"].as_u64()
+        ),
+        (Some("Status"), Some("Unauthorized"), Some(401))
+    );
 
     let (code, body) = s.get("/no/such/path", None);
     assert_eq!(code, 404);
@@ -142,12 +166,19 @@ fn check_endpoints(s: &Server) {
 
     let (code, body) = s.get("/metrics", Some(TOKEN));
     assert_eq!(code, 200);
-    assert!(body.contains("apiserver_request_total{verb=\"get\",resource=\"\",code=\"401\"} 1"), "{body}");
+    assert!(
+        body.contains("apiserver_request_total{verb=\"get\",resource=\"\",code=\"401\"} 1"),
+        "{body}"
+    );
     assert!(body.contains("process_resident_memory_bytes"), "{body}");
 
     let out = s.kubectl(&["version"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Server Version: v1.36.0-rkube"), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("Server Version: v1.36.0-rkube"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -159,7 +190,11 @@ fn serves_on_the_embedded_store_and_restarts_with_the_same_ca() {
     assert!(s.terminate().success(), "graceful shutdown exits 0");
 
     let s = Server::start(dir.path(), &[]);
-    assert_eq!(std::fs::read(dir.path().join("pki/ca.crt")).unwrap(), ca, "the CA survives restarts");
+    assert_eq!(
+        std::fs::read(dir.path().join("pki/ca.crt")).unwrap(),
+        ca,
+        "the CA survives restarts"
+    );
     check_endpoints(&s);
 }
 

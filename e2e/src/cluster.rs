@@ -39,7 +39,11 @@ pub struct TestCluster {
 pub fn target_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let deps = exe.parent().context("test executable has no directory")?;
-    let dir = if deps.ends_with("deps") { deps.parent().context("no target dir")? } else { deps };
+    let dir = if deps.ends_with("deps") {
+        deps.parent().context("no target dir")?
+    } else {
+        deps
+    };
     Ok(dir.to_path_buf())
 }
 
@@ -52,13 +56,25 @@ impl TestCluster {
     /// until `/readyz` answers.
     pub async fn start(backend: Backend) -> Result<TestCluster> {
         let dir = tempfile::tempdir()?;
-        std::fs::write(dir.path().join("tokens.csv"), format!("{ADMIN_TOKEN},admin,admin,\"system:masters\"\n"))?;
+        std::fs::write(
+            dir.path().join("tokens.csv"),
+            format!("{ADMIN_TOKEN},admin,admin,\"system:masters\"\n"),
+        )?;
         let etcd = match backend {
             Backend::Embedded => None,
             Backend::Etcd => Some(EtcdCluster::start(1).await?),
         };
-        let kubectl = std::env::var_os("RKUBE_E2E_KUBECTL").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(KUBECTL_1_31));
-        let mut cluster = TestCluster { dir, port: free_port()?, backend, etcd, apiserver: None, kubectl };
+        let kubectl = std::env::var_os("RKUBE_E2E_KUBECTL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(KUBECTL_1_31));
+        let mut cluster = TestCluster {
+            dir,
+            port: free_port()?,
+            backend,
+            etcd,
+            apiserver: None,
+            kubectl,
+        };
         cluster.start_apiserver()?;
         cluster.write_kubeconfig()?;
         Ok(cluster)
@@ -67,10 +83,16 @@ impl TestCluster {
     fn start_apiserver(&mut self) -> Result<()> {
         let bin = target_dir()?.join("rkube-apiserver");
         if !bin.exists() {
-            bail!("{} is missing: build it with `cargo build -p rkube-apiserver` (cargo nextest run --workspace does)", bin.display());
+            bail!(
+                "{} is missing: build it with `cargo build -p rkube-apiserver` (cargo nextest run --workspace does)",
+                bin.display()
+            );
         }
         let data = self.dir.path();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("apiserver.log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.join("apiserver.log"))?;
         let mut cmd = Command::new(&bin);
         cmd.arg("--data-dir")
             .arg(data)
@@ -80,7 +102,12 @@ impl TestCluster {
             .stdout(Stdio::null())
             .stderr(log);
         if let Some(etcd) = &self.etcd {
-            cmd.args(["--storage-backend", "etcd", "--etcd-servers", &etcd.client_urls().join(",")]);
+            cmd.args([
+                "--storage-backend",
+                "etcd",
+                "--etcd-servers",
+                &etcd.client_urls().join(","),
+            ]);
         }
         self.apiserver = Some(cmd.spawn().with_context(|| format!("starting {}", bin.display()))?);
         self.wait_ready()
@@ -162,11 +189,14 @@ impl TestCluster {
     /// Runs kubectl with optional stdin and extra environment.
     pub fn kubectl_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(&self.kubectl);
-        cmd.arg(format!("--kubeconfig={}", self.kubeconfig().display())).args(args);
+        cmd.arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+            .args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -208,7 +238,11 @@ impl TestCluster {
     pub fn fails(&self, args: &[&str]) -> Result<String> {
         let out = self.kubectl(args);
         if out.status.success() {
-            bail!("kubectl {} succeeded but should have failed:\n{}", args.join(" "), String::from_utf8_lossy(&out.stdout));
+            bail!(
+                "kubectl {} succeeded but should have failed:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stderr).into_owned())
     }

@@ -14,13 +14,16 @@ use crate::status::ApiError;
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// Media types accepted for create and update bodies.
-pub const BODY_TYPES: &[&str] = &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"];
+pub const BODY_TYPES: &[&str] = &[
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+];
 
 /// Reads the whole body, failing with 413 past the limit.
 pub async fn read(body: Body) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.to_string().contains("length limit exceeded"))
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit exceeded"))
             || e.to_string().contains("length limit exceeded");
         if too_large {
             ApiError::request_entity_too_large(MAX_BODY_BYTES)
@@ -59,9 +62,8 @@ pub fn decode_object(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiErr
 
 /// Decodes JSON into an object and finds duplicate fields.
 pub fn decode_json(body: &[u8]) -> Result<Decoded, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-    })?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
     let object = match value {
         Value::Object(m) => m,
         other => {
@@ -79,7 +81,11 @@ pub fn decode_json(body: &[u8]) -> Result<Decoded, ApiError> {
     };
     let mut duplicates = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(body);
-    let _ = DupSeed { path: String::new(), out: &mut duplicates }.deserialize(&mut de);
+    let _ = DupSeed {
+        path: String::new(),
+        out: &mut duplicates,
+    }
+    .deserialize(&mut de);
     Ok(Decoded { object, duplicates })
 }
 
@@ -121,7 +127,13 @@ impl<'de> Visitor<'de> for DupSeed<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0;
-        while seq.next_element_seed(DupSeed { path: format!("{}[{i}]", self.path), out: self.out })?.is_some() {
+        while seq
+            .next_element_seed(DupSeed {
+                path: format!("{}[{i}]", self.path),
+                out: self.out,
+            })?
+            .is_some()
+        {
             i += 1;
         }
         Ok(())

@@ -19,8 +19,8 @@ use crate::status::{ApiError, GroupResource};
 
 use super::body;
 use super::negotiate::negotiate;
-use super::render;
 use super::params::{FieldValidation, Params};
+use super::render;
 use super::response;
 
 /// Everything a handler needs about the request.
@@ -35,7 +35,10 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn gr(&self) -> GroupResource<'_> {
-        GroupResource { group: &self.resource.group, resource: &self.resource.resource }
+        GroupResource {
+            group: &self.resource.group,
+            resource: &self.resource.resource,
+        }
     }
 }
 
@@ -65,7 +68,9 @@ pub fn list_options(ctx: &Ctx<'_>) -> Result<ListOptions, ApiError> {
     let resource_version = p.get("resourceVersion").filter(|s| !s.is_empty()).map(String::from);
     let send_initial_events = p.get("sendInitialEvents").is_some_and(|v| !v.is_empty());
     if resource_version_match.is_some() && resource_version.is_none() && !send_initial_events {
-        return Err(ApiError::bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"));
+        return Err(ApiError::bad_request(
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+        ));
     }
     Ok(ListOptions {
         predicate: crate::registry::selection::predicate(ctx.resource, p.get("labelSelector"), p.get("fieldSelector"))?,
@@ -92,7 +97,11 @@ async fn read_object(ctx: &Ctx<'_>, req: Request) -> Result<(Object, Vec<String>
     let bytes = body::read(req.into_body()).await?;
     let decoded = body::decode_object(&headers, &bytes)?;
     check_type(ctx.resource, &decoded.object)?;
-    let gvk = GroupVersionKind { group: &ctx.resource.group, version: &ctx.resource.version, kind: &ctx.resource.kind };
+    let gvk = GroupVersionKind {
+        group: &ctx.resource.group,
+        version: &ctx.resource.version,
+        kind: &ctx.resource.kind,
+    };
     let typed = schema::decode(&gvk, Value::Object(decoded.object), &decoded.duplicates)?;
     let mut warnings = Vec::new();
     if !typed.strict_errors.is_empty() {
@@ -141,7 +150,10 @@ async fn check_namespace(ctx: &Ctx<'_>, name: &str) -> Result<(), ApiError> {
         return Err(ApiError::forbidden(
             ctx.gr(),
             name,
-            &format!("unable to create new content in namespace {} because it is being terminated", ctx.namespace),
+            &format!(
+                "unable to create new content in namespace {} because it is being terminated",
+                ctx.namespace
+            ),
         ));
     }
     Ok(())
@@ -164,7 +176,10 @@ pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         _ => UpdateTarget::Main,
     };
     let (obj, warnings) = read_object(ctx, req).await?;
-    let updated = ctx.store.update(ctx.namespace, &ctx.info.name, obj, &UpdateOptions { dry_run, target }).await?;
+    let updated = ctx
+        .store
+        .update(ctx.namespace, &ctx.info.name, obj, &UpdateOptions { dry_run, target })
+        .await?;
     let resp = response::json(StatusCode::OK, &response::object(ctx.resource, updated));
     Ok(response::with_warnings(resp, &warnings))
 }
@@ -173,18 +188,25 @@ pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
 async fn delete_options(ctx: &Ctx<'_>, req: Request) -> Result<DeleteOptions, ApiError> {
     let headers = req.headers().clone();
     let bytes = body::read(req.into_body()).await?;
-    let mut opts = DeleteOptions { dry_run: ctx.params.dry_run()?, ..Default::default() };
+    let mut opts = DeleteOptions {
+        dry_run: ctx.params.dry_run()?,
+        ..Default::default()
+    };
     if !bytes.is_empty() {
         let decoded = body::decode_object(&headers, &bytes)?;
         let o = decoded.object;
         if let Some(v) = o.get("gracePeriodSeconds").filter(|v| !v.is_null()) {
-            opts.grace_period_seconds = Some(v.as_i64().ok_or_else(|| ApiError::bad_request("gracePeriodSeconds must be an integer"))?);
+            opts.grace_period_seconds = Some(
+                v.as_i64()
+                    .ok_or_else(|| ApiError::bad_request("gracePeriodSeconds must be an integer"))?,
+            );
         }
         if let Some(p) = o.get("propagationPolicy").and_then(Value::as_str) {
             opts.propagation_policy = Some(p.to_string());
         }
         if let Some(orphan) = o.get("orphanDependents").and_then(Value::as_bool) {
-            opts.propagation_policy.get_or_insert_with(|| if orphan { "Orphan".into() } else { "Background".into() });
+            opts.propagation_policy
+                .get_or_insert_with(|| if orphan { "Orphan".into() } else { "Background".into() });
         }
         if let Some(pre) = o.get("preconditions").and_then(Value::as_object) {
             opts.precondition_uid = pre.get("uid").and_then(Value::as_str).map(String::from);
@@ -234,9 +256,10 @@ pub async fn delete(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         DeleteOutcome::Deleted(obj) if returns_deleted_object(ctx.resource) => {
             response::json(StatusCode::OK, &response::object(ctx.resource, obj))
         }
-        DeleteOutcome::Deleted(obj) => {
-            response::json(StatusCode::OK, &response::delete_status(ctx.resource, &ctx.info.name, object::uid(&obj)))
-        }
+        DeleteOutcome::Deleted(obj) => response::json(
+            StatusCode::OK,
+            &response::delete_status(ctx.resource, &ctx.info.name, object::uid(&obj)),
+        ),
     })
 }
 
@@ -255,7 +278,9 @@ pub async fn delete_collection(ctx: &Ctx<'_>, req: Request) -> Result<Response, 
         let ns = object::namespace(&obj).to_string();
         let name = object::name(&obj).to_string();
         match ctx.store.delete(&ns, &name, &opts).await {
-            Ok(DeleteOutcome::Deleted(o) | DeleteOutcome::Pending(o)) => deleted.push(response::object(ctx.resource, o)),
+            Ok(DeleteOutcome::Deleted(o) | DeleteOutcome::Pending(o)) => {
+                deleted.push(response::object(ctx.resource, o))
+            }
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
@@ -271,15 +296,32 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     use crate::patch::{GroupVersionKind, PatchType};
     let dry_run = ctx.params.dry_run()?;
     ctx.params.field_validation()?;
-    let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let supported = ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"];
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let supported = [
+        "application/json-patch+json",
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+    ];
     let patch_type = match PatchType::from_content_type(&content_type) {
         Some(PatchType::Apply) | None => return Err(ApiError::unsupported_media_type(&supported)),
         Some(t) => t,
     };
-    let gvk = GroupVersionKind { group: &ctx.resource.group, version: &ctx.resource.version, kind: &ctx.resource.kind };
+    let gvk = GroupVersionKind {
+        group: &ctx.resource.group,
+        version: &ctx.resource.version,
+        kind: &ctx.resource.kind,
+    };
     if patch_type == PatchType::StrategicMerge && !crate::patch::supports_strategic_merge_patch(&gvk) {
-        return Err(ApiError::unsupported_media_type(&["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]));
+        return Err(ApiError::unsupported_media_type(&[
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/apply-patch+yaml",
+        ]));
     }
     let body = body::read(req.into_body()).await?;
     let target = match ctx.info.subresource.as_str() {

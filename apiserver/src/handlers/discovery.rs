@@ -35,7 +35,11 @@ fn aggregated_version(headers: &HeaderMap) -> Option<&'static str> {
 }
 
 fn group_version(group: &str, version: &str) -> String {
-    if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
 }
 
 /// Serves a discovery path, or 404.
@@ -58,13 +62,25 @@ pub fn serve(state: &AppState, info: &RequestInfo, headers: &HeaderMap) -> Resul
         ["apis"] => Ok(match aggregated {
             Some(v) => aggregated_response(table, false, v),
             None => {
-                let groups: Vec<Value> = table.groups().into_iter().filter(|(g, _)| !g.is_empty()).map(|(g, vs)| api_group(&g, &vs)).collect();
-                response::json(StatusCode::OK, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+                let groups: Vec<Value> = table
+                    .groups()
+                    .into_iter()
+                    .filter(|(g, _)| !g.is_empty())
+                    .map(|(g, vs)| api_group(&g, &vs))
+                    .collect();
+                response::json(
+                    StatusCode::OK,
+                    &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+                )
             }
         }),
         ["api", "v1"] => Ok(response::json(StatusCode::OK, &resource_list(table, "", "v1"))),
         ["apis", group] => {
-            let (g, vs) = table.groups().into_iter().find(|(g, _)| g == group).ok_or_else(ApiError::path_not_found)?;
+            let (g, vs) = table
+                .groups()
+                .into_iter()
+                .find(|(g, _)| g == group)
+                .ok_or_else(ApiError::path_not_found)?;
             let mut body = api_group(&g, &vs);
             if let Value::Object(m) = &mut body {
                 m.insert("kind".into(), json!("APIGroup"));
@@ -85,11 +101,18 @@ pub fn serve(state: &AppState, info: &RequestInfo, headers: &HeaderMap) -> Resul
 
 /// `host:port` the client used, for `serverAddressByClientCIDRs`.
 fn server_address(headers: &HeaderMap) -> String {
-    headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_string()
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 fn api_group(group: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": group_version(group, v), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": group_version(group, v), "version": v}))
+        .collect();
     let preferred = vs.first().cloned().unwrap_or(Value::Null);
     json!({"name": group, "versions": vs, "preferredVersion": preferred})
 }
@@ -129,7 +152,12 @@ fn api_resources(r: &ResourceInfo) -> Vec<Value> {
 }
 
 fn resource_list(table: &ResourceTable, group: &str, version: &str) -> Value {
-    let resources: Vec<Value> = table.all().iter().filter(|r| r.group == group && r.version == version).flat_map(|r| api_resources(r)).collect();
+    let resources: Vec<Value> = table
+        .all()
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .flat_map(|r| api_resources(r))
+        .collect();
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version(group, version), "resources": resources})
 }
 
@@ -137,8 +165,14 @@ fn resource_list(table: &ResourceTable, group: &str, version: &str) -> Value {
 fn aggregated_resource(r: &ResourceInfo) -> Value {
     let mut m = serde_json::Map::new();
     m.insert("resource".into(), json!(r.resource));
-    m.insert("responseKind".into(), json!({"group": "", "version": "", "kind": r.kind}));
-    m.insert("scope".into(), json!(if r.namespaced { "Namespaced" } else { "Cluster" }));
+    m.insert(
+        "responseKind".into(),
+        json!({"group": "", "version": "", "kind": r.kind}),
+    );
+    m.insert(
+        "scope".into(),
+        json!(if r.namespaced { "Namespaced" } else { "Cluster" }),
+    );
     m.insert("singularResource".into(), json!(r.singular));
     m.insert("verbs".into(), json!(r.verbs));
     if !r.short_names.is_empty() {
@@ -167,8 +201,12 @@ fn aggregated_response(table: &ResourceTable, core: bool, version: &'static str)
             let vs: Vec<Value> = versions
                 .iter()
                 .map(|v| {
-                    let resources: Vec<Value> =
-                        table.all().iter().filter(|r| r.group == g && r.version == *v).map(|r| aggregated_resource(r)).collect();
+                    let resources: Vec<Value> = table
+                        .all()
+                        .iter()
+                        .filter(|r| r.group == g && r.version == *v)
+                        .map(|r| aggregated_resource(r))
+                        .collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();

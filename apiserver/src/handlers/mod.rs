@@ -42,20 +42,29 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
         .get(&info.api_group, &info.api_version, &info.resource)
         .cloned()
         .ok_or_else(ApiError::path_not_found)?;
-    let gr = GroupResource { group: &resource.group, resource: &resource.resource };
+    let gr = GroupResource {
+        group: &resource.group,
+        resource: &resource.resource,
+    };
     if !info.subresource.is_empty() && resource.subresource(&info.subresource).is_none() {
         return Err(ApiError::path_not_found());
     }
     // Namespaced resources need a namespace except for list and watch
     // across all namespaces; cluster-scoped ones have none.
-    let namespace = if resource.namespaced { info.namespace.clone() } else { String::new() };
+    let namespace = if resource.namespaced {
+        info.namespace.clone()
+    } else {
+        String::new()
+    };
     if !resource.namespaced && !info.namespace.is_empty() && info.resource != "namespaces" {
         return Err(ApiError::path_not_found());
     }
     let verb = info.verb.as_str();
     let allowed = match info.subresource.as_str() {
         "" => resource.has_verb(verb),
-        sub => resource.subresource(sub).is_some_and(|s| s.verbs.iter().any(|v| v == verb)),
+        sub => resource
+            .subresource(sub)
+            .is_some_and(|s| s.verbs.iter().any(|v| v == verb)),
     };
     if !allowed {
         return Err(ApiError::method_not_supported(gr, verb));
@@ -63,8 +72,19 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
     if resource.namespaced && namespace.is_empty() && !matches!(verb, "list" | "watch") {
         return Err(ApiError::path_not_found());
     }
-    let store = state.registry.store_for(&resource).cloned().ok_or_else(|| ApiError::method_not_supported(gr, verb))?;
-    let ctx = crud::Ctx { state, info: &info, resource: &resource, store: &store, namespace: &namespace, params: &params };
+    let store = state
+        .registry
+        .store_for(&resource)
+        .cloned()
+        .ok_or_else(|| ApiError::method_not_supported(gr, verb))?;
+    let ctx = crud::Ctx {
+        state,
+        info: &info,
+        resource: &resource,
+        store: &store,
+        namespace: &namespace,
+        params: &params,
+    };
     match (verb, info.subresource.as_str()) {
         ("get", "" | "status") => crud::get(&ctx, req.headers()).await,
         ("list", "") => crud::list(&ctx, req.headers()).await,

@@ -18,7 +18,11 @@ pub enum Output {
 }
 
 /// Media types listed in 406 answers.
-pub const SUPPORTED: &[&str] = &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"];
+pub const SUPPORTED: &[&str] = &[
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+];
 
 /// One `Accept` entry: type and parameters.
 struct MediaRange<'a> {
@@ -32,7 +36,10 @@ fn parse(accept: &str) -> Vec<MediaRange<'_>> {
         .filter_map(|part| {
             let mut it = part.split(';').map(str::trim);
             let mime = it.next().filter(|m| !m.is_empty())?;
-            let params = it.filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim(), v.trim())).collect();
+            let params = it
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .collect();
             Some(MediaRange { mime, params })
         })
         .collect()
@@ -89,9 +96,21 @@ mod tests {
         let get = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
         assert_eq!(check(get, true), Ok(Output::Table { version: "v1" }));
         assert_eq!(check("application/json, */*", false), Ok(Output::Object));
-        assert_eq!(check("application/vnd.kubernetes.protobuf,application/json", false), Ok(Output::Object));
-        assert_eq!(check("application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json", true), Ok(Output::PartialMetadata { version: "v1" }));
-        assert_eq!(check("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1", true), Err(406));
+        assert_eq!(
+            check("application/vnd.kubernetes.protobuf,application/json", false),
+            Ok(Output::Object)
+        );
+        assert_eq!(
+            check(
+                "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+                true
+            ),
+            Ok(Output::PartialMetadata { version: "v1" })
+        );
+        assert_eq!(
+            check("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1", true),
+            Err(406)
+        );
         assert_eq!(check("text/html", false), Err(406));
         assert_eq!(check("application/json;as=Table;v=v2;g=meta.k8s.io", false), Err(406));
     }

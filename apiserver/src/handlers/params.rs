@@ -10,7 +10,11 @@ impl Params {
     /// Parses a query string (`a=b&c=d`, percent-decoded).
     pub fn parse(query: Option<&str>) -> Params {
         let pairs = query
-            .map(|q| form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+            .map(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect()
+            })
             .unwrap_or_default();
         Params(pairs)
     }
@@ -31,7 +35,9 @@ impl Params {
             None | Some("") => Ok(false),
             Some("true" | "1" | "True" | "TRUE") => Ok(true),
             Some("false" | "0" | "False" | "FALSE") => Ok(false),
-            Some(v) => Err(ApiError::bad_request(format!("invalid boolean value {v:?} for parameter {name}"))),
+            Some(v) => Err(ApiError::bad_request(format!(
+                "invalid boolean value {v:?} for parameter {name}"
+            ))),
         }
     }
 
@@ -39,10 +45,9 @@ impl Params {
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
         match self.get(name) {
             None | Some("") => Ok(None),
-            Some(v) => v
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| ApiError::bad_request(format!("invalid value {v:?} for parameter {name}: must be an integer"))),
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("invalid value {v:?} for parameter {name}: must be an integer"))
+            }),
         }
     }
 

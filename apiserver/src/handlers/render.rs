@@ -17,7 +17,8 @@ use super::params::Params;
 use super::response;
 
 fn include_object(params: &Params) -> Result<IncludeObject, ApiError> {
-    IncludeObject::from_query(params.get("includeObject").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))
+    IncludeObject::from_query(params.get("includeObject").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 fn now() -> time::OffsetDateTime {
@@ -50,13 +51,29 @@ fn partial(obj: &Object, version: &str) -> Value {
 }
 
 /// A single object (GET, and the bodies of writes).
-pub fn object_response(info: &ResourceInfo, output: Output, params: &Params, obj: Object, code: StatusCode) -> Result<Response, ApiError> {
+pub fn object_response(
+    info: &ResourceInfo,
+    output: Output,
+    params: &Params,
+    obj: Object,
+    code: StatusCode,
+) -> Result<Response, ApiError> {
     Ok(match output {
         Output::Object => response::json(code, &response::object(info, obj)),
         Output::Table { version } => {
             let rv = object::resource_version(&obj).to_string();
             let obj = response::object(info, obj);
-            let t = table::table(&info.group, &info.resource, &[obj], include_object(params)?, &rv, None, None, true, now());
+            let t = table::table(
+                &info.group,
+                &info.resource,
+                &[obj],
+                include_object(params)?,
+                &rv,
+                None,
+                None,
+                true,
+                now(),
+            );
             response::json(code, &at_version(t, version))
         }
         Output::PartialMetadata { version } => response::json(code, &partial(&obj, version)),
@@ -64,12 +81,27 @@ pub fn object_response(info: &ResourceInfo, output: Output, params: &Params, obj
 }
 
 /// A list.
-pub fn list_response(info: &ResourceInfo, output: Output, params: &Params, out: ListOutcome) -> Result<Response, ApiError> {
+pub fn list_response(
+    info: &ResourceInfo,
+    output: Output,
+    params: &Params,
+    out: ListOutcome,
+) -> Result<Response, ApiError> {
     Ok(match output {
-        Output::Object => response::list_bytes(info, &out.items, out.resource_version, out.continue_token, out.remaining_item_count),
+        Output::Object => response::list_bytes(
+            info,
+            &out.items,
+            out.resource_version,
+            out.continue_token,
+            out.remaining_item_count,
+        ),
         Output::Table { version } => {
             let include = include_object(params)?;
-            let objs: Vec<Object> = out.items.into_iter().map(|i| response::object(info, i.into_object(info))).collect();
+            let objs: Vec<Object> = out
+                .items
+                .into_iter()
+                .map(|i| response::object(info, i.into_object(info)))
+                .collect();
             let t = table::table(
                 &info.group,
                 &info.resource,
@@ -84,7 +116,11 @@ pub fn list_response(info: &ResourceInfo, output: Output, params: &Params, out: 
             response::json(StatusCode::OK, &at_version(t, version))
         }
         Output::PartialMetadata { version } => {
-            let items: Vec<Value> = out.items.into_iter().map(|i: ListItem| partial(&i.into_object(info), version)).collect();
+            let items: Vec<Value> = out
+                .items
+                .into_iter()
+                .map(|i: ListItem| partial(&i.into_object(info), version))
+                .collect();
             let mut metadata = Map::new();
             metadata.insert("resourceVersion".into(), json!(out.resource_version.to_string()));
             if let Some(c) = out.continue_token {
@@ -112,7 +148,12 @@ pub struct WatchRenderer {
 
 impl WatchRenderer {
     pub fn new(info: std::sync::Arc<ResourceInfo>, output: Output, params: &Params) -> Result<Self, ApiError> {
-        Ok(WatchRenderer { info, output, include: include_object(params)?, headers_sent: false })
+        Ok(WatchRenderer {
+            info,
+            output,
+            include: include_object(params)?,
+            headers_sent: false,
+        })
     }
 
     /// Renders one line.
@@ -133,7 +174,17 @@ impl WatchRenderer {
         let object = match self.output {
             Output::Table { version } => {
                 let rv = object::resource_version(&obj).to_string();
-                let t = table::table(&self.info.group, &self.info.resource, &[obj], self.include, &rv, None, None, !self.headers_sent, now());
+                let t = table::table(
+                    &self.info.group,
+                    &self.info.resource,
+                    &[obj],
+                    self.include,
+                    &rv,
+                    None,
+                    None,
+                    !self.headers_sent,
+                    now(),
+                );
                 self.headers_sent = true;
                 at_version(t, version)
             }

@@ -16,7 +16,8 @@ pub fn json(code: StatusCode, value: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => {
             let mut resp = (code, body).into_response();
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             resp
         }
         Err(e) => crate::status::ApiError::internal(e).into_response(),
@@ -40,7 +41,13 @@ pub fn object(info: &ResourceInfo, mut obj: Object) -> Object {
 
 /// A `<Kind>List` written straight from item bodies: items carry no
 /// `kind`/`apiVersion` (as upstream serves typed lists).
-pub fn list_bytes(info: &ResourceInfo, items: &[ListItem], resource_version: i64, continue_token: Option<String>, remaining: Option<i64>) -> Response {
+pub fn list_bytes(
+    info: &ResourceInfo,
+    items: &[ListItem],
+    resource_version: i64,
+    continue_token: Option<String>,
+    remaining: Option<i64>,
+) -> Response {
     let mut metadata = Map::new();
     metadata.insert("resourceVersion".into(), Value::String(resource_version.to_string()));
     if let Some(c) = continue_token {
@@ -52,9 +59,17 @@ pub fn list_bytes(info: &ResourceInfo, items: &[ListItem], resource_version: i64
     let bodies: Vec<Bytes> = items.iter().map(ListItem::body).collect();
     let mut out = BytesMut::with_capacity(bodies.iter().map(|b| b.len() + 1).sum::<usize>() + 256);
     out.put_slice(b"{\"kind\":");
-    out.put_slice(serde_json::to_string(&format!("{}List", info.kind)).unwrap_or_default().as_bytes());
+    out.put_slice(
+        serde_json::to_string(&format!("{}List", info.kind))
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     out.put_slice(b",\"apiVersion\":");
-    out.put_slice(serde_json::to_string(&info.api_version()).unwrap_or_default().as_bytes());
+    out.put_slice(
+        serde_json::to_string(&info.api_version())
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     out.put_slice(b",\"metadata\":");
     out.put_slice(&serde_json::to_vec(&metadata).unwrap_or_default());
     out.put_slice(b",\"items\":[");
@@ -66,12 +81,19 @@ pub fn list_bytes(info: &ResourceInfo, items: &[ListItem], resource_version: i64
     }
     out.put_slice(b"]}");
     let mut resp = (StatusCode::OK, out.freeze()).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
 /// A `<Kind>List` as a value.
-pub fn list(info: &ResourceInfo, items: Vec<Object>, resource_version: i64, continue_token: Option<String>, remaining: Option<i64>) -> Value {
+pub fn list(
+    info: &ResourceInfo,
+    items: Vec<Object>,
+    resource_version: i64,
+    continue_token: Option<String>,
+    remaining: Option<i64>,
+) -> Value {
     let mut metadata = Map::new();
     metadata.insert("resourceVersion".into(), Value::String(resource_version.to_string()));
     if let Some(c) = continue_token {

@@ -25,7 +25,11 @@ fn selector_string(group: &str, obj: &Object) -> String {
         // ReplicationControllers: a plain map.
         let set: std::collections::BTreeMap<String, String> = selector
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(Selector::from_set(&set))
     } else {
@@ -44,8 +48,16 @@ fn scale_of(group: &str, obj: &Object) -> Object {
             m.insert(k.to_string(), v.clone());
         }
     }
-    let replicas = obj.get("spec").and_then(|s| s.get("replicas")).and_then(Value::as_i64).unwrap_or(1);
-    let status_replicas = obj.get("status").and_then(|s| s.get("replicas")).and_then(Value::as_i64).unwrap_or(0);
+    let replicas = obj
+        .get("spec")
+        .and_then(|s| s.get("replicas"))
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let status_replicas = obj
+        .get("status")
+        .and_then(|s| s.get("replicas"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     match json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -88,12 +100,20 @@ pub async fn get(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
 /// then write its replicas into the workload.
 pub async fn write(ctx: &Ctx<'_>, req: Request, is_patch: bool) -> Result<Response, ApiError> {
     let dry_run = ctx.params.dry_run()?;
-    let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let headers = req.headers().clone();
     let bytes = body::read(req.into_body()).await?;
     let group = ctx.resource.group.clone();
     let name = ctx.info.name.clone();
-    let gr = crate::status::GroupResource { group: &ctx.resource.group, resource: &ctx.resource.resource };
+    let gr = crate::status::GroupResource {
+        group: &ctx.resource.group,
+        resource: &ctx.resource.resource,
+    };
     let patch_type = if is_patch {
         match PatchType::from_content_type(&content_type) {
             Some(PatchType::Apply) | None => {
@@ -108,20 +128,31 @@ pub async fn write(ctx: &Ctx<'_>, req: Request, is_patch: bool) -> Result<Respon
     } else {
         None
     };
-    let put_body = if is_patch { None } else { Some(body::decode_object(&headers, &bytes)?.object) };
+    let put_body = if is_patch {
+        None
+    } else {
+        Some(body::decode_object(&headers, &bytes)?.object)
+    };
     let updated = ctx
         .store
         .update_with(
             ctx.namespace,
             &ctx.info.name,
-            &UpdateOptions { dry_run, ..Default::default() },
+            &UpdateOptions {
+                dry_run,
+                ..Default::default()
+            },
             |old| {
                 let current = scale_of(&group, old);
                 let new_scale = match (&put_body, patch_type) {
                     (Some(b), _) => b.clone(),
                     (None, Some(t)) => {
                         let cur = Value::Object(current.clone());
-                        let gvk = GroupVersionKind { group: "autoscaling", version: "v1", kind: "Scale" };
+                        let gvk = GroupVersionKind {
+                            group: "autoscaling",
+                            version: "v1",
+                            kind: "Scale",
+                        };
                         let out = match t {
                             PatchType::Json => crate::patch::json_patch(&cur, &bytes),
                             PatchType::Merge => crate::patch::merge_patch(&cur, &bytes),

@@ -89,7 +89,13 @@ pub async fn serve(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiEr
     let start = if send_initial == Some(false) {
         // sendInitialEvents=false: only changes after the given (or current) revision.
         match start {
-            WatchStart::CurrentState => WatchStart::After(ctx.store.storage().current_revision().await.map_err(|e| ApiError::from_storage(e, ctx.store.gr(), ""))?),
+            WatchStart::CurrentState => WatchStart::After(
+                ctx.store
+                    .storage()
+                    .current_revision()
+                    .await
+                    .map_err(|e| ApiError::from_storage(e, ctx.store.gr(), ""))?,
+            ),
             after => after,
         }
     } else {
@@ -105,24 +111,35 @@ pub async fn serve(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiEr
         renderer,
     };
     let mut resp = (StatusCode::OK, Body::from_stream(stream(watch, params))).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
     Ok(resp)
 }
 
 /// Runs the watch in a task writing lines into the response body.
-fn stream(watch: Watch, mut p: StreamParams) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
+fn stream(
+    watch: Watch,
+    mut p: StreamParams,
+) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     tokio::spawn(async move {
         p.metrics.watches.inc();
-        let Watch { initial, mut live, start_revision } = watch;
+        let Watch {
+            initial,
+            mut live,
+            start_revision,
+        } = watch;
         let mut last_rv = start_revision;
         let run = async {
             for line in initial {
                 tx.send(p.renderer.render(line)).await.ok()?;
             }
             if p.initial_events_end {
-                tx.send(line("BOOKMARK", &bookmark(&p.info, start_revision, true))).await.ok()?;
+                tx.send(line("BOOKMARK", &bookmark(&p.info, start_revision, true)))
+                    .await
+                    .ok()?;
             }
             let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
             ticker.tick().await;

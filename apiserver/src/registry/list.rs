@@ -33,7 +33,9 @@ type AttrsTest = Arc<dyn Fn(&ObjectAttrs) -> bool + Send + Sync>;
 
 impl std::fmt::Debug for Predicate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Predicate").field("everything", &self.is_everything()).finish()
+        f.debug_struct("Predicate")
+            .field("everything", &self.is_everything())
+            .finish()
     }
 }
 
@@ -45,7 +47,10 @@ impl Predicate {
 
     /// Matches objects of `info`'s kind whose attributes pass `test`.
     pub fn new(info: Arc<ResourceInfo>, test: impl Fn(&ObjectAttrs) -> bool + Send + Sync + 'static) -> Self {
-        Predicate { info: Some(info), test: Some(Arc::new(test)) }
+        Predicate {
+            info: Some(info),
+            test: Some(Arc::new(test)),
+        }
     }
 
     /// Whether an object matches.
@@ -150,7 +155,10 @@ impl GenericStore {
             let limit = if rv == Some("0") { 0 } else { opts.limit };
             let snap = cache.list(&prefix, &opts.predicate, limit, root.revision());
             return Ok(ListOutcome {
-                continue_token: snap.next_key.as_deref().map(|k| continue_token::encode(&prefix, k, snap.revision)),
+                continue_token: snap
+                    .next_key
+                    .as_deref()
+                    .map(|k| continue_token::encode(&prefix, k, snap.revision)),
                 items: snap.items.into_iter().map(ListItem::Cached).collect(),
                 resource_version: snap.revision,
                 remaining_item_count: snap.remaining,
@@ -158,7 +166,9 @@ impl GenericStore {
         }
         let (mut start, revision) = match (&opts.continue_token, rv) {
             (Some(_), Some(_)) => {
-                return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
+                return Err(ApiError::bad_request(
+                    "specifying resource version is not allowed when using continue",
+                ));
             }
             (Some(token), None) => {
                 let (start, rev) = continue_token::decode(&prefix, token).map_err(|e| {
@@ -172,25 +182,43 @@ impl GenericStore {
                 match opts.resource_version_match {
                     Some(VersionMatch::Exact) => {
                         if wanted == 0 {
-                            return Err(ApiError::bad_request("resourceVersionMatch=Exact requires a non-zero resourceVersion"));
+                            return Err(ApiError::bad_request(
+                                "resourceVersionMatch=Exact requires a non-zero resourceVersion",
+                            ));
                         }
                         (None, Some(wanted))
                     }
                     _ => {
-                        let current = self.storage().current_revision().await.map_err(|e| ApiError::from_storage(e, self.gr(), ""))?;
+                        let current = self
+                            .storage()
+                            .current_revision()
+                            .await
+                            .map_err(|e| ApiError::from_storage(e, self.gr(), ""))?;
                         if wanted > current {
-                            return Err(ApiError::timeout(format!("Too large resource version: {wanted}, current: {current}")));
+                            return Err(ApiError::timeout(format!(
+                                "Too large resource version: {wanted}, current: {current}"
+                            )));
                         }
                         (None, None)
                     }
                 }
             }
         };
-        let limit = if rv == Some("0") && opts.continue_token.is_none() { 0 } else { opts.limit };
+        let limit = if rv == Some("0") && opts.continue_token.is_none() {
+            0
+        } else {
+            opts.limit
+        };
         let mut items = Vec::new();
         let mut served_at = revision;
         loop {
-            let want = if limit == 0 { 0 } else if opts.predicate.is_everything() { limit - items.len() } else { FILTERED_PAGE.max(limit) };
+            let want = if limit == 0 {
+                0
+            } else if opts.predicate.is_everything() {
+                limit - items.len()
+            } else {
+                FILTERED_PAGE.max(limit)
+            };
             let page = self
                 .storage()
                 .list(&prefix, StorageListOptions { revision: served_at, limit: want, start: start.clone() })
@@ -221,13 +249,25 @@ impl GenericStore {
             let more = page.more || stopped_early;
             let full = limit > 0 && items.len() >= limit;
             if !more {
-                return Ok(ListOutcome { items, resource_version: page.revision, continue_token: None, remaining_item_count: None });
+                return Ok(ListOutcome {
+                    items,
+                    resource_version: page.revision,
+                    continue_token: None,
+                    remaining_item_count: None,
+                });
             }
             let next = last_key.map(|k| format!("{k}\0"));
             if full {
-                let token = next.as_deref().map(|n| continue_token::encode(&prefix, n, page.revision));
+                let token = next
+                    .as_deref()
+                    .map(|n| continue_token::encode(&prefix, n, page.revision));
                 let remaining = (opts.predicate.is_everything() && !stopped_early).then_some(page.remaining);
-                return Ok(ListOutcome { items, resource_version: page.revision, continue_token: token, remaining_item_count: remaining });
+                return Ok(ListOutcome {
+                    items,
+                    resource_version: page.revision,
+                    continue_token: token,
+                    remaining_item_count: remaining,
+                });
             }
             start = next;
         }

@@ -51,9 +51,15 @@ impl Registry {
                 continue;
             }
             let strategy = kinds::strategy_for(info);
-            stores.insert(key, Arc::new(GenericStore::new(info.clone(), storage.clone(), strategy)));
+            stores.insert(
+                key,
+                Arc::new(GenericStore::new(info.clone(), storage.clone(), strategy)),
+            );
         }
-        let entries = stores.values().map(|s| (s.storage_prefix().to_string(), s.info.clone())).collect();
+        let entries = stores
+            .values()
+            .map(|s| (s.storage_prefix().to_string(), s.info.clone()))
+            .collect();
         let cache = cache::Cache::new(storage, entries);
         for store in stores.values() {
             if let Some(rc) = cache.resource(store.storage_prefix()) {
@@ -61,7 +67,12 @@ impl Registry {
             }
         }
         let cache_task = cache.start();
-        Registry { stores, resources, cache, cache_task }
+        Registry {
+            stores,
+            resources,
+            cache,
+            cache_task,
+        }
     }
 
     /// The store of a resource.

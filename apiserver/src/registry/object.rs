@@ -9,7 +9,9 @@ pub type Object = Map<String, Value>;
 /// The object's `metadata` (an empty map if missing or not a map).
 pub fn meta(obj: &Object) -> &Map<String, Value> {
     static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-    obj.get("metadata").and_then(Value::as_object).unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    obj.get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
 }
 
 /// The object's `metadata`, created if missing.
@@ -77,7 +79,11 @@ pub fn labels(obj: &Object) -> std::collections::BTreeMap<String, String> {
     meta(obj)
         .get("labels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -121,7 +127,9 @@ pub fn generate_name(prefix: &str) -> String {
         end -= 1;
     }
     let prefix = &prefix[..end];
-    let suffix: String = (0..5).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect();
     format!("{prefix}{suffix}")
 }
 
@@ -137,6 +145,9 @@ mod tests {
         let n = generate_name("web-");
         assert!(n.starts_with("web-") && n.len() == 9);
         assert_eq!(generate_name(&"x".repeat(100)).len(), 63);
-        assert_eq!(format_time(time::macros::datetime!(2024-01-02 03:04:05 UTC)), "2024-01-02T03:04:05Z");
+        assert_eq!(
+            format_time(time::macros::datetime!(2024-01-02 03:04:05 UTC)),
+            "2024-01-02T03:04:05Z"
+        );
     }
 }

@@ -20,22 +20,35 @@ pub struct ObjectAttrs {
 
 /// The attributes of an object of `info`'s kind.
 pub fn attrs_of(info: &ResourceInfo, obj: &Object) -> ObjectAttrs {
-    ObjectAttrs { labels: object::labels(obj), fields: selectable_fields(&info.group, &info.resource, obj) }
+    ObjectAttrs {
+        labels: object::labels(obj),
+        fields: selectable_fields(&info.group, &info.resource, obj),
+    }
 }
 
 /// The predicate of a list or watch request.
-pub fn predicate(info: &Arc<ResourceInfo>, label_selector: Option<&str>, field_selector: Option<&str>) -> Result<Predicate, ApiError> {
+pub fn predicate(
+    info: &Arc<ResourceInfo>,
+    label_selector: Option<&str>,
+    field_selector: Option<&str>,
+) -> Result<Predicate, ApiError> {
     let labels = label_selector.filter(|s| !s.trim().is_empty());
     let fields = field_selector.filter(|s| !s.is_empty());
     if labels.is_none() && fields.is_none() {
         return Ok(Predicate::everything());
     }
-    let labels = labels.map(Selector::parse).transpose()?.unwrap_or_else(Selector::everything);
+    let labels = labels
+        .map(Selector::parse)
+        .transpose()?
+        .unwrap_or_else(Selector::everything);
     let fields = match fields {
-        Some(f) => FieldSelector::parse(f)?.convert_field_labels(&FieldLabelConversion::builtin(&info.group, &info.resource))?,
+        Some(f) => FieldSelector::parse(f)?
+            .convert_field_labels(&FieldLabelConversion::builtin(&info.group, &info.resource))?,
         None => FieldSelector::everything(),
     };
-    Ok(Predicate::new(info.clone(), move |a: &ObjectAttrs| labels.matches(&a.labels) && fields.matches(&a.fields)))
+    Ok(Predicate::new(info.clone(), move |a: &ObjectAttrs| {
+        labels.matches(&a.labels) && fields.matches(&a.fields)
+    }))
 }
 
 #[cfg(test)]
@@ -55,7 +68,10 @@ mod tests {
         assert!(!check(None, Some("metadata.name=q")));
         assert!(check(None, Some("metadata.namespace=d")));
         let e = predicate(&pods, None, Some("spec.bogus=1")).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), (400, "field label not supported: spec.bogus"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (400, "field label not supported: spec.bogus")
+        );
         assert_eq!(predicate(&pods, Some("a b"), None).unwrap_err().code, 400);
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use rkube_storage::{KeyValue, Store, StorageError};
+use rkube_storage::{KeyValue, StorageError, Store};
 use serde_json::Value;
 
 use crate::resources::ResourceInfo;
@@ -82,10 +82,21 @@ pub struct GenericStore {
 
 impl GenericStore {
     pub fn new(info: Arc<ResourceInfo>, storage: Arc<dyn Store>, strategy: Arc<dyn Strategy>) -> Self {
-        let group = if info.group.is_empty() { "core" } else { info.group.as_str() };
+        let group = if info.group.is_empty() {
+            "core"
+        } else {
+            info.group.as_str()
+        };
         let prefix = format!("/{group}/{}/", info.resource);
         let has_status = info.subresource("status").is_some();
-        GenericStore { info, storage, strategy, prefix, has_status, cache: OnceLock::new() }
+        GenericStore {
+            info,
+            storage,
+            strategy,
+            prefix,
+            has_status,
+            cache: OnceLock::new(),
+        }
     }
 
     /// The storage prefix of every object of this resource (`/apps/deployments/`).
@@ -105,7 +116,10 @@ impl GenericStore {
 
     /// `group/resource` for messages.
     pub fn gr(&self) -> GroupResource<'_> {
-        GroupResource { group: &self.info.group, resource: &self.info.resource }
+        GroupResource {
+            group: &self.info.group,
+            resource: &self.info.resource,
+        }
     }
 
     /// The storage prefix of all objects (`/apps/deployments/`), or of one
@@ -133,9 +147,13 @@ impl GenericStore {
 
     /// Decodes a stored value and sets its resourceVersion.
     pub fn decode(&self, kv: &KeyValue) -> Result<Object, ApiError> {
-        let mut obj: Object = serde_json::from_slice(&kv.value)
-            .map_err(|e| ApiError::internal(format!("decoding {}: {e}", kv.key)))?;
-        object::set_meta(&mut obj, "resourceVersion", Some(Value::String(kv.mod_revision.to_string())));
+        let mut obj: Object =
+            serde_json::from_slice(&kv.value).map_err(|e| ApiError::internal(format!("decoding {}: {e}", kv.key)))?;
+        object::set_meta(
+            &mut obj,
+            "resourceVersion",
+            Some(Value::String(kv.mod_revision.to_string())),
+        );
         Ok(obj)
     }
 
@@ -181,10 +199,20 @@ impl GenericStore {
 
         // System fields are the server's.
         let traits = self.strategy.traits();
-        for field in ["uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for field in [
+            "uid",
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             object::set_meta(&mut obj, field, None);
         }
-        object::set_meta(&mut obj, "creationTimestamp", Some(Value::String(object::now_rfc3339())));
+        object::set_meta(
+            &mut obj,
+            "creationTimestamp",
+            Some(Value::String(object::now_rfc3339())),
+        );
         object::set_meta(&mut obj, "uid", Some(Value::String(object::new_uid())));
         if traits.tracks_generation {
             object::set_meta(&mut obj, "generation", Some(Value::from(1)));
@@ -219,7 +247,9 @@ impl GenericStore {
                     object::set_meta(&mut obj, "resourceVersion", Some(Value::String(rev.to_string())));
                     return Ok(obj);
                 }
-                Err(StorageError::AlreadyExists { .. }) if generate && attempt + 1 < MAX_GENERATE_NAME_RETRIES => continue,
+                Err(StorageError::AlreadyExists { .. }) if generate && attempt + 1 < MAX_GENERATE_NAME_RETRIES => {
+                    continue;
+                }
                 Err(e) => return Err(self.storage_err(e, &name)),
             }
         }
@@ -234,7 +264,13 @@ impl GenericStore {
         new.insert("kind".into(), Value::String(self.info.kind.clone()));
         // Fields a client cannot change through update.
         let old_meta = object::meta(old).clone();
-        for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
             object::set_meta(new, field, old_meta.get(field).cloned());
         }
         if object::namespace(new).is_empty() && self.info.namespaced {
@@ -260,7 +296,11 @@ impl GenericStore {
                         None => spec.remove("finalizers"),
                     };
                 }
-                object::set_meta(new, "resourceVersion", if rv.is_empty() { None } else { Some(Value::String(rv)) });
+                object::set_meta(
+                    new,
+                    "resourceVersion",
+                    if rv.is_empty() { None } else { Some(Value::String(rv)) },
+                );
             }
             UpdateTarget::Status => {
                 // Only status (and nothing in metadata but what the server
@@ -272,7 +312,11 @@ impl GenericStore {
                     Some(s) => new.insert("status".into(), s),
                     None => new.remove("status"),
                 };
-                object::set_meta(new, "resourceVersion", if rv.is_empty() { None } else { Some(Value::String(rv)) });
+                object::set_meta(
+                    new,
+                    "resourceVersion",
+                    if rv.is_empty() { None } else { Some(Value::String(rv)) },
+                );
             }
         }
         if self.strategy.traits().tracks_generation && target == UpdateTarget::Main {
@@ -290,7 +334,11 @@ impl GenericStore {
         self.strategy.prepare_for_update(new, old);
         let mut errs = object_meta::validate_update(object::meta(new), object::meta(old));
         if errs.is_empty() {
-            errs.extend(object_meta::validate(object::meta(new), self.info.namespaced, self.strategy.traits().name_rule));
+            errs.extend(object_meta::validate(
+                object::meta(new),
+                self.info.namespaced,
+                self.strategy.traits().name_rule,
+            ));
             errs.extend(self.strategy.validate_update(new, old));
         }
         if !errs.is_empty() {
@@ -302,7 +350,13 @@ impl GenericStore {
     /// Replaces an object (PUT). A resourceVersion in `new` must match the
     /// stored one (409 Conflict otherwise); without one the update is
     /// unconditional.
-    pub async fn update(&self, namespace: &str, name: &str, new: Object, opts: &UpdateOptions) -> Result<Object, ApiError> {
+    pub async fn update(
+        &self,
+        namespace: &str,
+        name: &str,
+        new: Object,
+        opts: &UpdateOptions,
+    ) -> Result<Object, ApiError> {
         let body_name = object::name(&new);
         if !body_name.is_empty() && body_name != name {
             return Err(ApiError::bad_request(format!(
@@ -318,13 +372,19 @@ impl GenericStore {
             }
         }
         let expected_rv = object::resource_version(&new).to_string();
-        self.update_with(namespace, name, opts, move |_old| {
-            let mut obj = new.clone();
-            if object::name(&obj).is_empty() {
-                object::set_meta(&mut obj, "name", Some(Value::String(name.to_string())));
-            }
-            Ok(obj)
-        }, (!expected_rv.is_empty()).then_some(expected_rv.as_str()))
+        self.update_with(
+            namespace,
+            name,
+            opts,
+            move |_old| {
+                let mut obj = new.clone();
+                if object::name(&obj).is_empty() {
+                    object::set_meta(&mut obj, "name", Some(Value::String(name.to_string())));
+                }
+                Ok(obj)
+            },
+            (!expected_rv.is_empty()).then_some(expected_rv.as_str()),
+        )
         .await
     }
 
@@ -365,9 +425,16 @@ impl GenericStore {
             let finish_delete = object::is_terminating(&old)
                 && object::finalizers(&new).is_empty()
                 && !self.strategy.pending_finalization(&new)
-                && object::meta(&old).get("deletionGracePeriodSeconds").and_then(Value::as_i64) == Some(0);
+                && object::meta(&old)
+                    .get("deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    == Some(0);
             if opts.dry_run {
-                object::set_meta(&mut new, "resourceVersion", Some(Value::String(current.mod_revision.to_string())));
+                object::set_meta(
+                    &mut new,
+                    "resourceVersion",
+                    Some(Value::String(current.mod_revision.to_string())),
+                );
                 return Ok(new);
             }
             if new == old_cmp && !finish_delete {
@@ -375,9 +442,14 @@ impl GenericStore {
                 return Ok(old);
             }
             let result = if finish_delete {
-                self.storage.delete(&key, Some(current.mod_revision)).await.map(|(rev, _)| rev)
+                self.storage
+                    .delete(&key, Some(current.mod_revision))
+                    .await
+                    .map(|(rev, _)| rev)
             } else {
-                self.storage.update(&key, self.encode(&new)?, current.mod_revision).await
+                self.storage
+                    .update(&key, self.encode(&new)?, current.mod_revision)
+                    .await
             };
             match result {
                 Ok(rev) => {
@@ -394,7 +466,11 @@ impl GenericStore {
                 Err(e) => return Err(self.storage_err(e, name)),
             }
         }
-        Err(ApiError::conflict(self.gr(), name, "too many concurrent updates; please try again"))
+        Err(ApiError::conflict(
+            self.gr(),
+            name,
+            "too many concurrent updates; please try again",
+        ))
     }
 
     /// Deletes an object: at once, or by marking it when it has finalizers,
@@ -414,7 +490,10 @@ impl GenericStore {
                 return Err(ApiError::conflict(
                     self.gr(),
                     name,
-                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", object::uid(&obj)),
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        object::uid(&obj)
+                    ),
                 ));
             }
             if let Some(rv) = &opts.precondition_resource_version
@@ -448,12 +527,19 @@ impl GenericStore {
                     self.strategy.prepare_for_delete(&mut obj);
                     let secs = grace.unwrap_or(0);
                     let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(secs);
-                    object::set_meta(&mut obj, "deletionTimestamp", Some(Value::String(object::format_time(at))));
+                    object::set_meta(
+                        &mut obj,
+                        "deletionTimestamp",
+                        Some(Value::String(object::format_time(at))),
+                    );
                     object::set_meta(&mut obj, "deletionGracePeriodSeconds", Some(Value::from(secs)));
                     changed = true;
                 } else if let Some(g) = grace {
                     // A shorter grace period may replace a longer one.
-                    let current = object::meta(&obj).get("deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
+                    let current = object::meta(&obj)
+                        .get("deletionGracePeriodSeconds")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
                     if g < current {
                         object::set_meta(&mut obj, "deletionGracePeriodSeconds", Some(Value::from(g)));
                         changed = true;
@@ -463,11 +549,16 @@ impl GenericStore {
                     object::set_meta(&mut obj, "finalizers", Some(Value::from(finalizers.clone())));
                     changed = true;
                 }
-                let now_zero = object::meta(&obj).get("deletionGracePeriodSeconds").and_then(Value::as_i64) == Some(0);
+                let now_zero = object::meta(&obj)
+                    .get("deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    == Some(0);
                 if !(finalizers.is_empty() && now_zero && !pending) {
                     if changed && !opts.dry_run {
                         match self.storage.update(&key, self.encode(&obj)?, kv.mod_revision).await {
-                            Ok(rev) => object::set_meta(&mut obj, "resourceVersion", Some(Value::String(rev.to_string()))),
+                            Ok(rev) => {
+                                object::set_meta(&mut obj, "resourceVersion", Some(Value::String(rev.to_string())))
+                            }
                             Err(StorageError::Conflict { .. }) => continue,
                             Err(e) => return Err(self.storage_err(e, name)),
                         }
@@ -485,6 +576,10 @@ impl GenericStore {
                 Err(e) => return Err(self.storage_err(e, name)),
             }
         }
-        Err(ApiError::conflict(self.gr(), name, "too many concurrent updates; please try again"))
+        Err(ApiError::conflict(
+            self.gr(),
+            name,
+            "too many concurrent updates; please try again",
+        ))
     }
 }

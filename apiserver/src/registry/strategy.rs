@@ -22,7 +22,10 @@ pub struct KindTraits {
 
 impl Default for KindTraits {
     fn default() -> Self {
-        KindTraits { name_rule: NameRule::Dns1123Subdomain, tracks_generation: false }
+        KindTraits {
+            name_rule: NameRule::Dns1123Subdomain,
+            tracks_generation: false,
+        }
     }
 }
 

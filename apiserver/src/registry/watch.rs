@@ -99,7 +99,11 @@ fn gone(e: StorageError) -> ApiError {
 pub fn error_line(e: &ApiError) -> WatchLine {
     let mut buf = serde_json::to_vec(&serde_json::json!({"type": "ERROR", "object": e.to_value()})).unwrap_or_default();
     buf.push(b'\n');
-    WatchLine { bytes: Bytes::from(buf), revision: 0, is_error: true }
+    WatchLine {
+        bytes: Bytes::from(buf),
+        revision: 0,
+        is_error: true,
+    }
 }
 
 /// The body of an object (without `kind`/`apiVersion`) as JSON.
@@ -111,9 +115,16 @@ fn body_of(mut obj: Object) -> Vec<u8> {
 
 impl GenericStore {
     fn decode_deleted(&self, ev: &Event) -> Result<Object, ApiError> {
-        let prev = ev.prev.as_ref().ok_or_else(|| ApiError::internal("delete event without the previous value"))?;
+        let prev = ev
+            .prev
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("delete event without the previous value"))?;
         let mut obj = self.decode(prev)?;
-        object::set_meta(&mut obj, "resourceVersion", Some(Value::String(ev.revision().to_string())));
+        object::set_meta(
+            &mut obj,
+            "resourceVersion",
+            Some(Value::String(ev.revision().to_string())),
+        );
         Ok(obj)
     }
 
@@ -138,11 +149,20 @@ impl GenericStore {
             (true, false, _) => (WatchEventType::Deleted, new),
             (false, false, _) => return Ok(None),
         };
-        Ok(obj.map(|o| WatchLine { bytes: watch_line(&self.info, event_type, &body_of(o)), revision: ev.revision(), is_error: false }))
+        Ok(obj.map(|o| WatchLine {
+            bytes: watch_line(&self.info, event_type, &body_of(o)),
+            revision: ev.revision(),
+            is_error: false,
+        }))
     }
 
     /// Starts a watch.
-    pub async fn watch(self: &Arc<Self>, namespace: &str, predicate: Predicate, start: WatchStart) -> Result<Watch, ApiError> {
+    pub async fn watch(
+        self: &Arc<Self>,
+        namespace: &str,
+        predicate: Predicate,
+        start: WatchStart,
+    ) -> Result<Watch, ApiError> {
         match self.cache() {
             Some((root, cache)) => {
                 let after = match start {
@@ -167,7 +187,14 @@ impl GenericStore {
                         }
                         loop {
                             if let Some(line) = pending.pop() {
-                                return Some((WatchLine { bytes: line, revision: last, is_error: false }, (rx, cache, prefix, predicate, last, pending, false)));
+                                return Some((
+                                    WatchLine {
+                                        bytes: line,
+                                        revision: last,
+                                        is_error: false,
+                                    },
+                                    (rx, cache, prefix, predicate, last, pending, false),
+                                ));
                             }
                             match rx.recv().await {
                                 Ok(CacheSignal::Event(ev)) => {
@@ -176,7 +203,14 @@ impl GenericStore {
                                     }
                                     last = ev.revision;
                                     if let Some(line) = ev.for_predicate(&cache.info, &predicate) {
-                                        return Some((WatchLine { bytes: line, revision: last, is_error: false }, (rx, cache, prefix, predicate, last, pending, false)));
+                                        return Some((
+                                            WatchLine {
+                                                bytes: line,
+                                                revision: last,
+                                                is_error: false,
+                                            },
+                                            (rx, cache, prefix, predicate, last, pending, false),
+                                        ));
                                     }
                                 }
                                 Ok(CacheSignal::Reset) | Err(RecvError::Closed) => return None,
@@ -188,7 +222,10 @@ impl GenericStore {
                                     }
                                     None => {
                                         let e = ApiError::expired(format!("too old resource version: {last}"));
-                                        return Some((error_line(&e), (rx, cache, prefix, predicate, last, pending, true)));
+                                        return Some((
+                                            error_line(&e),
+                                            (rx, cache, prefix, predicate, last, pending, true),
+                                        ));
                                     }
                                 },
                             }
@@ -196,19 +233,36 @@ impl GenericStore {
                     },
                 )
                 .boxed();
-                Ok(Watch { initial, live, start_revision })
+                Ok(Watch {
+                    initial,
+                    live,
+                    start_revision,
+                })
             }
             None => self.watch_storage(namespace, predicate, start).await,
         }
     }
 
     /// A watch straight from storage (no cache).
-    async fn watch_storage(self: &Arc<Self>, namespace: &str, predicate: Predicate, start: WatchStart) -> Result<Watch, ApiError> {
+    async fn watch_storage(
+        self: &Arc<Self>,
+        namespace: &str,
+        predicate: Predicate,
+        start: WatchStart,
+    ) -> Result<Watch, ApiError> {
         let prefix = self.prefix(namespace);
         let (initial, after) = match start {
             WatchStart::After(rev) => (Vec::new(), rev),
             WatchStart::CurrentState => {
-                let list = self.list(namespace, &ListOptions { predicate: predicate.clone(), ..Default::default() }).await?;
+                let list = self
+                    .list(
+                        namespace,
+                        &ListOptions {
+                            predicate: predicate.clone(),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
                 let lines = list
                     .items
                     .into_iter()
@@ -238,6 +292,10 @@ impl GenericStore {
                 futures::future::ready(Some(line))
             })
             .boxed();
-        Ok(Watch { initial, live, start_revision: after })
+        Ok(Watch {
+            initial,
+            live,
+            start_revision: after,
+        })
     }
 }

@@ -110,7 +110,8 @@ impl ResourceTable {
 
     /// A resource by group, version and plural name.
     pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<&Arc<ResourceInfo>> {
-        self.by_path.get(&(group.to_string(), version.to_string(), resource.to_string()))
+        self.by_path
+            .get(&(group.to_string(), version.to_string(), resource.to_string()))
     }
 
     /// Every resource, in discovery order.
@@ -144,7 +145,10 @@ mod tests {
         let t = ResourceTable::builtin();
         assert_eq!(t.all().len(), 68);
         let pods = t.get("", "v1", "pods").unwrap();
-        assert_eq!((pods.kind.as_str(), pods.namespaced, pods.short_names.as_slice()), ("Pod", true, &["po".to_string()][..]));
+        assert_eq!(
+            (pods.kind.as_str(), pods.namespaced, pods.short_names.as_slice()),
+            ("Pod", true, &["po".to_string()][..])
+        );
         assert!(pods.subresource("status").is_some());
         let deploy = t.get("apps", "v1", "deployments").unwrap();
         assert_eq!(deploy.api_version(), "apps/v1");
@@ -159,7 +163,13 @@ mod tests {
     fn storage_version_hash_matches_upstream() {
         // Upstream v1.36 publishes these for configmaps and endpoints.
         let t = ResourceTable::builtin();
-        assert_eq!(t.get("", "v1", "configmaps").unwrap().storage_version_hash(), "qFsyl6wFWjQ=");
-        assert_eq!(t.get("", "v1", "endpoints").unwrap().storage_version_hash(), "fWeeMqaN/OA=");
+        assert_eq!(
+            t.get("", "v1", "configmaps").unwrap().storage_version_hash(),
+            "qFsyl6wFWjQ="
+        );
+        assert_eq!(
+            t.get("", "v1", "endpoints").unwrap().storage_version_hash(),
+            "fWeeMqaN/OA="
+        );
     }
 }

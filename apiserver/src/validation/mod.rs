@@ -75,8 +75,18 @@ fn render_value(v: &Value) -> String {
 }
 
 impl FieldError {
-    pub fn new(error_type: ErrorType, field: impl Into<String>, bad_value: Option<Value>, detail: impl Into<String>) -> Self {
-        FieldError { error_type, field: field.into(), bad_value, detail: detail.into() }
+    pub fn new(
+        error_type: ErrorType,
+        field: impl Into<String>,
+        bad_value: Option<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            error_type,
+            field: field.into(),
+            bad_value,
+            detail: detail.into(),
+        }
     }
     pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
         Self::new(ErrorType::Invalid, field, Some(value.into()), detail)
@@ -91,12 +101,26 @@ impl FieldError {
         Self::new(ErrorType::Duplicate, field, Some(value.into()), "")
     }
     pub fn too_long(field: impl Into<String>, max_bytes: usize) -> Self {
-        Self::new(ErrorType::TooLong, field, None, format!("may not be more than {max_bytes} bytes"))
+        Self::new(
+            ErrorType::TooLong,
+            field,
+            None,
+            format!("may not be more than {max_bytes} bytes"),
+        )
     }
     /// `Unsupported value: "x": supported values: "a", "b"`.
     pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, supported: &[&str]) -> Self {
-        let list = supported.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
-        Self::new(ErrorType::NotSupported, field, Some(value.into()), format!("supported values: {list}"))
+        let list = supported
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self::new(
+            ErrorType::NotSupported,
+            field,
+            Some(value.into()),
+            format!("supported values: {list}"),
+        )
     }
 
     /// `details.causes[].reason`.
@@ -149,14 +173,21 @@ impl FieldErrors {
     pub fn summary(&self) -> String {
         match self.0.as_slice() {
             [one] => one.to_string(),
-            many => format!("[{}]", many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+            many => format!(
+                "[{}]",
+                many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
         }
     }
 }
 
 /// Joins a parent path and a child field.
 pub fn child(parent: &str, field: &str) -> String {
-    if parent.is_empty() { field.to_string() } else { format!("{parent}.{field}") }
+    if parent.is_empty() {
+        field.to_string()
+    } else {
+        format!("{parent}.{field}")
+    }
 }
 
 /// A path with an index: `spec.containers[2]`.
@@ -178,11 +209,20 @@ mod tests {
         let e = FieldError::invalid("metadata.name", "UPPER", "bad");
         assert_eq!(e.to_string(), "metadata.name: Invalid value: \"UPPER\": bad");
         let r = FieldError::required("metadata.name", "name or generateName is required");
-        assert_eq!(r.to_string(), "metadata.name: Required value: name or generateName is required");
+        assert_eq!(
+            r.to_string(),
+            "metadata.name: Required value: name or generateName is required"
+        );
         let n = FieldError::not_supported("spec.restartPolicy", "X", &["Always", "Never"]);
-        assert_eq!(n.to_string(), "spec.restartPolicy: Unsupported value: \"X\": supported values: \"Always\", \"Never\"");
+        assert_eq!(
+            n.to_string(),
+            "spec.restartPolicy: Unsupported value: \"X\": supported values: \"Always\", \"Never\""
+        );
         let errs = FieldErrors(vec![e.clone(), r]);
         assert!(errs.summary().starts_with("[metadata.name: Invalid value"));
-        assert_eq!(FieldErrors(vec![e]).summary(), "metadata.name: Invalid value: \"UPPER\": bad");
+        assert_eq!(
+            FieldErrors(vec![e]).summary(),
+            "metadata.name: Invalid value: \"UPPER\": bad"
+        );
     }
 }

@@ -40,7 +40,10 @@ fn is_alnum_lower(c: u8) -> bool {
 
 fn matches_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
-    !b.is_empty() && is_alnum_lower(b[0]) && is_alnum_lower(b[b.len() - 1]) && b.iter().all(|&c| is_alnum_lower(c) || c == b'-')
+    !b.is_empty()
+        && is_alnum_lower(b[0])
+        && is_alnum_lower(b[b.len() - 1])
+        && b.iter().all(|&c| is_alnum_lower(c) || c == b'-')
 }
 
 /// RFC 1123 label (namespaces, services, ...).
@@ -110,7 +113,8 @@ fn matches_qualified_part(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
 }
 
 /// Qualified names: label and annotation keys, finalizers (`prefix/name`).
@@ -123,16 +127,22 @@ pub fn is_qualified_name(s: &str) -> Vec<String> {
             if prefix.is_empty() {
                 errs.push("prefix part must be non-empty".to_string());
             } else {
-                errs.extend(is_dns1123_subdomain(prefix).into_iter().map(|m| format!("prefix part {m}")));
+                errs.extend(
+                    is_dns1123_subdomain(prefix)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
             }
             name
         }
         _ => {
-            return vec![regex_error(
-                "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-                QUALIFIED_NAME_FMT,
-                &["MyName", "my.name", "123-abc"],
-            ) + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"];
+            return vec![
+                regex_error(
+                    "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                    QUALIFIED_NAME_FMT,
+                    &["MyName", "my.name", "123-abc"],
+                ) + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+            ];
         }
     };
     if name.is_empty() {
@@ -178,10 +188,15 @@ mod tests {
         assert!(is_dns1123_subdomain("example.com").is_empty());
         assert_eq!(
             is_dns1123_subdomain("UPPER"),
-            ["a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"]
+            [
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+            ]
         );
         assert!(is_dns1123_subdomain("a..b").len() == 1);
-        assert_eq!(is_dns1123_label(&"a".repeat(64)), ["must be no more than 63 characters"]);
+        assert_eq!(
+            is_dns1123_label(&"a".repeat(64)),
+            ["must be no more than 63 characters"]
+        );
         assert!(is_dns1123_label("my-name").is_empty());
         assert!(!is_dns1123_label("a.b").is_empty());
         assert!(is_qualified_name("app.kubernetes.io/name").is_empty());
@@ -192,6 +207,9 @@ mod tests {
         assert!(is_valid_label_value("").is_empty());
         assert!(!is_valid_label_value("a b").is_empty());
         assert_eq!(is_path_segment_name(".."), ["may not be '..'"]);
-        assert_eq!(is_path_segment_name("a/b%"), ["may not contain '/'", "may not contain '%'"]);
+        assert_eq!(
+            is_path_segment_name("a/b%"),
+            ["may not contain '/'", "may not contain '%'"]
+        );
     }
 }

@@ -3,7 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use super::names::{is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_path_segment_name, is_qualified_name, is_valid_label_value};
+use super::names::{
+    is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_path_segment_name, is_qualified_name,
+    is_valid_label_value,
+};
 use super::{FieldError, FieldErrors, key};
 
 /// Total size limit of all annotations.
@@ -43,7 +46,10 @@ pub fn validate(meta: &Map<String, Value>, namespaced: bool, rule: NameRule) -> 
     let name = str_field(meta, "name");
     let generate_name = str_field(meta, "generateName");
     if name.is_empty() && generate_name.is_empty() {
-        errs.push(FieldError::required("metadata.name", "name or generateName is required"));
+        errs.push(FieldError::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     }
     if !name.is_empty() {
         for m in rule.check(name) {
@@ -53,7 +59,10 @@ pub fn validate(meta: &Map<String, Value>, namespaced: bool, rule: NameRule) -> 
     if !generate_name.is_empty() && name.is_empty() {
         // The prefix plus a random suffix must make a valid name; the check
         // masks a trailing dash as upstream does.
-        let masked = generate_name.strip_suffix('-').map(|p| format!("{p}a")).unwrap_or_else(|| generate_name.to_string());
+        let masked = generate_name
+            .strip_suffix('-')
+            .map(|p| format!("{p}a"))
+            .unwrap_or_else(|| generate_name.to_string());
         for m in rule.check(&masked) {
             errs.push(FieldError::invalid("metadata.generateName", generate_name, m));
         }
@@ -90,7 +99,10 @@ pub fn validate(meta: &Map<String, Value>, namespaced: bool, rule: NameRule) -> 
             }
         }
         if total > TOTAL_ANNOTATION_SIZE_LIMIT {
-            errs.push(FieldError::too_long("metadata.annotations", TOTAL_ANNOTATION_SIZE_LIMIT));
+            errs.push(FieldError::too_long(
+                "metadata.annotations",
+                TOTAL_ANNOTATION_SIZE_LIMIT,
+            ));
         }
     }
     if let Some(finalizers) = meta.get("finalizers").and_then(Value::as_array) {
@@ -139,9 +151,16 @@ pub fn validate(meta: &Map<String, Value>, namespaced: bool, rule: NameRule) -> 
 pub fn validate_update(new: &Map<String, Value>, old: &Map<String, Value>) -> FieldErrors {
     let mut errs = FieldErrors::new();
     for field in ["name", "namespace", "uid", "creationTimestamp"] {
-        let (n, o) = (new.get(field).cloned().unwrap_or(Value::Null), old.get(field).cloned().unwrap_or(Value::Null));
+        let (n, o) = (
+            new.get(field).cloned().unwrap_or(Value::Null),
+            old.get(field).cloned().unwrap_or(Value::Null),
+        );
         if n != o {
-            errs.push(FieldError::invalid(format!("metadata.{field}"), n, "field is immutable"));
+            errs.push(FieldError::invalid(
+                format!("metadata.{field}"),
+                n,
+                "field is immutable",
+            ));
         }
     }
     errs
@@ -161,21 +180,55 @@ mod tests {
         let m = meta(json!({"name": "UPPER", "labels": {"bad key!": "a b"}, "finalizers": ["x/y", "x/y"]}));
         let errs = validate(&m, true, NameRule::Dns1123Subdomain);
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["metadata.name", "metadata.namespace", "metadata.labels", "metadata.labels[bad key!]", "metadata.finalizers[1]"]);
+        assert_eq!(
+            fields,
+            [
+                "metadata.name",
+                "metadata.namespace",
+                "metadata.labels",
+                "metadata.labels[bad key!]",
+                "metadata.finalizers[1]"
+            ]
+        );
     }
 
     #[test]
     fn name_or_generate_name() {
         let errs = validate(&meta(json!({"namespace": "d"})), true, NameRule::Dns1123Subdomain);
-        assert_eq!(errs.summary(), "metadata.name: Required value: name or generateName is required");
-        assert!(validate(&meta(json!({"generateName": "web-", "namespace": "d"})), true, NameRule::Dns1123Subdomain).is_empty());
-        assert!(validate(&meta(json!({"name": "n"})), true, NameRule::Dns1123Subdomain).iter().any(|e| e.field == "metadata.namespace"));
-        assert!(validate(&meta(json!({"name": "n", "namespace": "x"})), false, NameRule::Dns1123Label).iter().any(|e| e.field == "metadata.namespace"));
+        assert_eq!(
+            errs.summary(),
+            "metadata.name: Required value: name or generateName is required"
+        );
+        assert!(
+            validate(
+                &meta(json!({"generateName": "web-", "namespace": "d"})),
+                true,
+                NameRule::Dns1123Subdomain
+            )
+            .is_empty()
+        );
+        assert!(
+            validate(&meta(json!({"name": "n"})), true, NameRule::Dns1123Subdomain)
+                .iter()
+                .any(|e| e.field == "metadata.namespace")
+        );
+        assert!(
+            validate(
+                &meta(json!({"name": "n", "namespace": "x"})),
+                false,
+                NameRule::Dns1123Label
+            )
+            .iter()
+            .any(|e| e.field == "metadata.namespace")
+        );
     }
 
     #[test]
     fn immutable_fields() {
-        let errs = validate_update(&meta(json!({"name": "a", "uid": "2"})), &meta(json!({"name": "a", "uid": "1"})));
+        let errs = validate_update(
+            &meta(json!({"name": "a", "uid": "2"})),
+            &meta(json!({"name": "a", "uid": "1"})),
+        );
         assert_eq!(errs.summary(), "metadata.uid: Invalid value: \"2\": field is immutable");
     }
 }

@@ -48,8 +48,16 @@ fn prefix_of(key: &str) -> Option<&str> {
 impl Cache {
     /// A cache for resources keyed by storage prefix.
     pub fn new(storage: Arc<dyn Store>, resources: Vec<(String, Arc<ResourceInfo>)>) -> Arc<Cache> {
-        let resources = resources.into_iter().map(|(p, info)| (p, Arc::new(ResourceCache::new(info)))).collect();
-        Arc::new(Cache { storage, resources, revision: watch::channel(0).0, ready: watch::channel(false).0 })
+        let resources = resources
+            .into_iter()
+            .map(|(p, info)| (p, Arc::new(ResourceCache::new(info))))
+            .collect();
+        Arc::new(Cache {
+            storage,
+            resources,
+            revision: watch::channel(0).0,
+            ready: watch::channel(false).0,
+        })
     }
 
     /// The cache of the resource stored under `prefix`.
@@ -122,7 +130,17 @@ impl Cache {
         let mut revision = None;
         let mut total = 0usize;
         loop {
-            let page = self.storage.list("/", ListOptions { revision, limit: FILL_PAGE, start: start.clone() }).await?;
+            let page = self
+                .storage
+                .list(
+                    "/",
+                    ListOptions {
+                        revision,
+                        limit: FILL_PAGE,
+                        start: start.clone(),
+                    },
+                )
+                .await?;
             revision = Some(page.revision);
             start = page.next_start();
             total += page.items.len();
@@ -144,7 +162,12 @@ impl Cache {
         let mut events = self.storage.watch("/", Some(revision)).await?;
         self.revision.send_replace(revision);
         self.ready.send_replace(true);
-        tracing::info!(objects = total, revision, fill_ms = started.elapsed().as_millis() as u64, "watch cache filled");
+        tracing::info!(
+            objects = total,
+            revision,
+            fill_ms = started.elapsed().as_millis() as u64,
+            "watch cache filled"
+        );
         while let Some(item) = events.next().await {
             let ev = item?;
             if let Some(p) = prefix_of(&ev.kv.key)

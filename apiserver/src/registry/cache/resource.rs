@@ -40,13 +40,19 @@ pub struct CachedObject {
 impl CachedObject {
     /// Encodes a stored value at `revision`.
     fn from_value(info: &ResourceInfo, key: &str, value: &[u8], revision: Revision) -> Result<CachedObject, ApiError> {
-        let mut obj: Object = serde_json::from_slice(value).map_err(|e| ApiError::internal(format!("decoding {key}: {e}")))?;
+        let mut obj: Object =
+            serde_json::from_slice(value).map_err(|e| ApiError::internal(format!("decoding {key}: {e}")))?;
         obj.remove("kind");
         obj.remove("apiVersion");
         object::set_meta(&mut obj, "resourceVersion", Some(Value::String(revision.to_string())));
         let attrs = attrs_of(info, &obj);
         let body = serde_json::to_vec(&obj).map_err(ApiError::internal)?;
-        Ok(CachedObject { key: key.to_string(), revision, body: Bytes::from(body), attrs })
+        Ok(CachedObject {
+            key: key.to_string(),
+            revision,
+            body: Bytes::from(body),
+            attrs,
+        })
     }
 
     /// The full object JSON (`kind` and `apiVersion` first).
@@ -67,7 +73,11 @@ fn write_object(out: &mut BytesMut, info: &ResourceInfo, body: &[u8]) {
     out.put_slice(b"{\"kind\":");
     out.put_slice(serde_json::to_string(&info.kind).unwrap_or_default().as_bytes());
     out.put_slice(b",\"apiVersion\":");
-    out.put_slice(serde_json::to_string(&info.api_version()).unwrap_or_default().as_bytes());
+    out.put_slice(
+        serde_json::to_string(&info.api_version())
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     if body.len() > 2 {
         out.put_u8(b',');
         out.put_slice(&body[1..]);
@@ -103,7 +113,9 @@ pub fn watch_line(info: &ResourceInfo, event_type: WatchEventType, body: &[u8]) 
 impl CacheEvent {
     /// The event's line as every unfiltered watcher sends it (encoded once).
     pub fn line(&self, info: &ResourceInfo) -> Bytes {
-        self.line.get_or_init(|| watch_line(info, self.event_type, &self.object.body)).clone()
+        self.line
+            .get_or_init(|| watch_line(info, self.event_type, &self.object.body))
+            .clone()
     }
 
     /// What a watcher with `predicate` sees of this event, if anything:
@@ -163,7 +175,12 @@ impl ResourceCache {
         let (tx, _) = broadcast::channel(RING);
         ResourceCache {
             info,
-            state: RwLock::new(State { objects: BTreeMap::new(), window: VecDeque::new(), window_start: 0, revision: 0 }),
+            state: RwLock::new(State {
+                objects: BTreeMap::new(),
+                window: VecDeque::new(),
+                window_start: 0,
+                revision: 0,
+            }),
             tx,
         }
     }
@@ -226,7 +243,13 @@ impl ResourceCache {
             (_, None) => WatchEventType::Added,
             (_, Some(_)) => WatchEventType::Modified,
         };
-        let event = Arc::new(CacheEvent { revision: rev, event_type, object, prev, line: OnceLock::new() });
+        let event = Arc::new(CacheEvent {
+            revision: rev,
+            event_type,
+            object,
+            prev,
+            line: OnceLock::new(),
+        });
         st.window.push_back(event.clone());
         while st.window.len() > WINDOW_EVENTS {
             if let Some(old) = st.window.pop_front() {
@@ -262,7 +285,12 @@ impl ResourceCache {
             items.push(obj.clone());
         }
         let remaining = (next_key.is_some() && predicate.is_everything()).then_some(remaining);
-        Snapshot { items, revision, next_key, remaining }
+        Snapshot {
+            items,
+            revision,
+            next_key,
+            remaining,
+        }
     }
 
     /// Starts a watch: the initial events (the current state, or the
@@ -293,9 +321,16 @@ impl ResourceCache {
             }
             Some(after) => {
                 if after < st.window_start {
-                    return Err(ApiError::expired(format!("too old resource version: {after} ({})", st.window_start + 1)));
+                    return Err(ApiError::expired(format!(
+                        "too old resource version: {after} ({})",
+                        st.window_start + 1
+                    )));
                 }
-                for ev in st.window.iter().filter(|e| e.revision > after && e.object.key.starts_with(prefix)) {
+                for ev in st
+                    .window
+                    .iter()
+                    .filter(|e| e.revision > after && e.object.key.starts_with(prefix))
+                {
                     if let Some(line) = ev.for_predicate(&self.info, predicate) {
                         initial.push(line);
                     }

@@ -26,7 +26,10 @@ fn tracks_generation(group: &str, resource: &str) -> bool {
             | ("policy", "poddisruptionbudgets")
             | ("networking.k8s.io", "ingresses" | "networkpolicies")
             | ("", "replicationcontrollers" | "pods")
-            | ("admissionregistration.k8s.io", "validatingadmissionpolicies" | "mutatingadmissionpolicies")
+            | (
+                "admissionregistration.k8s.io",
+                "validatingadmissionpolicies" | "mutatingadmissionpolicies"
+            )
             | ("flowcontrol.apiserver.k8s.io", _)
             | ("apiextensions.k8s.io", "customresourcedefinitions")
             | ("resource.k8s.io", "resourceclaims")

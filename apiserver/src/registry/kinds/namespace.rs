@@ -43,7 +43,10 @@ fn spec_finalizers(obj: &Object) -> Vec<String> {
 
 impl Strategy for NamespaceStrategy {
     fn traits(&self) -> KindTraits {
-        KindTraits { name_rule: NameRule::Dns1123Label, tracks_generation: false }
+        KindTraits {
+            name_rule: NameRule::Dns1123Label,
+            tracks_generation: false,
+        }
     }
 
     fn prepare_for_create(&self, obj: &mut Object) {

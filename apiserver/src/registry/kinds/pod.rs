@@ -77,7 +77,9 @@ pub fn validate_pod_spec(spec: Option<&Value>, path: &str) -> FieldErrors {
     }
     let mut names = std::collections::BTreeSet::new();
     for list in ["initContainers", "containers"] {
-        let Some(cs) = spec.and_then(|s| s.get(list)).and_then(Value::as_array) else { continue };
+        let Some(cs) = spec.and_then(|s| s.get(list)).and_then(Value::as_array) else {
+            continue;
+        };
         for (i, c) in cs.iter().enumerate() {
             let p = format!("{path}.{list}[{i}]");
             let name = c.get("name").and_then(Value::as_str).unwrap_or("");
@@ -99,21 +101,31 @@ pub fn validate_pod_spec(spec: Option<&Value>, path: &str) -> FieldErrors {
     if let Some(policy) = spec.and_then(|s| s.get("restartPolicy")).and_then(Value::as_str)
         && !matches!(policy, "Always" | "OnFailure" | "Never")
     {
-        errs.push(FieldError::not_supported(format!("{path}.restartPolicy"), policy, &["Always", "OnFailure", "Never"]));
+        errs.push(FieldError::not_supported(
+            format!("{path}.restartPolicy"),
+            policy,
+            &["Always", "OnFailure", "Never"],
+        ));
     }
     errs
 }
 
 impl Strategy for PodStrategy {
     fn traits(&self) -> KindTraits {
-        KindTraits { name_rule: NameRule::Dns1123Subdomain, tracks_generation: true }
+        KindTraits {
+            name_rule: NameRule::Dns1123Subdomain,
+            tracks_generation: true,
+        }
     }
 
     fn prepare_for_create(&self, obj: &mut Object) {
         if let Some(Value::Object(spec)) = obj.get_mut("spec") {
             default_pod_spec(spec);
         }
-        obj.insert("status".into(), json!({"phase": "Pending", "qosClass": qos_class(obj.get("spec"))}));
+        obj.insert(
+            "status".into(),
+            json!({"phase": "Pending", "qosClass": qos_class(obj.get("spec"))}),
+        );
     }
 
     fn validate(&self, obj: &Object) -> FieldErrors {
@@ -122,13 +134,23 @@ impl Strategy for PodStrategy {
 
     fn graceful_delete_period(&self, obj: &Object, requested: Option<i64>) -> Option<i64> {
         let spec = obj.get("spec");
-        let node = spec.and_then(|s| s.get("nodeName")).and_then(Value::as_str).unwrap_or("");
-        let phase = obj.get("status").and_then(|s| s.get("phase")).and_then(Value::as_str).unwrap_or("");
+        let node = spec
+            .and_then(|s| s.get("nodeName"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let phase = obj
+            .get("status")
+            .and_then(|s| s.get("phase"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
         // Unscheduled and finished pods go at once.
         if node.is_empty() || matches!(phase, "Succeeded" | "Failed") {
             return None;
         }
-        let default = spec.and_then(|s| s.get("terminationGracePeriodSeconds")).and_then(Value::as_i64).unwrap_or(DEFAULT_GRACE_SECONDS);
+        let default = spec
+            .and_then(|s| s.get("terminationGracePeriodSeconds"))
+            .and_then(Value::as_i64)
+            .unwrap_or(DEFAULT_GRACE_SECONDS);
         Some(requested.unwrap_or(default).max(0))
     }
 }
@@ -138,10 +160,18 @@ pub fn qos_class(spec: Option<&Value>) -> &'static str {
     let mut any = false;
     let mut guaranteed = true;
     for list in ["initContainers", "containers"] {
-        let Some(cs) = spec.and_then(|s| s.get(list)).and_then(Value::as_array) else { continue };
+        let Some(cs) = spec.and_then(|s| s.get(list)).and_then(Value::as_array) else {
+            continue;
+        };
         for c in cs {
-            let requests = c.get("resources").and_then(|r| r.get("requests")).and_then(Value::as_object);
-            let limits = c.get("resources").and_then(|r| r.get("limits")).and_then(Value::as_object);
+            let requests = c
+                .get("resources")
+                .and_then(|r| r.get("requests"))
+                .and_then(Value::as_object);
+            let limits = c
+                .get("resources")
+                .and_then(|r| r.get("limits"))
+                .and_then(Value::as_object);
             for res in ["cpu", "memory"] {
                 let l = limits.and_then(|l| l.get(res));
                 let r = requests.and_then(|r| r.get(res)).or(l);
@@ -181,7 +211,10 @@ mod tests {
 
     #[test]
     fn validation_messages() {
-        let errs = validate_pod_spec(Some(&json!({"containers": [{"name": "a"}, {"name": "a", "image": "x"}], "restartPolicy": "Sometimes"})), "spec");
+        let errs = validate_pod_spec(
+            Some(&json!({"containers": [{"name": "a"}, {"name": "a", "image": "x"}], "restartPolicy": "Sometimes"})),
+            "spec",
+        );
         assert_eq!(
             errs.summary(),
             "[spec.containers[0].image: Required value, spec.containers[1].name: Duplicate value: \"a\", spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"]"
