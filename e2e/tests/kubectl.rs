@@ -370,12 +370,14 @@ async fn watch_observes_a_later_change() {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
             if line.starts_with("late ") {
                 let _ = watcher.kill();
+                let _ = watcher.wait();
                 return;
             }
             seen.push(line);
         }
     }
     let _ = watcher.kill();
+    let _ = watcher.wait();
     panic!("the watch never showed the new ConfigMap; saw {seen:?}");
 }
 
