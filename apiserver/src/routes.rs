@@ -23,12 +23,14 @@ pub struct AppState {
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub registry: Arc<crate::registry::Registry>,
+    pub inflight: Arc<crate::observe::InflightLimits>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, registry: Arc<crate::registry::Registry>, tokens: Arc<TokenFile>) -> Self {
         AppState {
             registry,
+            inflight: Arc::new(crate::observe::InflightLimits::default()),
             health: Arc::new(Health::new(store.clone())),
             metrics: Arc::new(Metrics::new()),
             store,

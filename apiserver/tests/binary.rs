@@ -167,7 +167,7 @@ fn check_endpoints(s: &Server) {
     let (code, body) = s.get("/metrics", Some(TOKEN));
     assert_eq!(code, 200);
     assert!(
-        body.contains("apiserver_request_total{verb=\"get\",resource=\"\",code=\"401\"} 1"),
+        body.contains("apiserver_request_total{verb=\"GET\",resource=\"\",code=\"401\"} 1"),
         "{body}"
     );
     assert!(body.contains("process_resident_memory_bytes"), "{body}");
