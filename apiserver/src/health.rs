@@ -46,6 +46,7 @@ impl Endpoint {
 pub struct Health {
     store: Arc<dyn Store>,
     shutting_down: AtomicBool,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
 }
 
 impl Health {
@@ -53,12 +54,22 @@ impl Health {
         Health {
             store,
             shutting_down: AtomicBool::new(false),
+            shutdown_tx: tokio::sync::watch::channel(false).0,
         }
     }
 
     /// Marks the server as shutting down: `/readyz` fails from now on.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown_tx.send_replace(true);
+    }
+
+    /// Resolves once shutdown has begun (long-running requests end on it).
+    pub fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown_tx.subscribe();
+        async move {
+            let _ = rx.wait_for(|down| *down).await;
+        }
     }
 
     /// Runs one check; `Err` carries the reason (logged, not shown).

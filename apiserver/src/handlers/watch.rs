@@ -55,6 +55,7 @@ struct StreamParams {
     timeout: Duration,
     metrics: Arc<crate::metrics::Metrics>,
     renderer: WatchRenderer,
+    shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
 pub async fn serve(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiError> {
@@ -109,6 +110,7 @@ pub async fn serve(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiEr
         timeout,
         metrics: ctx.state.metrics.clone(),
         renderer,
+        shutdown: Box::pin(ctx.state.health.shutdown_signal()),
     };
     let mut resp = (StatusCode::OK, Body::from_stream(stream(watch, params))).into_response();
     resp.headers_mut()
@@ -158,7 +160,12 @@ fn stream(
                 }
             }
         };
-        let _ = tokio::time::timeout(p.timeout, run).await;
+        let shutdown = std::mem::replace(&mut p.shutdown, Box::pin(std::future::pending()));
+        // A watch ends cleanly at its timeout or when the server shuts down.
+        tokio::select! {
+            _ = tokio::time::timeout(p.timeout, run) => {}
+            _ = shutdown => {}
+        }
         p.metrics.watches.dec();
     });
     tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok)
