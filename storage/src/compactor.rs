@@ -43,3 +43,38 @@ pub fn spawn(store: Arc<dyn Store>, interval: Duration) -> Option<JoinHandle<()>
         }
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StorageError;
+    use crate::memory::MemoryStore;
+
+    #[tokio::test(start_paused = true)]
+    async fn keeps_one_interval_of_history() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let interval = Duration::from_secs(300);
+        let task = spawn(store.clone(), interval).expect("enabled");
+        let first = store.create("/c/a", bytes::Bytes::from_static(b"1")).await.unwrap();
+        // First tick: the compactor notes the current revision, compacts nothing.
+        tokio::time::sleep(interval + Duration::from_secs(1)).await;
+        assert!(
+            store.get("/c/a", Some(first)).await.is_ok(),
+            "history younger than one interval is kept"
+        );
+        let second = store
+            .update("/c/a", bytes::Bytes::from_static(b"2"), first)
+            .await
+            .unwrap();
+        // Second tick: compacts to the revision seen one interval earlier.
+        tokio::time::sleep(interval).await;
+        tokio::task::yield_now().await;
+        assert!(store.get("/c/a", Some(second)).await.is_ok());
+        assert!(matches!(
+            store.get("/c/a", Some(first - 1)).await,
+            Err(StorageError::Compacted { .. })
+        ));
+        task.abort();
+        assert!(spawn(store, Duration::ZERO).is_none(), "zero disables the compactor");
+    }
+}
