@@ -139,7 +139,8 @@ pub async fn preload(
         Err(_) => bail!("preloading did not finish within {PRELOAD_TIMEOUT:?}"),
     }
     eprintln!(
-        "bench-storage: preloaded {count} keys of {value_size} B in {:.1} s",
+        "bench-storage: {} preloaded {count} keys of {value_size} B in {:.1} s",
+        store.backend_name(),
         started.elapsed().as_secs_f64()
     );
     Ok(keys)

@@ -1,7 +1,9 @@
 //! The storage benchmark behind `hack/bench-storage.sh`: the embedded backend
 //! and a real etcd, side by side in one run on the same machine.
 //!
-//! For each backend, in order:
+//! Every backend is opened first; then each measurement runs on every
+//! backend in turn (interleaved, so that background load on a shared machine
+//! falls on all of them alike):
 //!
 //! 1. **writes**: N closed-loop clients each `create` new distinct keys
 //!    (`/bench/w/<measurement>/<client>/<i>`) for `--duration-secs`;
@@ -62,15 +64,23 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<Report> {
     );
 
     let mut report = Report::new(config.clone(), machine);
+    let mut backends = Vec::with_capacity(config.backends.len());
     for &kind in &config.backends {
-        match run_backend(&config, kind, scratch.path(), &mut report).await {
-            Ok(()) => {}
+        match OpenBackend::open(kind, scratch.path()).await {
+            Ok(backend) => {
+                eprintln!("bench-storage: {kind}: opened ({})", backend.description);
+                backends.push((kind, backend));
+            }
             Err(e) => {
-                let message = format!("{e:#}");
-                eprintln!("bench-storage: {kind}: failed: {message}");
-                report.failures.push(format!("{kind}: {message}"));
+                let message = format!("{kind}: could not open: {e:#}");
+                eprintln!("bench-storage: {message}");
+                report.failures.push(message);
             }
         }
+    }
+    measure_all(&config, &backends, &mut report).await;
+    for (_, backend) in backends {
+        backend.close().await;
     }
 
     report.compute_ratios();
@@ -82,60 +92,57 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// All measurements of one backend. Returns an error only when the backend
-/// could not be opened at all; failed measurements are recorded in `report`.
-async fn run_backend(
-    config: &BenchConfig,
-    kind: BackendKind,
-    scratch: &std::path::Path,
-    report: &mut Report,
-) -> anyhow::Result<()> {
-    let backend = OpenBackend::open(kind, scratch)
-        .await
-        .with_context(|| format!("opening the {kind} backend"))?;
-    eprintln!("bench-storage: {kind}: opened ({})", backend.description);
-    let store = backend.store.clone();
+/// Every measurement, interleaved: each (op, clients, value size) is
+/// measured on every backend in turn before the next one, so background load
+/// on a shared machine hits the backends alike instead of skewing whichever
+/// ran while it lasted. Failures are recorded in `report`.
+async fn measure_all(config: &BenchConfig, backends: &[(BackendKind, OpenBackend)], report: &mut Report) {
     let duration = Duration::from_secs(config.duration_secs);
 
     for &size in &config.value_sizes {
         for &clients in &config.clients {
-            let result = load::measure_writes(&store, clients, size, duration).await;
-            push_row(report, kind, Op::Write, clients, size, result);
+            for (kind, backend) in backends {
+                let result = load::measure_writes(&backend.store, clients, size, duration).await;
+                push_row(report, *kind, Op::Write, clients, size, result);
+            }
         }
     }
 
     for &size in &config.value_sizes {
-        let keys = match load::preload(&store, size, READ_KEYS, HELPER_WRITERS).await {
-            Ok(keys) => keys,
-            Err(e) => {
-                let message = format!("{kind}: preloading {READ_KEYS} keys of {size} B failed: {e:#}");
-                eprintln!("bench-storage: {message}");
-                report.failures.push(message);
-                continue;
+        let mut preloaded = Vec::with_capacity(backends.len());
+        for (kind, backend) in backends {
+            match load::preload(&backend.store, size, READ_KEYS, HELPER_WRITERS).await {
+                Ok(keys) => preloaded.push((*kind, backend, keys)),
+                Err(e) => {
+                    let message = format!("{kind}: preloading {READ_KEYS} keys of {size} B failed: {e:#}");
+                    eprintln!("bench-storage: {message}");
+                    report.failures.push(message);
+                }
             }
-        };
+        }
         for &clients in &config.clients {
-            let result = load::measure_reads(&store, &keys, clients, size, duration).await;
-            push_row(report, kind, Op::Read, clients, size, result);
+            for (kind, backend, keys) in &preloaded {
+                let result = load::measure_reads(&backend.store, keys, clients, size, duration).await;
+                push_row(report, *kind, Op::Read, clients, size, result);
+            }
         }
     }
 
     if config.watchers > 0 && config.watch_events > 0 {
-        let result = watch::measure_fan_out(
-            &store,
-            config.watchers,
-            config.watch_events,
-            HELPER_WRITERS,
-            Duration::from_secs(config.watch_timeout_secs),
-        )
-        .await;
-        let row = report::WatchRow::new(kind, &result);
-        eprintln!("bench-storage: {}", row.progress_line());
-        report.watch.push(row);
+        for (kind, backend) in backends {
+            let result = watch::measure_fan_out(
+                &backend.store,
+                config.watchers,
+                config.watch_events,
+                HELPER_WRITERS,
+                Duration::from_secs(config.watch_timeout_secs),
+            )
+            .await;
+            let row = report::WatchRow::new(*kind, &result);
+            eprintln!("bench-storage: {}", row.progress_line());
+            report.watch.push(row);
+        }
     }
-
-    backend.close().await;
-    Ok(())
 }
 
 fn push_row(report: &mut Report, kind: BackendKind, op: Op, clients: usize, size: usize, result: load::LoadResult) {
