@@ -2,8 +2,11 @@
 //!
 //! - [`cluster`]: a real control plane (the apiserver binary on the
 //!   embedded store or a real etcd) and real kubectl, for `e2e/tests/`.
+//! - [`load`]: the API load tool (`hack/bench-api.sh`, binary
+//!   `kube-load`), for rkube or any API server behind a kubeconfig.
 //! - [`storage_bench`]: the storage benchmark (`hack/bench-storage.sh`,
 //!   binary `bench-storage`).
 
 pub mod cluster;
+pub mod load;
 pub mod storage_bench;

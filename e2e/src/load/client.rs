@@ -1,0 +1,198 @@
+//! The kube-rs client the scenarios share, and the raw JSON requests they
+//! send through it.
+//!
+//! Requests are built by hand (`http::Request` with `Accept` and
+//! `Content-Type: application/json`) and sent with [`kube::Client`], so the
+//! client does no more work than reading the body: what is measured is the
+//! server. kube-rs opens one HTTP/1.1 connection per concurrent request.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use http::{Method, Request, header};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::json;
+
+use super::config::REQUEST_TIMEOUT;
+
+/// Connects with `kubeconfig` (or kube-rs's default lookup: `$KUBECONFIG`,
+/// `~/.kube/config`). Refuses a server that is not on loopback unless
+/// `allow_remote`. Built-in retries are off: a failed request is counted.
+pub async fn connect(kubeconfig: Option<&Path>, allow_remote: bool) -> anyhow::Result<(Client, String)> {
+    let mut config = match kubeconfig {
+        Some(path) => {
+            let kubeconfig =
+                Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        None => Config::infer().await.context("finding a kubeconfig")?,
+    };
+    let server = config.cluster_url.to_string();
+    if !allow_remote && !is_loopback(&config.cluster_url) {
+        bail!("{server} is not a loopback address; pass --allow-remote to load it anyway");
+    }
+    config.default_retry = false;
+    config.read_timeout = None;
+    config.connect_timeout = Some(Duration::from_secs(10));
+    let client = Client::try_from(config).context("building the client")?;
+    Ok((client, server))
+}
+
+/// Whether the URL's host is `localhost` or a loopback IP.
+pub fn is_loopback(url: &http::Uri) -> bool {
+    match url.host() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+/// `/api/v1/namespaces/{namespace}/{resource}`.
+pub fn collection(namespace: &str, resource: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/{resource}")
+}
+
+/// A JSON request; `body` empty for none.
+pub fn request(method: Method, uri: &str, body: Vec<u8>) -> anyhow::Result<Request<Vec<u8>>> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::ACCEPT, "application/json");
+    if !body.is_empty() {
+        b = b.header(header::CONTENT_TYPE, "application/json");
+    }
+    b.body(body).with_context(|| format!("building a request for {uri}"))
+}
+
+/// Why one operation failed, short enough to count by kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpError(pub String);
+
+impl OpError {
+    /// Whether the server answered 409 AlreadyExists.
+    pub fn is_already_exists(&self) -> bool {
+        self.0.starts_with("409 AlreadyExists")
+    }
+}
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<kube::Error> for OpError {
+    fn from(e: kube::Error) -> Self {
+        match e {
+            kube::Error::Api(s) => OpError(format!("{} {}: {}", s.code, s.reason, s.message)),
+            other => OpError(format!("{other}")),
+        }
+    }
+}
+
+/// Sends `req` and reads the whole body, failing after [`REQUEST_TIMEOUT`].
+/// Returns the body and the time to the last byte.
+pub async fn send(client: &Client, req: Request<Vec<u8>>) -> (Result<String, OpError>, Duration) {
+    let start = Instant::now();
+    let res = match tokio::time::timeout(REQUEST_TIMEOUT, client.request_text(req)).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => Err(OpError::from(e)),
+        Err(_) => Err(OpError(format!("timed out after {} s", REQUEST_TIMEOUT.as_secs()))),
+    };
+    (res, start.elapsed())
+}
+
+/// POSTs `body` to `uri`; AlreadyExists counts as success when
+/// `tolerate_existing` (preloading).
+pub async fn create(client: &Client, uri: &str, body: Vec<u8>, tolerate_existing: bool) -> Result<(), OpError> {
+    let req = request(Method::POST, uri, body).map_err(|e| OpError(format!("{e:#}")))?;
+    match send(client, req).await.0 {
+        Ok(_) => Ok(()),
+        Err(e) if tolerate_existing && e.is_already_exists() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `metadata.resourceVersion` of a JSON object or list.
+pub fn resource_version(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(rename = "resourceVersion")]
+        resource_version: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Head {
+        metadata: Meta,
+    }
+    serde_json::from_str::<Head>(body).ok()?.metadata.resource_version
+}
+
+/// Creates `namespace` unless it exists.
+pub async fn ensure_namespace(client: &Client, namespace: &str) -> anyhow::Result<()> {
+    let body = serde_json::to_vec(&json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": namespace},
+    }))?;
+    create(client, "/api/v1/namespaces", body, true)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating namespace {namespace}: {e}"))
+}
+
+/// The server's version string (`gitVersion`), if it answers `/version`.
+pub async fn server_version(client: &Client) -> Option<String> {
+    client.apiserver_version().await.ok().map(|v| v.git_version)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn loopback() {
+        let check = |url: &str, want: bool| assert_eq!(is_loopback(&url.parse().unwrap()), want, "{url}");
+        check("https://localhost:6443", true);
+        check("https://127.0.0.1:6443", true);
+        check("https://127.3.2.1", true);
+        check("https://[::1]:6443", true);
+        check("https://10.0.0.1:6443", false);
+        check("https://api.example.com", false);
+        check("https://[2001:db8::1]:443", false);
+    }
+
+    #[test]
+    fn op_errors() {
+        assert!(OpError("409 AlreadyExists: configmaps \"a\" already exists".into()).is_already_exists());
+        assert!(!OpError("409 Conflict: the object has been modified".into()).is_already_exists());
+    }
+
+    #[test]
+    fn resource_versions() {
+        assert_eq!(
+            resource_version(r#"{"kind":"ConfigMap","metadata":{"name":"a","resourceVersion":"12"},"data":{}}"#),
+            Some("12".into())
+        );
+        assert_eq!(resource_version(r#"{"metadata":{}}"#), None);
+        assert_eq!(resource_version("not json"), None);
+    }
+
+    #[test]
+    fn requests_are_json() {
+        let req = request(Method::POST, "/api/v1/namespaces/a/pods", b"{}".to_vec()).unwrap();
+        assert_eq!(req.headers()[header::ACCEPT], "application/json");
+        assert_eq!(req.headers()[header::CONTENT_TYPE], "application/json");
+        let get = request(Method::GET, "/api/v1/namespaces/a/pods", Vec::new()).unwrap();
+        assert!(get.headers().get(header::CONTENT_TYPE).is_none());
+    }
+}

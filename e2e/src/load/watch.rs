@@ -1,0 +1,524 @@
+//! The watch scenario: M watchers on the namespace's ConfigMaps, all from
+//! the same resourceVersion, while ConfigMaps are created open-loop at R/s
+//! (each create is sent on schedule, whether or not earlier ones were
+//! answered). Every watcher must receive every created object once.
+//!
+//! Delivery latency is the receipt time minus the creation time the
+//! creator wrote into the object (annotation `kube-load/created-ns`, taken
+//! just before the POST; both clocks are this machine's), so it includes
+//! the create request itself.
+//!
+//! A watch whose stream ends is started again from the last
+//! resourceVersion it saw (counted as "ended"); one answered with 410
+//! Expired starts again from the current state (counted as "410"; the
+//! events in between are then missing). Bounds: setup, the creation
+//! schedule, and `--drain-secs` after the last create; then every watcher
+//! is stopped and what it has not received is counted missing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use http::Method;
+use kube::core::WatchEvent;
+use serde::Deserialize;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::Ctx;
+use super::client::{self, OpError, collection, request, resource_version, send};
+use super::config::Budget;
+use super::cpu::CpuClock;
+use super::latency::Recorder;
+use super::objects::{self, now_ns};
+use super::report::WatchRow;
+
+/// Watches being established at once during setup.
+const SETUP_CONCURRENCY: usize = 64;
+/// How long setup may take.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
+/// Creates in flight at most (the schedule waits beyond this, and the
+/// achieved rate shows it): well under kube-apiserver's default
+/// `--max-mutating-requests-inflight` (200), so that a server behind
+/// schedule slows the creator down instead of answering 429.
+const MAX_IN_FLIGHT: usize = 64;
+/// Pause before re-watching after a failed attempt.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// How often the drain checks whether every watcher has everything.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
+#[derive(Clone, Deserialize)]
+struct Annotations {
+    #[serde(rename = "kube-load/created-ns")]
+    created_ns: Option<String>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    resource_version: String,
+    annotations: Option<Annotations>,
+}
+
+/// The part of a ConfigMap a watcher reads.
+#[derive(Clone, Deserialize)]
+struct Slim {
+    metadata: Meta,
+}
+
+/// Distinct indices seen, as a bit set.
+#[derive(Debug, Clone)]
+struct Seen {
+    bits: Vec<u64>,
+    capacity: u64,
+    count: u64,
+}
+
+impl Seen {
+    fn new(capacity: u64) -> Seen {
+        Seen {
+            bits: vec![0; capacity.div_ceil(64) as usize],
+            capacity,
+            count: 0,
+        }
+    }
+
+    /// Marks `i`; false if it was already marked (or out of range).
+    fn insert(&mut self, i: u64) -> bool {
+        if i >= self.capacity {
+            return false;
+        }
+        let Some(word) = self.bits.get_mut((i / 64) as usize) else {
+            return false;
+        };
+        let bit = 1u64 << (i % 64);
+        if *word & bit != 0 {
+            return false;
+        }
+        *word |= bit;
+        self.count += 1;
+        true
+    }
+
+    /// How many of `wanted`'s indices are not in `self`.
+    fn missing_from(&self, wanted: &Seen) -> u64 {
+        wanted
+            .bits
+            .iter()
+            .zip(self.bits.iter().chain(std::iter::repeat(&0)))
+            .map(|(w, s)| u64::from((w & !s).count_ones()))
+            .sum()
+    }
+}
+
+/// What one watcher saw.
+#[derive(Debug)]
+struct WatcherResult {
+    seen: Seen,
+    duplicates: u64,
+    latency: Recorder,
+    stream_ends: u64,
+    expired: u64,
+    watch_errors: u64,
+    errors: Recorder,
+}
+
+/// What every watcher shares.
+struct Shared {
+    client: kube::Client,
+    uri: String,
+    prefix: String,
+    timeout_secs: u64,
+    planned: u64,
+    /// Distinct objects each watcher has received so far (by watcher).
+    progress: Vec<AtomicU64>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn watch_uri(&self, rv: &str) -> String {
+        format!(
+            "{}?watch=true&allowWatchBookmarks=true&resourceVersion={rv}&timeoutSeconds={}",
+            self.uri, self.timeout_secs
+        )
+    }
+
+    /// The current resourceVersion of the collection.
+    async fn current_rv(&self) -> Result<String, OpError> {
+        let req = request(Method::GET, &format!("{}?limit=1", self.uri), Vec::new())
+            .map_err(|e| OpError(format!("{e:#}")))?;
+        let body = send(&self.client, req).await.0?;
+        resource_version(&body).ok_or_else(|| OpError("list without resourceVersion".into()))
+    }
+
+    /// Events delivered so far, summed over watchers, and the fewest one
+    /// watcher has.
+    fn delivered(&self) -> (u64, u64) {
+        let counts = self.progress.iter().map(|p| p.load(Ordering::Relaxed));
+        counts.fold((0, u64::MAX), |(sum, min), n| (sum + n, min.min(n)))
+    }
+}
+
+type EventStream = futures::stream::BoxStream<'static, kube::Result<WatchEvent<Slim>>>;
+
+async fn open(shared: &Shared, rv: &str) -> Result<EventStream, OpError> {
+    let req = request(Method::GET, &shared.watch_uri(rv), Vec::new()).map_err(|e| OpError(format!("{e:#}")))?;
+    match tokio::time::timeout(
+        super::config::REQUEST_TIMEOUT,
+        shared.client.request_events::<Slim>(req),
+    )
+    .await
+    {
+        Ok(Ok(stream)) => Ok(stream.boxed()),
+        Ok(Err(e)) => Err(OpError::from(e)),
+        Err(_) => Err(OpError("watch did not start in time".into())),
+    }
+}
+
+/// One watcher, number `id`: `first` is the already-open stream from
+/// setup. Runs until told to stop.
+async fn watcher(shared: Arc<Shared>, id: usize, mut rv: String, first: EventStream) -> WatcherResult {
+    let mut r = WatcherResult {
+        seen: Seen::new(shared.planned),
+        duplicates: 0,
+        latency: Recorder::coarse(),
+        stream_ends: 0,
+        expired: 0,
+        watch_errors: 0,
+        errors: Recorder::new(),
+    };
+    let mut stop_rx = shared.stop.clone();
+    // One future for the whole life of the watcher, not one per event.
+    let stop = stop_rx.wait_for(|s| *s);
+    tokio::pin!(stop);
+    let progress = shared.progress.get(id);
+    let mut next = Some(first);
+    loop {
+        if *shared.stop.borrow() {
+            return r;
+        }
+        let mut stream = match next.take() {
+            Some(s) => s,
+            None => match open(&shared, &rv).await {
+                Ok(s) => s,
+                Err(e) => {
+                    r.watch_errors += 1;
+                    if e.0.starts_with("410") {
+                        r.expired += 1;
+                        if let Ok(now) = shared.current_rv().await {
+                            rv = now;
+                        }
+                    }
+                    r.errors.failure(&e);
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        loop {
+            let ev = tokio::select! {
+                biased;
+                ev = stream.next() => ev,
+                _ = &mut stop => return r,
+            };
+            match ev {
+                None => {
+                    r.stream_ends += 1;
+                    break;
+                }
+                Some(Ok(WatchEvent::Added(o) | WatchEvent::Modified(o))) => {
+                    let received = now_ns();
+                    rv = o.metadata.resource_version;
+                    let Some(i) = o
+                        .metadata
+                        .name
+                        .strip_prefix(&shared.prefix)
+                        .and_then(|s| s.parse::<u64>().ok())
+                    else {
+                        continue;
+                    };
+                    if !r.seen.insert(i) {
+                        r.duplicates += 1;
+                        continue;
+                    }
+                    if let Some(p) = progress {
+                        p.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let created = o
+                        .metadata
+                        .annotations
+                        .and_then(|a| a.created_ns)
+                        .and_then(|s| s.parse::<u64>().ok());
+                    if let Some(created) = created {
+                        r.latency
+                            .success(Duration::from_nanos(received.saturating_sub(created)));
+                    }
+                }
+                Some(Ok(WatchEvent::Deleted(o))) => rv = o.metadata.resource_version,
+                Some(Ok(WatchEvent::Bookmark(b))) => rv = b.metadata.resource_version,
+                Some(Ok(WatchEvent::Error(status))) => {
+                    let e = OpError(format!("{} {}: {}", status.code, status.reason, status.message));
+                    r.errors.failure(&e);
+                    if status.code == 410 {
+                        r.expired += 1;
+                        if let Ok(now) = shared.current_rv().await {
+                            rv = now;
+                        }
+                    } else {
+                        r.watch_errors += 1;
+                    }
+                    break;
+                }
+                Some(Err(e)) => {
+                    r.watch_errors += 1;
+                    r.errors.failure(&OpError::from(e));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Objects the creator will create.
+fn planned(budget: Budget, rate: f64) -> u64 {
+    match budget {
+        Budget::Count(n) => n,
+        Budget::Duration(d) => (rate * d.as_secs_f64()).ceil().max(1.0) as u64,
+    }
+}
+
+pub async fn watch(ctx: &Ctx) -> anyhow::Result<WatchRow> {
+    let uri = collection(&ctx.namespace, "configmaps");
+    let rate = ctx.event_rate;
+    let planned = planned(ctx.budget, rate);
+    let schedule = Duration::from_secs_f64(planned as f64 / rate);
+    let prefix = format!("w-{}-", ctx.run);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        client: ctx.client.clone(),
+        uri: uri.clone(),
+        prefix: prefix.clone(),
+        timeout_secs: schedule.as_secs() + ctx.drain.as_secs() + SETUP_TIMEOUT.as_secs() + 60,
+        planned,
+        progress: (0..ctx.watchers).map(|_| AtomicU64::new(0)).collect(),
+        stop: stop_rx,
+    });
+    let start_rv = shared
+        .current_rv()
+        .await
+        .map_err(|e| anyhow::anyhow!("watch: reading the starting resourceVersion: {e}"))?;
+
+    // Setup: every watch open before the first create.
+    eprintln!(
+        "kube-load: watch: opening {} watches from resourceVersion {start_rv}",
+        ctx.watchers
+    );
+    let setup_start = Instant::now();
+    let gate = Arc::new(Semaphore::new(SETUP_CONCURRENCY));
+    let mut opening = JoinSet::new();
+    for _ in 0..ctx.watchers {
+        let (shared, gate, rv) = (shared.clone(), gate.clone(), start_rv.clone());
+        opening.spawn(async move {
+            let _permit = gate.acquire_owned().await.ok();
+            open(&shared, &rv).await
+        });
+    }
+    let mut streams = Vec::with_capacity(ctx.watchers);
+    let setup = tokio::time::timeout(SETUP_TIMEOUT, async {
+        while let Some(joined) = opening.join_next().await {
+            match joined {
+                Ok(Ok(s)) => streams.push(s),
+                Ok(Err(e)) => return Err(anyhow::anyhow!("watch: opening a watch: {e}")),
+                Err(e) => return Err(anyhow::anyhow!("watch: opening task failed: {e}")),
+            }
+        }
+        Ok(())
+    })
+    .await;
+    match setup {
+        Ok(res) => res?,
+        Err(_) => anyhow::bail!(
+            "watch: only {} of {} watches opened in {} s",
+            streams.len(),
+            ctx.watchers,
+            SETUP_TIMEOUT.as_secs()
+        ),
+    }
+    let setup_secs = setup_start.elapsed().as_secs_f64();
+    eprintln!("kube-load: watch: {} watches open in {setup_secs:.1} s", ctx.watchers);
+    let mut watchers = JoinSet::new();
+    for (id, s) in streams.into_iter().enumerate() {
+        watchers.spawn(watcher(shared.clone(), id, start_rv.clone(), s));
+    }
+
+    // Creation, open loop on schedule; CPU is measured from here to the
+    // end of the drain.
+    let cpu = CpuClock::start(ctx.server_pid);
+    eprintln!("kube-load: watch: creating {planned} configmaps at {rate}/s");
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut creates = JoinSet::new();
+    let start = tokio::time::Instant::now();
+    let mut last_progress = Instant::now();
+    for i in 0..planned {
+        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let (c, u) = (ctx.client.clone(), uri.clone());
+        let body = objects::config_map(&format!("{prefix}{i}"), &ctx.run, now_ns());
+        creates.spawn(async move {
+            let t = Instant::now();
+            let res = client::create(&c, &u, body, false).await;
+            drop(permit);
+            (i, res, t.elapsed())
+        });
+        if last_progress.elapsed() >= Duration::from_secs(5) {
+            last_progress = Instant::now();
+            eprintln!(
+                "kube-load: watch: {} sent, {} events delivered",
+                i + 1,
+                shared.delivered().0
+            );
+        }
+    }
+    let mut created = Seen::new(planned);
+    let mut create_errors = Recorder::new();
+    let mut create_latency = Recorder::new();
+    while let Some(joined) = creates.join_next().await {
+        match joined {
+            Ok((i, Ok(()), took)) => {
+                created.insert(i);
+                create_latency.success(took);
+            }
+            Ok((_, Err(e), _)) => create_errors.failure(&OpError(format!("create: {e}"))),
+            Err(e) => create_errors.failure(&OpError(format!("create task failed: {e}"))),
+        }
+    }
+    let creation_secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "kube-load: watch: {} created in {creation_secs:.1} s; waiting up to {} s for delivery",
+        created.count,
+        ctx.drain.as_secs()
+    );
+
+    // Drain: until every watcher has as many as were created, or the
+    // deadline; then every watcher stops and reports.
+    let drain_start = Instant::now();
+    let deadline = drain_start + ctx.drain;
+    while shared.delivered().1 < created.count && Instant::now() < deadline {
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+    let drain_secs = drain_start.elapsed().as_secs_f64();
+    let cpu = cpu.stop();
+    let _ = stop_tx.send(true);
+    let mut results = Vec::with_capacity(ctx.watchers);
+    let joined = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(joined) = watchers.join_next().await {
+            match joined {
+                Ok(r) => results.push(r),
+                Err(e) => eprintln!("kube-load: watch: a watcher task failed: {e}"),
+            }
+        }
+    })
+    .await;
+    if joined.is_err() {
+        watchers.abort_all();
+    }
+
+    let mut row = WatchRow {
+        watchers: ctx.watchers,
+        event_rate: rate,
+        achieved_rate: if creation_secs > 0.0 {
+            created.count as f64 / creation_secs
+        } else {
+            0.0
+        },
+        created: created.count,
+        create_errors: create_errors.errors,
+        create_latency: create_latency.summary(),
+        expected: created.count * ctx.watchers as u64,
+        delivered_min: u64::MAX,
+        setup_secs,
+        drain_secs,
+        cpu,
+        ..WatchRow::default()
+    };
+    let mut latency = Recorder::new();
+    let mut errors = create_errors;
+    for r in &results {
+        let missing = r.seen.missing_from(&created);
+        row.delivered += created.count - missing;
+        row.delivered_min = row.delivered_min.min(created.count - missing);
+        row.missing += missing;
+        row.incomplete_watchers += usize::from(missing > 0);
+        row.duplicates += r.duplicates;
+        row.stream_ends += r.stream_ends;
+        row.expired += r.expired;
+        row.watch_errors += r.watch_errors;
+        latency.merge(&r.latency);
+        errors.merge(&r.errors);
+    }
+    // Watchers whose task died or never reported saw nothing we can count.
+    let lost = ctx.watchers.saturating_sub(results.len());
+    row.missing += created.count * lost as u64;
+    row.incomplete_watchers += lost;
+    if results.is_empty() {
+        row.delivered_min = 0;
+    }
+    row.latency = latency.summary();
+    row.error_kinds = errors.error_kinds();
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::load::objects::CREATED_NS;
+
+    #[test]
+    fn seen_bits() {
+        let mut wanted = Seen::new(130);
+        for i in [0, 1, 64, 129] {
+            assert!(wanted.insert(i));
+        }
+        assert!(!wanted.insert(1), "duplicate");
+        assert!(!wanted.insert(130), "out of range");
+        assert_eq!(wanted.count, 4);
+        let mut got = Seen::new(130);
+        got.insert(0);
+        got.insert(129);
+        got.insert(5); // seen but not wanted: not missing
+        assert_eq!(got.missing_from(&wanted), 2);
+        assert_eq!(wanted.missing_from(&wanted), 0);
+    }
+
+    #[test]
+    fn planned_objects() {
+        assert_eq!(planned(Budget::Count(7), 500.0), 7);
+        assert_eq!(planned(Budget::Duration(Duration::from_secs(10)), 500.0), 5000);
+        assert_eq!(planned(Budget::Duration(Duration::from_millis(1)), 1.0), 1);
+    }
+
+    #[test]
+    fn slim_events_parse() {
+        let line = format!(
+            r#"{{"type":"ADDED","object":{{"kind":"ConfigMap","apiVersion":"v1","metadata":{{"name":"w-r-3","resourceVersion":"9","annotations":{{"{CREATED_NS}":"123"}}}},"data":{{"a":"b"}}}}}}"#
+        );
+        let ev: WatchEvent<Slim> = serde_json::from_str(&line).unwrap();
+        let WatchEvent::Added(o) = ev else { panic!("not added") };
+        assert_eq!(o.metadata.name, "w-r-3");
+        assert_eq!(o.metadata.resource_version, "9");
+        assert_eq!(o.metadata.annotations.unwrap().created_ns.as_deref(), Some("123"));
+        let bm: WatchEvent<Slim> = serde_json::from_str(
+            r#"{"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"12"}}}"#,
+        )
+        .unwrap();
+        assert!(matches!(bm, WatchEvent::Bookmark(b) if b.metadata.resource_version == "12"));
+    }
+}

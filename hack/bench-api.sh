@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# API benchmark: the release rkube-apiserver on the embedded store, then on a
+# real etcd, loaded by kube-load (JSON over HTTPS through kube-rs, loopback
+# only). Measures, per backend:
+#
+#   - time from process start to /readyz, and RSS idle on an empty store;
+#   - create ConfigMaps at 64 clients and at 1 client; GET by name at 64
+#     clients; PUT at 64 clients; create Pods (~2 KiB) at 32 clients;
+#   - LIST of 10,000 Pods, full and with limit=500;
+#   - 1,000 watchers while 500 ConfigMaps/s are created;
+#   - with --big: RSS with 100,000 ConfigMaps stored (a separate server:
+#     after loading them, and again after a restart), and /readyz time then.
+#
+#   hack/bench-api.sh                          both backends (~10 min on 2 cores)
+#   hack/bench-api.sh --big                    also the 100,000-ConfigMap stage (long)
+#   hack/bench-api.sh --backends embedded --duration-secs 3
+#   hack/bench-api.sh --out DIR                keep JSON reports and logs in DIR
+#   hack/bench-api.sh --skip-build             use the release binaries as built
+#
+# Markdown tables go to stdout, progress to stderr. Exits non-zero if any
+# request failed or any watcher missed an event.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=hack/lib/deps.sh
+source hack/lib/deps.sh
+
+backends="embedded,etcd"
+duration=10
+big=""
+out=""
+skip_build=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --backends) backends=$2; shift 2 ;;
+    --duration-secs) duration=$2; shift 2 ;;
+    --big) big=1; shift ;;
+    --out) out=$2; shift 2 ;;
+    --skip-build) skip_build=1; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+if [[ ",$backends," == *,etcd,* && ! -x /usr/bin/etcd ]]; then
+  ensure_packages etcd-server
+fi
+ensure_rust_tools
+if [ -z "$skip_build" ]; then
+  echo ">> building release rkube-apiserver and kube-load" >&2
+  cargo build --release -p rkube-apiserver -p rkube-e2e --bin rkube-apiserver --bin kube-load >&2
+fi
+target=${CARGO_TARGET_DIR:-target}/release
+apiserver_bin=$(realpath "$target/rkube-apiserver")
+load_bin=$(realpath "$target/kube-load")
+
+# 1,000 watchers and 64 clients hold over a thousand connections open.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+work=$(mktemp -d -t rkube-bench-api.XXXXXX)
+keep=""
+if [ -n "$out" ]; then
+  mkdir -p "$out"
+  out=$(realpath "$out")
+  keep=1
+else
+  out=$work/out
+  mkdir -p "$out"
+fi
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# A port no socket uses, below the kernel's ephemeral range (so that no
+# outgoing connection takes it before the server binds it).
+free_port() {
+  local low p
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  for _ in $(seq 1 200); do
+    p=$((10000 + RANDOM % (low - 10000)))
+    if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
+      echo "$p"
+      return 0
+    fi
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+rss_mib() { # pid -> VmRSS in MiB
+  awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "-"
+}
+
+hwm_mib() { # pid -> VmHWM in MiB
+  awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "-"
+}
+
+# start_etcd DIR -> sets etcd_url, etcd_pid. Tries again on other ports if
+# a port was taken between choosing and binding it.
+start_etcd() {
+  local dir=$1 client peer
+  for _ in 1 2 3; do
+    client=$(free_port)
+    peer=$(free_port)
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    /usr/bin/etcd --name bench --data-dir "$dir/data" \
+      --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+      --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+      --initial-cluster "bench=http://127.0.0.1:$peer" --quota-backend-bytes $((8 * 1024 * 1024 * 1024)) \
+      >"$dir/etcd.log" 2>&1 &
+    etcd_pid=$!
+    pids+=("$etcd_pid")
+    etcd_url=http://127.0.0.1:$client
+    for _ in $(seq 1 200); do
+      if curl -sf --max-time 1 "$etcd_url/health" 2>/dev/null | grep -q '"health":"true"'; then
+        return 0
+      fi
+      kill -0 "$etcd_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$etcd_pid" 2>/dev/null || true
+    wait "$etcd_pid" 2>/dev/null || true
+    grep -q "address already in use" "$dir/etcd.log" || break
+  done
+  echo "etcd did not become healthy; log:" >&2
+  tail -20 "$dir/etcd.log" >&2
+  return 1
+}
+
+# start_apiserver DIR BACKEND -> sets api_pid, api_port, ready_ms (the time
+# from starting the process to the first 200 from /readyz, polled every
+# ~10 ms). Keeps api_port if set (a restart); otherwise picks one, and
+# another if it was taken meanwhile.
+start_apiserver() {
+  local dir=$1 backend=$2 start fresh=""
+  if [ -z "$api_port" ]; then
+    fresh=1
+  fi
+  for _ in 1 2 3; do
+    [ -n "$fresh" ] && api_port=$(free_port)
+    local args=(--data-dir "$dir" --secure-port "$api_port" --token-auth-file "$dir/tokens.csv")
+    if [ "$backend" = etcd ]; then
+      args+=(--storage-backend etcd --etcd-servers "$etcd_url")
+    fi
+    start=$(now_ms)
+    "$apiserver_bin" "${args[@]}" >>"$dir/apiserver.log" 2>&1 &
+    api_pid=$!
+    pids+=("$api_pid")
+    for _ in $(seq 1 6000); do
+      if [ -f "$dir/pki/ca.crt" ] &&
+        curl -sf --max-time 1 --cacert "$dir/pki/ca.crt" "https://127.0.0.1:$api_port/readyz" >/dev/null 2>&1; then
+        ready_ms=$(($(now_ms) - start))
+        return 0
+      fi
+      if ! kill -0 "$api_pid" 2>/dev/null; then
+        break
+      fi
+      sleep 0.01
+    done
+    kill "$api_pid" 2>/dev/null || true
+    wait "$api_pid" 2>/dev/null || true
+    if [ -z "$fresh" ] || ! tail -5 "$dir/apiserver.log" | grep -qi "in use"; then
+      break
+    fi
+  done
+  echo "the apiserver did not become ready; log:" >&2
+  tail -20 "$dir/apiserver.log" >&2
+  return 1
+}
+
+stop_apiserver() {
+  kill "$api_pid" 2>/dev/null || true
+  wait "$api_pid" 2>/dev/null || true
+}
+
+# new_server_dir DIR: token file and kubeconfig (written once the CA exists)
+new_server_dir() {
+  local dir=$1 token
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  echo "$token,admin,admin,\"system:masters\"" >"$dir/tokens.csv"
+}
+
+write_kubeconfig() {
+  local dir=$1 token
+  token=$(cut -d, -f1 "$dir/tokens.csv")
+  cat >"$dir/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: rkube
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority-data: $(base64 -w0 "$dir/pki/ca.crt")
+users:
+- name: admin
+  user:
+    token: $token
+contexts:
+- name: rkube
+  context:
+    cluster: rkube
+    user: admin
+current-context: rkube
+EOF
+}
+
+status=0
+reports=()
+summary=()
+
+# load NAME BACKEND DIR ARGS...: one kube-load run, its JSON kept in $out.
+load() {
+  local name=$1 backend=$2 dir=$3
+  shift 3
+  local json=$out/$backend-$name.json
+  echo ">> $backend: $name" >&2
+  if ! "$load_bin" --kubeconfig "$dir/kubeconfig" --server-pid "$api_pid" --label "$backend" \
+    --namespace "bench-$name" --json "$json" "$@" >/dev/null; then
+    status=1
+  fi
+  [ -f "$json" ] && reports+=("$json")
+}
+
+run_backend() {
+  local backend=$1 dir=$work/$backend
+  api_port=""
+  new_server_dir "$dir"
+  if [ "$backend" = etcd ]; then
+    start_etcd "$work/$backend-etcd"
+  fi
+  start_apiserver "$dir" "$backend"
+  write_kubeconfig "$dir"
+  sleep 3
+  local idle
+  idle=$(rss_mib "$api_pid")
+  echo ">> $backend: ready in $ready_ms ms, idle RSS $idle MiB" >&2
+
+  local d=(--duration-secs "$duration")
+  load create-configmaps-64 "$backend" "$dir" --scenario create-configmaps --clients 64 "${d[@]}"
+  load create-configmaps-1 "$backend" "$dir" --scenario create-configmaps --clients 1 "${d[@]}"
+  load get-64 "$backend" "$dir" --scenario get --clients 64 --objects 1000 "${d[@]}"
+  load update-64 "$backend" "$dir" --scenario update --clients 64 --objects 1000 "${d[@]}"
+  load create-pods-32 "$backend" "$dir" --scenario create-pods --clients 32 "${d[@]}"
+  load list-10k "$backend" "$dir" --scenario list --objects 10000 --page-size 500 --count 10
+  load watch-1000 "$backend" "$dir" --scenario watch --watchers 1000 --event-rate 500 "${d[@]}"
+
+  summary+=("| $backend | $ready_ms | $idle | $(rss_mib "$api_pid") | $(hwm_mib "$api_pid") |")
+  stop_apiserver
+  cp "$dir/apiserver.log" "$out/$backend-apiserver.log" 2>/dev/null || true
+  if [ "$backend" = etcd ]; then
+    kill "$etcd_pid" 2>/dev/null || true
+    wait "$etcd_pid" 2>/dev/null || true
+    rm -rf "$work/$backend-etcd"
+  fi
+  rm -rf "$dir"
+}
+
+big_summary=()
+run_big() {
+  local backend=$1 dir=$work/$backend-big
+  api_port=""
+  new_server_dir "$dir"
+  if [ "$backend" = etcd ]; then
+    start_etcd "$work/$backend-big-etcd"
+  fi
+  start_apiserver "$dir" "$backend"
+  write_kubeconfig "$dir"
+  load big-100k "$backend" "$dir" --scenario create-configmaps --clients 64 --count 100000
+  sleep 5
+  local loaded restarted_ready restarted
+  loaded=$(rss_mib "$api_pid")
+  stop_apiserver
+  start_apiserver "$dir" "$backend"
+  restarted_ready=$ready_ms
+  sleep 5
+  restarted=$(rss_mib "$api_pid")
+  big_summary+=("| $backend | $loaded | $restarted_ready | $restarted |")
+  stop_apiserver
+  if [ "$backend" = etcd ]; then
+    kill "$etcd_pid" 2>/dev/null || true
+    wait "$etcd_pid" 2>/dev/null || true
+  fi
+  rm -rf "$dir" "$work/$backend-big-etcd"
+}
+
+started=$(now_ms)
+IFS=, read -r -a backend_list <<<"$backends"
+for backend in "${backend_list[@]}"; do
+  case "$backend" in
+    embedded|etcd) run_backend "$backend" ;;
+    *) echo "unknown backend: $backend (embedded or etcd)" >&2; exit 2 ;;
+  esac
+done
+if [ -n "$big" ]; then
+  for backend in "${backend_list[@]}"; do
+    run_big "$backend"
+  done
+fi
+
+echo "## rkube-apiserver: hack/bench-api.sh (release build, $(nproc) CPUs, $(uname -r))"
+echo
+echo "| backend | start to /readyz ms | RSS idle, empty store MiB | RSS after the run MiB | peak (VmHWM) MiB |"
+echo "|---|---:|---:|---:|---:|"
+printf '%s\n' "${summary[@]}"
+if [ ${#big_summary[@]} -gt 0 ]; then
+  echo
+  echo "| backend | RSS after creating 100,000 ConfigMaps MiB | restart to /readyz ms | RSS idle after restart MiB |"
+  echo "|---|---:|---:|---:|"
+  printf '%s\n' "${big_summary[@]}"
+fi
+echo
+if [ ${#reports[@]} -gt 0 ]; then
+  "$load_bin" --merge "${reports[@]}"
+fi
+echo
+echo "Total time: $((($(now_ms) - started) / 1000)) s.${keep:+ JSON reports and logs: $out}"
+exit "$status"
