@@ -320,7 +320,6 @@ async fn watcher_relists_after_410(backend: Backend) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "apiserver bug: a watch from a resourceVersion older than the watch cache answers HTTP 410 instead of 200 with an ERROR event, so kube-rs retries the same resourceVersion forever and never relists"]
 async fn watcher_relists_after_410_embedded() {
     timeout(Duration::from_secs(120), watcher_relists_after_410(Backend::Embedded))
         .await
@@ -328,7 +327,6 @@ async fn watcher_relists_after_410_embedded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "apiserver bug: a watch from a resourceVersion older than the watch cache answers HTTP 410 instead of 200 with an ERROR event, so kube-rs retries the same resourceVersion forever and never relists"]
 async fn watcher_relists_after_410_etcd() {
     timeout(Duration::from_secs(120), watcher_relists_after_410(Backend::Etcd))
         .await

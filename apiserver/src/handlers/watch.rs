@@ -102,7 +102,17 @@ pub async fn serve(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiEr
     } else {
         start
     };
-    let watch = ctx.store.watch(ctx.namespace, opts.predicate.clone(), start).await?;
+    // Like upstream, a resourceVersion that is too old is reported inside a
+    // 200 stream as one ERROR event (clients relist on it), not as an HTTP 410.
+    let watch = match ctx.store.watch(ctx.namespace, opts.predicate.clone(), start).await {
+        Ok(w) => w,
+        Err(e) if e.code == 410 => Watch {
+            initial: Vec::new(),
+            live: futures::stream::iter([crate::registry::watch::error_line(&e)]).boxed(),
+            start_revision: 0,
+        },
+        Err(e) => return Err(e),
+    };
     let params = StreamParams {
         info: ctx.resource.clone(),
         allow_bookmarks,
