@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::registry::list::{ListItem, ListOutcome};
 use crate::registry::object::{self, Object};
@@ -121,14 +121,7 @@ pub fn list_response(
                 .into_iter()
                 .map(|i: ListItem| partial(&i.into_object(info), version))
                 .collect();
-            let mut metadata = Map::new();
-            metadata.insert("resourceVersion".into(), json!(out.resource_version.to_string()));
-            if let Some(c) = out.continue_token {
-                metadata.insert("continue".into(), json!(c));
-            }
-            if let Some(r) = out.remaining_item_count {
-                metadata.insert("remainingItemCount".into(), json!(r));
-            }
+            let metadata = response::list_metadata(out.resource_version, out.continue_token, out.remaining_item_count);
             response::json(
                 StatusCode::OK,
                 &json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": metadata, "items": items}),

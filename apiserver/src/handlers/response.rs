@@ -39,6 +39,19 @@ pub fn object(info: &ResourceInfo, mut obj: Object) -> Object {
     out
 }
 
+/// A list's `metadata`: resourceVersion, continue and remainingItemCount.
+pub fn list_metadata(resource_version: i64, continue_token: Option<String>, remaining: Option<i64>) -> Map<String, Value> {
+    let mut metadata = Map::new();
+    metadata.insert("resourceVersion".into(), Value::String(resource_version.to_string()));
+    if let Some(c) = continue_token {
+        metadata.insert("continue".into(), Value::String(c));
+    }
+    if let Some(r) = remaining {
+        metadata.insert("remainingItemCount".into(), Value::from(r));
+    }
+    metadata
+}
+
 /// A `<Kind>List` written straight from item bodies: items carry no
 /// `kind`/`apiVersion` (as upstream serves typed lists).
 pub fn list_bytes(
@@ -48,14 +61,7 @@ pub fn list_bytes(
     continue_token: Option<String>,
     remaining: Option<i64>,
 ) -> Response {
-    let mut metadata = Map::new();
-    metadata.insert("resourceVersion".into(), Value::String(resource_version.to_string()));
-    if let Some(c) = continue_token {
-        metadata.insert("continue".into(), Value::String(c));
-    }
-    if let Some(r) = remaining {
-        metadata.insert("remainingItemCount".into(), Value::from(r));
-    }
+    let metadata = list_metadata(resource_version, continue_token, remaining);
     let bodies: Vec<Bytes> = items.iter().map(ListItem::body).collect();
     let mut out = BytesMut::with_capacity(bodies.iter().map(|b| b.len() + 1).sum::<usize>() + 256);
     out.put_slice(b"{\"kind\":");
@@ -94,14 +100,7 @@ pub fn list(
     continue_token: Option<String>,
     remaining: Option<i64>,
 ) -> Value {
-    let mut metadata = Map::new();
-    metadata.insert("resourceVersion".into(), Value::String(resource_version.to_string()));
-    if let Some(c) = continue_token {
-        metadata.insert("continue".into(), Value::String(c));
-    }
-    if let Some(r) = remaining {
-        metadata.insert("remainingItemCount".into(), Value::from(r));
-    }
+    let metadata = list_metadata(resource_version, continue_token, remaining);
     let items: Vec<Value> = items
         .into_iter()
         .map(|mut o| {
