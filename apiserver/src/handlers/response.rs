@@ -40,7 +40,11 @@ pub fn object(info: &ResourceInfo, mut obj: Object) -> Object {
 }
 
 /// A list's `metadata`: resourceVersion, continue and remainingItemCount.
-pub fn list_metadata(resource_version: i64, continue_token: Option<String>, remaining: Option<i64>) -> Map<String, Value> {
+pub fn list_metadata(
+    resource_version: i64,
+    continue_token: Option<String>,
+    remaining: Option<i64>,
+) -> Map<String, Value> {
     let mut metadata = Map::new();
     metadata.insert("resourceVersion".into(), Value::String(resource_version.to_string()));
     if let Some(c) = continue_token {
