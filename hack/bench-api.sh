@@ -24,6 +24,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=hack/lib/deps.sh
 source hack/lib/deps.sh
+# shellcheck source=hack/lib/cluster-files.sh
+source hack/lib/cluster-files.sh
 
 backends="embedded,etcd"
 duration=10
@@ -184,37 +186,14 @@ stop_apiserver() {
   wait "$api_pid" 2>/dev/null || true
 }
 
-# new_server_dir DIR: token file and kubeconfig (written once the CA exists)
+# new_server_dir DIR: a fresh data dir with its admin token file
 new_server_dir() {
-  local dir=$1 token
-  mkdir -p "$dir"
-  chmod 700 "$dir"
-  token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  echo "$token,admin,admin,\"system:masters\"" >"$dir/tokens.csv"
+  rm -f "$1/tokens.csv"
+  ensure_admin_token "$1"
 }
 
 write_kubeconfig() {
-  local dir=$1 token
-  token=$(cut -d, -f1 "$dir/tokens.csv")
-  cat >"$dir/kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: rkube
-  cluster:
-    server: https://127.0.0.1:$api_port
-    certificate-authority-data: $(base64 -w0 "$dir/pki/ca.crt")
-users:
-- name: admin
-  user:
-    token: $token
-contexts:
-- name: rkube
-  context:
-    cluster: rkube
-    user: admin
-current-context: rkube
-EOF
+  write_admin_kubeconfig "$1" "$api_port"
 }
 
 status=0

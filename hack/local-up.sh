@@ -16,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/lib/deps.sh
+source hack/lib/cluster-files.sh
 
 repo=$(pwd)
 data=${RKUBE_DATA_DIR:-$repo/.local/cluster}
@@ -49,15 +50,7 @@ if [ -z "${RKUBE_SKIP_BUILD:-}" ]; then
 fi
 bin=$repo/target/release/rkube-apiserver
 
-mkdir -p "$data"
-chmod 700 "$data"
-# The admin's bearer token, created once.
-if [ ! -s "$data/tokens.csv" ]; then
-  token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  umask 077
-  echo "$token,admin,admin,\"system:masters\"" > "$data/tokens.csv"
-fi
-token=$(cut -d, -f1 "$data/tokens.csv" | head -1)
+ensure_admin_token "$data"
 
 stop
 echo ">> starting the API server on https://127.0.0.1:$port (storage: $backend)" >&2
@@ -83,27 +76,8 @@ for i in $(seq 1 100); do
   sleep 0.1
 done
 
+write_admin_kubeconfig "$data" "$port"
 kubeconfig=$data/kubeconfig
-umask 077
-cat > "$kubeconfig" <<KUBECONFIG
-apiVersion: v1
-kind: Config
-clusters:
-- name: rkube
-  cluster:
-    server: https://127.0.0.1:$port
-    certificate-authority-data: $(base64 -w0 < "$data/pki/ca.crt")
-users:
-- name: admin
-  user:
-    token: $token
-contexts:
-- name: rkube
-  context:
-    cluster: rkube
-    user: admin
-current-context: rkube
-KUBECONFIG
 
 cat <<DONE
 rkube is up (API server pid $(cat "$pidfile"), data in $data, log in $data/apiserver.log).
