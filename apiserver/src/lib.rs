@@ -30,6 +30,7 @@ pub mod selector;
 pub mod serve;
 pub mod status;
 pub mod table;
+pub mod testing;
 pub mod validation;
 pub mod version;
 

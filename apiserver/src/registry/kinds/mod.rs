@@ -1,7 +1,19 @@
 //! Per-kind facts and strategies of the built-in kinds.
 
+pub mod apps;
+pub mod autoscaling;
+pub mod batch;
+pub mod coordination;
+pub mod core;
+pub mod discovery;
+pub mod events;
 pub mod namespace;
+pub mod networking;
 pub mod pod;
+pub mod policy;
+pub mod rbac;
+pub mod scheduling;
+pub mod storage;
 
 use std::sync::Arc;
 
@@ -46,6 +58,15 @@ fn name_rule(group: &str, resource: &str) -> NameRule {
     }
 }
 
+/// The data-only traits of a resource (name rule, generation tracking):
+/// strategies of their own start from these.
+pub fn default_traits(group: &str, resource: &str) -> KindTraits {
+    KindTraits {
+        name_rule: name_rule(group, resource),
+        tracks_generation: tracks_generation(group, resource),
+    }
+}
+
 /// The strategy of a resource.
 pub fn strategy_for(info: &ResourceInfo) -> Arc<dyn Strategy> {
     match (info.group.as_str(), info.resource.as_str()) {
@@ -53,9 +74,23 @@ pub fn strategy_for(info: &ResourceInfo) -> Arc<dyn Strategy> {
         ("", "pods") => return Arc::new(pod::PodStrategy),
         _ => {}
     }
-    let traits = KindTraits {
-        name_rule: name_rule(&info.group, &info.resource),
-        tracks_generation: tracks_generation(&info.group, &info.resource),
+    let own = match info.group.as_str() {
+        "" => core::strategy_for(&info.resource),
+        "apps" => apps::strategy_for(&info.resource),
+        "batch" => batch::strategy_for(&info.resource),
+        "autoscaling" => autoscaling::strategy_for(&info.resource),
+        "policy" => policy::strategy_for(&info.resource),
+        "events.k8s.io" => events::strategy_for(&info.resource),
+        "networking.k8s.io" => networking::strategy_for(&info.resource),
+        "discovery.k8s.io" => discovery::strategy_for(&info.resource),
+        "rbac.authorization.k8s.io" => rbac::strategy_for(&info.resource),
+        "coordination.k8s.io" => coordination::strategy_for(&info.resource),
+        "storage.k8s.io" => storage::strategy_for(&info.resource),
+        "scheduling.k8s.io" => scheduling::strategy_for(&info.resource),
+        _ => None,
     };
-    Arc::new(GenericStrategy(traits))
+    if let Some(s) = own {
+        return s;
+    }
+    Arc::new(GenericStrategy(default_traits(&info.group, &info.resource)))
 }

@@ -1,0 +1,158 @@
+//! An in-process API server over the memory store, for tests of the HTTP
+//! semantics of handlers and strategies without a binary, TLS or a port.
+//!
+//! ```ignore
+//! let server = TestServer::new().await;
+//! let (code, body) = server.post("/api/v1/namespaces/default/configmaps", json!({...})).await;
+//! ```
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use rkube_storage::Store;
+use rkube_storage::memory::MemoryStore;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::authn::TokenFile;
+use crate::registry::Registry;
+use crate::routes::{AppState, router};
+
+/// The admin token every [`TestServer`] accepts.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A router over a fresh memory store with the system namespaces created.
+pub struct TestServer {
+    pub router: Router,
+    pub state: AppState,
+}
+
+impl TestServer {
+    /// A server over a fresh memory store.
+    pub async fn new() -> Self {
+        Self::with_store(Arc::new(MemoryStore::new())).await
+    }
+
+    /// A server over `store`.
+    pub async fn with_store(store: Arc<dyn Store>) -> Self {
+        let registry = Arc::new(Registry::new(store.clone(), crate::resources::ResourceTable::builtin()));
+        if let Err(e) = crate::bootstrap::ensure_system_namespaces(&registry).await {
+            panic!("bootstrapping the test server: {e:?}");
+        }
+        let tokens = match TokenFile::parse(&format!("{ADMIN_TOKEN},admin,admin,system:masters")) {
+            Ok(t) => t,
+            Err(e) => panic!("the test token file: {e:?}"),
+        };
+        let state = AppState::new(store, registry, Arc::new(tokens));
+        TestServer {
+            router: router(state.clone()),
+            state,
+        }
+    }
+
+    /// The registry behind the server.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.state.registry
+    }
+
+    /// Sends a request as the admin user and returns the raw response.
+    pub async fn send(&self, mut req: Request<Body>) -> axum::response::Response {
+        if !req.headers().contains_key(header::AUTHORIZATION) {
+            let value = format!("Bearer {ADMIN_TOKEN}");
+            if let Ok(v) = value.parse() {
+                req.headers_mut().insert(header::AUTHORIZATION, v);
+            }
+        }
+        match self.router.clone().oneshot(req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Sends `method path` with an optional body of `content_type` and
+    /// returns the status and the body as JSON (`Value::Null` when empty,
+    /// `Value::String` when it is not JSON).
+    pub async fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Option<Vec<u8>>,
+    ) -> (StatusCode, Value) {
+        let mut builder = Request::builder().method(method).uri(path);
+        if body.is_some() {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        let req = match builder.body(body.map(Body::from).unwrap_or_else(Body::empty)) {
+            Ok(r) => r,
+            Err(e) => panic!("building {method} {path}: {e}"),
+        };
+        let resp = self.send(req).await;
+        let status = resp.status();
+        let bytes = match axum::body::to_bytes(resp.into_body(), usize::MAX).await {
+            Ok(b) => b,
+            Err(e) => panic!("reading the body of {method} {path}: {e}"),
+        };
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    /// Sends a JSON body (or none).
+    pub async fn request(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        self.request_raw(method, path, "application/json", bytes).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.request("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request("POST", path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request("PUT", path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.request("DELETE", path, None).await
+    }
+
+    /// PATCH with `content_type` (`application/merge-patch+json`, ...).
+    pub async fn patch(&self, path: &str, content_type: &str, body: Value) -> (StatusCode, Value) {
+        self.request_raw("PATCH", path, content_type, Some(body.to_string().into_bytes()))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn create_get_and_not_found() {
+        let s = TestServer::new().await;
+        let (code, body) = s
+            .post(
+                "/api/v1/namespaces/default/configmaps",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}}),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+        let (code, body) = s.get("/api/v1/namespaces/default/configmaps/a").await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(body["data"]["k"], "v");
+        let (code, body) = s.get("/api/v1/namespaces/default/configmaps/b").await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+        assert_eq!(body["reason"], "NotFound");
+    }
+}
