@@ -194,37 +194,7 @@ async fn delete_options(ctx: &Ctx<'_>, req: Request) -> Result<DeleteOptions, Ap
     };
     if !bytes.is_empty() {
         let decoded = body::decode_object(&headers, &bytes)?;
-        let o = decoded.object;
-        if let Some(v) = o.get("gracePeriodSeconds").filter(|v| !v.is_null()) {
-            opts.grace_period_seconds = Some(
-                v.as_i64()
-                    .ok_or_else(|| ApiError::bad_request("gracePeriodSeconds must be an integer"))?,
-            );
-        }
-        if let Some(p) = o.get("propagationPolicy").and_then(Value::as_str) {
-            opts.propagation_policy = Some(p.to_string());
-        }
-        if let Some(orphan) = o.get("orphanDependents").and_then(Value::as_bool) {
-            opts.propagation_policy
-                .get_or_insert_with(|| if orphan { "Orphan".into() } else { "Background".into() });
-        }
-        if let Some(pre) = o.get("preconditions").and_then(Value::as_object) {
-            opts.precondition_uid = pre.get("uid").and_then(Value::as_str).map(String::from);
-            opts.precondition_resource_version = pre.get("resourceVersion").and_then(Value::as_str).map(String::from);
-        }
-        if let Some(dry) = o.get("dryRun").and_then(Value::as_array) {
-            for d in dry {
-                match d.as_str() {
-                    Some("All") => opts.dry_run = true,
-                    other => {
-                        return Err(ApiError::bad_request(format!(
-                            "Invalid dryRun value {:?}: supported values: \"All\"",
-                            other.unwrap_or("")
-                        )));
-                    }
-                }
-            }
-        }
+        apply_delete_options(&decoded.object, &mut opts)?;
     }
     if let Some(g) = ctx.params.int("gracePeriodSeconds")? {
         opts.grace_period_seconds = Some(g);
@@ -246,6 +216,41 @@ async fn delete_options(ctx: &Ctx<'_>, req: Request) -> Result<DeleteOptions, Ap
         }
     }
     Ok(opts)
+}
+
+/// Reads the fields of a `metav1.DeleteOptions` object into `opts`.
+pub fn apply_delete_options(o: &serde_json::Map<String, Value>, opts: &mut DeleteOptions) -> Result<(), ApiError> {
+    if let Some(v) = o.get("gracePeriodSeconds").filter(|v| !v.is_null()) {
+        opts.grace_period_seconds = Some(
+            v.as_i64()
+                .ok_or_else(|| ApiError::bad_request("gracePeriodSeconds must be an integer"))?,
+        );
+    }
+    if let Some(p) = o.get("propagationPolicy").and_then(Value::as_str) {
+        opts.propagation_policy = Some(p.to_string());
+    }
+    if let Some(orphan) = o.get("orphanDependents").and_then(Value::as_bool) {
+        opts.propagation_policy
+            .get_or_insert_with(|| if orphan { "Orphan".into() } else { "Background".into() });
+    }
+    if let Some(pre) = o.get("preconditions").and_then(Value::as_object) {
+        opts.precondition_uid = pre.get("uid").and_then(Value::as_str).map(String::from);
+        opts.precondition_resource_version = pre.get("resourceVersion").and_then(Value::as_str).map(String::from);
+    }
+    if let Some(dry) = o.get("dryRun").and_then(Value::as_array) {
+        for d in dry {
+            match d.as_str() {
+                Some("All") => opts.dry_run = true,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid dryRun value {:?}: supported values: \"All\"",
+                        other.unwrap_or("")
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn delete(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {

@@ -3,9 +3,11 @@
 //! discovery or to the resource's generic store by verb, and answered in
 //! JSON (errors as `metav1.Status`).
 
+pub mod binding;
 pub mod body;
 pub mod crud;
 pub mod discovery;
+pub mod eviction;
 pub mod negotiate;
 pub mod params;
 pub mod render;
@@ -72,9 +74,14 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
     if resource.namespaced && namespace.is_empty() && !matches!(verb, "list" | "watch") {
         return Err(ApiError::path_not_found());
     }
+    // `bindings` has no objects of its own: it writes pods.
+    let store_resource = match (resource.group.as_str(), resource.resource.as_str()) {
+        ("", "bindings") => "pods",
+        (_, r) => r,
+    };
     let store = state
         .registry
-        .store_for(&resource)
+        .store(&resource.group, store_resource)
         .cloned()
         .ok_or_else(|| ApiError::method_not_supported(gr, verb))?;
     let ctx = crud::Ctx {
@@ -89,11 +96,16 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
         ("get", "" | "status") => crud::get(&ctx, req.headers()).await,
         ("list", "") => crud::list(&ctx, req.headers()).await,
         ("watch", "") => watch::serve(&ctx, req.headers()).await,
+        ("create", "") if resource.resource == "bindings" && resource.group.is_empty() => {
+            binding::create(&ctx, req).await
+        }
         ("create", "") => crud::create(&ctx, req).await,
         ("update", "" | "status" | "finalize") => crud::update(&ctx, req).await,
         ("delete", "") => crud::delete(&ctx, req).await,
         ("deletecollection", "") => crud::delete_collection(&ctx, req).await,
         ("patch", "" | "status") => crud::patch(&ctx, req).await,
+        ("create", "binding") => binding::create(&ctx, req).await,
+        ("create", "eviction") => eviction::create(&ctx, req).await,
         ("get", "scale") => scale::get(&ctx).await,
         ("update", "scale") => scale::write(&ctx, req, false).await,
         ("patch", "scale") => scale::write(&ctx, req, true).await,

@@ -7,6 +7,7 @@
 //! every served resource to its store.
 
 pub mod cache;
+pub mod guaranteed_update;
 pub mod kinds;
 pub mod list;
 pub mod object;
