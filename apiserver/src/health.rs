@@ -37,7 +37,7 @@ impl Endpoint {
     fn checks(self) -> &'static [&'static str] {
         match self {
             Endpoint::Healthz | Endpoint::Livez => &["ping", "log", "etcd"],
-            Endpoint::Readyz => &["ping", "log", "etcd", "shutdown"],
+            Endpoint::Readyz => &["ping", "log", "etcd", "watch-cache", "shutdown"],
         }
     }
 }
@@ -45,6 +45,8 @@ impl Endpoint {
 /// Shared health state.
 pub struct Health {
     store: Arc<dyn Store>,
+    /// Ready once the watch cache has been filled.
+    cache: std::sync::OnceLock<Arc<crate::registry::cache::Cache>>,
     shutting_down: AtomicBool,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
 }
@@ -53,9 +55,15 @@ impl Health {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Health {
             store,
+            cache: std::sync::OnceLock::new(),
             shutting_down: AtomicBool::new(false),
             shutdown_tx: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// Makes `/readyz` wait for `cache` to be filled.
+    pub fn set_watch_cache(&self, cache: Arc<crate::registry::cache::Cache>) {
+        let _ = self.cache.set(cache);
     }
 
     /// Marks the server as shutting down: `/readyz` fails from now on.
@@ -81,6 +89,10 @@ impl Health {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err(format!("storage did not answer within {STORAGE_CHECK_TIMEOUT:?}")),
+            },
+            "watch-cache" => match self.cache.get() {
+                Some(c) if !c.is_ready() => Err("the watch cache is still being filled".into()),
+                _ => Ok(()),
             },
             "shutdown" if self.shutting_down.load(Ordering::SeqCst) => Err("process is shutting down".into()),
             "shutdown" => Ok(()),
@@ -152,7 +164,7 @@ mod tests {
         assert_eq!(code, StatusCode::OK);
         assert_eq!(
             body,
-            "[+]ping ok\n[+]log ok\n[+]etcd ok\n[+]shutdown ok\nreadyz check passed\n"
+            "[+]ping ok\n[+]log ok\n[+]etcd ok\n[+]watch-cache ok\n[+]shutdown ok\nreadyz check passed\n"
         );
         assert_eq!(
             h.serve(Endpoint::Livez, None, false, &[]).await,
@@ -175,5 +187,21 @@ mod tests {
             h.serve(Endpoint::Readyz, Some("nope"), false, &[]).await.0,
             StatusCode::NOT_FOUND
         );
+    }
+
+    #[tokio::test]
+    async fn readyz_waits_for_the_watch_cache() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let h = Health::new(store.clone());
+        let cache = crate::registry::cache::Cache::new(store, Vec::new());
+        h.set_watch_cache(cache.clone());
+        let (code, body) = h.serve(Endpoint::Readyz, None, true, &[]).await;
+        assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains("[-]watch-cache failed: reason withheld\n"), "{body}");
+        assert_eq!(h.serve(Endpoint::Livez, None, false, &[]).await.0, StatusCode::OK);
+        let task = cache.start();
+        cache.wait_ready().await;
+        assert_eq!(h.serve(Endpoint::Readyz, None, false, &[]).await.0, StatusCode::OK);
+        task.abort();
     }
 }

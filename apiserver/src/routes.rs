@@ -28,10 +28,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, registry: Arc<crate::registry::Registry>, tokens: Arc<TokenFile>) -> Self {
+        let health = Arc::new(Health::new(store.clone()));
+        health.set_watch_cache(registry.cache.clone());
         AppState {
             registry,
             inflight: Arc::new(crate::observe::InflightLimits::default()),
-            health: Arc::new(Health::new(store.clone())),
+            health,
             metrics: Arc::new(Metrics::new()),
             store,
             tokens,

@@ -7,7 +7,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
-use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rkube_storage::{Event, EventType, KeyValue, Revision};
@@ -26,6 +27,24 @@ pub const WINDOW_EVENTS: usize = 10_000;
 /// Live events buffered per resource before a slow watcher must catch up
 /// from the window.
 const RING: usize = 4096;
+/// Paginated lists whose remaining pages are kept for their continue
+/// tokens, per resource.
+const PAGE_SNAPSHOTS: usize = 32;
+/// How long the rest of a paginated list is kept for its continue token;
+/// later pages are read from storage at the token's revision.
+const PAGE_SNAPSHOT_TTL: Duration = Duration::from_secs(120);
+
+/// The objects after the first page of a paginated list, at the list's
+/// revision, so later pages see the same consistent state without storage.
+struct PageSnapshot {
+    prefix: String,
+    revision: Revision,
+    taken: Instant,
+    /// The first key the snapshot covers.
+    from_key: String,
+    /// Every object under `prefix` from `from_key` on, in key order.
+    tail: Vec<Arc<CachedObject>>,
+}
 
 /// An object as the cache keeps it.
 #[derive(Debug)]
@@ -168,6 +187,7 @@ pub struct ResourceCache {
     pub info: Arc<ResourceInfo>,
     state: RwLock<State>,
     tx: broadcast::Sender<CacheSignal>,
+    pages: Mutex<VecDeque<PageSnapshot>>,
 }
 
 impl ResourceCache {
@@ -182,6 +202,7 @@ impl ResourceCache {
                 revision: 0,
             }),
             tx,
+            pages: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -285,12 +306,81 @@ impl ResourceCache {
             items.push(obj.clone());
         }
         let remaining = (next_key.is_some() && predicate.is_everything()).then_some(remaining);
+        if let Some(next) = &next_key {
+            let tail = st
+                .objects
+                .range::<str, _>((Bound::Included(next.as_str()), Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(_, o)| o.clone())
+                .collect();
+            drop(st);
+            self.keep_pages(PageSnapshot {
+                prefix: prefix.to_string(),
+                revision,
+                taken: Instant::now(),
+                from_key: next.clone(),
+                tail,
+            });
+        }
         Snapshot {
             items,
             revision,
             next_key,
             remaining,
         }
+    }
+
+    fn keep_pages(&self, snapshot: PageSnapshot) {
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        pages.retain(|p| p.taken.elapsed() < PAGE_SNAPSHOT_TTL);
+        while pages.len() >= PAGE_SNAPSHOTS {
+            pages.pop_front();
+        }
+        pages.push_back(snapshot);
+    }
+
+    /// A later page of a paginated list: the objects under `prefix` from
+    /// key `start` on, as they were at `revision`. `None` when that list's
+    /// snapshot is no longer kept (the caller reads storage instead).
+    pub fn continue_list(
+        &self,
+        prefix: &str,
+        start: &str,
+        revision: Revision,
+        predicate: &Predicate,
+        limit: usize,
+    ) -> Option<Snapshot> {
+        let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        let snap = pages.iter().rev().find(|p| {
+            p.prefix == prefix
+                && p.revision == revision
+                && p.taken.elapsed() < PAGE_SNAPSHOT_TTL
+                && p.from_key.as_str() <= start
+        })?;
+        let from = snap.tail.partition_point(|o| o.key.as_str() < start);
+        let mut items = Vec::new();
+        let mut next_key = None;
+        let mut remaining = 0i64;
+        for obj in &snap.tail[from..] {
+            if !predicate.matches_attrs(&obj.attrs) {
+                continue;
+            }
+            if limit > 0 && items.len() >= limit {
+                if next_key.is_none() {
+                    next_key = items.last().map(|o: &Arc<CachedObject>| format!("{}\0", o.key));
+                }
+                remaining += 1;
+                continue;
+            }
+            items.push(obj.clone());
+        }
+        let remaining = (next_key.is_some() && predicate.is_everything()).then_some(remaining);
+        Some(Snapshot {
+            items,
+            revision,
+            next_key,
+            remaining,
+        })
     }
 
     /// Starts a watch: the initial events (the current state, or the
