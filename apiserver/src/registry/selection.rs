@@ -14,15 +14,55 @@ use super::object::{self, Object};
 /// What selectors look at: an object's labels and selectable fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectAttrs {
-    pub labels: BTreeMap<String, String>,
-    pub fields: BTreeMap<String, String>,
+    pub labels: AttrSet,
+    pub fields: AttrSet,
+}
+
+/// A small immutable map of strings, sorted by key: the watch cache keeps
+/// one per object for labels and one for fields, so it is one allocation
+/// (plus the strings) rather than a tree of nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttrSet(Box<[(Box<str>, Box<str>)]>);
+
+impl AttrSet {
+    /// The entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<BTreeMap<String, String>> for AttrSet {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        AttrSet(
+            map.into_iter()
+                .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+                .collect(),
+        )
+    }
+}
+
+impl crate::selector::Attrs for AttrSet {
+    fn attr(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.0[i].1)
+    }
 }
 
 /// The attributes of an object of `info`'s kind.
 pub fn attrs_of(info: &ResourceInfo, obj: &Object) -> ObjectAttrs {
     ObjectAttrs {
-        labels: object::labels(obj),
-        fields: selectable_fields(&info.group, &info.resource, obj),
+        labels: object::labels(obj).into(),
+        fields: selectable_fields(&info.group, &info.resource, obj).into(),
     }
 }
 
@@ -73,5 +113,22 @@ mod tests {
             (400, "field label not supported: spec.bogus")
         );
         assert_eq!(predicate(&pods, Some("a b"), None).unwrap_err().code, 400);
+    }
+
+    #[test]
+    fn attr_set_lookups() {
+        use crate::selector::Attrs;
+        let map: BTreeMap<String, String> = [("b", "2"), ("a", "1"), ("c", "")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let set = AttrSet::from(map);
+        assert_eq!(set.len(), 3);
+        assert_eq!(set.attr("a"), Some("1"));
+        assert_eq!(set.attr("b"), Some("2"));
+        assert_eq!(set.attr("c"), Some(""));
+        assert_eq!(set.attr("d"), None);
+        assert_eq!(set.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert!(AttrSet::default().attr("a").is_none());
     }
 }
