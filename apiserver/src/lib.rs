@@ -29,6 +29,7 @@ pub mod schema;
 pub mod selector;
 pub mod serve;
 pub mod status;
+pub mod storage_metrics;
 pub mod table;
 pub mod testing;
 pub mod validation;
@@ -61,7 +62,11 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
-    let store = config.storage.open().await?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let store: Arc<dyn rkube_storage::Store> = Arc::new(storage_metrics::InstrumentedStore::new(
+        config.storage.open().await?,
+        metrics.storage_duration.clone(),
+    ));
     let compactor = rkube_storage::compactor::spawn(store.clone(), config.storage.compaction_interval);
     let pki = pki::Pki::load_or_create(&config.pki_dir(), &config.certificate_names())?;
     let tokens = match &config.token_auth_file {
@@ -73,7 +78,7 @@ pub async fn run(
         resources::ResourceTable::builtin(),
     ));
     bootstrap::ensure_system_namespaces(&registry).await?;
-    let state = routes::AppState::new(store.clone(), registry, Arc::new(tokens));
+    let state = routes::AppState::with_metrics(store.clone(), registry, Arc::new(tokens), metrics);
     let router = routes::router(state.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_address)
         .await

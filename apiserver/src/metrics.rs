@@ -37,6 +37,8 @@ pub struct Metrics {
     pub request_duration: Family<LatencyLabels, Histogram>,
     pub inflight: Family<InflightLabels, Gauge>,
     pub watches: Gauge,
+    /// Storage call latency (see [`crate::storage_metrics`]).
+    pub storage_duration: Family<crate::storage_metrics::StorageLabels, Histogram>,
     resident_memory: Gauge,
 }
 
@@ -69,6 +71,14 @@ impl Metrics {
         let watches = Gauge::default();
         let resident_memory = Gauge::default();
         let start_time: Gauge = Gauge::default();
+        let storage_duration = Family::<crate::storage_metrics::StorageLabels, Histogram>::new_with_constructor(
+            crate::storage_metrics::storage_buckets as fn() -> Histogram,
+        );
+        registry.register(
+            "etcd_request_duration_seconds",
+            "Storage request latency in seconds by operation and resource type",
+            storage_duration.clone(),
+        );
         registry.register(
             "apiserver_request",
             "Counter of apiserver requests by verb, resource and HTTP code",
@@ -110,6 +120,7 @@ impl Metrics {
             request_duration,
             inflight,
             watches,
+            storage_duration,
             resident_memory,
         }
     }

@@ -28,13 +28,24 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, registry: Arc<crate::registry::Registry>, tokens: Arc<TokenFile>) -> Self {
+        Self::with_metrics(store, registry, tokens, Arc::new(Metrics::new()))
+    }
+
+    /// State with metrics created earlier (the storage latency histogram is
+    /// fed by a store wrapped before the registry was built).
+    pub fn with_metrics(
+        store: Arc<dyn Store>,
+        registry: Arc<crate::registry::Registry>,
+        tokens: Arc<TokenFile>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let health = Arc::new(Health::new(store.clone()));
         health.set_watch_cache(registry.cache.clone());
         AppState {
             registry,
             inflight: Arc::new(crate::observe::InflightLimits::default()),
             health,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             store,
             tokens,
         }
