@@ -13,6 +13,7 @@
 
 pub mod authn;
 pub mod bootstrap;
+pub mod bootstrap_priority;
 pub mod config;
 pub mod handlers;
 pub mod health;

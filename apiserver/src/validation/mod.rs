@@ -6,6 +6,7 @@
 //! `metadata.name: Invalid value: "UPPER": <detail>`, and several errors as
 //! `[e1, e2]`.
 
+pub mod label_selector;
 pub mod names;
 pub mod object_meta;
 
