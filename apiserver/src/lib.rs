@@ -88,6 +88,7 @@ pub async fn run(
             source,
         })?;
     let local = listener.local_addr().map_err(ServerError::Serve)?;
+    bootstrap::ensure_kubernetes_service(&state.registry, local.port()).await?;
     tracing::info!(
         address = %local,
         backend = store.backend_name(),

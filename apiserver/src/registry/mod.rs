@@ -6,6 +6,7 @@
 //! [`kinds`] holds the per-kind facts and strategies. [`Registry`] maps
 //! every served resource to its store.
 
+pub mod alloc;
 pub mod cache;
 pub mod guaranteed_update;
 pub mod kinds;

@@ -17,7 +17,7 @@ use crate::validation::object_meta;
 
 use super::cache::{Cache, ResourceCache};
 use super::object::{self, Object};
-use super::strategy::Strategy;
+use super::strategy::{Reservation, Strategy};
 
 /// How often a conflicting read-modify-write is retried.
 const MAX_UPDATE_RETRIES: usize = 16;
@@ -231,29 +231,62 @@ impl GenericStore {
             return Err(self.invalid(&obj, &errs));
         }
 
+        let allocator = self.strategy.allocator();
         for attempt in 0.. {
             if generate {
                 let name = object::generate_name(object::meta_str(&obj, "generateName"));
                 object::set_meta(&mut obj, "name", Some(Value::String(name)));
             }
             let name = object::name(&obj).to_string();
+            // Allocation works on a copy so that a retry starts from the request.
+            let mut candidate = obj.clone();
+            let reservation = match allocator {
+                Some(a) => a.allocate(&*self.storage, &mut candidate, None, opts.dry_run).await?,
+                None => Reservation::default(),
+            };
             if opts.dry_run {
-                return Ok(obj);
+                return Ok(candidate);
             }
             let key = self.key(namespace, &name);
-            let value = self.encode(&obj)?;
-            match self.storage.create(&key, value).await {
+            let written = match self.encode(&candidate) {
+                Ok(value) => self.storage.create(&key, value).await,
+                Err(e) => {
+                    self.revert(reservation).await;
+                    return Err(e);
+                }
+            };
+            match written {
                 Ok(rev) => {
-                    object::set_meta(&mut obj, "resourceVersion", Some(Value::String(rev.to_string())));
-                    return Ok(obj);
+                    object::set_meta(&mut candidate, "resourceVersion", Some(Value::String(rev.to_string())));
+                    return Ok(candidate);
                 }
                 Err(StorageError::AlreadyExists { .. }) if generate && attempt + 1 < MAX_GENERATE_NAME_RETRIES => {
+                    self.revert(reservation).await;
                     continue;
                 }
-                Err(e) => return Err(self.storage_err(e, &name)),
+                Err(e) => {
+                    self.revert(reservation).await;
+                    return Err(self.storage_err(e, &name));
+                }
             }
         }
         unreachable!("the loop returns")
+    }
+
+    /// Undoes an allocation whose write failed.
+    async fn revert(&self, reservation: Reservation) {
+        if let Some(a) = self.strategy.allocator()
+            && reservation != Reservation::default()
+        {
+            a.revert(&*self.storage, reservation).await;
+        }
+    }
+
+    /// Releases what `old` held and `new` (None: deleted) no longer holds.
+    async fn release(&self, old: &Object, new: Option<&Object>) {
+        if let Some(a) = self.strategy.allocator() {
+            a.release(&*self.storage, old, new).await;
+        }
     }
 
     /// Applies the generic update rules to `new` given the stored `old`:
@@ -429,6 +462,10 @@ impl GenericStore {
                     .get("deletionGracePeriodSeconds")
                     .and_then(Value::as_i64)
                     == Some(0);
+            let reservation = match self.strategy.allocator() {
+                Some(a) if !finish_delete => a.allocate(&*self.storage, &mut new, Some(&old), opts.dry_run).await?,
+                _ => Reservation::default(),
+            };
             if opts.dry_run {
                 object::set_meta(
                     &mut new,
@@ -439,6 +476,7 @@ impl GenericStore {
             }
             if new == old_cmp && !finish_delete {
                 // Nothing changed: no write, same resourceVersion.
+                self.revert(reservation).await;
                 return Ok(old);
             }
             let result = if finish_delete {
@@ -447,12 +485,20 @@ impl GenericStore {
                     .await
                     .map(|(rev, _)| rev)
             } else {
-                self.storage
-                    .update(&key, self.encode(&new)?, current.mod_revision)
-                    .await
+                match self.encode(&new) {
+                    Ok(value) => self.storage.update(&key, value, current.mod_revision).await,
+                    Err(e) => {
+                        self.revert(reservation).await;
+                        return Err(e);
+                    }
+                }
             };
+            if result.is_err() {
+                self.revert(reservation).await;
+            }
             match result {
                 Ok(rev) => {
+                    self.release(&old, (!finish_delete).then_some(&new)).await;
                     object::set_meta(&mut new, "resourceVersion", Some(Value::String(rev.to_string())));
                     return Ok(new);
                 }
@@ -570,7 +616,10 @@ impl GenericStore {
                 return Ok(DeleteOutcome::Deleted(obj));
             }
             match self.storage.delete(&key, Some(kv.mod_revision)).await {
-                Ok(_) => return Ok(DeleteOutcome::Deleted(obj)),
+                Ok(_) => {
+                    self.release(&obj, None).await;
+                    return Ok(DeleteOutcome::Deleted(obj));
+                }
                 Err(StorageError::Conflict { .. }) => continue,
                 Err(StorageError::NotFound { .. }) => return Err(ApiError::not_found(self.gr(), name)),
                 Err(e) => return Err(self.storage_err(e, name)),

@@ -5,6 +5,10 @@
 //! Most kinds need only data ([`KindTraits`]); kinds with more behaviour
 //! implement [`Strategy`] themselves in `registry/kinds/`.
 
+use futures::future::BoxFuture;
+use rkube_storage::Store;
+
+use crate::status::ApiError;
 use crate::validation::FieldErrors;
 use crate::validation::object_meta::NameRule;
 
@@ -71,6 +75,48 @@ pub trait Strategy: Send + Sync + 'static {
     fn graceful_delete_period(&self, _obj: &Object, _requested: Option<i64>) -> Option<i64> {
         None
     }
+
+    /// Resources the kind's objects hold outside themselves (a Service's
+    /// ClusterIP and node ports), reserved and released by the generic
+    /// store around its storage writes.
+    fn allocator(&self) -> Option<&dyn Allocator> {
+        None
+    }
+}
+
+/// What an [`Allocator`] reserved for one write: storage keys it created,
+/// removed again by [`Allocator::revert`] when the write fails.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub keys: Vec<String>,
+}
+
+/// Allocation of resources outside the object (upstream's service REST
+/// allocation transactions). The generic store calls [`allocate`] after
+/// validation and before the storage write, [`revert`] when that write
+/// fails, and [`release`] after a successful update or delete.
+///
+/// [`allocate`]: Allocator::allocate
+/// [`revert`]: Allocator::revert
+/// [`release`]: Allocator::release
+pub trait Allocator: Send + Sync {
+    /// Reserves what `new` needs and fills the fields it left empty; `old`
+    /// is the stored object on update. With `dry_run`, requests are checked
+    /// and fields filled but nothing is reserved.
+    fn allocate<'a>(
+        &'a self,
+        storage: &'a dyn Store,
+        new: &'a mut Object,
+        old: Option<&'a Object>,
+        dry_run: bool,
+    ) -> BoxFuture<'a, Result<Reservation, ApiError>>;
+
+    /// Undoes a reservation whose write failed.
+    fn revert<'a>(&'a self, storage: &'a dyn Store, reservation: Reservation) -> BoxFuture<'a, ()>;
+
+    /// After a successful write: releases what `old` held that `new` no
+    /// longer holds (`new` is `None` when the object is gone).
+    fn release<'a>(&'a self, storage: &'a dyn Store, old: &'a Object, new: Option<&'a Object>) -> BoxFuture<'a, ()>;
 }
 
 /// A strategy made only of [`KindTraits`].
