@@ -145,7 +145,8 @@ impl ApiError {
         )
     }
 
-    /// 422 with field causes. `kind` is the object's kind (`ConfigMap`).
+    /// 422 with field causes. `kind` is the object's kind (`ConfigMap`),
+    /// `group` its API group (`apps`, or `""` for the core group).
     pub fn invalid(group: &str, kind: &str, name: &str, errors: &crate::validation::FieldErrors) -> Self {
         let causes = errors
             .iter()
@@ -156,11 +157,14 @@ impl ApiError {
             })
             .collect();
         let summary = errors.summary();
-        let message = if name.is_empty() {
-            format!("{kind} is invalid: {summary}")
+        // Upstream names the qualified kind (`Deployment.apps`) and always
+        // quotes the name, even when it is empty.
+        let qualified = if group.is_empty() {
+            kind.to_string()
         } else {
-            format!("{kind} \"{name}\" is invalid: {summary}")
+            format!("{kind}.{group}")
         };
+        let message = format!("{qualified} {name:?} is invalid: {summary}");
         ApiError {
             details: Some(Box::new(StatusDetails {
                 name: name.to_string(),

@@ -300,7 +300,7 @@ pub async fn delete_collection(ctx: &Ctx<'_>, req: Request) -> Result<Response, 
 pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     use crate::patch::{GroupVersionKind, PatchType};
     let dry_run = ctx.params.dry_run()?;
-    ctx.params.field_validation()?;
+    let validation = ctx.params.field_validation()?;
     let content_type = req
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -336,6 +336,7 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let gr = ctx.gr();
     let name = ctx.info.name.clone();
     let info = ctx.resource.clone();
+    let warnings = std::sync::Mutex::new(Vec::<String>::new());
     let patched = ctx
         .store
         .update_with(
@@ -354,6 +355,23 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
                     return Err(ApiError::bad_request("the patch must produce an object"));
                 };
                 check_type(&info, &new)?;
+                // The result must decode as the kind, like a create body:
+                // wrong types are refused, unknown fields dropped (or
+                // refused or warned about per fieldValidation).
+                let typed = schema::decode(&gvk, Value::Object(new), &[])?;
+                if !typed.strict_errors.is_empty() {
+                    match validation {
+                        FieldValidation::Strict => return Err(DecodeError::strict(&gvk, &typed.strict_errors).into()),
+                        FieldValidation::Warn => {
+                            let mut w = warnings.lock().unwrap_or_else(|p| p.into_inner());
+                            *w = typed.strict_errors.iter().map(ToString::to_string).collect();
+                        }
+                        FieldValidation::Ignore => {}
+                    }
+                }
+                let Value::Object(new) = typed.object else {
+                    return Err(ApiError::bad_request("the patch must produce an object"));
+                };
                 // A resourceVersion in the patch is a precondition.
                 let rv = object::resource_version(&new);
                 if !rv.is_empty() && rv != object::resource_version(old) {
@@ -370,5 +388,7 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
             None,
         )
         .await?;
-    Ok(response::json(StatusCode::OK, &response::object(ctx.resource, patched)))
+    let warnings = warnings.into_inner().unwrap_or_else(|p| p.into_inner());
+    let resp = response::json(StatusCode::OK, &response::object(ctx.resource, patched));
+    Ok(response::with_warnings(resp, &warnings))
 }

@@ -15,6 +15,9 @@ pub mod response;
 pub mod scale;
 pub mod watch;
 
+#[cfg(test)]
+mod proptests;
+
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 

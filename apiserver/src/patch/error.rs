@@ -6,7 +6,8 @@
 //! bodies that do not decode are 400 BadRequest with the decoder's message;
 //! a JSON patch that does not apply is 422 Invalid with a fixed message (the
 //! detail is not sent); strategic-merge-patch errors upstream does not
-//! classify surface as 500 with an empty reason.
+//! classify (and answers with a 500) are 400 BadRequest here with the same
+//! message: they are the client's input, never a server fault.
 
 use crate::status::ApiError;
 
@@ -78,9 +79,9 @@ pub enum PatchError {
     /// in map: map[$patch:foo name:a]`), `$patch: merge` in a list, a list
     /// element without its merge key, list elements of different types.
     ///
-    /// **500**, with an empty reason (`StatusReasonUnknown`, omitted on the
-    /// wire by upstream) and this message, as kube-apiserver does for errors
-    /// that are not a Status.
+    /// **400 BadRequest** with this message (kube-apiserver answers 500 with
+    /// an empty reason because it does not classify them; the fault is the
+    /// patch's, so rkube says so).
     #[error("{message}")]
     StrategicMerge { message: String },
 
@@ -99,11 +100,10 @@ impl PatchError {
     /// The HTTP status code upstream answers with.
     pub fn code(&self) -> u16 {
         match self {
-            PatchError::BadRequest { .. } | PatchError::BadDirective { .. } => 400,
+            PatchError::BadRequest { .. } | PatchError::BadDirective { .. } | PatchError::StrategicMerge { .. } => 400,
             PatchError::TooManyOperations { .. } => 413,
             PatchError::UnsupportedKind { .. } => 415,
             PatchError::JsonPatchNotApplied { .. } | PatchError::ListOfLists => 422,
-            PatchError::StrategicMerge { .. } => 500,
         }
     }
 
@@ -111,11 +111,12 @@ impl PatchError {
     /// `StatusReasonUnknown`.
     pub fn reason(&self) -> &'static str {
         match self {
-            PatchError::BadRequest { .. } | PatchError::BadDirective { .. } => "BadRequest",
+            PatchError::BadRequest { .. } | PatchError::BadDirective { .. } | PatchError::StrategicMerge { .. } => {
+                "BadRequest"
+            }
             PatchError::TooManyOperations { .. } => "RequestEntityTooLarge",
             PatchError::UnsupportedKind { .. } => "UnsupportedMediaType",
             PatchError::JsonPatchNotApplied { .. } | PatchError::ListOfLists => "Invalid",
-            PatchError::StrategicMerge { .. } => "",
         }
     }
 

@@ -168,7 +168,11 @@ fn errors_render_as_upstream_status() {
             400,
             "BadRequest",
         ),
-        (PatchError::strategic("unknown patch type: foo in map: map[]"), 500, ""),
+        (
+            PatchError::strategic("unknown patch type: foo in map: map[]"),
+            400,
+            "BadRequest",
+        ),
         (
             PatchError::UnsupportedKind {
                 api_version: "example.com/v1".into(),

@@ -157,7 +157,7 @@ fn set_element_order_must_match_patch_order() {
             "$setElementOrder/containers": [{"name": "1"}, {"name": "2"}, {"name": "3"}],
             "containers": [{"name": "3", "image": "3"}, {"name": "1", "image": "1"}],
         }}),
-        500,
+        400,
         "the order in patch list:\n[map[image:3 name:3] map[image:1 name:1]]\n doesn't match $setElementOrder list:\n\
          [map[name:1] map[name:2] map[name:3]]",
     );
@@ -442,31 +442,31 @@ fn upstream_errors() {
     check_err(
         original.clone(),
         containers(json!([{"name": "a", "$patch": "foo"}])),
-        500,
+        400,
         "unknown patch type: foo in map: map[$patch:foo name:a]",
     );
     check_err(
         original.clone(),
         json!({"spec": {"$patch": "merge", "x": 1}}),
-        500,
+        400,
         "unknown patch type: merge in map: map[$patch:merge x:1]",
     );
     check_err(
         original.clone(),
         containers(json!([{"$patch": "merge"}])),
-        500,
+        400,
         "merging lists cannot yet be specified in the patch",
     );
     check_err(
         original.clone(),
         containers(json!([{"image": "b"}])),
-        500,
+        400,
         "map: map[image:b] does not contain declared merge key: name",
     );
     check_err(
         original.clone(),
         containers(json!(["a"])),
-        500,
+        400,
         "list element types are not identical: [[map[name:a]] [a]]",
     );
     check_err(
@@ -478,7 +478,7 @@ fn upstream_errors() {
     check_err(
         original.clone(),
         json!({"spec": {"$setElementOrder/containers": {}}}),
-        500,
+        400,
         "expected a []interface {}, but received a map[string]interface {}",
     );
     check_err(
