@@ -9,6 +9,7 @@
 pub mod label_selector;
 pub mod names;
 pub mod object_meta;
+pub mod pod_spec;
 
 use serde_json::Value;
 

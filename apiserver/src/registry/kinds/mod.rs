@@ -12,6 +12,7 @@ pub mod networking;
 pub mod pod;
 pub mod policy;
 pub mod rbac;
+pub mod replication_controller;
 pub mod scheduling;
 pub mod storage;
 
@@ -72,6 +73,7 @@ pub fn strategy_for(info: &ResourceInfo) -> Arc<dyn Strategy> {
     match (info.group.as_str(), info.resource.as_str()) {
         ("", "namespaces") => return Arc::new(namespace::NamespaceStrategy),
         ("", "pods") => return Arc::new(pod::PodStrategy),
+        ("", "replicationcontrollers") => return Arc::new(replication_controller::ReplicationControllerStrategy),
         _ => {}
     }
     let own = match info.group.as_str() {
