@@ -5,6 +5,7 @@ pub mod checks;
 pub mod config;
 pub mod node;
 pub mod service;
+pub mod volumes;
 
 use std::sync::Arc;
 
@@ -19,6 +20,12 @@ pub fn strategy_for(resource: &str) -> Option<Arc<dyn Strategy>> {
         "configmaps" => Arc::new(config::ConfigMapStrategy(traits)),
         "secrets" => Arc::new(config::SecretStrategy(traits)),
         "nodes" => Arc::new(node::NodeStrategy(traits)),
+        "persistentvolumeclaims" => Arc::new(volumes::ClaimStrategy(traits)),
+        "persistentvolumes" => Arc::new(volumes::VolumeStrategy(traits)),
+        "events" => Arc::new(super::events::EventStrategy {
+            api: super::events::EventApi::Core,
+            traits,
+        }),
         _ => return None,
     };
     Some(s)
