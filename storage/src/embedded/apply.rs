@@ -1,14 +1,18 @@
-//! Applying one write inside a batch's transaction: the precondition
-//! against the key index (which already holds the batch's earlier writes),
-//! the `LOG` and `VALUES` rows, the index entry, and the event to publish.
+//! Applying one write inside a batch: the precondition against the key
+//! index (which already holds the batch's earlier writes), the record in the
+//! batch's log frame, the index entry and pending write, and the event to
+//! publish.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
-use redb::{Table, WriteTransaction};
 
 use super::Engine;
 use super::index::IndexedVersion;
-use super::schema::{LOG, LogRecord, OrInternal, VALUES, corrupt, revision_to_u64};
-use super::values::{self, ChunkKey};
+use super::pending::PendingWrite;
+use super::read::Snapshots;
+use super::schema::corrupt;
+use super::wal::FrameBuilder;
 use super::writer::{WriteOp, WriteOutcome};
 use crate::error::{Result, StorageError};
 use crate::store::{Event, EventType, KeyValue, Revision};
@@ -21,24 +25,23 @@ pub(super) enum Applied {
     Refused(StorageError),
 }
 
-/// The open tables of one batch transaction.
-pub(super) struct Batch<'a, 'txn> {
+/// One batch being applied: its log frame, and the snapshots its
+/// preconditions read previous values from.
+pub(super) struct Batch<'a> {
     engine: &'a Engine,
-    log: Table<'txn, u64, &'static [u8]>,
-    values: Table<'txn, ChunkKey, &'static [u8]>,
-    /// Scratch space for `LOG` rows.
-    log_buf: &'a mut Vec<u8>,
+    frame: &'a mut FrameBuilder,
+    snapshots: Snapshots,
 }
 
-impl<'a, 'txn> Batch<'a, 'txn> {
-    /// Opens the tables of `txn`.
-    pub(super) fn open(engine: &'a Engine, txn: &'txn WriteTransaction, log_buf: &'a mut Vec<u8>) -> Result<Self> {
-        Ok(Batch {
+impl<'a> Batch<'a> {
+    /// Starts a batch whose first write will be at `first`.
+    pub(super) fn open(engine: &'a Engine, frame: &'a mut FrameBuilder, first: Revision) -> Self {
+        frame.start(first);
+        Batch {
             engine,
-            log: txn.open_table(LOG).or_internal()?,
-            values: txn.open_table(VALUES).or_internal()?,
-            log_buf,
-        })
+            frame,
+            snapshots: Snapshots::default(),
+        }
     }
 
     /// Applies one write at `*revision + 1` if its precondition holds.
@@ -49,13 +52,16 @@ impl<'a, 'txn> Batch<'a, 'txn> {
                 if self.current(&key).is_some() {
                     return Ok(Applied::Refused(StorageError::AlreadyExists { key }));
                 }
-                let record = LogRecord {
-                    event_type: EventType::Added,
-                    create_revision: next,
-                    prev_revision: 0,
-                    key: &key,
-                };
-                self.write(next, &record, Some(&value))?;
+                self.write(
+                    next,
+                    PendingWrite {
+                        event_type: EventType::Added,
+                        create_revision: next,
+                        prev_revision: 0,
+                        key: key.as_str().into(),
+                        value: value.clone(),
+                    },
+                )?;
                 let kv = KeyValue {
                     key,
                     value,
@@ -83,13 +89,16 @@ impl<'a, 'txn> Batch<'a, 'txn> {
                         current: Some(Box::new(prev)),
                     }));
                 }
-                let record = LogRecord {
-                    event_type: EventType::Modified,
-                    create_revision: current.create_revision,
-                    prev_revision: current.revision,
-                    key: &key,
-                };
-                self.write(next, &record, Some(&value))?;
+                self.write(
+                    next,
+                    PendingWrite {
+                        event_type: EventType::Modified,
+                        create_revision: current.create_revision,
+                        prev_revision: current.revision,
+                        key: key.as_str().into(),
+                        value: value.clone(),
+                    },
+                )?;
                 let kv = KeyValue {
                     key,
                     value,
@@ -119,13 +128,16 @@ impl<'a, 'txn> Batch<'a, 'txn> {
                         current: Some(Box::new(prev)),
                     }));
                 }
-                let record = LogRecord {
-                    event_type: EventType::Deleted,
-                    create_revision: current.create_revision,
-                    prev_revision: current.revision,
-                    key: &key,
-                };
-                self.write(next, &record, None)?;
+                self.write(
+                    next,
+                    PendingWrite {
+                        event_type: EventType::Deleted,
+                        create_revision: current.create_revision,
+                        prev_revision: current.revision,
+                        key: key.as_str().into(),
+                        value: Bytes::new(),
+                    },
+                )?;
                 let kv = KeyValue {
                     key,
                     value: Bytes::new(),
@@ -151,31 +163,35 @@ impl<'a, 'txn> Batch<'a, 'txn> {
         self.engine.index().value_at(key, Revision::MAX)
     }
 
-    /// Writes the rows of the write at `revision` and indexes it.
-    fn write(&mut self, revision: Revision, record: &LogRecord<'_>, value: Option<&[u8]>) -> Result<()> {
-        let row = revision_to_u64(revision);
-        record.encode(self.log_buf);
-        let replaced = self.log.insert(row, self.log_buf.as_slice()).or_internal()?.is_some();
-        if let Some(value) = value {
-            values::insert(&mut self.values, revision, value)?;
-        }
+    /// Logs the write at `revision` (into the batch's frame), indexes it
+    /// and keeps it pending.
+    fn write(&mut self, revision: Revision, write: PendingWrite) -> Result<()> {
+        self.frame.push(&write);
         let version = IndexedVersion {
             revision,
-            create_revision: record.create_revision,
-            deleted: value.is_none(),
+            create_revision: write.create_revision,
+            deleted: write.event_type == EventType::Deleted,
         };
-        if replaced || !self.engine.index_mut().push(record.key, version) {
+        let mut index = self.engine.index_mut();
+        if !index.push(&write.key, version) {
             return Err(corrupt(&format!("revision {revision} written twice")));
+        }
+        if !index.pending.push(revision, Arc::new(write)) {
+            return Err(corrupt(&format!("revision {revision} out of order")));
         }
         Ok(())
     }
 
-    /// The value `current` (a version of `key`) holds, read in the write
-    /// transaction (so it may be from this batch).
-    fn read_value(&self, key: &str, current: IndexedVersion) -> Result<KeyValue> {
+    /// The value `current` (a version of `key`) holds (it may be from this
+    /// batch).
+    fn read_value(&mut self, key: &str, current: IndexedVersion) -> Result<KeyValue> {
+        let located = {
+            let index = self.engine.index();
+            self.snapshots.locate(self.engine, &index, current.revision)?
+        };
         Ok(KeyValue {
             key: key.to_string(),
-            value: values::get(&self.values, current.revision)?,
+            value: self.snapshots.read(located, current.revision)?,
             create_revision: current.create_revision,
             mod_revision: current.revision,
         })

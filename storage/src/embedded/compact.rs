@@ -111,7 +111,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use bytes::Bytes;
-    use redb::{ReadableDatabase, ReadableTable};
+    use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
     use super::super::schema::{LOG, META, META_COMPACTED, OrInternal, VALUES};
     use super::super::{EmbeddedOptions, EmbeddedStore};
@@ -179,16 +179,21 @@ mod tests {
         let options = EmbeddedOptions::new(dir.path());
         let s = EmbeddedStore::open(options.clone()).await?;
         write_history(&s).await?;
+        // Closing checkpoints every write into redb.
+        drop(s);
         // As if the compaction mark was committed and then the process died
         // before removing anything.
-        let txn = s.engine.db.begin_write().or_internal()?;
-        txn.open_table(META)
-            .or_internal()?
-            .insert(META_COMPACTED, 7)
-            .or_internal()?;
-        txn.commit().or_internal()?;
-        assert_eq!(rows(&s)?.0.len(), 7);
-        drop(s);
+        {
+            let db = redb::Database::create(dir.path().join(crate::embedded::DATABASE_FILE_NAME)).or_internal()?;
+            let txn = db.begin_write().or_internal()?;
+            txn.open_table(META)
+                .or_internal()?
+                .insert(META_COMPACTED, 7)
+                .or_internal()?;
+            txn.commit().or_internal()?;
+            let txn = db.begin_read().or_internal()?;
+            assert_eq!(txn.open_table(LOG).or_internal()?.len().or_internal()?, 7);
+        }
 
         let s = EmbeddedStore::open(options).await?;
         assert!(s.get("/a", Some(6)).await.is_err(), "the mark holds at once");

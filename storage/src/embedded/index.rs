@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use super::pending::PendingWrites;
 use crate::store::Revision;
 
 /// One version of a key.
@@ -38,6 +39,10 @@ pub(super) struct KeyIndex {
     keys: BTreeMap<Box<str>, Vec<IndexedVersion>>,
     /// Reads below this revision fail with `Compacted`.
     compacted: Revision,
+    /// The writes not yet checkpointed into redb, under the same lock so
+    /// that finding a version and finding its value are one step (see
+    /// [`super::pending`]).
+    pub(super) pending: PendingWrites,
 }
 
 impl KeyIndex {

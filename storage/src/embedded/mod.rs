@@ -1,37 +1,46 @@
-//! The embedded backend: an MVCC key-value store with etcd's semantics in one
-//! redb database file, with group commit.
+//! The embedded backend: an MVCC key-value store with etcd's semantics in a
+//! write-ahead log and one redb database file, with group commit.
 //!
 //! Versions are stored by revision (append-only, like etcd's bbolt bucket)
 //! and found by key through an in-memory index rebuilt at open (like etcd's
-//! `treeIndex`), so a commit appends a few pages instead of rewriting one
-//! random B-tree leaf per written key.
+//! `treeIndex`).
 //!
 //! Data flow:
 //!
 //! - **Writes** go to one writer thread (`writer`) that batches everything
-//!   queued into one redb transaction and one fsync, then answers and
-//!   publishes the batch's events to the shared watch ring.
-//! - **Reads** (`read`) find versions in the key `index` and read values
-//!   from redb read transactions: MVCC snapshots that never wait for the
-//!   writer.
-//! - **Watches** subscribe to the ring and catch up from the on-disk log
-//!   (`history`) when they start from an old revision or fall behind.
-//! - **Compaction** (`compact`) forgets old versions in bounded chunks.
+//!   queued, appends the batch to the write-ahead log (`wal`) as one frame
+//!   with one `fdatasync`, then answers and publishes the batch's events to
+//!   the shared watch ring. Until checkpointed, the writes stay in memory
+//!   (`pending`).
+//! - **Checkpoints** (`checkpoint`): a second thread copies logged writes
+//!   into redb in big transactions, then retires the log segments.
+//! - **Reads** (`read`) find versions in the key `index` and values among
+//!   the pending writes or in redb read transactions: MVCC snapshots that
+//!   never wait for either thread.
+//! - **Watches** subscribe to the ring and catch up from history (`history`:
+//!   redb's `LOG` and the pending writes) when they start from an old
+//!   revision or fall behind.
+//! - **Compaction** (`compact`, run by the checkpointer) forgets old
+//!   versions in bounded chunks.
 //!
-//! The layout on disk is described in `schema`; opening and recovery in
-//! `open`.
+//! The layout on disk is described in `schema` and `wal`; opening and
+//! recovery in `open`.
 //!
-//! Architecture invariant: the writer thread is the only code that writes
-//! the database and the key index; everything else reads.
+//! Architecture invariant: the writer thread is the only code that appends
+//! to the log and adds versions to the key index; the checkpointer is the
+//! only code that writes redb after open; everything else reads.
 
 mod apply;
+mod checkpoint;
 mod compact;
 mod history;
 mod index;
 mod open;
+mod pending;
 mod read;
 mod schema;
 mod values;
+mod wal;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -46,8 +55,10 @@ use redb::Database;
 use crate::error::{Result, StorageError};
 use crate::store::{KeyValue, ListOptions, ListResult, Revision, Store, WatchStream, validate_key};
 use crate::watch_hub::{History, WatchHub, spawn_watcher};
+use checkpoint::{CheckpointConfig, CheckpointHandle};
 use history::WatchHistory;
 use index::KeyIndex;
+use wal::{Wal, WalOptions, WalShared};
 use writer::{WriteOp, WriteOutcome, WriterConfig, WriterHandle};
 
 pub use open::DATABASE_FILE_NAME;
@@ -55,6 +66,9 @@ pub use open::DATABASE_FILE_NAME;
 /// Default size of redb's page cache: small enough for the apiserver's memory
 /// budget, big enough to hold the upper levels of every B-tree.
 pub const DEFAULT_CACHE_SIZE: usize = 64 << 20;
+
+/// Default size of a write-ahead log segment.
+pub const DEFAULT_WAL_SEGMENT_SIZE: u64 = 32 << 20;
 
 /// Largest key plus value a write may carry. redb's own limit is 3 GiB; a
 /// write it refused would fail the whole batch it was in, so refuse it
@@ -77,12 +91,25 @@ pub struct EmbeddedOptions {
     /// waiting for them fills batches and saves fsyncs.
     pub batch_linger: Duration,
     /// Writes handled per compaction transaction: bounds how long one
-    /// compaction step holds up the writer.
+    /// compaction step holds up checkpoints.
     pub compaction_chunk: usize,
     /// Save redb's allocator state at each commit so that reopening after a
     /// crash does not walk the whole file (redb "quick repair"). Costs a
-    /// second fsync per commit.
+    /// second fsync per checkpoint.
     pub quick_repair: bool,
+    /// Bytes per preallocated write-ahead log segment.
+    pub wal_segment_size: u64,
+    /// Checkpoint logged writes into redb at least this often.
+    pub checkpoint_interval: Duration,
+    /// Checkpoint at once when logged writes not yet in redb hold this many
+    /// bytes.
+    pub checkpoint_bytes: usize,
+    /// Writers wait when logged writes not yet in redb hold this many bytes
+    /// (they are kept in memory until checkpointed).
+    pub max_pending_bytes: usize,
+    /// Checkpoint when the store closes (tests turn it off to leave the
+    /// work to replay).
+    pub(crate) checkpoint_on_close: bool,
 }
 
 impl EmbeddedOptions {
@@ -95,6 +122,11 @@ impl EmbeddedOptions {
             batch_linger: Duration::from_micros(50),
             compaction_chunk: 1024,
             quick_repair: false,
+            wal_segment_size: DEFAULT_WAL_SEGMENT_SIZE,
+            checkpoint_interval: Duration::from_millis(250),
+            checkpoint_bytes: 16 << 20,
+            max_pending_bytes: 256 << 20,
+            checkpoint_on_close: true,
         }
     }
 }
@@ -142,19 +174,31 @@ impl EmbeddedStore {
         let config = WriterConfig {
             max_batch: options.max_batch.max(1),
             linger: options.batch_linger,
+        };
+        let checkpoint_config = CheckpointConfig {
+            interval: options.checkpoint_interval.max(Duration::from_millis(1)),
+            bytes: options.checkpoint_bytes.max(1),
+            max_pending_bytes: options.max_pending_bytes.max(options.checkpoint_bytes).max(1),
             compaction_chunk: options.compaction_chunk.max(1),
             quick_repair: options.quick_repair,
+            segment_size: options.wal_segment_size.max(2 * wal::BLOCK as u64),
+            on_close: options.checkpoint_on_close,
         };
-        let (db, index, recovered) = tokio::task::spawn_blocking(move || open::open_database(&options))
+        let dir = options.dir.clone();
+        let (engine, recovered, wal, wal_shared) = tokio::task::spawn_blocking(move || open_blocking(&options))
             .await
             .map_err(StorageError::internal)??;
-        let engine = Arc::new(Engine {
-            db,
-            index: RwLock::new(index),
-            revision: AtomicI64::new(recovered.revision),
-        });
+        let engine = Arc::new(engine);
+        let checkpointer = CheckpointHandle::spawn(
+            engine.clone(),
+            dir,
+            wal_shared,
+            checkpoint_config,
+            recovered.compacted,
+            recovered.compact_progress,
+        )?;
         let hub = WatchHub::new();
-        let writer = WriterHandle::spawn(engine.clone(), hub.clone(), recovered, config)?;
+        let writer = WriterHandle::spawn(engine.clone(), hub.clone(), recovered, config, wal, checkpointer)?;
         let history: Arc<dyn History> = Arc::new(WatchHistory {
             engine: Arc::downgrade(&engine),
         });
@@ -264,6 +308,25 @@ impl Store for EmbeddedStore {
     async fn compact(&self, revision: Revision) -> Result<()> {
         self.writer.compact(revision).await
     }
+}
+
+/// Opens the database, replays the log and starts a new log segment.
+fn open_blocking(options: &EmbeddedOptions) -> Result<(Engine, writer::Recovered, Wal, Arc<WalShared>)> {
+    let (db, index, mut recovered) = open::open_database(options)?;
+    let engine = Engine {
+        db,
+        index: RwLock::new(index),
+        revision: AtomicI64::new(recovered.revision),
+    };
+    let spare = open::recover_log(&engine, options, &mut recovered)?;
+    engine.revision.store(recovered.revision, Ordering::Release);
+    let shared = Arc::new(WalShared::default());
+    shared.lock().spare = spare;
+    let wal_options = WalOptions {
+        segment_size: options.wal_segment_size.max(2 * wal::BLOCK as u64),
+    };
+    let wal = Wal::create(&options.dir, recovered.revision + 1, wal_options, shared.clone())?;
+    Ok((engine, recovered, wal, shared))
 }
 
 /// Checks a key and value before they are queued for the writer.

@@ -3,21 +3,27 @@
 //! redb recovers from a crash on open by itself (every commit is
 //! checksummed; a torn commit is ignored and the previous one used). What is
 //! left here is to create the tables on first use, check the layout version,
-//! read back the revision, the compacted revision and how far compaction
-//! got, and rebuild the in-memory key index from `LOG`.
+//! read back the checkpointed revision, the compacted revision and how far
+//! compaction got, rebuild the in-memory key index from `LOG`, and then
+//! replay the write-ahead log: the writes after the checkpointed revision
+//! are indexed and checkpointed into redb at once, and the old segments
+//! removed, so the store starts with an empty log.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable};
 
-use super::EmbeddedOptions;
+use super::checkpoint::write_checkpoint;
 use super::index::{IndexedVersion, KeyIndex};
+use super::pending::PendingWrites;
 use super::schema::{
     LOG, LogRecord, META, META_COMPACT_PROGRESS, META_COMPACTED, META_REVISION, META_SCHEMA_VERSION, OrInternal,
     SCHEMA_VERSION, VALUES, corrupt, revision_from_u64,
 };
+use super::wal::{Replayed, replay};
 use super::writer::Recovered;
+use super::{EmbeddedOptions, Engine};
 use crate::error::{Result, StorageError};
 use crate::store::EventType;
 
@@ -149,12 +155,70 @@ fn rebuild_index(db: &Database, recovered: &mut Recovered) -> Result<KeyIndex> {
         )));
     }
     index.set_compacted(compacted);
+    index.pending = PendingWrites::new(revision);
     Ok(index)
+}
+
+/// Replays the write-ahead log into `engine` (opened, log not yet read):
+/// indexes the writes after the checkpointed revision, checkpoints them and
+/// removes the segments. Returns the spare segment file left by the
+/// previous run, if it is still usable.
+pub(super) fn recover_log(
+    engine: &Engine,
+    options: &EmbeddedOptions,
+    recovered: &mut Recovered,
+) -> Result<Option<std::path::PathBuf>> {
+    let checkpointed = engine.index().pending.checkpointed();
+    let Replayed {
+        writes,
+        segments,
+        spare,
+    } = replay(&options.dir, checkpointed)?;
+    if !writes.is_empty() {
+        let writes: Vec<_> = writes.into_iter().map(std::sync::Arc::new).collect();
+        let last = checkpointed + writes.len() as i64;
+        {
+            let mut index = engine.index_mut();
+            for (revision, write) in (checkpointed + 1..).zip(&writes) {
+                let version = IndexedVersion {
+                    revision,
+                    create_revision: write.create_revision,
+                    deleted: write.event_type == EventType::Deleted,
+                };
+                if !index.push(&write.key, version) || !index.pending.push(revision, write.clone()) {
+                    return Err(corrupt(&format!("write-ahead log record {revision} out of order")));
+                }
+            }
+        }
+        write_checkpoint(engine, checkpointed, &writes, None, options.quick_repair)?;
+        engine.index_mut().pending.checkpointed_through(last);
+        recovered.revision = last;
+        tracing::info!(
+            writes = writes.len(),
+            revision = last,
+            "replayed the embedded store's write-ahead log"
+        );
+    }
+    for segment in &segments {
+        std::fs::remove_file(segment).map_err(|e| unusable(&options.dir, &e.to_string()))?;
+    }
+    if !segments.is_empty() {
+        sync_dir(&options.dir);
+    }
+    let spare = match spare {
+        Some(path) if std::fs::metadata(&path).is_ok_and(|m| m.len() >= options.wal_segment_size) => Some(path),
+        Some(path) => {
+            std::fs::remove_file(&path).map_err(|e| unusable(&options.dir, &e.to_string()))?;
+            None
+        }
+        None => None,
+    };
+    Ok(spare)
 }
 
 /// Makes the entries of `dir` durable. Some filesystems cannot sync a
 /// directory; that is worth a warning, not a failure.
-fn sync_dir(dir: &Path) {
+pub(super) fn sync_dir(dir: &Path) {
     if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
         tracing::warn!(dir = %dir.display(), error = %e, "cannot sync the data directory");
     }

@@ -2,24 +2,28 @@
 //!
 //! Callers send a [`Request`] over a channel and await a oneshot answer. The
 //! thread blocks for one request, drains everything else already queued (up
-//! to a batch limit), applies the batch in arrival order inside ONE redb
-//! write transaction, commits it with `Durability::Immediate` (one fsync),
-//! and only then answers each request and publishes the batch's events to the
-//! [`WatchHub`] in revision order. A write is therefore acknowledged only once
-//! it is durable, and the fsync is shared by every write of the batch.
+//! to a batch limit), applies the batch in arrival order, appends its writes
+//! to the write-ahead log as ONE frame and `fdatasync`s it once (see
+//! [`super::wal`]), and only then answers each request and publishes the
+//! batch's events to the [`WatchHub`] in revision order. A write is
+//! therefore acknowledged only once it is durable, and the sync is shared by
+//! every write of the batch. Copying the writes into redb is left to the
+//! checkpointer thread (see [`super::checkpoint`]).
 //!
 //! Each request's precondition (absent key, expected `mod_revision`) is
 //! checked against the key index, which already holds the earlier writes of
 //! the same batch (see [`super::apply`]). A failed precondition answers that
 //! request with `AlreadyExists`, `NotFound` or `Conflict` and leaves the rest
-//! of the batch alone; a database error fails the whole batch: nothing of it
-//! is kept, and its versions are taken out of the index again.
+//! of the batch alone; a log error fails the whole batch: nothing of it is
+//! acknowledged, and its versions are taken out of the index again.
 //!
-//! Between batches the thread also works off a pending compaction, one
-//! bounded chunk at a time (see [`super::compact`]).
+//! A compaction is checked and marked in the key index here (reads below it
+//! fail from then on), then handed to the checkpointer, which persists and
+//! runs it.
 //!
-//! Architecture invariant: this thread is the only writer of the database
-//! and of the key index; revisions are handed out here and nowhere else.
+//! Architecture invariant: this thread is the only writer of the log, the
+//! key index's versions and the pending writes' tail; revisions are handed
+//! out here and nowhere else.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
@@ -27,13 +31,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use redb::{Durability, WriteTransaction};
 use tokio::sync::oneshot;
 
 use super::Engine;
 use super::apply::{Applied, Batch};
-use super::compact;
-use super::schema::{META, META_COMPACTED, META_REVISION, OrInternal};
+use super::checkpoint::CheckpointHandle;
+use super::wal::{FrameBuilder, Wal};
 use crate::error::{Result, StorageError};
 use crate::store::{Event, KeyValue, Revision};
 use crate::watch_hub::WatchHub;
@@ -99,10 +102,6 @@ pub(super) struct WriterConfig {
     /// How long a batch waits for one more request when writers are
     /// concurrent (zero: never waits).
     pub(super) linger: Duration,
-    /// `LOG` rows handled per compaction transaction.
-    pub(super) compaction_chunk: usize,
-    /// redb quick-repair (allocator state saved at each commit).
-    pub(super) quick_repair: bool,
 }
 
 /// Where the store stood when it was opened.
@@ -125,12 +124,14 @@ pub(super) struct WriterHandle {
 }
 
 impl WriterHandle {
-    /// Starts the writer thread.
+    /// Starts the writer thread, which owns the log and the checkpointer.
     pub(super) fn spawn(
         engine: Arc<Engine>,
         hub: WatchHub,
         recovered: Recovered,
         config: WriterConfig,
+        wal: Wal,
+        checkpointer: CheckpointHandle,
     ) -> Result<Self> {
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
@@ -140,11 +141,10 @@ impl WriterHandle {
             config,
             revision: recovered.revision,
             compacted: recovered.compacted,
-            compact_progress: recovered.compact_progress,
-            compaction_paused: false,
-            compaction_waiters: Vec::new(),
             last_batch: 0,
-            log_buf: Vec::new(),
+            wal,
+            frame: FrameBuilder::default(),
+            checkpointer,
         };
         let thread = std::thread::Builder::new()
             .name("rkube-embedded-writer".into())
@@ -195,23 +195,22 @@ fn stopped() -> StorageError {
     StorageError::Unavailable("embedded store writer stopped".into())
 }
 
-/// The answer owed to one request of a batch, kept until the commit.
+/// The answer owed to one request of a batch, kept until the log sync.
 enum Answer {
     Write {
         reply: oneshot::Sender<Result<WriteOutcome>>,
         result: Result<WriteOutcome>,
     },
+    /// Answered now (done already, or refused).
     Compact {
         reply: oneshot::Sender<Result<()>>,
-        result: Result<CompactAnswer>,
+        result: Result<()>,
     },
-}
-
-enum CompactAnswer {
-    /// Nothing to do (already compacted that far): answer at once.
-    Done,
-    /// Marked; answer when the old history is removed.
-    Started,
+    /// Handed to the checkpointer after the sync.
+    CompactStarted {
+        revision: Revision,
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 struct Writer {
@@ -219,49 +218,26 @@ struct Writer {
     hub: WatchHub,
     rx: mpsc::Receiver<Request>,
     config: WriterConfig,
-    /// The revision of the last commit.
+    /// The revision of the last acknowledged write.
     revision: Revision,
-    /// The compacted revision of the last commit.
+    /// The compacted revision marked so far.
     compacted: Revision,
-    /// `LOG` rows up to here were handled by compaction.
-    compact_progress: Revision,
-    /// Compaction failed; it is retried at the next compaction or open.
-    compaction_paused: bool,
-    /// Compactions answered when the removal finishes.
-    compaction_waiters: Vec<oneshot::Sender<Result<()>>>,
     /// Requests in the last batch (> 1: writers are concurrent).
     last_batch: usize,
-    log_buf: Vec<u8>,
+    wal: Wal,
+    frame: FrameBuilder,
+    /// Dropped (stopped, after its last checkpoint) when this thread ends.
+    checkpointer: CheckpointHandle,
 }
 
 impl Writer {
     fn run(mut self) {
-        loop {
-            let first = if self.compaction_pending() {
-                match self.rx.try_recv() {
-                    Ok(request) => Some(request),
-                    Err(mpsc::TryRecvError::Empty) => None,
-                    Err(mpsc::TryRecvError::Disconnected) => break,
-                }
-            } else {
-                match self.rx.recv() {
-                    Ok(request) => Some(request),
-                    Err(mpsc::RecvError) => break,
-                }
-            };
-            if let Some(first) = first {
-                let batch = self.drain(first);
-                self.run_batch(batch);
-            }
-            if self.compaction_pending() {
-                self.compact_step();
-            }
+        while let Ok(first) = self.rx.recv() {
+            let batch = self.drain(first);
+            self.run_batch(batch);
+            self.checkpointer.after_batch();
         }
         tracing::debug!(revision = self.revision, "embedded store writer stopped");
-    }
-
-    fn compaction_pending(&self) -> bool {
-        self.compact_progress < self.compacted && !self.compaction_paused
     }
 
     /// `first` and whatever else is queued, up to the batch limits.
@@ -270,7 +246,7 @@ impl Writer {
     /// their next write right after their answer: the batch may linger for
     /// them (until no request came for [`WriterConfig::linger`], at most
     /// [`LINGER_MAX_GAPS`] times that), so they join this batch instead of
-    /// paying for one more commit.
+    /// paying for one more sync.
     fn drain(&mut self, first: Request) -> Vec<Request> {
         let mut bytes = request_bytes(&first);
         let mut batch = vec![first];
@@ -292,75 +268,70 @@ impl Writer {
         batch
     }
 
-    /// Applies, commits, answers and publishes one batch.
+    /// Applies, logs, answers and publishes one batch.
     fn run_batch(&mut self, batch: Vec<Request>) {
         let mut answers = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
         let mut requests = batch.into_iter();
-        let committed = self.apply_batch(&mut requests, &mut answers, &mut events);
+        let logged = self.apply_batch(&mut requests, &mut answers, &mut events);
         // Requests not reached because of a failure still get their answer.
         answers.extend(requests.map(unreached));
-        match &committed {
-            Ok(compacted) => {
+        match &logged {
+            Ok(revision) => {
+                self.revision = *revision;
                 self.engine.revision.store(self.revision, Ordering::Release);
-                if *compacted > self.compacted {
-                    self.compacted = *compacted;
-                    self.compaction_paused = false;
-                    // Before any history is removed: reads below it now fail.
-                    self.engine.index_mut().set_compacted(*compacted);
-                }
             }
             Err(error) => {
-                tracing::error!(%error, "embedded store commit failed; the batch is not written");
+                tracing::error!(%error, "embedded store batch failed; nothing of it is written");
                 let mut index = self.engine.index_mut();
                 for event in &events {
                     index.truncate_after(&event.kv.key, self.revision);
                 }
+                index.pending.truncate_after(self.revision);
             }
         }
         for answer in answers {
-            match (answer, &committed) {
+            match (answer, &logged) {
                 (Answer::Write { reply, result }, Ok(_)) => {
                     // A caller that gave up waiting is not an error.
                     let _ = reply.send(result);
                 }
-                (
-                    Answer::Compact {
-                        reply,
-                        result: Ok(CompactAnswer::Started),
-                    },
-                    Ok(_),
-                ) => self.compaction_waiters.push(reply),
                 (Answer::Compact { reply, result }, Ok(_)) => {
-                    let _ = reply.send(result.map(|_| ()));
+                    let _ = reply.send(result);
+                }
+                (Answer::CompactStarted { revision, reply }, Ok(_)) => {
+                    if revision > self.compacted {
+                        self.compacted = revision;
+                        self.engine.index_mut().set_compacted(revision);
+                    }
+                    self.checkpointer.compact(revision, reply);
                 }
                 (Answer::Write { reply, .. }, Err(e)) => {
                     let _ = reply.send(Err(e.clone()));
                 }
-                (Answer::Compact { reply, .. }, Err(e)) => {
+                (Answer::Compact { reply, .. } | Answer::CompactStarted { reply, .. }, Err(e)) => {
                     let _ = reply.send(Err(e.clone()));
                 }
             }
         }
-        if committed.is_ok() {
+        if logged.is_ok() {
             self.hub.publish(events.into());
         }
     }
 
-    /// Applies requests in one transaction and commits it; returns the
-    /// compacted revision after the commit and advances `self.revision`.
-    /// Every request taken from `requests` has its answer in `answers`.
+    /// Applies requests and logs the batch; returns the revision of its
+    /// last write. Every request taken from `requests` has its answer in
+    /// `answers`.
     fn apply_batch(
         &mut self,
         requests: &mut std::vec::IntoIter<Request>,
         answers: &mut Vec<Answer>,
         events: &mut Vec<Event>,
     ) -> Result<Revision> {
-        let txn = self.begin()?;
         let mut revision = self.revision;
         let mut compacted = self.compacted;
         {
-            let mut batch = Batch::open(&self.engine, &txn, &mut self.log_buf)?;
+            let mut batch = Batch::open(&self.engine, &mut self.frame, revision + 1);
             for request in requests.by_ref() {
                 match request {
                     Request::Write { op, reply } => {
@@ -375,7 +346,6 @@ impl Writer {
                                     reply,
                                     result: Err(e.clone()),
                                 });
-                                // Dropping the transaction aborts it.
                                 return Err(e);
                             }
                         };
@@ -385,70 +355,29 @@ impl Writer {
                         revision: target,
                         reply,
                     } => {
-                        let result = if target > revision {
-                            Err(StorageError::FutureRevision {
+                        if target > revision {
+                            let result = Err(StorageError::FutureRevision {
                                 requested: target,
                                 current: revision,
-                            })
+                            });
+                            answers.push(Answer::Compact { reply, result });
                         } else if target <= compacted {
-                            Ok(CompactAnswer::Done)
+                            answers.push(Answer::Compact { reply, result: Ok(()) });
                         } else {
                             compacted = target;
-                            Ok(CompactAnswer::Started)
-                        };
-                        answers.push(Answer::Compact { reply, result });
+                            answers.push(Answer::CompactStarted {
+                                revision: target,
+                                reply,
+                            });
+                        }
                     }
                 }
             }
-            if compacted != self.compacted {
-                // Compaction may remove the last LOG row, which otherwise
-                // tells the current revision on open.
-                let mut meta = txn.open_table(META).or_internal()?;
-                meta.insert(META_COMPACTED, compacted).or_internal()?;
-                meta.insert(META_REVISION, revision).or_internal()?;
-            }
         }
-        txn.commit().or_internal()?;
-        self.revision = revision;
-        Ok(compacted)
-    }
-
-    fn begin(&self) -> Result<WriteTransaction> {
-        let mut txn = self.engine.db.begin_write().or_internal()?;
-        txn.set_durability(Durability::Immediate).or_internal()?;
-        txn.set_quick_repair(self.config.quick_repair);
-        Ok(txn)
-    }
-
-    /// Removes one chunk of compacted history; answers the waiting
-    /// compactions when nothing is left.
-    fn compact_step(&mut self) {
-        let chunk = compact::compact_chunk(
-            &self.engine,
-            self.compacted,
-            self.compact_progress,
-            self.config.compaction_chunk,
-            self.config.quick_repair,
-        );
-        match chunk {
-            Ok(progress) => {
-                self.compact_progress = progress;
-                if !self.compaction_pending() {
-                    tracing::debug!(compacted = self.compacted, "embedded store compaction finished");
-                    for waiter in self.compaction_waiters.drain(..) {
-                        let _ = waiter.send(Ok(()));
-                    }
-                }
-            }
-            Err(error) => {
-                // Left for the next compaction or the next open to retry.
-                tracing::error!(%error, compacted = self.compacted, "embedded store compaction failed");
-                self.compaction_paused = true;
-                for waiter in self.compaction_waiters.drain(..) {
-                    let _ = waiter.send(Err(error.clone()));
-                }
-            }
+        if self.frame.count() > 0 {
+            self.wal.append(&mut self.frame)?;
         }
+        Ok(revision)
     }
 }
 
