@@ -15,6 +15,7 @@ pub mod authn;
 pub mod bootstrap;
 pub mod bootstrap_priority;
 pub mod config;
+pub mod convert;
 pub mod handlers;
 pub mod health;
 pub mod metrics;
@@ -79,6 +80,7 @@ pub async fn run(
         resources::ResourceTable::builtin(),
     ));
     bootstrap::ensure_system_namespaces(&registry).await?;
+    bootstrap_priority::ensure_priority_classes(&registry).await?;
     let state = routes::AppState::with_metrics(store.clone(), registry, Arc::new(tokens), metrics);
     let router = routes::router(state.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_address)

@@ -38,7 +38,13 @@ impl TestServer {
     /// A server over `store`.
     pub async fn with_store(store: Arc<dyn Store>) -> Self {
         let registry = Arc::new(Registry::new(store.clone(), crate::resources::ResourceTable::builtin()));
-        if let Err(e) = crate::bootstrap::ensure_system_namespaces(&registry).await {
+        // Bootstrapped like the real server (the secure port is a stand-in).
+        let bootstrapped = async {
+            crate::bootstrap::ensure_system_namespaces(&registry).await?;
+            crate::bootstrap_priority::ensure_priority_classes(&registry).await?;
+            crate::bootstrap::ensure_kubernetes_service(&registry, 6443).await
+        };
+        if let Err(e) = bootstrapped.await {
             panic!("bootstrapping the test server: {e:?}");
         }
         let tokens = match TokenFile::parse(&format!("{ADMIN_TOKEN},admin,admin,system:masters")) {

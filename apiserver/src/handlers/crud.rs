@@ -114,7 +114,7 @@ async fn read_object(ctx: &Ctx<'_>, req: Request) -> Result<(Object, Vec<String>
     let Value::Object(obj) = typed.object else {
         return Err(ApiError::internal("decoding an object did not produce an object"));
     };
-    Ok((obj, warnings))
+    Ok((crate::convert::to_storage(ctx.resource, obj), warnings))
 }
 
 /// The body's `apiVersion` and `kind`, when given, must be the URL's.
@@ -372,6 +372,7 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
                 let Value::Object(new) = typed.object else {
                     return Err(ApiError::bad_request("the patch must produce an object"));
                 };
+                let new = crate::convert::to_storage(&info, new);
                 // A resourceVersion in the patch is a precondition.
                 let rv = object::resource_version(&new);
                 if !rv.is_empty() && rv != object::resource_version(old) {

@@ -88,6 +88,28 @@ pub fn list_response(
     out: ListOutcome,
 ) -> Result<Response, ApiError> {
     Ok(match output {
+        Output::Object if crate::convert::needed(info) => {
+            let items: Vec<Object> = out
+                .items
+                .into_iter()
+                .map(|i| {
+                    let mut o = response::object(info, i.into_object(info));
+                    o.remove("kind");
+                    o.remove("apiVersion");
+                    o
+                })
+                .collect();
+            response::json(
+                StatusCode::OK,
+                &response::list(
+                    info,
+                    items,
+                    out.resource_version,
+                    out.continue_token,
+                    out.remaining_item_count,
+                ),
+            )
+        }
         Output::Object => response::list_bytes(
             info,
             &out.items,
@@ -151,7 +173,8 @@ impl WatchRenderer {
 
     /// Renders one line.
     pub fn render(&mut self, line: Bytes) -> Bytes {
-        if self.output == Output::Object {
+        let convert = crate::convert::needed(&self.info);
+        if self.output == Output::Object && !convert {
             return line;
         }
         let Ok(Value::Object(mut ev)) = serde_json::from_slice::<Value>(&line) else {
@@ -163,6 +186,11 @@ impl WatchRenderer {
         }
         let Some(Value::Object(obj)) = ev.remove("object") else {
             return line;
+        };
+        let obj = if convert {
+            response::object(&self.info, obj)
+        } else {
+            obj
         };
         let object = match self.output {
             Output::Table { version } => {

@@ -24,8 +24,10 @@ pub fn json(code: StatusCode, value: &impl serde::Serialize) -> Response {
     }
 }
 
-/// An object as served at `info`'s group/version.
-pub fn object(info: &ResourceInfo, mut obj: Object) -> Object {
+/// An object as served at `info`'s group/version (converted from the
+/// stored version when they differ).
+pub fn object(info: &ResourceInfo, obj: Object) -> Object {
+    let mut obj = crate::convert::from_storage(info, obj);
     obj.insert("apiVersion".into(), Value::String(info.api_version()));
     obj.insert("kind".into(), Value::String(info.kind.clone()));
     // `kind` and `apiVersion` first, like upstream's field order.

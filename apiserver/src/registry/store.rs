@@ -219,23 +219,27 @@ impl GenericStore {
         } else {
             object::set_meta(&mut obj, "generation", None);
         }
-        if self.has_status {
+        if self.has_status && self.strategy.resets_status_on_create() {
             obj.remove("status");
         }
-        self.strategy.prepare_for_create(&mut obj);
 
+        // Like upstream, a generated name is chosen before the strategy
+        // prepares and validates the object (a Job's labels carry it), and
+        // a clash starts over from the request with a new name.
         let generate = object::name(&obj).is_empty() && !object::meta_str(&obj, "generateName").is_empty();
-        let mut errs = object_meta::validate(object::meta(&obj), self.info.namespaced, traits.name_rule);
-        errs.extend(self.strategy.validate(&obj));
-        if !errs.is_empty() {
-            return Err(self.invalid(&obj, &errs));
-        }
-
+        let request = obj;
         let allocator = self.strategy.allocator();
         for attempt in 0.. {
+            let mut obj = request.clone();
             if generate {
                 let name = object::generate_name(object::meta_str(&obj, "generateName"));
                 object::set_meta(&mut obj, "name", Some(Value::String(name)));
+            }
+            self.strategy.prepare_for_create(&mut obj);
+            let mut errs = object_meta::validate(object::meta(&obj), self.info.namespaced, traits.name_rule);
+            errs.extend(self.strategy.validate(&obj));
+            if !errs.is_empty() {
+                return Err(self.invalid(&obj, &errs));
             }
             let name = object::name(&obj).to_string();
             // Allocation works on a copy so that a retry starts from the request.
@@ -352,6 +356,10 @@ impl GenericStore {
                 );
             }
         }
+        // The strategy defaults first, so that leaving out defaulted fields
+        // is not a change; then any change outside metadata and status bumps
+        // the generation once (unless the strategy already did).
+        self.strategy.prepare_for_update(new, old);
         if self.strategy.traits().tracks_generation && target == UpdateTarget::Main {
             let changed = |o: &Object| {
                 o.iter()
@@ -359,12 +367,12 @@ impl GenericStore {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect::<serde_json::Map<_, _>>()
             };
-            if changed(new) != changed(old) {
-                let generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
-                object::set_meta(new, "generation", Some(Value::from(generation)));
+            let old_generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+            let new_generation = object::meta(new).get("generation").and_then(Value::as_i64).unwrap_or(0);
+            if changed(new) != changed(old) && new_generation == old_generation {
+                object::set_meta(new, "generation", Some(Value::from(old_generation + 1)));
             }
         }
-        self.strategy.prepare_for_update(new, old);
         let mut errs = object_meta::validate_update(object::meta(new), object::meta(old));
         if errs.is_empty() {
             errs.extend(object_meta::validate(
@@ -632,3 +640,7 @@ impl GenericStore {
         ))
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

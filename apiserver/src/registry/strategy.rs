@@ -44,6 +44,12 @@ pub trait Strategy: Send + Sync + 'static {
     /// has filled uid, timestamps and reset status).
     fn prepare_for_create(&self, _obj: &mut Object) {}
 
+    /// Whether `status` sent with a create is dropped (most kinds); a Node
+    /// registers with its status.
+    fn resets_status_on_create(&self) -> bool {
+        true
+    }
+
     /// Kind-specific validation of a new object (metadata is validated by
     /// the generic store).
     fn validate(&self, _obj: &Object) -> FieldErrors {

@@ -173,12 +173,17 @@ impl FieldErrors {
     }
     /// `e` for one error, `[e1, e2]` for several (upstream's aggregate).
     pub fn summary(&self) -> String {
-        match self.0.as_slice() {
-            [one] => one.to_string(),
-            many => format!(
-                "[{}]",
-                many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-            ),
+        // Like upstream's ToAggregate, repeated messages are shown once.
+        let mut seen = std::collections::HashSet::new();
+        let messages: Vec<String> = self
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .filter(|m| seen.insert(m.clone()))
+            .collect();
+        match messages.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
         }
     }
 }

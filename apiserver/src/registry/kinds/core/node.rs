@@ -174,6 +174,11 @@ impl Strategy for NodeStrategy {
         self.0
     }
 
+    /// A kubelet registers its node with status.
+    fn resets_status_on_create(&self) -> bool {
+        false
+    }
+
     fn prepare_for_create(&self, obj: &mut Object) {
         prepare(obj);
     }
