@@ -9,7 +9,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    /// rkube's embedded backend (redb with group commit) in a temp directory.
+    /// rkube's embedded backend (write-ahead log + redb) in a temp directory.
     Embedded,
     /// A real 1-member etcd (`/usr/bin/etcd`) on loopback, fsync on.
     Etcd,
