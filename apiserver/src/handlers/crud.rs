@@ -173,6 +173,7 @@ pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let target = match ctx.info.subresource.as_str() {
         "status" => UpdateTarget::Status,
         "finalize" => UpdateTarget::Finalize,
+        "ephemeralcontainers" => UpdateTarget::EphemeralContainers,
         _ => UpdateTarget::Main,
     };
     let (obj, warnings) = read_object(ctx, req).await?;
@@ -331,6 +332,7 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let body = body::read(req.into_body()).await?;
     let target = match ctx.info.subresource.as_str() {
         "status" => UpdateTarget::Status,
+        "ephemeralcontainers" => UpdateTarget::EphemeralContainers,
         _ => UpdateTarget::Main,
     };
     let gr = ctx.gr();

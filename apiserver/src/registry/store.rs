@@ -40,6 +40,9 @@ pub enum UpdateTarget {
     Status,
     /// The namespaces' `finalize` subresource: only `spec.finalizers` changes.
     Finalize,
+    /// The pods' `ephemeralcontainers` subresource: only
+    /// `spec.ephemeralContainers` changes.
+    EphemeralContainers,
 }
 
 /// Options of update.
@@ -339,6 +342,22 @@ impl GenericStore {
                     if rv.is_empty() { None } else { Some(Value::String(rv)) },
                 );
             }
+            UpdateTarget::EphemeralContainers => {
+                let ephemeral = new.get("spec").and_then(|s| s.get("ephemeralContainers")).cloned();
+                let rv = object::resource_version(new).to_string();
+                *new = old.clone();
+                if let Some(Value::Object(spec)) = new.get_mut("spec") {
+                    match ephemeral {
+                        Some(e) if !e.is_null() => spec.insert("ephemeralContainers".into(), e),
+                        _ => spec.remove("ephemeralContainers"),
+                    };
+                }
+                object::set_meta(
+                    new,
+                    "resourceVersion",
+                    if rv.is_empty() { None } else { Some(Value::String(rv)) },
+                );
+            }
             UpdateTarget::Status => {
                 // Only status (and nothing in metadata but what the server
                 // keeps) changes through the status subresource.
@@ -380,7 +399,11 @@ impl GenericStore {
                 self.info.namespaced,
                 self.strategy.traits().name_rule,
             ));
-            errs.extend(self.strategy.validate_update(new, old));
+            if target == UpdateTarget::EphemeralContainers {
+                errs.extend(super::kinds::pod::ephemeral::validate_update(new, old));
+            } else {
+                errs.extend(self.strategy.validate_update(new, old));
+            }
         }
         if !errs.is_empty() {
             return Err(self.invalid(new, &errs));

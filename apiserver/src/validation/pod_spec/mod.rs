@@ -5,7 +5,7 @@
 //! Paths and messages are upstream's; checks that need the whole object
 //! (pod update rules, workload selectors) live with the kinds.
 
-mod containers;
+pub mod containers;
 pub mod fields;
 pub mod label_selector;
 pub mod quantity;

@@ -3,6 +3,7 @@
 //! and graceful deletion for pods bound to a node.
 
 pub mod defaults;
+pub mod ephemeral;
 #[cfg(test)]
 mod tests;
 pub mod update;
