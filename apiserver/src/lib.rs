@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod health;
 pub mod metrics;
 pub mod observe;
+pub mod openapi;
 pub mod options;
 pub mod patch;
 pub mod pki;

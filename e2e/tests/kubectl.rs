@@ -74,7 +74,7 @@ async fn discovery_and_version() {
 #[tokio::test]
 async fn create_and_get_in_every_format() {
     let c = cluster(Backend::Embedded).await;
-    let out = c.kubectl_with(&["create", "--validate=false", "-f", "-"], Some(MANIFESTS), &[]);
+    let out = c.kubectl_with(&["create", "-f", "-"], Some(MANIFESTS), &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let created = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -279,8 +279,7 @@ async fn mutations() {
     let mut obj: serde_json::Value =
         serde_json::from_str(&c.ok(&["get", "deploy", "web", "-o", "json"]).unwrap()).unwrap();
     obj["spec"]["replicas"] = 7.into();
-    // (--validate=false until the OpenAPI documents are served.)
-    let out = c.kubectl_with(&["replace", "--validate=false", "-f", "-"], Some(&obj.to_string()), &[]);
+    let out = c.kubectl_with(&["replace", "-f", "-"], Some(&obj.to_string()), &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"])
@@ -298,7 +297,7 @@ async fn mutations() {
         .status()
         .unwrap();
     let out = c.kubectl_with(
-        &["edit", "--validate=false", "deploy", "web"],
+        &["edit", "deploy", "web"],
         None,
         &[("KUBE_EDITOR", editor.to_str().unwrap())],
     );
@@ -386,7 +385,7 @@ async fn watch_observes_a_later_change() {
 async fn failures_carry_upstream_messages() {
     let c = cluster(Backend::Embedded).await;
     let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n";
-    let out = c.kubectl_with(&["create", "--validate=false", "-f", "-"], Some(bad), &[]);
+    let out = c.kubectl_with(&["create", "-f", "-"], Some(bad), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -402,7 +401,7 @@ async fn failures_carry_upstream_messages() {
     let stale = c.ok(&["get", "cm", "cas", "-o", "json"]).unwrap();
     c.ok(&["patch", "cm", "cas", "--type", "merge", "-p", r#"{"data":{"a":"2"}}"#])
         .unwrap();
-    let out = c.kubectl_with(&["replace", "--validate=false", "-f", "-"], Some(&stale), &[]);
+    let out = c.kubectl_with(&["replace", "-f", "-"], Some(&stale), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
