@@ -204,12 +204,46 @@ async fn generators() {
         "true",
     ])
     .unwrap();
+    c.ok(&["create", "service", "clusterip", "svc1", "-n", "gen", "--tcp=80:8080"])
+        .unwrap();
+    let ip = c
+        .ok(&[
+            "get",
+            "service",
+            "svc1",
+            "-n",
+            "gen",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ])
+        .unwrap();
+    let octets: Vec<u8> = ip.split('.').map(|o| o.parse().unwrap()).collect();
+    assert!(
+        octets.len() == 4 && octets[0] == 10 && (96..112).contains(&octets[1]),
+        "{ip}"
+    );
+    let owner = c
+        .ok(&["get", "ipaddress", &ip, "-o", "jsonpath={.spec.parentRef.name}"])
+        .unwrap();
+    assert_eq!(owner, "svc1");
+    let job_label = c
+        .ok(&[
+            "get",
+            "job",
+            "j1",
+            "-n",
+            "gen",
+            "-o",
+            "jsonpath={.spec.template.metadata.labels.job-name}",
+        ])
+        .unwrap();
+    assert_eq!(job_label, "j1");
     let secret = c
         .ok(&["get", "secret", "s1", "-n", "gen", "-o", "jsonpath={.data.password}"])
         .unwrap();
     assert_eq!(secret, "aHVudGVyMg==");
     let names = c
-        .ok(&["get", "cm,secret,deploy,job,cronjob", "-n", "gen", "-o", "name"])
+        .ok(&["get", "cm,secret,deploy,job,cronjob,svc", "-n", "gen", "-o", "name"])
         .unwrap();
     for n in [
         "configmap/cm1",
@@ -217,6 +251,7 @@ async fn generators() {
         "deployment.apps/d1",
         "job.batch/j1",
         "cronjob.batch/cj1",
+        "service/svc1",
     ] {
         assert!(names.lines().any(|l| l == n), "{n} missing:\n{names}");
     }
