@@ -5,10 +5,12 @@
 //! resource table). Most resources have one version, or versions of the
 //! same shape; the exception among the served built-ins is
 //! HorizontalPodAutoscaler, stored as `autoscaling/v2` and also served as
-//! `autoscaling/v1` ([`hpa`]). Requests are converted to the stored
-//! version on the way in and responses, lists and watch events back to the
-//! requested version on the way out.
+//! `autoscaling/v1` ([`hpa`]). `events.k8s.io/v1` Events share the core/v1
+//! Events' store and are kept in core/v1's shape ([`events`]). Requests are
+//! converted to the stored version on the way in and responses, lists and
+//! watch events back to the requested version on the way out.
 
+pub mod events;
 pub mod hpa;
 
 use crate::registry::object::Object;
@@ -16,17 +18,41 @@ use crate::resources::ResourceInfo;
 
 /// Whether objects served at `info`'s version differ from the stored form.
 pub fn needed(info: &ResourceInfo) -> bool {
-    info.group == "autoscaling" && info.resource == "horizontalpodautoscalers" && info.version == "v1"
+    conversion(info).is_some()
+}
+
+/// The conversions between a served version and its stored form.
+enum Conversion {
+    /// `autoscaling/v1` HorizontalPodAutoscalers, stored as `autoscaling/v2`.
+    HpaV1,
+    /// `events.k8s.io/v1` Events, stored as core/v1 Events.
+    EventsV1,
+}
+
+fn conversion(info: &ResourceInfo) -> Option<Conversion> {
+    match (info.group.as_str(), info.resource.as_str(), info.version.as_str()) {
+        ("autoscaling", "horizontalpodautoscalers", "v1") => Some(Conversion::HpaV1),
+        ("events.k8s.io", "events", _) => Some(Conversion::EventsV1),
+        _ => None,
+    }
 }
 
 /// Converts an object sent at `info`'s version to the stored version.
 pub fn to_storage(info: &ResourceInfo, obj: Object) -> Object {
-    if needed(info) { hpa::v1_to_v2(obj) } else { obj }
+    match conversion(info) {
+        Some(Conversion::HpaV1) => hpa::v1_to_v2(obj),
+        Some(Conversion::EventsV1) => events::v1_to_core(obj),
+        None => obj,
+    }
 }
 
 /// Converts a stored object to `info`'s version.
 pub fn from_storage(info: &ResourceInfo, obj: Object) -> Object {
-    if needed(info) { hpa::v2_to_v1(obj) } else { obj }
+    match conversion(info) {
+        Some(Conversion::HpaV1) => hpa::v2_to_v1(obj),
+        Some(Conversion::EventsV1) => events::core_to_v1(obj),
+        None => obj,
+    }
 }
 
 #[cfg(test)]

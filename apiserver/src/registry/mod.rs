@@ -25,8 +25,15 @@ use rkube_storage::Store;
 use crate::resources::{ResourceInfo, ResourceTable};
 use store::GenericStore;
 
+/// A (group, plural name) pair.
+type GroupResource = (&'static str, &'static str);
+
+/// Resources kept in another group's store, as upstream does: an
+/// events.k8s.io Event is a core Event (`convert::events` converts).
+const SHARED_STORES: &[(GroupResource, GroupResource)] = &[(("events.k8s.io", "events"), ("", "events"))];
+
 /// Every resource's store, by group and plural name. Versions of one
-/// resource share a store.
+/// resource share a store, and so do the resources of [`SHARED_STORES`].
 pub struct Registry {
     stores: HashMap<(String, String), Arc<GenericStore>>,
     pub resources: &'static ResourceTable,
@@ -49,7 +56,10 @@ impl Registry {
         let mut stores = HashMap::new();
         for info in resources.all() {
             let key = (info.group.clone(), info.resource.clone());
-            if stores.contains_key(&key) || !kinds::is_stored(info) {
+            let shared = SHARED_STORES
+                .iter()
+                .any(|((g, r), _)| info.group == *g && info.resource == *r);
+            if stores.contains_key(&key) || !kinds::is_stored(info) || shared {
                 continue;
             }
             let strategy = kinds::strategy_for(info);
@@ -69,6 +79,11 @@ impl Registry {
             }
         }
         let cache_task = cache.start();
+        for ((group, resource), (owner_group, owner)) in SHARED_STORES {
+            if let Some(store) = stores.get(&(owner_group.to_string(), owner.to_string())).cloned() {
+                stores.insert((group.to_string(), resource.to_string()), store);
+            }
+        }
         Registry {
             stores,
             resources,
