@@ -181,6 +181,11 @@ impl TestCluster {
         self.start_apiserver()
     }
 
+    /// Uses another kubectl binary from now on.
+    pub fn use_kubectl(&mut self, path: impl Into<PathBuf>) {
+        self.kubectl = path.into();
+    }
+
     /// Runs kubectl with the cluster's kubeconfig.
     pub fn kubectl(&self, args: &[&str]) -> Output {
         self.kubectl_with(args, None, &[])
