@@ -46,7 +46,7 @@ use crate::validation::FieldErrors;
 
 pub mod field_labels;
 pub mod fields;
-mod go_quote;
+pub(crate) mod go_quote;
 pub mod labels;
 
 pub use field_labels::{FieldLabelConversion, FieldLabelRejection, selectable_fields};

@@ -6,6 +6,7 @@
 //! `metadata.name: Invalid value: "UPPER": <detail>`, and several errors as
 //! `[e1, e2]`.
 
+pub mod go_value;
 pub mod label_selector;
 pub mod names;
 pub mod object_meta;
@@ -66,14 +67,9 @@ pub struct FieldError {
     pub detail: String,
 }
 
+/// The bad value as upstream prints it (Go's `%q`, `%v`, `%#v`).
 fn render_value(v: &Value) -> String {
-    match v {
-        Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        other => serde_json::to_string(other).unwrap_or_default(),
-    }
+    go_value::render(v)
 }
 
 impl FieldError {

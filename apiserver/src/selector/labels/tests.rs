@@ -257,19 +257,19 @@ fn requirement_constructor() {
         "x",
         Operator::GreaterThan,
         &["1", "2"],
-        Err(r#"values: Invalid value: ["1","2"]: for 'Gt', 'Lt' operators, exactly one value is required"#),
+        Err(r#"values: Invalid value: []string{"1", "2"}: for 'Gt', 'Lt' operators, exactly one value is required"#),
     );
     check(
         "x",
         Operator::Equals,
         &["a", "b"],
-        Err(r#"values: Invalid value: ["a","b"]: exact-match compatibility requires one single value"#),
+        Err(r#"values: Invalid value: []string{"a", "b"}: exact-match compatibility requires one single value"#),
     );
     check(
         "x",
         Operator::Exists,
         &["a"],
-        Err(r#"values: Invalid value: ["a"]: values set must be empty for exists and does not exist"#),
+        Err(r#"values: Invalid value: []string{"a"}: values set must be empty for exists and does not exist"#),
     );
     check(
         &"a".repeat(254),
@@ -433,7 +433,7 @@ fn converts_label_selectors() {
     );
     check(
         json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}),
-        Err(r#"values: Invalid value: ["x"]: values set must be empty for exists and does not exist"#),
+        Err(r#"values: Invalid value: []string{"x"}: values set must be empty for exists and does not exist"#),
     );
     check(
         json!({"matchLabels": {"app": "a b"}}),

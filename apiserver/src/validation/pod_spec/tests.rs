@@ -177,7 +177,7 @@ fn tolerations_and_affinity() {
         }),
         &[
             "spec.tolerations[0].operator: Invalid value: \"Equal\": operator must be Exists when `key` is empty, which means \"match all values and all keys\"",
-            "spec.tolerations[1].operator: Invalid value: {\"key\":\"k\",\"operator\":\"Exists\",\"value\":\"v\"}: value must be empty when `operator` is 'Exists'",
+            "spec.tolerations[1].operator: Invalid value: map[string]string{\"key\":\"k\", \"operator\":\"Exists\", \"value\":\"v\"}: value must be empty when `operator` is 'Exists'",
             "spec.tolerations[2].effect: Invalid value: \"NoSchedule\": effect must be 'NoExecute' when `tolerationSeconds` is set",
             "spec.tolerations[3].operator: Unsupported value: \"Gt\": supported values: \"Equal\", \"Exists\"",
             "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required value: must have at least one node selector term",

@@ -56,7 +56,7 @@ async fn deployment_selector_rules_and_defaults() {
         causes(&status),
         [(
             "spec.template.metadata.labels".to_string(),
-            "Invalid value: {\"app\":\"web\"}: `selector` does not match template `labels`".to_string()
+            "Invalid value: map[string]string{\"app\":\"web\"}: `selector` does not match template `labels`".to_string()
         )]
     );
 
@@ -181,7 +181,7 @@ async fn statefulset_daemonset_replicaset_rc() {
         causes(&status),
         [(
             "spec.selector".to_string(),
-            "Invalid value: {}: empty selector is invalid for deployment".to_string()
+            "Invalid value: map[string]string{}: empty selector is invalid for deployment".to_string()
         )]
     );
 

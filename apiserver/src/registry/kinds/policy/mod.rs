@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(
             errors(json!({"minAvailable": 1, "maxUnavailable": 1})),
             [
-                "spec: Invalid value: {\"maxUnavailable\":1,\"minAvailable\":1}: minAvailable and maxUnavailable cannot be both set"
+                "spec: Invalid value: map[string]int64{\"maxUnavailable\":1, \"minAvailable\":1}: minAvailable and maxUnavailable cannot be both set"
             ]
         );
         assert_eq!(
