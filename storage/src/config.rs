@@ -10,7 +10,8 @@ use crate::store::Store;
 /// Which backend to use (`--storage-backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StorageBackend {
-    /// redb in `--data-dir`, the default.
+    /// The embedded store (write-ahead log + redb) in `--data-dir`, the
+    /// default.
     #[default]
     Embedded,
     /// A real etcd cluster at `--etcd-servers`.

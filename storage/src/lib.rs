@@ -11,9 +11,10 @@
 //!   once, then follow live changes;
 //! - compaction, which forgets history older than a revision.
 //!
-//! Backends: [`embedded`] (the default: a redb database in one data
-//! directory, with group commit), [`etcd`] (a real etcd v3 cluster) and
-//! [`memory`] (unit tests only). [`StorageConfig::open`] picks one.
+//! Backends: [`embedded`] (the default: a write-ahead log with group
+//! commit, checkpointed into a redb database, in one data directory),
+//! [`etcd`] (a real etcd v3 cluster) and [`memory`] (unit tests only).
+//! [`StorageConfig::open`] picks one.
 //!
 //! With the `testing` feature, [`testing`] holds the conformance suite that
 //! every backend runs unchanged, and a harness that starts real etcd members.

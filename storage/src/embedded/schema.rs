@@ -15,9 +15,11 @@
 //!   write that is not a deletion, cut into chunks that pack pages (see
 //!   [`super::values`]).
 //! - [`META`]: name -> `i64`: the layout version, the compacted revision,
-//!   how far compaction got, and a floor for the current revision (the
-//!   current revision is the larger of that floor and the last `LOG` row;
-//!   the floor is only written when compaction may remove that row).
+//!   how far compaction got, and the checkpointed revision: every write up
+//!   to it is in `LOG`/`VALUES`, the ones after it only in the write-ahead
+//!   log (see [`super::wal`]), replayed from there at open. The current
+//!   revision is the larger of it and the last `LOG` row, or the last write
+//!   replayed from the log.
 //!
 //! Compaction removes the `LOG` and `VALUES` rows of superseded versions;
 //! the rows of the versions still visible stay, so the index can always be
@@ -42,8 +44,8 @@ pub(super) const META: TableDefinition<&str, i64> = TableDefinition::new("meta")
 
 /// `META` key of the layout version.
 pub(super) const META_SCHEMA_VERSION: &str = "schema_version";
-/// `META` key of a lower bound of the current revision (1 for an empty
-/// store).
+/// `META` key of the checkpointed revision (1 for an empty store): written
+/// by every checkpoint.
 pub(super) const META_REVISION: &str = "revision";
 /// `META` key of the compacted revision (0: nothing compacted).
 pub(super) const META_COMPACTED: &str = "compacted";

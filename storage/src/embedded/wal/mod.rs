@@ -45,9 +45,10 @@ use crate::store::Revision;
 const SPARE_NAME: &str = "wal.spare";
 /// Name under which a spare is zero-filled before it is renamed.
 const SPARE_TEMP_NAME: &str = "wal.spare.tmp";
-/// Capacity of a segment created when no spare is ready: small, so the log
-/// moves to a preallocated spare soon.
-const PLAIN_SEGMENT_CAPACITY: u64 = 1 << 20;
+/// Size of a segment zero-filled on the spot when no spare is ready: small,
+/// so that creating it holds up the writer briefly (and opening a store
+/// costs little); the log moves to a full-size spare soon.
+const SMALL_SEGMENT_SIZE: u64 = 1 << 20;
 
 /// Tuning of the log.
 #[derive(Debug, Clone, Copy)]
@@ -88,8 +89,8 @@ pub(super) struct WalFiles {
     pub(super) spare: Option<PathBuf>,
     /// Segments waiting to be retired, oldest first.
     pub(super) sealed: Vec<SealedSegment>,
-    /// The active segment has no preallocated space and is in use: a spare
-    /// is worth preparing.
+    /// The active segment is filling up and no spare is ready: one is worth
+    /// preparing.
     pub(super) want_spare: bool,
 }
 
@@ -113,8 +114,8 @@ struct ActiveSegment {
     offset: u64,
     /// Rotate before a frame would end past this.
     capacity: u64,
-    /// The file was a spare: its blocks are already written.
-    preallocated: bool,
+    /// The file is full-size, so it can be recycled as a spare.
+    reusable: bool,
     /// The newest revision in the segment (`base - 1` when empty).
     last: Revision,
     /// A spare was asked for while this segment was active.
@@ -177,7 +178,7 @@ impl Wal {
         self.active.file.sync_data().map_err(io)?;
         self.active.offset += len;
         self.active.last = last;
-        let filling = if self.active.preallocated {
+        let filling = if self.active.reusable {
             self.active.offset >= self.active.capacity / 2
         } else {
             self.active.offset >= self.active.capacity / 4
@@ -197,7 +198,7 @@ impl Wal {
         self.shared.lock().sealed.push(SealedSegment {
             path: old.path,
             last: old.last,
-            reusable: old.preallocated,
+            reusable: old.reusable,
         });
         Ok(())
     }
@@ -208,32 +209,33 @@ impl Wal {
 fn open_segment(dir: &Path, base: Revision, shared: &WalShared, options: WalOptions) -> Result<ActiveSegment> {
     let path = dir.join(segment_name(base));
     let io = |e: std::io::Error| StorageError::Internal(format!("write-ahead log segment {}: {e}", path.display()));
-    let (file, preallocated) = {
+    let file = {
         // Held across the rename: the checkpointer renames files to the
         // spare's name under the same lock.
         let mut files = shared.lock();
         match files.spare.take() {
             Some(spare) => {
                 std::fs::rename(&spare, &path).map_err(io)?;
-                let file = File::options().read(true).write(true).open(&path).map_err(io)?;
-                (file, true)
+                File::options().read(true).write(true).open(&path).map_err(io)?
             }
             None => {
+                drop(files);
                 let file = File::options()
                     .read(true)
                     .write(true)
                     .create_new(true)
                     .open(&path)
                     .map_err(io)?;
-                (file, false)
+                // Written blocks, like a spare's (see the module docs).
+                let size = SMALL_SEGMENT_SIZE.min(options.segment_size);
+                file.write_all_at(&vec![0; usize::try_from(size).unwrap_or(0)], 0)
+                    .map_err(io)?;
+                file.sync_all().map_err(io)?;
+                file
             }
         }
     };
-    let capacity = if preallocated {
-        file.metadata().map_err(io)?.len().max(options.segment_size)
-    } else {
-        PLAIN_SEGMENT_CAPACITY.min(options.segment_size)
-    };
+    let capacity = file.metadata().map_err(io)?.len();
     let header = SegmentHeader {
         salt: random_salt(),
         base,
@@ -241,9 +243,6 @@ fn open_segment(dir: &Path, base: Revision, shared: &WalShared, options: WalOpti
     file.write_all_at(&header.encode(), 0).map_err(io)?;
     // The header reaches the disk with the first frame's sync; the name
     // must be durable before any write in the file is acknowledged.
-    if !preallocated {
-        file.sync_all().map_err(io)?;
-    }
     File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     Ok(ActiveSegment {
         file,
@@ -251,7 +250,7 @@ fn open_segment(dir: &Path, base: Revision, shared: &WalShared, options: WalOpti
         salt: header.salt,
         offset: BLOCK as u64,
         capacity,
-        preallocated,
+        reusable: capacity >= options.segment_size,
         last: base - 1,
         asked_spare: false,
     })
