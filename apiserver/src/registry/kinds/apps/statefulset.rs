@@ -1,17 +1,17 @@
 //! StatefulSets: apps/v1 defaults (OrderedReady, RollingUpdate with
 //! partition 0, Retain/Retain claim retention, revisionHistoryLimit 10),
-//! DNS-1123 label names, spec/status validation and the fields an update
-//! may not touch.
+//! DNS-1123 label names, spec/status validation (the whole pod template,
+//! like a Deployment's, with the claim templates as volumes) and the fields
+//! an update may not touch.
 
 use serde_json::{Value, json};
 
 use crate::registry::object::Object;
 use crate::registry::strategy::{KindTraits, Strategy};
 use crate::validation::object_meta::NameRule;
-use crate::validation::pod_spec::fields::{
-    arr, at, int, int_or_percent_number, positive_int_or_percent, str_at, validate_annotations, validate_labels,
-};
+use crate::validation::pod_spec::fields::{arr, at, int, int_or_percent_number, positive_int_or_percent, str_at};
 use crate::validation::pod_spec::label_selector::{check_template_match, is_empty_selector, validate_label_selector};
+use crate::validation::pod_spec::validate_pod_template_spec;
 use crate::validation::{FieldError, FieldErrors, index};
 
 use super::super::default_traits;
@@ -103,6 +103,33 @@ fn validate_update_strategy(s: Option<&Value>, errs: &mut FieldErrors) {
     }
 }
 
+/// The template as its pods will be: each volume claim template is a
+/// volume of the pod (a PersistentVolumeClaim named after it), so mounts
+/// of claim templates resolve like the controller makes them.
+fn with_claim_volumes(template: &Value, claims: &[Value]) -> Value {
+    let mut template = template.clone();
+    if claims.is_empty() {
+        return template;
+    }
+    let Some(spec) = template.get_mut("spec").and_then(Value::as_object_mut) else {
+        return template;
+    };
+    let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
+    if !volumes.is_array() {
+        return template;
+    }
+    if let Value::Array(volumes) = volumes {
+        for claim in claims {
+            let name = str_at(claim.get("metadata"), "name");
+            if name.is_empty() || volumes.iter().any(|v| str_at(Some(v), "name") == name) {
+                continue;
+            }
+            volumes.push(json!({"name": name, "persistentVolumeClaim": {"claimName": name}}));
+        }
+    }
+    template
+}
+
 /// `ValidateStatefulSetSpec`.
 pub fn validate_statefulset_spec(obj: &Object) -> FieldErrors {
     let mut errs = FieldErrors::new();
@@ -149,30 +176,15 @@ pub fn validate_statefulset_spec(obj: &Object) -> FieldErrors {
             }
         }
     }
-    // Upstream checks only the template's metadata here.
-    let template = s.and_then(|s| s.get("template"));
+    let template = s.and_then(|s| s.get("template")).filter(|t| !t.is_null());
     check_template_match(selector, "spec.selector", template, "spec.template", &mut errs);
-    let meta = template.and_then(|t| t.get("metadata"));
-    validate_labels(meta.and_then(|m| m.get("labels")), "spec.template.labels", &mut errs);
-    validate_annotations(
-        meta.and_then(|m| m.get("annotations")),
-        "spec.template.annotations",
-        &mut errs,
-    );
-    let pod_spec = template.and_then(|t| t.get("spec"));
-    let policy = str_at(pod_spec, "restartPolicy");
-    if policy != "Always" {
-        errs.push(FieldError::not_supported(
-            "spec.template.spec.restartPolicy",
-            policy,
-            &["Always"],
-        ));
-    }
-    if at(pod_spec, &["activeDeadlineSeconds"]).is_some() {
-        errs.push(FieldError::forbidden(
-            "spec.template.spec.activeDeadlineSeconds",
-            "activeDeadlineSeconds in StatefulSet is not Supported",
-        ));
+    match template {
+        None => errs.push(FieldError::required("spec.template", "")),
+        Some(template) => {
+            let template = with_claim_volumes(template, arr(s, "volumeClaimTemplates"));
+            errs.extend(validate_pod_template_spec(Some(&template), "spec.template"));
+            workload::validate_always_restart(Some(&template), "StatefulSet", &mut errs);
+        }
     }
     for (i, t) in arr(s, "volumeClaimTemplates").iter().enumerate() {
         let p = index("spec.volumeClaimTemplates", i);
@@ -259,5 +271,67 @@ impl Strategy for StatefulSetStrategy {
             errs.extend(validate_status(new, old));
         }
         errs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn messages(spec: Value) -> Vec<String> {
+        let mut obj = json!({"metadata": {"name": "s", "namespace": "default"}, "spec": spec})
+            .as_object()
+            .cloned()
+            .unwrap();
+        default_statefulset(&mut obj);
+        validate_statefulset_spec(&obj)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn validates_the_whole_pod_template() {
+        let selector = json!({"matchLabels": {"app": "x"}});
+        let got = messages(
+            json!({"selector": selector, "template": {"metadata": {"labels": {"app": "x"}},
+            "spec": {"containers": [{"name": "Bad_Name"}]}}}),
+        );
+        assert!(
+            got.iter()
+                .any(|m| m.starts_with("spec.template.spec.containers[0].name: Invalid value: \"Bad_Name\"")),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&"spec.template.spec.containers[0].image: Required value".to_string()),
+            "{got:?}"
+        );
+        let got = messages(
+            json!({"selector": selector, "template": {"metadata": {"labels": {"app": "x"}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}),
+        );
+        assert_eq!(
+            got,
+            ["spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\""]
+        );
+    }
+
+    #[test]
+    fn claim_templates_count_as_volumes() {
+        let spec = |mount: &str| {
+            json!({"selector": {"matchLabels": {"app": "x"}},
+                "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [
+                    {"name": "c", "image": "i", "volumeMounts": [{"name": mount, "mountPath": "/data"}]}]}},
+                "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]})
+        };
+        assert_eq!(messages(spec("data")), Vec::<String>::new());
+        let got = messages(spec("other"));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("spec.template.spec.containers[0].volumeMounts[0].name: Not found: \"other\""),
+            "{got:?}"
+        );
     }
 }
