@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod options;
 pub mod patch;
 pub mod pki;
+pub mod protobuf;
 pub mod registry;
 pub mod request_info;
 pub mod resources;

@@ -49,12 +49,18 @@ pub struct Decoded {
     pub duplicates: Vec<String>,
 }
 
-/// Decodes a create/update body as JSON (the only body type served so far;
-/// others are 415 with the list upstream gives).
+/// Decodes a create/update body as JSON or Kubernetes protobuf (others are
+/// 415 with the list upstream gives).
 pub fn decode_object(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
     let mt = media_type(headers);
     match mt.as_str() {
         "application/json" | "" => {}
+        crate::protobuf::MEDIA_TYPE => {
+            return Ok(Decoded {
+                object: crate::protobuf::decode_body(body)?,
+                duplicates: Vec::new(),
+            });
+        }
         _ => return Err(ApiError::unsupported_media_type(&["application/json"])),
     }
     decode_json(body)
