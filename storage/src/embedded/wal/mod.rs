@@ -15,7 +15,8 @@
 //!   rotation. Overwriting blocks that are already allocated and written
 //!   lets `fdatasync` flush data only: appending to a growing file, or
 //!   writing into `fallocate`d (unwritten) extents, also commits the
-//!   filesystem journal on every sync, which measured 1.5x to 3x slower.
+//!   filesystem journal on every sync (1.5x to 16x fewer syncs/s measured
+//!   at 8 KiB, see `docs/benchmarks.md`).
 //!
 //! Architecture invariant: only the writer thread appends and rotates; only
 //! the checkpointer retires segments and prepares spares; they meet in
