@@ -3,8 +3,14 @@
 
 pub mod checks;
 pub mod config;
+pub mod endpoints;
+pub mod limit_range;
 pub mod node;
+pub mod pod_template;
+pub mod resource_names;
+pub mod resource_quota;
 pub mod service;
+pub mod service_account;
 pub mod volumes;
 
 use std::sync::Arc;
@@ -20,6 +26,11 @@ pub fn strategy_for(resource: &str) -> Option<Arc<dyn Strategy>> {
         "configmaps" => Arc::new(config::ConfigMapStrategy(traits)),
         "secrets" => Arc::new(config::SecretStrategy(traits)),
         "nodes" => Arc::new(node::NodeStrategy(traits)),
+        "endpoints" => Arc::new(endpoints::EndpointsStrategy(traits)),
+        "limitranges" => Arc::new(limit_range::LimitRangeStrategy(traits)),
+        "resourcequotas" => Arc::new(resource_quota::ResourceQuotaStrategy(traits)),
+        "serviceaccounts" => Arc::new(service_account::ServiceAccountStrategy(traits)),
+        "podtemplates" => Arc::new(pod_template::PodTemplateStrategy(traits)),
         "persistentvolumeclaims" => Arc::new(volumes::ClaimStrategy(traits)),
         "persistentvolumes" => Arc::new(volumes::VolumeStrategy(traits)),
         "events" => Arc::new(super::events::EventStrategy {
@@ -31,5 +42,7 @@ pub fn strategy_for(resource: &str) -> Option<Arc<dyn Strategy>> {
     Some(s)
 }
 
+#[cfg(test)]
+mod http_tests;
 #[cfg(test)]
 mod tests;
