@@ -39,14 +39,6 @@ spec:
       - {name: side, image: busybox}
 ";
 
-/// The minor version of a kubectl binary (`Client Version: v1.32.4...`).
-fn minor(kubectl: &str) -> u32 {
-    let out = Command::new(kubectl).args(["version", "--client"]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v = text.split("v1.").nth(1).unwrap_or("0");
-    v.split('.').next().unwrap_or("0").parse().unwrap_or(0)
-}
-
 /// Waits for a line starting with `prefix` from `kubectl get -w`.
 fn watch_sees(c: &TestCluster, kubectl: &str, prefix: &str, then: impl FnOnce()) {
     let mut watcher = Command::new(kubectl)
@@ -91,7 +83,6 @@ async fn session(kubectl: &str) {
         eprintln!("skipping: {kubectl} is not installed");
         return;
     }
-    let minor = minor(kubectl);
     let mut c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
     c.use_kubectl(kubectl);
 
@@ -203,27 +194,25 @@ async fn session(kubectl: &str) {
     assert_eq!(names, "web extra", "{kubectl}");
 
     // Typed-client generators: kubectl 1.32+ sends these as protobuf.
-    if minor < 32 || protobuf_bodies_supported(&c) {
-        c.ok(&["create", "deployment", "gen", "--image=busybox", "--replicas=3"])
-            .unwrap();
-        let replicas = c
-            .ok(&["get", "deploy", "gen", "-o", "jsonpath={.spec.replicas}"])
-            .unwrap();
-        assert_eq!(replicas, "3", "{kubectl}");
-        c.ok(&["create", "configmap", "generated", "--from-literal=a=b"])
-            .unwrap();
-        c.ok(&["create", "secret", "generic", "generated", "--from-literal=a=b"])
-            .unwrap();
-    }
+    c.ok(&["create", "deployment", "gen", "--image=busybox", "--replicas=3"])
+        .unwrap();
+    let replicas = c
+        .ok(&["get", "deploy", "gen", "-o", "jsonpath={.spec.replicas}"])
+        .unwrap();
+    assert_eq!(replicas, "3", "{kubectl}");
+    c.ok(&["create", "configmap", "generated", "--from-literal=a=b"])
+        .unwrap();
+    c.ok(&["create", "secret", "generic", "generated", "--from-literal=a=b"])
+        .unwrap();
+    let secret = c
+        .ok(&["get", "secret", "generated", "-o", "jsonpath={.data.a}"])
+        .unwrap();
+    assert_eq!(secret, "Yg==", "{kubectl}");
+    c.ok(&["create", "service", "clusterip", "gensvc", "--tcp=80:8080"])
+        .unwrap();
+    c.ok(&["create", "job", "genjob", "--image=busybox", "--", "true"])
+        .unwrap();
     c.ok(&["delete", "deployment", "front", "applied", "--wait"]).unwrap();
-}
-
-/// Whether the server accepts protobuf request bodies yet (the codec lands
-/// separately; until then 1.32+ generators are skipped, not failed).
-fn protobuf_bodies_supported(c: &TestCluster) -> bool {
-    let out = c.kubectl(&["create", "deployment", "probe", "--image=busybox", "--dry-run=server"]);
-    !String::from_utf8_lossy(&out.stderr).contains("415")
-        && !String::from_utf8_lossy(&out.stderr).contains("unknown format")
 }
 
 #[tokio::test]
