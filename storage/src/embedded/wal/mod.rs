@@ -206,7 +206,8 @@ impl Wal {
 }
 
 /// Creates the segment starting at `base` from the spare if there is one,
-/// as a plain file otherwise, writes its header and makes its name durable.
+/// as a small zero-filled file otherwise, writes its header and makes its
+/// name durable.
 fn open_segment(dir: &Path, base: Revision, shared: &WalShared, options: WalOptions) -> Result<ActiveSegment> {
     let path = dir.join(segment_name(base));
     let io = |e: std::io::Error| StorageError::Internal(format!("write-ahead log segment {}: {e}", path.display()));
