@@ -1,0 +1,294 @@
+//! The placement algorithm of one scheduling cycle (upstream's
+//! `schedulePod`): PreFilter, Filter over enough nodes (round-robin start,
+//! `percentageOfNodesToScore`), Score, and picking the best node. Pure: it
+//! reads a snapshot and returns a decision or a [`FitError`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rand::Rng;
+
+use crate::cache::Snapshot;
+use crate::framework::{Code, CycleState, Framework, NodeStatuses, Status};
+use crate::node_info::NodeInfo;
+use crate::pod_info::PodInfo;
+
+/// Fewer nodes than this are always all evaluated.
+pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
+/// The adaptive percentage never goes below this.
+pub const MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: i64 = 5;
+
+/// How many feasible nodes to find before scoring
+/// (`numFeasibleNodesToFind`); `percentage` 0 means adaptive
+/// (50% minus 1% per 125 nodes, at least 5%).
+pub fn num_feasible_nodes_to_find(percentage: i32, num_all_nodes: usize) -> usize {
+    if num_all_nodes < MIN_FEASIBLE_NODES_TO_FIND || percentage >= 100 {
+        return num_all_nodes;
+    }
+    let mut pct = i64::from(percentage);
+    if pct <= 0 {
+        pct = (50 - num_all_nodes as i64 / 125).max(MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND);
+    }
+    let n = (num_all_nodes as i64 * pct / 100) as usize;
+    n.max(MIN_FEASIBLE_NODES_TO_FIND)
+}
+
+/// Why no node fits, rendered as upstream's FailedScheduling message.
+#[derive(Debug, Clone)]
+pub struct FitError {
+    pub num_all_nodes: usize,
+    /// Filter statuses of the nodes (every node, when filtering ran).
+    pub statuses: NodeStatuses,
+    /// The PreFilter rejection, when that is where it failed.
+    pub pre_filter_msg: String,
+    /// What PostFilter (preemption) said.
+    pub post_filter_msg: String,
+    /// Plugins that rejected the pod (for re-queueing on cluster events).
+    pub unschedulable_plugins: BTreeSet<&'static str>,
+}
+
+impl FitError {
+    /// Counts each reason over the nodes, sorted as strings.
+    pub fn reason_histogram(statuses: &NodeStatuses) -> Vec<String> {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for s in statuses.values() {
+            for r in &s.reasons {
+                *counts.entry(r.as_str()).or_default() += 1;
+            }
+        }
+        let mut out: Vec<String> = counts.into_iter().map(|(r, n)| format!("{n} {r}")).collect();
+        out.sort();
+        out
+    }
+
+    /// `0/N nodes are available: <reasons>. <post filter message>` (the
+    /// PostFilter message carries its own final period).
+    pub fn message(&self) -> String {
+        let mut msg = format!("0/{} nodes are available:", self.num_all_nodes);
+        if !self.pre_filter_msg.is_empty() {
+            msg += &format!(" {}.", self.pre_filter_msg);
+        } else {
+            let hist = FitError::reason_histogram(&self.statuses);
+            if !hist.is_empty() {
+                msg += &format!(" {}.", hist.join(", "));
+            }
+        }
+        if !self.post_filter_msg.is_empty() {
+            msg += " ";
+            msg += &self.post_filter_msg;
+        }
+        msg
+    }
+}
+
+/// The outcome of a successful placement.
+#[derive(Debug)]
+pub struct ScheduleResult {
+    pub node: String,
+    pub evaluated_nodes: usize,
+    pub feasible_nodes: usize,
+}
+
+/// Why a cycle did not place the pod.
+#[derive(Debug)]
+pub enum ScheduleError {
+    /// No node fits.
+    Unschedulable(Box<FitError>),
+    /// A plugin failed internally.
+    Internal(Status),
+    /// There are no nodes.
+    NoNodes,
+}
+
+/// Runs PreFilter and Filter; returns the feasible nodes and the statuses
+/// of the rejected ones. `next_start` is the round-robin start index.
+pub fn find_nodes_that_fit(
+    fw: &Framework,
+    state: &mut CycleState,
+    pod: &PodInfo,
+    snapshot: &Snapshot,
+    next_start: &mut usize,
+) -> Result<(Vec<Arc<NodeInfo>>, NodeStatuses), ScheduleError> {
+    let all = snapshot.nodes.len();
+    let (pre, narrowed) = fw.run_pre_filter(state, pod, snapshot);
+    if !pre.is_success() {
+        if !pre.is_rejected() {
+            return Err(ScheduleError::Internal(pre));
+        }
+        let mut fe = FitError {
+            num_all_nodes: all,
+            statuses: NodeStatuses::new(),
+            pre_filter_msg: pre.message(),
+            post_filter_msg: String::new(),
+            unschedulable_plugins: [pre.plugin].into_iter().collect(),
+        };
+        for n in &snapshot.nodes {
+            fe.statuses.insert(n.name.clone(), pre.clone());
+        }
+        return Err(ScheduleError::Unschedulable(Box::new(fe)));
+    }
+    let mut statuses = NodeStatuses::new();
+    let candidates: Vec<Arc<NodeInfo>> = match &narrowed {
+        Some(names) => {
+            for n in &snapshot.nodes {
+                if !names.contains(&n.name) {
+                    statuses.insert(
+                        n.name.clone(),
+                        Status::with(
+                            Code::UnschedulableAndUnresolvable,
+                            "node(s) didn't satisfy plugin(s) in PreFilter",
+                        ),
+                    );
+                }
+            }
+            names.iter().filter_map(|n| snapshot.get(n).cloned()).collect()
+        }
+        None => Vec::new(),
+    };
+    let nodes: &[Arc<NodeInfo>] = if narrowed.is_some() {
+        &candidates
+    } else {
+        &snapshot.nodes
+    };
+    let to_find = num_feasible_nodes_to_find(fw.percentage_of_nodes_to_score, nodes.len());
+    let mut feasible = Vec::with_capacity(to_find.min(nodes.len()));
+    if nodes.is_empty() {
+        return Ok((feasible, statuses));
+    }
+    let start = if narrowed.is_some() {
+        0
+    } else {
+        *next_start % nodes.len()
+    };
+    let mut processed = 0;
+    for i in 0..nodes.len() {
+        if feasible.len() >= to_find {
+            break;
+        }
+        let node = &nodes[(start + i) % nodes.len()];
+        processed += 1;
+        let s = fw.run_filter(state, pod, node);
+        if s.is_success() {
+            feasible.push(node.clone());
+        } else if s.is_rejected() {
+            statuses.insert(node.name.clone(), s);
+        } else {
+            return Err(ScheduleError::Internal(s));
+        }
+    }
+    if narrowed.is_none() {
+        *next_start = (start + processed) % nodes.len();
+    }
+    Ok((feasible, statuses))
+}
+
+/// Picks the highest total, breaking ties uniformly at random.
+pub fn select_host(nodes: &[Arc<NodeInfo>], totals: &[i64]) -> Option<String> {
+    let mut rng = rand::rng();
+    let mut best: Option<(i64, usize)> = None;
+    let mut ties = 0u32;
+    for (i, t) in totals.iter().enumerate() {
+        match best {
+            Some((b, _)) if *t < b => {}
+            Some((b, _)) if *t == b => {
+                ties += 1;
+                if rng.random_range(0..ties) == 0 {
+                    best = Some((b, i));
+                }
+            }
+            _ => {
+                best = Some((*t, i));
+                ties = 1;
+            }
+        }
+    }
+    best.map(|(_, i)| nodes[i].name.clone())
+}
+
+/// One placement decision for `pod` (no PostFilter: the caller runs it
+/// on [`ScheduleError::Unschedulable`]).
+pub fn schedule_pod(
+    fw: &Framework,
+    state: &mut CycleState,
+    pod: &PodInfo,
+    snapshot: &Snapshot,
+    next_start: &mut usize,
+) -> Result<ScheduleResult, ScheduleError> {
+    if snapshot.nodes.is_empty() {
+        return Err(ScheduleError::NoNodes);
+    }
+    let (feasible, statuses) = find_nodes_that_fit(fw, state, pod, snapshot, next_start)?;
+    let evaluated = feasible.len() + statuses.len();
+    if feasible.is_empty() {
+        let unschedulable_plugins = statuses.values().map(|s| s.plugin).collect();
+        return Err(ScheduleError::Unschedulable(Box::new(FitError {
+            num_all_nodes: snapshot.nodes.len(),
+            statuses,
+            pre_filter_msg: String::new(),
+            post_filter_msg: String::new(),
+            unschedulable_plugins,
+        })));
+    }
+    if feasible.len() == 1 {
+        return Ok(ScheduleResult {
+            node: feasible[0].name.clone(),
+            evaluated_nodes: evaluated,
+            feasible_nodes: 1,
+        });
+    }
+    let totals = fw.run_score(state, pod, &feasible, snapshot);
+    let node = select_host(&feasible, &totals).ok_or(ScheduleError::NoNodes)?;
+    Ok(ScheduleResult {
+        node,
+        evaluated_nodes: evaluated,
+        feasible_nodes: feasible.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn feasible_nodes_to_find_is_adaptive() {
+        assert_eq!(num_feasible_nodes_to_find(0, 10), 10);
+        assert_eq!(num_feasible_nodes_to_find(0, 99), 99);
+        assert_eq!(num_feasible_nodes_to_find(0, 100), 100);
+        // 50 - 1000/125 = 42%
+        assert_eq!(num_feasible_nodes_to_find(0, 1000), 420);
+        // 50 - 5000/125 = 10%
+        assert_eq!(num_feasible_nodes_to_find(0, 5000), 500);
+        // never below 5%
+        assert_eq!(num_feasible_nodes_to_find(0, 10000), 500);
+        assert_eq!(num_feasible_nodes_to_find(10, 500), 100);
+        assert_eq!(num_feasible_nodes_to_find(100, 500), 500);
+    }
+
+    #[test]
+    fn fit_error_message_matches_upstream() {
+        let mut statuses = NodeStatuses::new();
+        statuses.insert("a".into(), Status::with(Code::Unschedulable, "Insufficient cpu"));
+        for n in ["b", "c"] {
+            statuses.insert(
+                n.into(),
+                Status::with(
+                    Code::UnschedulableAndUnresolvable,
+                    "node(s) had untolerated taint {key: value}",
+                ),
+            );
+        }
+        let fe = FitError {
+            num_all_nodes: 3,
+            statuses,
+            pre_filter_msg: String::new(),
+            post_filter_msg: "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.".into(),
+            unschedulable_plugins: BTreeSet::new(),
+        };
+        assert_eq!(
+            fe.message(),
+            "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {key: value}. \
+             preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        );
+    }
+}

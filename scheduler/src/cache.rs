@@ -1,0 +1,317 @@
+//! The scheduler cache: nodes and the pods bound or assumed on them, fed by
+//! the informers and by the scheduling cycle (assume / forget), and copied
+//! incrementally into the [`Snapshot`] each cycle reads.
+//!
+//! An *assumed* pod is one the scheduler has decided on but whose binding
+//! is not yet confirmed by the watch; it counts on its node so that the
+//! next decisions see it. When the watch shows the pod bound it is
+//! confirmed; when the binding fails it is forgotten.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Node;
+
+use crate::node_info::NodeInfo;
+use crate::pod_info::PodInfo;
+use crate::selectors::Labels;
+
+#[derive(Debug)]
+struct PodState {
+    info: Arc<PodInfo>,
+    node: String,
+    assumed: bool,
+}
+
+/// What a node update changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeChange {
+    Added,
+    /// Something scheduling depends on changed.
+    Updated,
+    /// Only status details (heartbeats, conditions) changed.
+    Unchanged,
+}
+
+/// Nodes and pods as the scheduler knows them.
+#[derive(Debug, Default)]
+pub struct Cache {
+    nodes: HashMap<String, Arc<NodeInfo>>,
+    pods: HashMap<String, PodState>,
+    namespaces: HashMap<String, Labels>,
+    dirty: HashSet<String>,
+    node_set_changed: bool,
+    images_changed: bool,
+    namespaces_changed: bool,
+}
+
+/// A consistent view of the cluster for one scheduling cycle.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Nodes that exist, in name order.
+    pub nodes: Vec<Arc<NodeInfo>>,
+    index: HashMap<String, usize>,
+    /// Labels of each namespace (for namespace selectors).
+    pub namespaces: Arc<HashMap<String, Labels>>,
+    /// How many nodes hold each (normalized) image.
+    pub image_nodes: Arc<HashMap<String, usize>>,
+}
+
+impl Snapshot {
+    /// A snapshot of exactly these nodes (for tests and benchmarks).
+    pub fn from_nodes(nodes: Vec<NodeInfo>) -> Snapshot {
+        let mut cache = Cache::default();
+        for n in nodes {
+            cache.node_set_changed = true;
+            cache.images_changed = true;
+            cache.nodes.insert(n.name.clone(), Arc::new(n));
+        }
+        let mut snapshot = Snapshot::default();
+        cache.update_snapshot(&mut snapshot);
+        snapshot
+    }
+
+    /// The node named `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<NodeInfo>> {
+        self.index.get(name).map(|i| &self.nodes[*i])
+    }
+
+    /// Labels of namespace `ns`.
+    pub fn namespace_labels(&self, ns: &str) -> Option<&Labels> {
+        self.namespaces.get(ns)
+    }
+}
+
+impl Cache {
+    fn node_mut(&mut self, name: &str) -> &mut NodeInfo {
+        self.dirty.insert(name.to_string());
+        let entry = self.nodes.entry(name.to_string()).or_insert_with(|| {
+            Arc::new(NodeInfo {
+                name: name.to_string(),
+                ..NodeInfo::default()
+            })
+        });
+        Arc::make_mut(entry)
+    }
+
+    /// Adds or replaces a node; says whether it is new, and whether
+    /// anything scheduling depends on changed (labels, taints,
+    /// schedulability, allocatable, images).
+    pub fn add_or_update_node(&mut self, node: Arc<Node>) -> NodeChange {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let old = self.nodes.get(&name).filter(|n| n.node.is_some());
+        if let Some(o) = old {
+            let fresh = NodeInfo::new(node.clone());
+            let same = o.labels == fresh.labels
+                && o.taints == fresh.taints
+                && o.unschedulable == fresh.unschedulable
+                && o.allocatable == fresh.allocatable
+                && o.images == fresh.images;
+            if same {
+                return NodeChange::Unchanged;
+            }
+        }
+        let added = old.is_none();
+        self.node_mut(&name).set_node(node);
+        self.node_set_changed |= added;
+        self.images_changed = true;
+        if added { NodeChange::Added } else { NodeChange::Updated }
+    }
+
+    /// Names of the nodes that exist.
+    pub fn node_names(&self) -> Vec<String> {
+        self.nodes
+            .values()
+            .filter(|n| n.node.is_some())
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// UIDs of bound (not assumed) pods.
+    pub fn bound_pod_uids(&self) -> Vec<String> {
+        self.pods
+            .iter()
+            .filter(|(_, s)| !s.assumed)
+            .map(|(u, _)| u.clone())
+            .collect()
+    }
+
+    /// The pod known under `uid`.
+    pub fn pod(&self, uid: &str) -> Option<Arc<PodInfo>> {
+        self.pods.get(uid).map(|s| s.info.clone())
+    }
+
+    /// Removes a node (its pods stay accounted until they go).
+    pub fn remove_node(&mut self, name: &str) {
+        let Some(info) = self.nodes.get_mut(name) else { return };
+        if info.pods.is_empty() {
+            self.nodes.remove(name);
+        } else {
+            Arc::make_mut(info).node = None;
+        }
+        self.dirty.insert(name.to_string());
+        self.node_set_changed = true;
+        self.images_changed = true;
+    }
+
+    /// Names of nodes that exist.
+    pub fn node_count(&self) -> usize {
+        self.nodes.values().filter(|n| n.node.is_some()).count()
+    }
+
+    /// Records a namespace's labels.
+    pub fn set_namespace(&mut self, name: &str, labels: Option<Labels>) {
+        match labels {
+            Some(l) => self.namespaces.insert(name.to_string(), l),
+            None => self.namespaces.remove(name),
+        };
+        self.namespaces_changed = true;
+    }
+
+    fn add_pod_to_node(&mut self, info: Arc<PodInfo>, node: &str, assumed: bool) {
+        self.node_mut(node).add_pod(info.clone());
+        self.pods.insert(
+            info.uid.clone(),
+            PodState {
+                node: node.to_string(),
+                info,
+                assumed,
+            },
+        );
+    }
+
+    fn remove_pod_state(&mut self, uid: &str) -> Option<PodState> {
+        let state = self.pods.remove(uid)?;
+        let node = self.node_mut(&state.node);
+        node.remove_pod(uid);
+        let orphan = node.node.is_none() && node.pods.is_empty();
+        if orphan {
+            self.nodes.remove(&state.node);
+        }
+        Some(state)
+    }
+
+    /// Assumes `info` (whose spec names its node) is on `node` until the
+    /// watch confirms the binding or [`Cache::forget_pod`] is called.
+    pub fn assume_pod(&mut self, info: Arc<PodInfo>, node: &str) {
+        self.remove_pod_state(&info.uid);
+        self.add_pod_to_node(info, node, true);
+    }
+
+    /// Drops an assumed pod after its binding failed.
+    pub fn forget_pod(&mut self, uid: &str) {
+        if self.pods.get(uid).is_some_and(|s| s.assumed) {
+            self.remove_pod_state(uid);
+        }
+    }
+
+    /// True when the pod is assumed and not yet confirmed.
+    pub fn is_assumed(&self, uid: &str) -> bool {
+        self.pods.get(uid).is_some_and(|s| s.assumed)
+    }
+
+    /// Adds or replaces a bound pod seen by the watch (confirming an assumed
+    /// one).
+    pub fn add_or_update_pod(&mut self, info: Arc<PodInfo>) {
+        let Some(node) = info.node_name().map(str::to_string) else {
+            return;
+        };
+        self.remove_pod_state(&info.uid);
+        self.add_pod_to_node(info, &node, false);
+    }
+
+    /// Removes a pod (deleted, or finished).
+    pub fn remove_pod(&mut self, uid: &str) {
+        self.remove_pod_state(uid);
+    }
+
+    /// Number of pods known (bound and assumed).
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
+    }
+
+    /// Brings `snapshot` up to date, copying only what changed.
+    pub fn update_snapshot(&mut self, snapshot: &mut Snapshot) {
+        if self.node_set_changed {
+            let mut nodes: Vec<Arc<NodeInfo>> = self.nodes.values().filter(|n| n.node.is_some()).cloned().collect();
+            nodes.sort_by(|a, b| a.name.cmp(&b.name));
+            snapshot.index = nodes.iter().enumerate().map(|(i, n)| (n.name.clone(), i)).collect();
+            snapshot.nodes = nodes;
+        } else {
+            for name in &self.dirty {
+                if let (Some(i), Some(info)) = (snapshot.index.get(name), self.nodes.get(name)) {
+                    snapshot.nodes[*i] = info.clone();
+                }
+            }
+        }
+        if self.images_changed {
+            let mut counts: HashMap<String, usize> = HashMap::new();
+            for n in &snapshot.nodes {
+                for (img, _) in &n.images {
+                    *counts.entry(img.clone()).or_default() += 1;
+                }
+            }
+            snapshot.image_nodes = Arc::new(counts);
+        }
+        if self.namespaces_changed {
+            snapshot.namespaces = Arc::new(self.namespaces.clone());
+        }
+        self.dirty.clear();
+        self.node_set_changed = false;
+        self.images_changed = false;
+        self.namespaces_changed = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn node(name: &str) -> Arc<Node> {
+        Arc::new(
+            serde_json::from_value(
+                json!({"metadata": {"name": name}, "status": {"allocatable": {"cpu": "4", "pods": "110"}}}),
+            )
+            .unwrap(),
+        )
+    }
+
+    fn pod(uid: &str, node: &str) -> Arc<PodInfo> {
+        Arc::new(PodInfo::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": uid, "namespace": "d", "uid": uid},
+                "spec": {"nodeName": node, "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]},
+            }))
+            .unwrap(),
+        ))
+    }
+
+    #[test]
+    fn assumed_pods_count_until_forgotten_and_snapshots_follow() {
+        let mut cache = Cache::default();
+        let mut snap = Snapshot::default();
+        cache.add_or_update_node(node("a"));
+        cache.add_or_update_node(node("b"));
+        cache.update_snapshot(&mut snap);
+        assert_eq!(snap.nodes.len(), 2);
+        cache.assume_pod(pod("p1", "a"), "a");
+        cache.update_snapshot(&mut snap);
+        assert_eq!(snap.get("a").unwrap().requested.milli_cpu, 1000);
+        // The watch confirms it: still counted once.
+        cache.add_or_update_pod(pod("p1", "a"));
+        assert!(!cache.is_assumed("p1"));
+        cache.update_snapshot(&mut snap);
+        assert_eq!(snap.get("a").unwrap().pods.len(), 1);
+        cache.assume_pod(pod("p2", "b"), "b");
+        cache.forget_pod("p2");
+        cache.update_snapshot(&mut snap);
+        assert_eq!(snap.get("b").unwrap().requested.milli_cpu, 0);
+        cache.remove_node("a");
+        cache.update_snapshot(&mut snap);
+        assert_eq!(snap.nodes.len(), 1);
+        cache.remove_pod("p1");
+        assert_eq!(cache.pod_count(), 0);
+    }
+}

@@ -1,0 +1,268 @@
+//! `Framework`: one profile's plugins arranged by extension point, with
+//! score weights, and the loops that run each point.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::{ClusterEvent, Code, CycleState, NodeStatuses, Plugin, Point, PostFilterResult, PreFilterResult, Status};
+use crate::cache::Snapshot;
+use crate::node_info::NodeInfo;
+use crate::pod_info::PodInfo;
+
+/// A score plugin and its weight.
+#[derive(Clone)]
+pub struct Weighted {
+    pub plugin: Arc<dyn Plugin>,
+    pub weight: i64,
+}
+
+/// One profile's plugins (upstream's `frameworkImpl`).
+#[derive(Clone, Default)]
+pub struct Framework {
+    /// The profile's `schedulerName`.
+    pub scheduler_name: String,
+    /// The profile's percentageOfNodesToScore (0: adaptive).
+    pub percentage_of_nodes_to_score: i32,
+    pre_enqueue: Vec<Arc<dyn Plugin>>,
+    pre_filter: Vec<Arc<dyn Plugin>>,
+    filter: Vec<Arc<dyn Plugin>>,
+    post_filter: Vec<Arc<dyn Plugin>>,
+    pre_score: Vec<Arc<dyn Plugin>>,
+    score: Vec<Weighted>,
+    reserve: Vec<Arc<dyn Plugin>>,
+    permit: Vec<Arc<dyn Plugin>>,
+    all: Vec<Arc<dyn Plugin>>,
+}
+
+impl std::fmt::Debug for Framework {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Framework")
+            .field("scheduler_name", &self.scheduler_name)
+            .field("plugins", &self.all.iter().map(|p| p.name()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Framework {
+    /// A framework running `plugins` (in order) at the points each
+    /// implements; `weight` gives a score plugin's weight (0 becomes 1).
+    pub fn new(scheduler_name: &str, plugins: Vec<(Arc<dyn Plugin>, i64)>) -> Framework {
+        Framework::build(scheduler_name, plugins, &|_, _| false)
+    }
+
+    /// Like [`Framework::new`], leaving out the points where
+    /// `disabled(plugin, point)` holds (per-point `disabled` lists).
+    pub fn build(
+        scheduler_name: &str,
+        plugins: Vec<(Arc<dyn Plugin>, i64)>,
+        disabled: &dyn Fn(&str, Point) -> bool,
+    ) -> Framework {
+        let mut fw = Framework {
+            scheduler_name: scheduler_name.to_string(),
+            ..Framework::default()
+        };
+        for (plugin, weight) in plugins {
+            for point in plugin.points() {
+                if disabled(plugin.name(), *point) {
+                    continue;
+                }
+                let list = match point {
+                    Point::PreEnqueue => &mut fw.pre_enqueue,
+                    Point::PreFilter => &mut fw.pre_filter,
+                    Point::Filter => &mut fw.filter,
+                    Point::PostFilter => &mut fw.post_filter,
+                    Point::PreScore => &mut fw.pre_score,
+                    Point::Score => {
+                        fw.score.push(Weighted {
+                            plugin: plugin.clone(),
+                            weight: if weight == 0 { 1 } else { weight },
+                        });
+                        continue;
+                    }
+                    Point::Reserve => &mut fw.reserve,
+                    Point::Permit => &mut fw.permit,
+                };
+                list.push(plugin.clone());
+            }
+            fw.all.push(plugin);
+        }
+        fw
+    }
+
+    /// Names of the plugins, in order.
+    pub fn plugin_names(&self) -> Vec<&'static str> {
+        self.all.iter().map(|p| p.name()).collect()
+    }
+
+    /// The score plugins and weights.
+    pub fn score_plugins(&self) -> &[Weighted] {
+        &self.score
+    }
+
+    /// True when `plugin` registered interest in `event` (an empty plugin
+    /// name, a rejection the framework made itself, matches every event).
+    pub fn plugin_cares(&self, plugin: &str, event: ClusterEvent) -> bool {
+        if plugin.is_empty() {
+            return true;
+        }
+        self.all
+            .iter()
+            .find(|p| p.name() == plugin)
+            .is_none_or(|p| p.events().contains(&event))
+    }
+
+    /// PreEnqueue: the first non-success status, or success.
+    pub fn run_pre_enqueue(&self, pod: &PodInfo) -> Status {
+        for p in &self.pre_enqueue {
+            let mut s = p.pre_enqueue(pod);
+            if !s.is_success() {
+                s.plugin = p.name();
+                return s;
+            }
+        }
+        Status::success()
+    }
+
+    /// PreFilter: stops at the first rejection; intersects node narrowing.
+    pub fn run_pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+    ) -> (Status, PreFilterResult) {
+        let mut result: PreFilterResult = None;
+        for p in &self.pre_filter {
+            let (mut s, r) = p.pre_filter(state, pod, snapshot);
+            match s.code {
+                Code::Success => {}
+                Code::Skip => {
+                    state.skip_filter.insert(p.name());
+                    continue;
+                }
+                _ => {
+                    s.plugin = p.name();
+                    return (s, None);
+                }
+            }
+            if let Some(names) = r {
+                result = Some(match result {
+                    None => names,
+                    Some(prev) => prev.intersection(&names).cloned().collect::<BTreeSet<_>>(),
+                });
+                if result.as_ref().is_some_and(BTreeSet::is_empty) {
+                    let mut s = Status::with(
+                        Code::UnschedulableAndUnresolvable,
+                        "node(s) didn't satisfy plugin(s) [".to_string() + p.name() + "] simultaneously",
+                    );
+                    s.plugin = p.name();
+                    return (s, result);
+                }
+            }
+        }
+        (Status::success(), result)
+    }
+
+    /// Filter on one node: the first rejection, or success.
+    pub fn run_filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        for p in &self.filter {
+            if state.skip_filter.contains(p.name()) {
+                continue;
+            }
+            let mut s = p.filter(state, pod, node);
+            if !s.is_success() {
+                s.plugin = p.name();
+                return s;
+            }
+        }
+        Status::success()
+    }
+
+    /// True when some plugin runs at Filter.
+    pub fn has_filters(&self) -> bool {
+        !self.filter.is_empty()
+    }
+
+    /// PostFilter: the first plugin that finds a way, else the last status.
+    pub fn run_post_filter(
+        &self,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+        statuses: &NodeStatuses,
+    ) -> (Status, PostFilterResult) {
+        let mut last = (Status::with(Code::Unschedulable, ""), PostFilterResult::default());
+        for p in &self.post_filter {
+            let (mut s, r) = p.post_filter(self, pod, snapshot, statuses);
+            s.plugin = p.name();
+            if s.is_success() {
+                return (s, r);
+            }
+            last = (s, r);
+        }
+        last
+    }
+
+    /// PreScore, Score, NormalizeScore and weights: the total per node.
+    pub fn run_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        snapshot: &Snapshot,
+    ) -> Vec<i64> {
+        for p in &self.pre_score {
+            let s = p.pre_score(state, pod, nodes, snapshot);
+            if s.code == Code::Skip {
+                state.skip_score.insert(p.name());
+            }
+        }
+        let mut totals = vec![0i64; nodes.len()];
+        let mut scores = vec![0i64; nodes.len()];
+        for w in &self.score {
+            if state.skip_score.contains(w.plugin.name()) {
+                continue;
+            }
+            for (i, n) in nodes.iter().enumerate() {
+                scores[i] = w.plugin.score(state, pod, n);
+            }
+            w.plugin.normalize_score(state, pod, nodes, &mut scores);
+            for (t, s) in totals.iter_mut().zip(&scores) {
+                *t += s * w.weight;
+            }
+        }
+        totals
+    }
+
+    /// Reserve on every plugin; on failure, unreserves those that ran.
+    pub fn run_reserve(&self, state: &CycleState, pod: &PodInfo, node: &str) -> Status {
+        for (i, p) in self.reserve.iter().enumerate() {
+            let mut s = p.reserve(state, pod, node);
+            if !s.is_success() {
+                for q in self.reserve[..i].iter().rev() {
+                    q.unreserve(state, pod, node);
+                }
+                s.plugin = p.name();
+                return s;
+            }
+        }
+        Status::success()
+    }
+
+    /// Unreserve on every Reserve plugin, in reverse.
+    pub fn run_unreserve(&self, state: &CycleState, pod: &PodInfo, node: &str) {
+        for p in self.reserve.iter().rev() {
+            p.unreserve(state, pod, node);
+        }
+    }
+
+    /// Permit: the first non-success status, or success.
+    pub fn run_permit(&self, state: &CycleState, pod: &PodInfo, node: &str) -> Status {
+        for p in &self.permit {
+            let mut s = p.permit(state, pod, node);
+            if !s.is_success() {
+                s.plugin = p.name();
+                return s;
+            }
+        }
+        Status::success()
+    }
+}

@@ -1,0 +1,49 @@
+//! `rkube-scheduler`: flags named like kube-scheduler's, then the library.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// rkube's scheduler.
+#[derive(Debug, Parser)]
+#[command(name = "rkube-scheduler", version)]
+struct Flags {
+    /// Path to a kubeconfig (in-cluster or ~/.kube/config when unset).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Path to a KubeSchedulerConfiguration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address for /healthz and /metrics.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind_address: IpAddr,
+    /// Port for /healthz and /metrics (plain HTTP for now).
+    #[arg(long, default_value_t = 10259)]
+    secure_port: u16,
+    /// Elect a leader through a Lease in kube-system (not implemented yet).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    leader_elect: bool,
+    /// Log format: text or json.
+    #[arg(long, default_value = "text")]
+    log_format: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if flags.log_format == "json" {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    rkube_scheduler::run(rkube_scheduler::Options {
+        kubeconfig: flags.kubeconfig,
+        config: flags.config,
+        listen: SocketAddr::new(flags.bind_address, flags.secure_port),
+        leader_elect: flags.leader_elect,
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! The in-tree plugins (upstream's `pkg/scheduler/framework/plugins`), the
+//! registry that builds them by name, and the default profile.
+
+pub mod default_preemption;
+pub mod image_locality;
+pub mod inter_pod_affinity;
+pub mod node_affinity;
+pub mod node_name;
+pub mod node_ports;
+pub mod node_resources_fit;
+pub mod node_unschedulable;
+pub mod pod_topology_spread;
+pub mod scheduling_gates;
+pub mod taint_toleration;
+#[cfg(test)]
+pub mod testing;
+
+use std::sync::Arc;
+
+use crate::framework::{Framework, Plugin};
+use pod_topology_spread::{NoWorkloads, WorkloadSelectors};
+
+/// What plugins may need from the scheduler when they are built.
+#[derive(Clone)]
+pub struct PluginContext {
+    /// Selectors of the workloads selecting a pod (PodTopologySpread's
+    /// default constraints).
+    pub workloads: Arc<dyn WorkloadSelectors>,
+}
+
+impl Default for PluginContext {
+    fn default() -> Self {
+        PluginContext {
+            workloads: Arc::new(NoWorkloads),
+        }
+    }
+}
+
+/// The default profile's plugins in upstream's order, with score weights
+/// (v1 `getDefaultPlugins`). Names rkube does not implement yet are listed
+/// in [`NOT_IMPLEMENTED`].
+pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
+    ("SchedulingGates", 0),
+    ("PrioritySort", 0),
+    ("NodeUnschedulable", 0),
+    ("NodeName", 0),
+    ("TaintToleration", 3),
+    ("NodeAffinity", 2),
+    ("NodePorts", 0),
+    ("NodeResourcesFit", 1),
+    ("VolumeRestrictions", 0),
+    ("NodeVolumeLimits", 0),
+    ("VolumeBinding", 0),
+    ("VolumeZone", 0),
+    ("PodTopologySpread", 2),
+    ("InterPodAffinity", 2),
+    ("DefaultPreemption", 0),
+    ("NodeResourcesBalancedAllocation", 1),
+    ("ImageLocality", 1),
+    ("DefaultBinder", 0),
+];
+
+/// Upstream plugin names accepted in configuration that have no effect
+/// here: the queue sort and binder are built in; volume plugins are not
+/// implemented yet.
+pub const NOT_IMPLEMENTED: &[&str] = &[
+    "PrioritySort",
+    "DefaultBinder",
+    "VolumeRestrictions",
+    "NodeVolumeLimits",
+    "VolumeBinding",
+    "VolumeZone",
+    "DynamicResources",
+];
+
+/// Per-plugin arguments from the configuration (`pluginConfig`).
+#[derive(Debug, Clone, Default)]
+pub struct PluginArgs {
+    /// NodeResourcesFit `scoringStrategy.type`.
+    pub fit_strategy: Option<String>,
+}
+
+/// Builds the plugin named `name`; `None` for unknown or not implemented
+/// names.
+pub fn new_plugin(name: &str, ctx: &PluginContext, args: &PluginArgs) -> Option<Arc<dyn Plugin>> {
+    let p: Arc<dyn Plugin> = match name {
+        "SchedulingGates" => Arc::new(scheduling_gates::SchedulingGates),
+        "NodeUnschedulable" => Arc::new(node_unschedulable::NodeUnschedulable),
+        "NodeName" => Arc::new(node_name::NodeName),
+        "TaintToleration" => Arc::new(taint_toleration::TaintToleration),
+        "NodeAffinity" => Arc::new(node_affinity::NodeAffinity),
+        "NodePorts" => Arc::new(node_ports::NodePorts),
+        "NodeResourcesFit" => Arc::new(node_resources_fit::NodeResourcesFit {
+            strategy: match args.fit_strategy.as_deref() {
+                Some("MostAllocated") => node_resources_fit::ScoringStrategy::MostAllocated,
+                _ => node_resources_fit::ScoringStrategy::LeastAllocated,
+            },
+        }),
+        "PodTopologySpread" => Arc::new(pod_topology_spread::PodTopologySpread::new(ctx.workloads.clone())),
+        "InterPodAffinity" => Arc::new(inter_pod_affinity::InterPodAffinity),
+        "DefaultPreemption" => Arc::new(default_preemption::DefaultPreemption),
+        "NodeResourcesBalancedAllocation" => Arc::new(node_resources_fit::BalancedAllocation),
+        "ImageLocality" => Arc::new(image_locality::ImageLocality),
+        _ => return None,
+    };
+    Some(p)
+}
+
+/// True for any name of an upstream in-tree plugin this scheduler accepts.
+pub fn is_known(name: &str) -> bool {
+    DEFAULT_PLUGINS.iter().any(|(n, _)| *n == name) || NOT_IMPLEMENTED.contains(&name)
+}
+
+/// The default profile (`default-scheduler`, every default plugin).
+pub fn default_framework(ctx: &PluginContext) -> Framework {
+    let plugins = DEFAULT_PLUGINS
+        .iter()
+        .filter_map(|(name, w)| new_plugin(name, ctx, &PluginArgs::default()).map(|p| (p, *w)))
+        .collect();
+    Framework::new(crate::DEFAULT_SCHEDULER_NAME, plugins)
+}

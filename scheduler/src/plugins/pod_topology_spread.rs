@@ -1,0 +1,487 @@
+//! PodTopologySpread: `spec.topologySpreadConstraints` (or, for pods with
+//! none, the cluster defaults: hostname maxSkew 3 and zone maxSkew 5,
+//! ScheduleAnyway, selecting the pod's Service/ReplicaSet/StatefulSet/RC
+//! peers). DoNotSchedule constraints filter on the skew a placement would
+//! create; ScheduleAnyway constraints score by matching pods per domain.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Node;
+
+use super::node_affinity::required_node_affinity_matches;
+use crate::cache::Snapshot;
+use crate::framework::{ClusterEvent, Code, CycleState, MAX_NODE_SCORE, Plugin, Point, PreFilterResult, Status};
+use crate::node_info::NodeInfo;
+use crate::pod_info::PodInfo;
+use crate::selectors::{Selector, find_untolerated_taint};
+
+/// The plugin's name.
+pub const NAME: &str = "PodTopologySpread";
+/// Filter reason when the skew would exceed maxSkew.
+pub const ERR_REASON_CONSTRAINTS_NOT_MATCH: &str = "node(s) didn't match pod topology spread constraints";
+/// Filter reason when the node lacks a constraint's topology key.
+pub const ERR_REASON_NODE_LABEL_NOT_MATCH: &str =
+    "node(s) didn't match pod topology spread constraints (missing required label)";
+/// The hostname label.
+pub const LABEL_HOSTNAME: &str = "kubernetes.io/hostname";
+/// The zone label.
+pub const LABEL_ZONE: &str = "topology.kubernetes.io/zone";
+const PRE_FILTER_KEY: &str = "PreFilterPodTopologySpread";
+const PRE_SCORE_KEY: &str = "PreScorePodTopologySpread";
+
+/// Gives the selector of the workloads (Services, ReplicaSets,
+/// StatefulSets, ReplicationControllers) selecting a pod, for the default
+/// constraints (upstream's `helper.DefaultSelector`); `None` when nothing
+/// selects it.
+pub trait WorkloadSelectors: Send + Sync {
+    /// The combined selector of the pod's workloads.
+    fn default_selector(&self, pod: &PodInfo) -> Option<Selector>;
+}
+
+/// No workloads known (tests, or a scheduler without the listers).
+#[derive(Debug, Default)]
+pub struct NoWorkloads;
+
+impl WorkloadSelectors for NoWorkloads {
+    fn default_selector(&self, _pod: &PodInfo) -> Option<Selector> {
+        None
+    }
+}
+
+/// A compiled constraint.
+#[derive(Debug, Clone)]
+struct Constraint {
+    max_skew: i64,
+    topology_key: String,
+    selector: Selector,
+    min_domains: usize,
+    honor_node_affinity: bool,
+    honor_taints: bool,
+}
+
+impl Constraint {
+    fn includes_node(&self, pod: &PodInfo, node: &Node, taints: &NodeInfo) -> bool {
+        if self.honor_node_affinity && !required_node_affinity_matches(pod, node) {
+            return false;
+        }
+        if self.honor_taints {
+            let tolerations = pod
+                .pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.tolerations.as_deref())
+                .unwrap_or_default();
+            if find_untolerated_taint(&taints.taints, tolerations, &["NoSchedule", "NoExecute"]).is_some() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The PodTopologySpread plugin.
+pub struct PodTopologySpread {
+    workloads: Arc<dyn WorkloadSelectors>,
+}
+
+impl std::fmt::Debug for PodTopologySpread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PodTopologySpread")
+    }
+}
+
+impl PodTopologySpread {
+    /// The plugin with the given workload lookup for default constraints.
+    pub fn new(workloads: Arc<dyn WorkloadSelectors>) -> PodTopologySpread {
+        PodTopologySpread { workloads }
+    }
+
+    /// The pod's constraints with `when` (DoNotSchedule or ScheduleAnyway),
+    /// and whether they are the system defaults.
+    fn constraints(&self, pod: &PodInfo, when: &str) -> (Vec<Constraint>, bool) {
+        let spec = pod.pod.spec.as_ref();
+        let declared = spec
+            .and_then(|s| s.topology_spread_constraints.as_deref())
+            .unwrap_or_default();
+        if declared.is_empty() {
+            if when != "ScheduleAnyway" {
+                return (Vec::new(), true);
+            }
+            let Some(selector) = self.workloads.default_selector(pod) else {
+                return (Vec::new(), true);
+            };
+            let make = |key: &str, skew| Constraint {
+                max_skew: skew,
+                topology_key: key.to_string(),
+                selector: selector.clone(),
+                min_domains: 1,
+                honor_node_affinity: true,
+                honor_taints: false,
+            };
+            return (vec![make(LABEL_HOSTNAME, 3), make(LABEL_ZONE, 5)], true);
+        }
+        let constraints = declared
+            .iter()
+            .filter(|c| c.when_unsatisfiable == when)
+            .map(|c| {
+                let mut selector = Selector::from_label_selector(c.label_selector.as_ref());
+                for key in c.match_label_keys.iter().flatten() {
+                    if let Some(v) = pod.labels.get(key) {
+                        selector = selector.with_equals(key, v);
+                    }
+                }
+                Constraint {
+                    max_skew: i64::from(c.max_skew),
+                    topology_key: c.topology_key.clone(),
+                    selector,
+                    min_domains: c.min_domains.map(|m| m.max(1) as usize).unwrap_or(1),
+                    honor_node_affinity: c.node_affinity_policy.as_deref() != Some("Ignore"),
+                    honor_taints: c.node_taints_policy.as_deref() == Some("Honor"),
+                }
+            })
+            .collect();
+        (constraints, false)
+    }
+}
+
+fn count_matching(node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
+    node.pods
+        .iter()
+        .filter(|p| p.namespace == namespace && !p.is_terminating() && selector.matches(&p.labels))
+        .count() as i64
+}
+
+fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
+    constraints.iter().all(|c| node.labels.contains_key(&c.topology_key))
+}
+
+struct FilterState {
+    constraints: Vec<Constraint>,
+    /// Per constraint: matching pods per topology value.
+    counts: Vec<HashMap<String, i64>>,
+    /// Per constraint: the smallest count over domains (0 when fewer
+    /// domains than minDomains).
+    min_match: Vec<i64>,
+}
+
+struct ScoreState {
+    constraints: Vec<Constraint>,
+    ignored: HashSet<String>,
+    counts: Vec<HashMap<String, i64>>,
+    weights: Vec<f64>,
+}
+
+impl Plugin for PodTopologySpread {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn points(&self) -> &'static [Point] {
+        &[Point::PreFilter, Point::Filter, Point::PreScore, Point::Score]
+    }
+    fn events(&self) -> &'static [ClusterEvent] {
+        &[
+            ClusterEvent::NodeAdd,
+            ClusterEvent::NodeUpdate,
+            ClusterEvent::AssignedPodAdd,
+            ClusterEvent::AssignedPodUpdate,
+            ClusterEvent::AssignedPodDelete,
+            ClusterEvent::UnscheduledPodUpdate,
+        ]
+    }
+
+    fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> (Status, PreFilterResult) {
+        let (constraints, _) = self.constraints(pod, "DoNotSchedule");
+        if constraints.is_empty() {
+            return (Status::skip(), None);
+        }
+        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
+        for n in &snapshot.nodes {
+            let Some(node) = &n.node else { continue };
+            if !has_all_keys(n, &constraints) {
+                continue;
+            }
+            for (i, c) in constraints.iter().enumerate() {
+                if !c.includes_node(pod, node, n) {
+                    continue;
+                }
+                let value = n.labels.get(&c.topology_key).cloned().unwrap_or_default();
+                *counts[i].entry(value).or_default() += count_matching(n, &c.selector, &pod.namespace);
+            }
+        }
+        let min_match = constraints
+            .iter()
+            .zip(&counts)
+            .map(|(c, m)| {
+                if m.len() < c.min_domains {
+                    0
+                } else {
+                    m.values().copied().min().unwrap_or(0)
+                }
+            })
+            .collect();
+        state.write(
+            PRE_FILTER_KEY,
+            FilterState {
+                constraints,
+                counts,
+                min_match,
+            },
+        );
+        (Status::success(), None)
+    }
+
+    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        let Some(st) = state.read::<FilterState>(PRE_FILTER_KEY) else {
+            return Status::success();
+        };
+        for (i, c) in st.constraints.iter().enumerate() {
+            let Some(value) = node.labels.get(&c.topology_key) else {
+                return Status::with(Code::UnschedulableAndUnresolvable, ERR_REASON_NODE_LABEL_NOT_MATCH);
+            };
+            let self_match = i64::from(c.selector.matches(&pod.labels));
+            let matched = st.counts[i].get(value).copied().unwrap_or(0);
+            if matched + self_match - st.min_match[i] > c.max_skew {
+                return Status::with(Code::Unschedulable, ERR_REASON_CONSTRAINTS_NOT_MATCH);
+            }
+        }
+        Status::success()
+    }
+
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, nodes: &[Arc<NodeInfo>], snapshot: &Snapshot) -> Status {
+        let (constraints, system_defaulted) = self.constraints(pod, "ScheduleAnyway");
+        if constraints.is_empty() {
+            return Status::skip();
+        }
+        let require_all = !system_defaulted;
+        let mut ignored = HashSet::new();
+        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
+        let mut host_domains = vec![0usize; constraints.len()];
+        for n in nodes {
+            if require_all && !has_all_keys(n, &constraints) {
+                ignored.insert(n.name.clone());
+                continue;
+            }
+            for (i, c) in constraints.iter().enumerate() {
+                if c.topology_key == LABEL_HOSTNAME {
+                    host_domains[i] += 1;
+                } else if let Some(v) = n.labels.get(&c.topology_key) {
+                    counts[i].entry(v.clone()).or_insert(0);
+                }
+            }
+        }
+        for n in &snapshot.nodes {
+            let Some(node) = &n.node else { continue };
+            if require_all && !has_all_keys(n, &constraints) {
+                continue;
+            }
+            for (i, c) in constraints.iter().enumerate() {
+                if c.topology_key == LABEL_HOSTNAME || !c.includes_node(pod, node, n) {
+                    continue;
+                }
+                let Some(v) = n.labels.get(&c.topology_key) else {
+                    continue;
+                };
+                if let Some(slot) = counts[i].get_mut(v) {
+                    *slot += count_matching(n, &c.selector, &pod.namespace);
+                }
+            }
+        }
+        let weights = constraints
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let size = if c.topology_key == LABEL_HOSTNAME {
+                    host_domains[i]
+                } else {
+                    counts[i].len()
+                };
+                ((size + 2) as f64).ln()
+            })
+            .collect();
+        state.write(
+            PRE_SCORE_KEY,
+            ScoreState {
+                constraints,
+                ignored,
+                counts,
+                weights,
+            },
+        );
+        Status::success()
+    }
+
+    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let Some(st) = state.read::<ScoreState>(PRE_SCORE_KEY) else {
+            return 0;
+        };
+        if st.ignored.contains(&node.name) {
+            return 0;
+        }
+        let mut score = 0f64;
+        for (i, c) in st.constraints.iter().enumerate() {
+            let Some(v) = node.labels.get(&c.topology_key) else {
+                continue;
+            };
+            let count = if c.topology_key == LABEL_HOSTNAME {
+                count_matching(node, &c.selector, &pod.namespace)
+            } else {
+                st.counts[i].get(v).copied().unwrap_or(0)
+            };
+            score += count as f64 * st.weights[i] + (c.max_skew - 1) as f64;
+        }
+        score.round() as i64
+    }
+
+    fn normalize_score(&self, state: &CycleState, _pod: &PodInfo, nodes: &[Arc<NodeInfo>], scores: &mut [i64]) {
+        let Some(st) = state.read::<ScoreState>(PRE_SCORE_KEY) else {
+            return;
+        };
+        let mut min = i64::MAX;
+        let mut max = 0;
+        for (n, s) in nodes.iter().zip(scores.iter()) {
+            if st.ignored.contains(&n.name) {
+                continue;
+            }
+            min = min.min(*s);
+            max = max.max(*s);
+        }
+        for (n, s) in nodes.iter().zip(scores.iter_mut()) {
+            if st.ignored.contains(&n.name) {
+                *s = 0;
+            } else if max == 0 {
+                *s = MAX_NODE_SCORE;
+            } else {
+                *s = MAX_NODE_SCORE * (max + min - *s) / max;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::plugins::testing::{filter_all, node, pod, score_all, short, with_pods};
+
+    fn plugin() -> Arc<PodTopologySpread> {
+        Arc::new(PodTopologySpread::new(Arc::new(NoWorkloads)))
+    }
+
+    fn zoned(name: &str, zone: &str, pods: usize) -> NodeInfo {
+        let pods = (0..pods)
+            .map(|i| pod(&format!("{name}-{i}"), json!({"foo": ""}), json!({})))
+            .collect();
+        with_pods(node(name, json!({"zone": zone}), Value::Null, json!({})), pods)
+    }
+
+    fn spread(key: &str, skew: i32, when: &str) -> Value {
+        json!({"maxSkew": skew, "topologyKey": key, "whenUnsatisfiable": when,
+               "labelSelector": {"matchExpressions": [{"key": "foo", "operator": "Exists"}]}})
+    }
+
+    fn incoming(constraints: Value) -> PodInfo {
+        pod(
+            "p",
+            json!({"foo": ""}),
+            json!({"topologySpreadConstraints": constraints}),
+        )
+    }
+
+    #[test]
+    fn filter_zone_skew() {
+        // Upstream's "pods spread across zones as 3/3, all nodes fit" then
+        // "2/1/0/3": zone1 {a:2, b:1}, zone2 {x:0, y:3}; maxSkew 1 on zone.
+        let snap = Snapshot::from_nodes(vec![
+            zoned("a", "zone1", 2),
+            zoned("b", "zone1", 1),
+            zoned("x", "zone2", 0),
+            zoned("y", "zone2", 3),
+        ]);
+        let got: Vec<String> = filter_all(plugin(), &incoming(json!([spread("zone", 1, "DoNotSchedule")])), &snap)
+            .iter()
+            .map(short)
+            .collect();
+        // zone1 has 3, zone2 has 3: placing one more anywhere gives skew 1.
+        assert_eq!(got, ["", "", "", ""]);
+        // Node-level spread, maxSkew 1: min is 0 (x), so only x fits (b
+        // would reach 2).
+        let got: Vec<String> = filter_all(
+            plugin(),
+            &incoming(json!([spread("kubernetes.io/hostname", 1, "DoNotSchedule")])),
+            &snap,
+        )
+        .iter()
+        .map(short)
+        .collect();
+        let no = ERR_REASON_CONSTRAINTS_NOT_MATCH;
+        assert_eq!(got, [no, no, "", no]);
+        // maxSkew 2 lets b in too.
+        let got: Vec<String> = filter_all(
+            plugin(),
+            &incoming(json!([spread("kubernetes.io/hostname", 2, "DoNotSchedule")])),
+            &snap,
+        )
+        .iter()
+        .map(short)
+        .collect();
+        assert_eq!(got, [no, "", "", no]);
+    }
+
+    #[test]
+    fn filter_missing_label_and_min_domains() {
+        let snap = Snapshot::from_nodes(vec![
+            zoned("a", "zone1", 1),
+            with_pods(node("nolabel", json!({}), Value::Null, json!({})), vec![]),
+        ]);
+        let got: Vec<String> = filter_all(plugin(), &incoming(json!([spread("zone", 1, "DoNotSchedule")])), &snap)
+            .iter()
+            .map(short)
+            .collect();
+        assert_eq!(got, ["", ERR_REASON_NODE_LABEL_NOT_MATCH]);
+        // minDomains 2 with one domain: the global minimum is 0, so zone1
+        // (1 pod + self) is over maxSkew 1.
+        let mut c = spread("zone", 1, "DoNotSchedule");
+        c["minDomains"] = json!(2);
+        let got = filter_all(plugin(), &incoming(json!([c])), &snap);
+        assert_eq!(short(&got[0]), ERR_REASON_CONSTRAINTS_NOT_MATCH);
+    }
+
+    #[test]
+    fn score_prefers_emptier_domains() {
+        // One hostname constraint, 4 candidate nodes with 2/1/0/3 matching
+        // pods: weight ln(4+2), raw score count*weight + (maxSkew-1),
+        // normalized 100*(max+min-s)/max.
+        let snap = Snapshot::from_nodes(vec![
+            zoned("a", "zone1", 2),
+            zoned("b", "zone1", 1),
+            zoned("x", "zone2", 0),
+            zoned("y", "zone2", 3),
+        ]);
+        let scores = score_all(
+            plugin(),
+            &incoming(json!([spread("kubernetes.io/hostname", 1, "ScheduleAnyway")])),
+            &snap,
+        );
+        // raw: round(2*1.79)=4, round(1.79)=2, 0, round(5.38)=5 -> 100*(5-s)/5
+        assert_eq!(scores, [20, 60, 100, 0]);
+    }
+
+    #[test]
+    fn default_constraints_apply_only_with_a_workload_selector() {
+        struct All;
+        impl WorkloadSelectors for All {
+            fn default_selector(&self, _pod: &PodInfo) -> Option<Selector> {
+                Some(Selector::everything())
+            }
+        }
+        let snap = Snapshot::from_nodes(vec![zoned("a", "zone1", 2), zoned("b", "zone1", 0)]);
+        let p = pod("p", json!({"foo": ""}), json!({}));
+        assert_eq!(score_all(plugin(), &p, &snap), [0, 0], "no selector: skipped");
+        let with = Arc::new(PodTopologySpread::new(Arc::new(All)));
+        let scores = score_all(with, &p, &snap);
+        assert!(scores[1] > scores[0], "{scores:?}");
+    }
+}

@@ -1,0 +1,199 @@
+//! `PodInfo`: a pod with what scheduling needs precomputed once (requests,
+//! affinity terms, host ports), shared by the queue, the cache and plugins.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
+
+use crate::resources::{Resource, pod_requests};
+use crate::selectors::{Labels, Selector};
+
+/// `namespace/name` of a pod.
+pub type PodKey = String;
+
+/// The key of a pod.
+pub fn pod_key(pod: &Pod) -> PodKey {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or(""),
+        pod.metadata.name.as_deref().unwrap_or("")
+    )
+}
+
+/// A compiled pod (anti-)affinity term.
+#[derive(Debug, Clone)]
+pub struct AffinityTerm {
+    /// Namespaces listed by the term, or the pod's own when none are listed
+    /// and there is no namespace selector.
+    pub namespaces: BTreeSet<String>,
+    /// The namespace selector, when set.
+    pub namespace_selector: Option<Selector>,
+    pub selector: Selector,
+    pub topology_key: String,
+}
+
+impl AffinityTerm {
+    fn new(term: &PodAffinityTerm, pod_namespace: &str) -> AffinityTerm {
+        let mut namespaces: BTreeSet<String> = term.namespaces.iter().flatten().cloned().collect();
+        let namespace_selector = term
+            .namespace_selector
+            .as_ref()
+            .map(|s| Selector::from_label_selector(Some(s)));
+        if namespaces.is_empty() && namespace_selector.is_none() {
+            namespaces.insert(pod_namespace.to_string());
+        }
+        AffinityTerm {
+            namespaces,
+            namespace_selector,
+            selector: Selector::from_label_selector(term.label_selector.as_ref()),
+            topology_key: term.topology_key.clone(),
+        }
+    }
+
+    /// True when `pod` (with its namespace's labels) is selected by the term.
+    pub fn matches(&self, pod: &PodInfo, namespace_labels: Option<&Labels>) -> bool {
+        let ns_ok = self.namespaces.contains(&pod.namespace)
+            || self
+                .namespace_selector
+                .as_ref()
+                .is_some_and(|s| s.is_everything() || namespace_labels.is_some_and(|l| s.matches(l)));
+        ns_ok && self.selector.matches(&pod.labels)
+    }
+}
+
+/// A preferred term with its weight.
+#[derive(Debug, Clone)]
+pub struct WeightedAffinityTerm {
+    pub term: AffinityTerm,
+    pub weight: i32,
+}
+
+/// A host port a pod asks for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HostPort {
+    pub ip: String,
+    pub protocol: String,
+    pub port: i32,
+}
+
+/// A pod and its precomputed scheduling facts.
+#[derive(Debug)]
+pub struct PodInfo {
+    pub pod: Arc<Pod>,
+    pub key: PodKey,
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub priority: i32,
+    /// Effective requests (for filtering and node accounting).
+    pub requests: Resource,
+    /// Requests with defaults for missing cpu/memory (for scoring).
+    pub non_zero_requests: Resource,
+    pub required_affinity: Vec<AffinityTerm>,
+    pub required_anti_affinity: Vec<AffinityTerm>,
+    pub preferred_affinity: Vec<WeightedAffinityTerm>,
+    pub preferred_anti_affinity: Vec<WeightedAffinityTerm>,
+    pub host_ports: Vec<HostPort>,
+}
+
+impl PodInfo {
+    /// Precomputes everything from `pod`.
+    pub fn new(pod: Pod) -> PodInfo {
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let spec = pod.spec.as_ref();
+        let affinity = spec.and_then(|s| s.affinity.as_ref());
+        let pa = affinity.and_then(|a| a.pod_affinity.as_ref());
+        let paa = affinity.and_then(|a| a.pod_anti_affinity.as_ref());
+        let required = |terms: Option<&Vec<PodAffinityTerm>>| -> Vec<AffinityTerm> {
+            terms
+                .into_iter()
+                .flatten()
+                .map(|t| AffinityTerm::new(t, &namespace))
+                .collect()
+        };
+        let preferred = |terms: Option<&Vec<WeightedPodAffinityTerm>>| -> Vec<WeightedAffinityTerm> {
+            terms
+                .into_iter()
+                .flatten()
+                .map(|t| WeightedAffinityTerm {
+                    term: AffinityTerm::new(&t.pod_affinity_term, &namespace),
+                    weight: t.weight,
+                })
+                .collect()
+        };
+        let mut host_ports = Vec::new();
+        for c in spec.map(|s| s.containers.as_slice()).unwrap_or_default() {
+            for p in c.ports.iter().flatten() {
+                if let Some(port) = p.host_port.filter(|p| *p > 0) {
+                    host_ports.push(HostPort {
+                        ip: p
+                            .host_ip
+                            .clone()
+                            .filter(|ip| !ip.is_empty())
+                            .unwrap_or_else(|| "0.0.0.0".into()),
+                        protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                        port,
+                    });
+                }
+            }
+        }
+        PodInfo {
+            key: format!("{namespace}/{name}"),
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            priority: spec.and_then(|s| s.priority).unwrap_or(0),
+            requests: pod_requests(&pod, false),
+            non_zero_requests: pod_requests(&pod, true),
+            required_affinity: required(
+                pa.and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()),
+            ),
+            required_anti_affinity: required(
+                paa.and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()),
+            ),
+            preferred_affinity: preferred(
+                pa.and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref()),
+            ),
+            preferred_anti_affinity: preferred(
+                paa.and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref()),
+            ),
+            host_ports,
+            namespace,
+            name,
+            pod: Arc::new(pod),
+        }
+    }
+
+    /// True when the pod has any pod affinity or anti-affinity term.
+    pub fn has_affinity(&self) -> bool {
+        !(self.required_affinity.is_empty()
+            && self.required_anti_affinity.is_empty()
+            && self.preferred_affinity.is_empty()
+            && self.preferred_anti_affinity.is_empty())
+    }
+
+    /// The node the pod is bound (or assumed) to.
+    pub fn node_name(&self) -> Option<&str> {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
+    }
+
+    /// True when the pod is being deleted.
+    pub fn is_terminating(&self) -> bool {
+        self.pod.metadata.deletion_timestamp.is_some()
+    }
+
+    /// The pod's scheduler name (`default-scheduler` when unset).
+    pub fn scheduler_name(&self) -> &str {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.as_deref())
+            .unwrap_or(crate::DEFAULT_SCHEDULER_NAME)
+    }
+}

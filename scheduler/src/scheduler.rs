@@ -1,0 +1,344 @@
+//! The scheduler: the scheduling loop (one pod at a time, synchronous,
+//! against a snapshot) and the asynchronous binding cycle, plus what a
+//! failure does (re-queue, FailedScheduling event, PodScheduled=False).
+//!
+//! All API writes (bindings, events, status patches, preemption deletes)
+//! run in spawned tasks, so the loop never waits on the network.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use crate::algorithm::{ScheduleError, schedule_pod};
+use crate::cache::{Cache, Snapshot};
+use crate::framework::{CycleState, Framework};
+use crate::metrics::Metrics;
+use crate::pod_info::PodInfo;
+use crate::queue::{QueuedPodInfo, SchedulingQueue};
+
+/// State shared by the loop, the binding tasks and the informers.
+pub struct Scheduler {
+    pub client: Client,
+    pub cache: Mutex<Cache>,
+    pub queue: Arc<SchedulingQueue>,
+    pub profiles: BTreeMap<String, Framework>,
+    pub metrics: Arc<Metrics>,
+    recorder: Recorder,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("profiles", &self.profiles)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pod_ref(pod: &PodInfo) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: Some(pod.name.clone()),
+        namespace: Some(pod.namespace.clone()),
+        uid: Some(pod.uid.clone()),
+        resource_version: pod.pod.metadata.resource_version.clone(),
+        ..ObjectReference::default()
+    }
+}
+
+impl Scheduler {
+    /// A scheduler over `profiles`, reporting events as `instance`.
+    pub fn new(
+        client: Client,
+        profiles: BTreeMap<String, Framework>,
+        queue: Arc<SchedulingQueue>,
+        metrics: Arc<Metrics>,
+        instance: String,
+    ) -> Scheduler {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: crate::DEFAULT_SCHEDULER_NAME.into(),
+                instance: Some(instance),
+            },
+        );
+        Scheduler {
+            client,
+            cache: Mutex::new(Cache::default()),
+            queue,
+            profiles,
+            metrics,
+            recorder,
+        }
+    }
+
+    /// Locks the cache.
+    pub fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Pops and schedules pods until the queue closes.
+    pub async fn run(self: Arc<Self>) {
+        let mut snapshot = Snapshot::default();
+        let mut next_start = 0usize;
+        while let Some(qpi) = self.queue.pop().await {
+            self.schedule_one(qpi, &mut snapshot, &mut next_start);
+            // Let informers and binders run between decisions.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// One scheduling cycle for `qpi` (upstream's `ScheduleOne`).
+    pub fn schedule_one(self: &Arc<Self>, qpi: QueuedPodInfo, snapshot: &mut Snapshot, next_start: &mut usize) {
+        let pod = qpi.pod_info.clone();
+        let Some(fw) = self.profiles.get(pod.scheduler_name()) else {
+            self.queue.delete(&pod.key);
+            return;
+        };
+        if pod.is_terminating() || self.cache().is_assumed(&pod.uid) {
+            self.queue.delete(&pod.key);
+            return;
+        }
+        let start = Instant::now();
+        self.cache().update_snapshot(snapshot);
+        let mut state = CycleState::default();
+        match schedule_pod(fw, &mut state, &pod, snapshot, next_start) {
+            Ok(result) => {
+                debug!(pod = %pod.key, node = %result.node, evaluated = result.evaluated_nodes,
+                       feasible = result.feasible_nodes, "scheduled");
+                self.assume_and_bind(fw, state, qpi, &result.node, start);
+            }
+            Err(ScheduleError::Unschedulable(mut fe)) => {
+                let (status, post) = fw.run_post_filter(&pod, snapshot, &fe.statuses);
+                fe.post_filter_msg = status.message();
+                if let Some(node) = post.nominated_node.clone() {
+                    self.metrics.preemption_attempts.inc();
+                    self.metrics.preemption_victims.inc_by(post.victims.len() as u64);
+                    self.spawn_preemption(pod.clone(), node, post.victims);
+                }
+                self.metrics
+                    .attempt(&fw.scheduler_name, "unschedulable", start.elapsed().as_secs_f64());
+                let plugins = fe.unschedulable_plugins.clone();
+                self.fail(&qpi, fe.message(), plugins, true, "Unschedulable");
+            }
+            Err(ScheduleError::NoNodes) => {
+                self.metrics
+                    .attempt(&fw.scheduler_name, "unschedulable", start.elapsed().as_secs_f64());
+                self.fail(
+                    &qpi,
+                    "no nodes available to schedule pods".into(),
+                    BTreeSet::new(),
+                    true,
+                    "Unschedulable",
+                );
+            }
+            Err(ScheduleError::Internal(s)) => {
+                self.metrics
+                    .attempt(&fw.scheduler_name, "error", start.elapsed().as_secs_f64());
+                self.fail(&qpi, s.message(), BTreeSet::new(), false, "SchedulerError");
+            }
+        }
+    }
+
+    fn assume_and_bind(
+        self: &Arc<Self>,
+        fw: &Framework,
+        state: CycleState,
+        qpi: QueuedPodInfo,
+        node: &str,
+        start: Instant,
+    ) {
+        let pod = qpi.pod_info.clone();
+        let mut assumed = (*pod.pod).clone();
+        if let Some(spec) = assumed.spec.as_mut() {
+            spec.node_name = Some(node.to_string());
+        }
+        let assumed = Arc::new(PodInfo::new(assumed));
+        self.cache().assume_pod(assumed, node);
+        let reserve = fw.run_reserve(&state, &pod, node);
+        let permit = if reserve.is_success() {
+            fw.run_permit(&state, &pod, node)
+        } else {
+            reserve
+        };
+        if !permit.is_success() {
+            fw.run_unreserve(&state, &pod, node);
+            self.cache().forget_pod(&pod.uid);
+            self.metrics
+                .attempt(&fw.scheduler_name, "unschedulable", start.elapsed().as_secs_f64());
+            let plugins = [permit.plugin].into_iter().collect();
+            self.fail(&qpi, permit.message(), plugins, permit.is_rejected(), "Unschedulable");
+            return;
+        }
+        let this = self.clone();
+        let node = node.to_string();
+        let profile = fw.scheduler_name.clone();
+        tokio::spawn(async move {
+            let result = this.bind(&pod, &node).await;
+            match result {
+                Ok(()) => {
+                    this.queue.done(&pod.key);
+                    this.metrics
+                        .attempt(&profile, "scheduled", start.elapsed().as_secs_f64());
+                    if let Some(first) = qpi.initial_attempt {
+                        this.metrics
+                            .pod_scheduling_sli_duration
+                            .observe(first.elapsed().as_secs_f64());
+                    }
+                    let note = format!("Successfully assigned {}/{} to {}", pod.namespace, pod.name, node);
+                    this.event(&pod, EventType::Normal, "Scheduled", "Binding", note).await;
+                }
+                Err(e) => {
+                    warn!(pod = %pod.key, %node, error = %e, "binding failed");
+                    if let Some(fw) = this.profiles.get(&profile) {
+                        fw.run_unreserve(&CycleState::default(), &pod, &node);
+                    }
+                    this.cache().forget_pod(&pod.uid);
+                    this.metrics.attempt(&profile, "error", start.elapsed().as_secs_f64());
+                    this.fail(
+                        &qpi,
+                        format!("Binding rejected: {e}"),
+                        BTreeSet::new(),
+                        false,
+                        "SchedulerError",
+                    );
+                }
+            }
+        });
+    }
+
+    /// POSTs the pod's `binding` subresource.
+    async fn bind(&self, pod: &PodInfo, node: &str) -> Result<(), kube::Error> {
+        let binding = Binding {
+            metadata: ObjectMeta {
+                name: Some(pod.name.clone()),
+                namespace: Some(pod.namespace.clone()),
+                uid: Some(pod.uid.clone()),
+                ..ObjectMeta::default()
+            },
+            target: ObjectReference {
+                kind: Some("Node".into()),
+                name: Some(node.to_string()),
+                ..ObjectReference::default()
+            },
+        };
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
+        api.create_subresource::<_, serde_json::Value>("binding", &pod.name, &PostParams::default(), &binding)
+            .await
+            .map(|_| ())
+    }
+
+    async fn event(&self, pod: &PodInfo, type_: EventType, reason: &str, action: &str, note: String) {
+        let ev = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &pod_ref(pod)).await {
+            debug!(pod = %pod.key, error = %e, "event not recorded");
+        }
+    }
+
+    /// Re-queues a pod that was not scheduled and reports why: a
+    /// FailedScheduling event and the PodScheduled=False condition.
+    fn fail(
+        self: &Arc<Self>,
+        qpi: &QueuedPodInfo,
+        message: String,
+        plugins: BTreeSet<&'static str>,
+        unschedulable: bool,
+        reason: &'static str,
+    ) {
+        let pod = qpi.pod_info.clone();
+        info!(pod = %pod.key, %message, "unable to schedule pod");
+        self.queue.requeue(qpi, plugins, unschedulable, Instant::now());
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.event(
+                &pod,
+                EventType::Warning,
+                "FailedScheduling",
+                "Scheduling",
+                message.clone(),
+            )
+            .await;
+            this.set_unschedulable_condition(&pod, reason, &message).await;
+        });
+    }
+
+    async fn set_unschedulable_condition(&self, pod: &PodInfo, reason: &str, message: &str) {
+        let current = pod
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"));
+        if current.is_some_and(|c| {
+            c.status == "False" && c.reason.as_deref() == Some(reason) && c.message.as_deref() == Some(message)
+        }) {
+            return;
+        }
+        let transition = match current {
+            Some(c) if c.status == "False" => c.last_transition_time.clone(),
+            _ => None,
+        }
+        .unwrap_or(Time(Timestamp::now()));
+        let patch = json!({"status": {"conditions": [{
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": reason,
+            "message": message,
+            "lastProbeTime": null,
+            "lastTransitionTime": transition,
+        }]}});
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
+        if let Err(e) = api
+            .patch_status(&pod.name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+        {
+            debug!(pod = %pod.key, error = %e, "PodScheduled condition not updated");
+        }
+    }
+
+    /// Evicts the victims and records the nominated node.
+    fn spawn_preemption(self: &Arc<Self>, preemptor: Arc<PodInfo>, node: String, victims: Vec<Arc<PodInfo>>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            for v in &victims {
+                let api: Api<Pod> = Api::namespaced(this.client.clone(), &v.namespace);
+                let dp = DeleteParams {
+                    preconditions: Some(kube::api::Preconditions {
+                        uid: Some(v.uid.clone()),
+                        resource_version: None,
+                    }),
+                    ..DeleteParams::default()
+                };
+                if let Err(e) = api.delete(&v.name, &dp).await {
+                    warn!(victim = %v.key, error = %e, "preemption: deleting victim failed");
+                    continue;
+                }
+                let note = format!("Preempted by pod {} on node {}", preemptor.uid, node);
+                this.event(v, EventType::Normal, "Preempted", "Preempting", note).await;
+            }
+            let api: Api<Pod> = Api::namespaced(this.client.clone(), &preemptor.namespace);
+            let patch = json!({"status": {"nominatedNodeName": node}});
+            if let Err(e) = api
+                .patch_status(&preemptor.name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+            {
+                debug!(pod = %preemptor.key, error = %e, "nominatedNodeName not set");
+            }
+        });
+    }
+}

@@ -1,0 +1,120 @@
+//! Listers of the workloads that select pods (Services, ReplicaSets,
+//! StatefulSets, ReplicationControllers), for PodTopologySpread's default
+//! constraints: a pod without constraints is spread with its peers, the
+//! pods those workloads select (upstream's `helper.DefaultSelector`).
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{ReplicationController, Service};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+
+use crate::plugins::pod_topology_spread::WorkloadSelectors;
+use crate::pod_info::PodInfo;
+use crate::selectors::Selector;
+
+/// Reflector stores of the workload kinds.
+#[derive(Clone)]
+pub struct Workloads {
+    services: Store<Service>,
+    replica_sets: Store<ReplicaSet>,
+    stateful_sets: Store<StatefulSet>,
+    controllers: Store<ReplicationController>,
+}
+
+impl std::fmt::Debug for Workloads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Workloads")
+    }
+}
+
+/// Starts the four reflectors; returns the stores and the future that
+/// keeps them fed.
+pub fn start(client: &Client) -> (Workloads, impl std::future::Future<Output = ()> + use<>) {
+    let (services, sw) = reflector::store();
+    let (replica_sets, rw) = reflector::store();
+    let (stateful_sets, ssw) = reflector::store();
+    let (controllers, cw) = reflector::store();
+    let cfg = watcher::Config::default();
+    let s = watcher::watcher(Api::<Service>::all(client.clone()), cfg.clone())
+        .default_backoff()
+        .reflect(sw)
+        .for_each(|_| async {});
+    let r = watcher::watcher(Api::<ReplicaSet>::all(client.clone()), cfg.clone())
+        .default_backoff()
+        .reflect(rw)
+        .for_each(|_| async {});
+    let ss = watcher::watcher(Api::<StatefulSet>::all(client.clone()), cfg.clone())
+        .default_backoff()
+        .reflect(ssw)
+        .for_each(|_| async {});
+    let c = watcher::watcher(Api::<ReplicationController>::all(client.clone()), cfg)
+        .default_backoff()
+        .reflect(cw)
+        .for_each(|_| async {});
+    let fut = async move {
+        tokio::join!(s, r, ss, c);
+    };
+    (
+        Workloads {
+            services,
+            replica_sets,
+            stateful_sets,
+            controllers,
+        },
+        fut,
+    )
+}
+
+impl WorkloadSelectors for Workloads {
+    fn default_selector(&self, pod: &PodInfo) -> Option<Selector> {
+        let ns = pod.namespace.as_str();
+        let mut out: Option<Selector> = None;
+        let mut add = |s: Selector| {
+            if s.matches(&pod.labels) {
+                out = Some(match out.take() {
+                    None => s,
+                    Some(prev) => prev.and(&s),
+                });
+            }
+        };
+        for svc in self.services.state() {
+            if svc.metadata.namespace.as_deref() == Some(ns)
+                && let Some(s) = svc
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.selector.as_ref())
+                    .and_then(Selector::from_map)
+            {
+                add(s);
+            }
+        }
+        for rc in self.controllers.state() {
+            if rc.metadata.namespace.as_deref() == Some(ns)
+                && let Some(s) = rc
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.selector.as_ref())
+                    .and_then(Selector::from_map)
+            {
+                add(s);
+            }
+        }
+        for rs in self.replica_sets.state() {
+            if rs.metadata.namespace.as_deref() == Some(ns)
+                && let Some(spec) = &rs.spec
+            {
+                add(Selector::from_label_selector(Some(&spec.selector)));
+            }
+        }
+        for ss in self.stateful_sets.state() {
+            if ss.metadata.namespace.as_deref() == Some(ns)
+                && let Some(spec) = &ss.spec
+            {
+                add(Selector::from_label_selector(Some(&spec.selector)));
+            }
+        }
+        out.filter(|s| !s.is_everything())
+    }
+}
