@@ -1,18 +1,25 @@
 //! Per-kind facts and strategies of the built-in kinds.
 
+pub mod admissionregistration;
+pub mod apiextensions;
+pub mod apiregistration;
 pub mod apps;
 pub mod autoscaling;
 pub mod batch;
+pub mod certificates;
 pub mod coordination;
 pub mod core;
 pub mod discovery;
 pub mod events;
+pub mod flowcontrol;
 pub mod namespace;
 pub mod networking;
+pub mod node;
 pub mod pod;
 pub mod policy;
 pub mod rbac;
 pub mod replication_controller;
+pub mod resource;
 pub mod scheduling;
 pub mod storage;
 
@@ -89,6 +96,13 @@ pub fn strategy_for(info: &ResourceInfo) -> Arc<dyn Strategy> {
         "coordination.k8s.io" => coordination::strategy_for(&info.resource),
         "storage.k8s.io" => storage::strategy_for(&info.resource),
         "scheduling.k8s.io" => scheduling::strategy_for(&info.resource),
+        "node.k8s.io" => node::strategy_for(&info.resource),
+        "certificates.k8s.io" => certificates::strategy_for(&info.resource),
+        "admissionregistration.k8s.io" => admissionregistration::strategy_for(&info.resource),
+        "flowcontrol.apiserver.k8s.io" => flowcontrol::strategy_for(&info.resource),
+        "apiextensions.k8s.io" => apiextensions::strategy_for(&info.resource),
+        "apiregistration.k8s.io" => apiregistration::strategy_for(&info.resource),
+        "resource.k8s.io" => resource::strategy_for(&info.resource),
         _ => None,
     };
     if let Some(s) = own {

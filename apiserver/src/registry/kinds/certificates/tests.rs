@@ -1,0 +1,149 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use axum::http::StatusCode;
+use serde_json::json;
+
+use super::*;
+use crate::testing::TestServer;
+
+const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+
+fn csr_pem() -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["node1.example.com".to_string()]).unwrap();
+    params.serialize_request(&key).unwrap().pem().unwrap()
+}
+
+fn obj(v: Value) -> Object {
+    v.as_object().cloned().unwrap()
+}
+
+fn csr(request: &str, spec: Value) -> Object {
+    let mut o = obj(json!({"metadata": {"name": "c"}, "spec": spec}));
+    o["spec"]["request"] = json!(STANDARD.encode(request));
+    o
+}
+
+fn messages(o: &Object) -> Vec<String> {
+    CsrStrategy.validate(o).iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn request_must_be_a_signed_csr() {
+    let spec = json!({"signerName": "example.com/signer", "usages": ["client auth"]});
+    assert_eq!(messages(&csr(&csr_pem(), spec.clone())), Vec::<String>::new());
+    assert_eq!(
+        messages(&csr("hi\n", spec.clone())),
+        ["spec.request: Invalid value: []byte{0x68, 0x69, 0xa}: PEM block type must be CERTIFICATE REQUEST"]
+    );
+    // A flipped signature byte.
+    let pem_text = csr_pem();
+    let block = pem::decode_first(pem_text.as_bytes()).unwrap();
+    let mut der = block.bytes.clone();
+    let last = der.len() - 1;
+    der[last] ^= 0xff;
+    let tampered = format!(
+        "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+        STANDARD.encode(&der)
+    );
+    let got = messages(&csr(&tampered, spec));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].ends_with(": x509: ECDSA verification failure"), "{got:?}");
+}
+
+#[test]
+fn usages_and_signer_names() {
+    let pem_text = csr_pem();
+    let got = messages(&csr(
+        &pem_text,
+        json!({"signerName": "example/signer", "usages": ["client auth", "flying", "client auth"], "expirationSeconds": 60}),
+    ));
+    assert_eq!(
+        got,
+        [
+            "spec.usages[1]: Unsupported value: \"flying\": supported values: \"any\", \"cert sign\", \"client auth\", \"code signing\", \"content commitment\", \"crl sign\", \"data encipherment\", \"decipher only\", \"digital signature\", \"email protection\", \"encipher only\", \"ipsec end system\", \"ipsec tunnel\", \"ipsec user\", \"key agreement\", \"key encipherment\", \"microsoft sgc\", \"netscape sgc\", \"ocsp signing\", \"s/mime\", \"server auth\", \"signing\", \"timestamping\"",
+            "spec.usages[2]: Duplicate value: \"client auth\"",
+            "spec.signerName: Invalid value: \"example\": should be a domain with at least two segments separated by dots",
+            "spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 600 seconds (10 minutes)",
+        ]
+    );
+    assert_eq!(
+        messages(&csr(&pem_text, json!({"usages": ["any"]}))),
+        ["spec.signerName: Required value"]
+    );
+    assert_eq!(
+        messages(&csr(&pem_text, json!({"signerName": "nopath", "usages": ["any"]}))),
+        [
+            "spec.signerName: Invalid value: \"nopath\": must be a fully qualified domain and path of the form 'example.com/signer-name'"
+        ]
+    );
+    assert_eq!(
+        messages(&csr(&pem_text, json!({"signerName": LEGACY_SIGNER, "usages": ["any"]}))),
+        [
+            "spec.signerName: Invalid value: \"kubernetes.io/legacy-unknown\": the legacy signerName is not allowed via this API version"
+        ]
+    );
+}
+
+#[test]
+fn condition_rules() {
+    let base = csr(&csr_pem(), json!({"signerName": "example.com/s", "usages": ["any"]}));
+    let with = |conds: Value| {
+        let mut o = base.clone();
+        o.insert("status".into(), json!({"conditions": conds}));
+        o
+    };
+    let got = messages(&with(json!([
+        {"type": "Approved", "status": "False"},
+        {"type": "Denied", "status": "True"},
+        {"type": "Denied", "status": "True"}
+    ])));
+    assert_eq!(
+        got,
+        [
+            "status.conditions[0].status: Unsupported value: \"False\": supported values: \"True\"",
+            "status.conditions[1].type: Invalid value: \"Denied\": Approved and Denied conditions are mutually exclusive",
+            "status.conditions[2].type: Invalid value: \"Denied\": Approved and Denied conditions are mutually exclusive",
+            "status.conditions[2].type: Duplicate value: \"Denied\"",
+        ]
+    );
+    // A status update may add Failed, not Approved, and may not drop either.
+    let old = with(json!([]));
+    let mut failed = with(json!([{"type": "Failed", "status": "True"}]));
+    CsrStrategy.prepare_for_update(&mut failed, &old);
+    assert!(failed["status"]["conditions"][0]["lastTransitionTime"].is_string());
+    assert!(CsrStrategy.validate_update(&failed, &old).is_empty());
+    let approved = with(json!([{"type": "Approved", "status": "True"}]));
+    assert_eq!(
+        CsrStrategy.validate_update(&approved, &old).summary(),
+        "status.conditions: Forbidden: updates may not add a condition of type \"Approved\""
+    );
+    assert_eq!(
+        CsrStrategy.validate_update(&old, &failed).summary(),
+        "status.conditions: Forbidden: updates may not remove a condition of type \"Failed\""
+    );
+}
+
+#[tokio::test]
+async fn created_over_http_and_spec_is_fixed() {
+    let s = TestServer::new().await;
+    let body = json!({"metadata": {"name": "node-csr"}, "spec": {
+        "request": STANDARD.encode(csr_pem()), "signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"]}});
+    let (code, created) = s.post(CSRS, body).await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let mut changed = created.clone();
+    changed["spec"]["usages"] = json!(["server auth"]);
+    let (code, updated) = s.put(&format!("{CSRS}/node-csr"), changed).await;
+    assert_eq!(code, StatusCode::OK, "{updated}");
+    assert_eq!(updated["spec"]["usages"], json!(["client auth"]));
+    let (code, status) = s
+        .post(
+            CSRS,
+            json!({"metadata": {"name": "bad"}, "spec": {"request": STANDARD.encode("x"), "signerName": "a.b/c", "usages": ["any"]}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        status["message"],
+        "CertificateSigningRequest.certificates.k8s.io \"bad\" is invalid: spec.request: Invalid value: []byte{0x78}: PEM block type must be CERTIFICATE REQUEST"
+    );
+}
