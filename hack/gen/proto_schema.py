@@ -21,7 +21,26 @@ Usage:
       FileDescriptorProtos that gogo-protobuf registers in a Go binary
       such as kubectl: upstream's compiled generated.proto files.
 
+  proto_schema.py --pointers-from-binary GO_BINARY
+      Writes proto_pointers.json (beside this script, committed): for every
+      protobuf-tagged Go struct in the binary's reflection data, its JSON
+      field names and which of them are pointers to scalars. main() reads it
+      (plus POINTERS_EXTRA for fields the binary lacks) for the "p" flag.
+
 The .proto files are upstream's and stay outside the repository.
+
+How schema.json was last regenerated (v1.36):
+  proto_schema.py --from-binary /usr/lib/google-cloud-sdk/bin/kubectl.1.33 k133
+  proto_schema.py --pointers-from-binary /usr/lib/google-cloud-sdk/bin/kubectl.1.33
+  proto_schema.py k133 supp supp136
+where k133 holds the descriptors kubectl 1.33 compiled in; supp holds
+messages kubectl does not link (apiextensions.k8s.io/v1 and
+apiregistration.k8s.io/v1 from upstream's generated.proto, resource.k8s.io/v1
+and storage VolumeAttributesClass, admissionregistration MutatingAdmissionPolicy)
+and supp136 re-opens messages to add the fields newer than 1.33, read from
+upstream kubernetes/kubernetes staging/src/k8s.io/api/{core,storage,resource}/v1
+/generated.proto. Fields whose numbers were not found stay listed under
+"gaps" (the run warns for each); they are not on the wire.
 
 Output (compact JSON):
   {"packages": [<proto package>, ...],
@@ -89,162 +108,24 @@ JSON_NAMES = {
     },
 }
 
-# Scalar fields that are Go pointers in upstream's types.go (`*int32`,
-# `*bool`, `*string`, ...): set by a client only when given, so an explicit
-# zero ("", 0, false) is a value. Keyed "<package suffix>.<Message>".
-POINTERS = {
-    "meta.v1.ObjectMeta": "deletionGracePeriodSeconds",
-    "meta.v1.OwnerReference": "controller blockOwnerDeletion",
-    "meta.v1.ListMeta": "remainingItemCount",
-    "meta.v1.DeleteOptions": "gracePeriodSeconds orphanDependents propagationPolicy "
-    "ignoreStoreReadErrorWithClusterBreakingPotential",
-    "meta.v1.Preconditions": "uid resourceVersion",
-    "meta.v1.StatusDetails": "",
-    "meta.v1.ManagedFieldsEntry": "",
-    "core.v1.PodSpec": "terminationGracePeriodSeconds activeDeadlineSeconds automountServiceAccountToken "
-    "shareProcessNamespace priority enableServiceLinks preemptionPolicy runtimeClassName setHostnameAsFQDN "
-    "hostUsers hostnameOverride",
-    "core.v1.PodSecurityContext": "runAsUser runAsGroup runAsNonRoot fsGroup fsGroupChangePolicy "
-    "supplementalGroupsPolicy seLinuxChangePolicy",
-    "core.v1.SecurityContext": "privileged runAsUser runAsGroup runAsNonRoot readOnlyRootFilesystem "
-    "allowPrivilegeEscalation procMount",
-    "core.v1.WindowsSecurityContextOptions": "gmsaCredentialSpecName gmsaCredentialSpec runAsUserName hostProcess",
-    "core.v1.SeccompProfile": "localhostProfile",
-    "core.v1.AppArmorProfile": "localhostProfile",
-    "core.v1.Container": "restartPolicy",
-    "core.v1.EphemeralContainerCommon": "restartPolicy",
-    "core.v1.Probe": "terminationGracePeriodSeconds",
-    "core.v1.GRPCAction": "service",
-    "core.v1.Lifecycle": "stopSignal",
-    "core.v1.VolumeMount": "mountPropagation recursiveReadOnly",
-    "core.v1.ConfigMapKeySelector": "optional",
-    "core.v1.SecretKeySelector": "optional",
-    "core.v1.FileKeySelector": "optional",
-    "core.v1.ConfigMapEnvSource": "optional",
-    "core.v1.SecretEnvSource": "optional",
-    "core.v1.ConfigMapVolumeSource": "defaultMode optional",
-    "core.v1.SecretVolumeSource": "defaultMode optional",
-    "core.v1.ConfigMapProjection": "optional",
-    "core.v1.SecretProjection": "optional",
-    "core.v1.ProjectedVolumeSource": "defaultMode",
-    "core.v1.DownwardAPIVolumeSource": "defaultMode",
-    "core.v1.DownwardAPIVolumeFile": "mode",
-    "core.v1.KeyToPath": "mode",
-    "core.v1.ServiceAccountTokenProjection": "expirationSeconds",
-    "core.v1.ClusterTrustBundleProjection": "name signerName optional",
-    "core.v1.PodCertificateProjection": "maxExpirationSeconds",
-    "core.v1.HostPathVolumeSource": "type",
-    "core.v1.CSIVolumeSource": "readOnly fsType",
-    "core.v1.CSIPersistentVolumeSource": "",
-    "core.v1.ISCSIVolumeSource": "initiatorName",
-    "core.v1.ISCSIPersistentVolumeSource": "initiatorName",
-    "core.v1.AzureDiskVolumeSource": "cachingMode fsType readOnly kind",
-    "core.v1.ScaleIOVolumeSource": "",
-    "core.v1.ImageVolumeSource": "",
-    "core.v1.PersistentVolumeClaimSpec": "storageClassName volumeMode volumeAttributesClassName",
-    "core.v1.PersistentVolumeSpec": "volumeMode volumeAttributesClassName",
-    "core.v1.PersistentVolumeClaimStatus": "currentVolumeAttributesClassName",
-    "core.v1.ModifyVolumeStatus": "",
-    "core.v1.PersistentVolumeStatus": "",
-    "core.v1.TypedLocalObjectReference": "apiGroup",
-    "core.v1.TypedObjectReference": "apiGroup namespace",
-    "core.v1.ServiceSpec": "allocateLoadBalancerNodePorts loadBalancerClass internalTrafficPolicy ipFamilyPolicy "
-    "trafficDistribution",
-    "core.v1.ClientIPConfig": "timeoutSeconds",
-    "core.v1.ServicePort": "appProtocol",
-    "core.v1.EndpointPort": "appProtocol",
-    "core.v1.EndpointAddress": "nodeName",
-    "core.v1.LoadBalancerIngress": "ipMode",
-    "core.v1.PortStatus": "error",
-    "core.v1.Secret": "immutable",
-    "core.v1.ConfigMap": "immutable",
-    "core.v1.ServiceAccount": "automountServiceAccountToken",
-    "core.v1.Toleration": "tolerationSeconds",
-    "core.v1.TopologySpreadConstraint": "minDomains nodeAffinityPolicy nodeTaintsPolicy",
-    "core.v1.PodDNSConfigOption": "name value",
-    "core.v1.PodResourceClaim": "resourceClaimName resourceClaimTemplateName",
-    "core.v1.PodResourceClaimStatus": "resourceClaimName",
-    "core.v1.ContainerStatus": "started stopSignal",
-    "core.v1.ContainerUser": "",
-    "core.v1.LinuxContainerUser": "",
-    "core.v1.NodeSwapStatus": "capacity",
-    "core.v1.NodeRuntimeHandlerFeatures": "recursiveReadOnlyMounts userNamespaces",
-    "core.v1.NodeFeatures": "supplementalGroupsPolicy",
-    "core.v1.NodeConfigSource": "",
-    "core.v1.EventSeries": "",
-    "core.v1.ContainerResizePolicy": "",
-    "core.v1.ResourceClaim": "",
-    "core.v1.VolumeNodeAffinity": "",
-    "core.v1.LocalVolumeSource": "fsType",
-    "core.v1.NamespaceCondition": "",
-    "core.v1.PodOS": "",
-    "core.v1.SleepAction": "",
-    "apps.v1.DeploymentSpec": "replicas revisionHistoryLimit progressDeadlineSeconds",
-    "apps.v1.DeploymentStatus": "collisionCount",
-    "apps.v1.StatefulSetSpec": "replicas revisionHistoryLimit",
-    "apps.v1.StatefulSetStatus": "collisionCount",
-    "apps.v1.RollingUpdateStatefulSetStrategy": "partition",
-    "apps.v1.DaemonSetSpec": "revisionHistoryLimit",
-    "apps.v1.DaemonSetStatus": "collisionCount",
-    "apps.v1.ReplicaSetSpec": "replicas",
-    "batch.v1.JobSpec": "parallelism completions activeDeadlineSeconds backoffLimit backoffLimitPerIndex "
-    "maxFailedIndexes ttlSecondsAfterFinished completionMode suspend podReplacementPolicy manualSelector managedBy",
-    "batch.v1.JobStatus": "completedIndexes failedIndexes terminating ready",
-    "batch.v1.CronJobSpec": "startingDeadlineSeconds suspend successfulJobsHistoryLimit failedJobsHistoryLimit timeZone",
-    "batch.v1.PodFailurePolicyOnExitCodesRequirement": "containerName",
-    "batch.v1.SuccessPolicyRule": "succeededIndexes succeededCount",
-    "autoscaling.v1.HorizontalPodAutoscalerSpec": "minReplicas targetCPUUtilizationPercentage",
-    "autoscaling.v1.HorizontalPodAutoscalerStatus": "observedGeneration currentCPUUtilizationPercentage",
-    "autoscaling.v2.HorizontalPodAutoscalerSpec": "minReplicas",
-    "autoscaling.v2.HorizontalPodAutoscalerStatus": "observedGeneration",
-    "autoscaling.v2.HPAScalingRules": "stabilizationWindowSeconds selectPolicy",
-    "autoscaling.v2.MetricTarget": "averageUtilization",
-    "autoscaling.v2.MetricValueStatus": "averageUtilization",
-    "networking.v1.IngressSpec": "ingressClassName",
-    "networking.v1.HTTPIngressPath": "pathType",
-    "networking.v1.NetworkPolicyPort": "protocol endPort",
-    "networking.v1.IngressClassParametersReference": "apiGroup scope namespace",
-    "networking.v1.IngressPortStatus": "error",
-    "networking.v1.ServiceBackendPort": "",
-    "policy.v1.PodDisruptionBudgetSpec": "unhealthyPodEvictionPolicy",
-    "storage.v1.StorageClass": "reclaimPolicy allowVolumeExpansion volumeBindingMode",
-    "storage.v1.CSIDriverSpec": "attachRequired podInfoOnMount storageCapacity fsGroupPolicy requiresRepublish "
-    "seLinuxMount nodeAllocatableUpdatePeriodSeconds serviceAccountTokenInSecrets",
-    "storage.v1.VolumeAttachmentSource": "persistentVolumeName",
-    "storage.v1.VolumeError": "errorCode",
-    "storage.v1.VolumeNodeResources": "count",
-    "scheduling.v1.PriorityClass": "preemptionPolicy",
-    "coordination.v1.LeaseSpec": "holderIdentity leaseDurationSeconds leaseTransitions strategy preferredHolder",
-    "discovery.v1.Endpoint": "hostname nodeName zone",
-    "discovery.v1.EndpointConditions": "ready serving terminating",
-    "discovery.v1.EndpointPort": "name protocol port appProtocol",
-    "admissionregistration.v1.ValidatingWebhook": "failurePolicy matchPolicy sideEffects timeoutSeconds",
-    "admissionregistration.v1.MutatingWebhook": "failurePolicy matchPolicy sideEffects timeoutSeconds "
-    "reinvocationPolicy",
-    "admissionregistration.v1.ServiceReference": "path port",
-    "admissionregistration.v1.WebhookClientConfig": "url",
-    "admissionregistration.v1.Rule": "scope",
-    "admissionregistration.v1.ValidatingAdmissionPolicySpec": "failurePolicy",
-    "admissionregistration.v1.MatchResources": "matchPolicy",
-    "admissionregistration.v1.ParamRef": "parameterNotFoundAction",
-    "admissionregistration.v1.Validation": "reason",
+# Scalar fields that are Go pointers (`*int32`, `*bool`, `*string`, ...): set
+# by a client only when given, so an explicit zero ("", 0, false) is a value.
+# Keyed "<package suffix>.<Message>". Most come from proto_pointers.json,
+# read from the Go reflection data of kubectl 1.33 (`--pointers-from-binary`);
+# resource.v1 takes resource.v1beta2's (v1 was copied from it). These are the
+# fields that binary does not have: newer than 1.33, or in apiextensions and
+# kube-aggregator (not linked into kubectl), written from upstream's types.go.
+POINTERS_EXTRA = {
     "admissionregistration.v1.MutatingAdmissionPolicySpec": "failurePolicy",
-    "authentication.v1.TokenRequestSpec": "expirationSeconds",
-    "certificates.v1.CertificateSigningRequestSpec": "expirationSeconds",
-    "flowcontrol.v1.LimitedPriorityLevelConfiguration": "nominalConcurrencyShares lendablePercent "
-    "borrowingLimitPercent",
-    "flowcontrol.v1.ExemptPriorityLevelConfiguration": "nominalConcurrencyShares lendablePercent",
-    "node.v1.Scheduling": "",
-    "resource.v1.DeviceRequest": "",
-    "resource.v1.ExactDeviceRequest": "adminAccess",
-    "resource.v1.DeviceSubRequest": "",
-    "resource.v1.DeviceAttribute": "int bool string version",
-    "resource.v1.Device": "nodeName allNodes bindsToNode allowMultipleAllocations",
-    "resource.v1.ResourceSliceSpec": "nodeName allNodes perDeviceNodeSelection",
-    "resource.v1.DeviceRequestAllocationResult": "adminAccess shareID",
-    "resource.v1.DeviceClaimConfiguration": "",
-    "resource.v1.CounterSet": "",
+    "core.v1.PodSpec": "hostnameOverride",
+    "core.v1.FileKeySelector": "optional",
+    "core.v1.PodCertificateProjection": "maxExpirationSeconds",
+    "core.v1.ResourceHealth": "message",
+    "storage.v1.CSIDriverSpec": "serviceAccountTokenInSecrets preventPodSchedulingIfMissing",
+    "resource.v1.Device": "bindsToNode allowMultipleAllocations",
     "resource.v1.DeviceClassSpec": "extendedResourceName",
+    "resource.v1.DeviceRequestAllocationResult": "shareID",
+    "resource.v1.AllocatedDeviceStatus": "shareID",
     "apiextensions.v1.JSONSchemaProps": "maximum minimum maxLength minLength maxItems minItems maxProperties "
     "minProperties multipleOf x-kubernetes-preserve-unknown-fields x-kubernetes-list-type x-kubernetes-map-type",
     "apiextensions.v1.CustomResourceSubresourceScale": "labelSelectorPath",
@@ -254,6 +135,132 @@ POINTERS = {
     "apiextensions.v1.CustomResourceDefinitionVersion": "deprecationWarning",
     "apiregistration.v1.ServiceReference": "port",
 }
+pointers_json = os.path.join(here, "proto_pointers.json")
+
+
+def load_pointers():
+    """POINTERS: the binary's table, resource.v1 aliased to v1beta2, plus
+    POINTERS_EXTRA, which must not name a field the binary has as a
+    non-pointer."""
+    with open(pointers_json) as f:
+        data = json.load(f)
+    fields = {k: set(v) for k, v in data["fields"].items()}
+    table = {k: set(v) for k, v in data["pointers"].items()}
+    for k in list(table):
+        if k.startswith("resource.v1beta2."):
+            table.setdefault("resource.v1." + k[len("resource.v1beta2."):], set()).update(table[k])
+    for k, v in POINTERS_EXTRA.items():
+        for name in v.split():
+            if name in fields.get(k, ()) and name not in table.get(k, ()):
+                raise SystemExit("POINTERS_EXTRA %s.%s is not a pointer in the binary" % (k, name))
+        table.setdefault(k, set()).update(v.split())
+    return {k: " ".join(sorted(v)) for k, v in table.items()}
+
+
+def go_binary_pointers(binary):
+    """Writes proto_pointers.json from a Go binary's reflection data: for
+    every struct with protobuf-tagged fields, its JSON field names and
+    those whose Go type is a pointer to a scalar. A struct field is
+    {name *runtime.name (flags, varint length, name, varint tag length,
+    tag), typ *_type, offset}; a struct _type is 48 bytes (kind at 23,
+    tflag at 20, name offset at 40), then pkgPath, the fields slice, and
+    (tflag uncommon) an uncommonType whose first int32 is the package
+    path's offset from the start of .rodata."""
+    import struct as st
+
+    data = open(binary, "rb").read()
+    phoff, = st.unpack_from("<Q", data, 0x20)
+    phnum, = st.unpack_from("<H", data, 0x38)
+    segs = []
+    for i in range(phnum):
+        typ, _, off, vaddr, _, size = st.unpack_from("<IIQQQQ", data, phoff + i * 56)
+        if typ == 1:
+            segs.append((vaddr, off, size))
+
+    def v2o(v):
+        return next((off + v - va for va, off, size in segs if va <= v < va + size), None)
+
+    def o2v(o):
+        return next((va + o - off for va, off, size in segs if off <= o < off + size), None)
+
+    shoff, = st.unpack_from("<Q", data, 0x28)
+    shnum, shstrndx = st.unpack_from("<HH", data, 0x3C)
+    secs = [st.unpack_from("<IIQQQQ", data, shoff + i * 64) for i in range(shnum)]
+    strtab = secs[shstrndx][4]
+    sec = {data[strtab + s[0]:data.index(b"\0", strtab + s[0])].decode(): s for s in secs}
+    base, ro_off, ro_size = sec[".rodata"][3], sec[".rodata"][4], sec[".rodata"][5]
+
+    def varint(o):
+        r = s = 0
+        while True:
+            c = data[o]
+            o += 1
+            r |= (c & 0x7F) << s
+            s += 7
+            if c < 0x80:
+                return r, o
+
+    def rname(o):
+        n, p = varint(o + 1)
+        name, p, tag = data[p:p + n].decode("latin1"), p + n, ""
+        if data[o] & 2:
+            t, p = varint(p)
+            tag = data[p:p + t].decode("latin1")
+        return name, tag
+
+    names = {}
+    for m in re.finditer(rb'json:"', data[ro_off:ro_off + ro_size]):
+        ts = ro_off + m.start()
+        for vl in (1, 2):
+            tl, after = varint(ts - vl)
+            if after != ts or b'protobuf:"' not in data[ts:ts + tl]:
+                continue
+            for n in range(1, 64):
+                fo = ts - vl - n - 2
+                if data[fo + 1] == n and data[fo] & 2 and re.fullmatch(rb"[A-Za-z_]\w*", data[fo + 2:fo + 2 + n]):
+                    names[o2v(fo)] = fo
+                    break
+
+    def struct_of(fo):
+        for k in range(400):
+            first = fo - 24 * k
+            for back in range(8, 200, 8):
+                ptr, ln, cap = st.unpack_from("<QQQ", data, first - back)
+                t = first - back - 56
+                if ptr != o2v(first) or ln != cap or not k < ln <= 400 or data[t + 23] & 0x1F != 25:
+                    continue
+                name = rname(v2o(base + st.unpack_from("<i", data, t + 40)[0]))[0]
+                name = name[1:] if data[t + 20] & 2 else name
+                pkg = rname(v2o(base + st.unpack_from("<i", data, t + 80)[0]))[0] if data[t + 20] & 1 else ""
+                return pkg, name.split(".", 1)[-1]
+        return None, None
+
+    scalars = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 24}
+    fields, pointers = {}, {}
+    ro = data[ro_off:ro_off + ro_size // 8 * 8]
+    for i, (v,) in enumerate(st.iter_unpack("<Q", ro)):
+        if v not in names:
+            continue
+        fo = ro_off + i * 8
+        _, tag = rname(names[v])
+        pkg, sname = struct_of(fo)
+        js = re.search(r'json:"([^",]*)', tag)
+        if not pkg or not js:
+            continue
+        key = short(pkg.replace("/", ".").replace("-", "_") + "." + sname)
+        fields.setdefault(key, set()).add(js.group(1))
+        to = v2o(st.unpack_from("<Q", data, fo + 8)[0])
+        if data[to + 23] & 0x1F == 22:
+            eo = v2o(st.unpack_from("<Q", data, to + 48)[0])
+            if data[eo + 23] & 0x1F in scalars:
+                pointers.setdefault(key, set()).add(js.group(1))
+    with open(pointers_json, "w") as f:
+        json.dump({"source": os.path.basename(binary),
+                   "fields": {k: sorted(v) for k, v in sorted(fields.items())},
+                   "pointers": {k: sorted(v) for k, v in sorted(pointers.items())}}, f, indent=0, sort_keys=True)
+        f.write("\n")
+    print("%d structs, %d with pointer scalars -> %s" % (len(fields), len(pointers), pointers_json))
+
 
 PKG_SHORT = [
     ("k8s.io.apimachinery.pkg.apis.", ""),
@@ -566,6 +573,8 @@ def proto_name(definition):
 
 
 def main(dirs):
+    global POINTERS
+    POINTERS = load_pointers()
     messages = {}
     files = []
     for d in dirs:
@@ -710,6 +719,8 @@ def main(dirs):
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--from-binary":
         go_binary_to_protos(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 3 and sys.argv[1] == "--pointers-from-binary":
+        go_binary_pointers(sys.argv[2])
     elif len(sys.argv) >= 2:
         main(sys.argv[1:])
     else:
