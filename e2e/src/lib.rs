@@ -8,5 +8,6 @@
 //!   binary `bench-storage`).
 
 pub mod cluster;
+pub mod controllers_support;
 pub mod load;
 pub mod storage_bench;

@@ -1,0 +1,159 @@
+//! Controller references (`ownerReferences` with `controller: true`) and
+//! label selectors: who controls an object, and the adopt/release
+//! decisions of upstream's `ControllerRefManager`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use serde_json::json;
+
+/// The owner reference marked as controller, if any.
+pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
+    meta.owner_references
+        .as_ref()?
+        .iter()
+        .find(|r| r.controller == Some(true))
+}
+
+/// A controller reference to `owner` (blocking owner deletion, like
+/// upstream's `NewControllerRef`).
+pub fn new_controller_ref(owner: &ObjectMeta, api_version: &str, kind: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: api_version.into(),
+        kind: kind.into(),
+        name: owner.name.clone().unwrap_or_default(),
+        uid: owner.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// Whether `selector` matches `labels`. An empty selector matches
+/// everything; an unknown operator matches nothing.
+pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    for (k, v) in selector.match_labels.iter().flatten() {
+        if labels.get(k) != Some(v) {
+            return false;
+        }
+    }
+    for expr in selector.match_expressions.iter().flatten() {
+        let value = labels.get(&expr.key);
+        let values = expr.values.as_deref().unwrap_or(&[]);
+        let ok = match expr.operator.as_str() {
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether the selector has no requirement (selects everything).
+pub fn selector_is_empty(selector: &LabelSelector) -> bool {
+    selector.match_labels.as_ref().is_none_or(BTreeMap::is_empty)
+        && selector.match_expressions.as_ref().is_none_or(Vec::is_empty)
+}
+
+/// What a controller does with one candidate object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Controlled by this owner and selected: keep it.
+    Owned,
+    /// An orphan the selector matches: adopt it.
+    Adopt,
+    /// Controlled by this owner but no longer selected: release it.
+    Release,
+    /// Someone else's, or not ours to take.
+    Ignore,
+}
+
+/// The claim decision for an object (`meta`) given the owner's uid,
+/// whether the selector matches it and whether the owner is being deleted.
+pub fn claim(meta: &ObjectMeta, owner_uid: &str, matches: bool, owner_deleting: bool) -> Claim {
+    match controller_of(meta) {
+        Some(r) if r.uid != owner_uid => Claim::Ignore,
+        Some(_) if matches => Claim::Owned,
+        // A deleting owner does not release what it controls.
+        Some(_) if owner_deleting || meta.deletion_timestamp.is_some() => Claim::Ignore,
+        Some(_) => Claim::Release,
+        None if !matches || owner_deleting || meta.deletion_timestamp.is_some() => Claim::Ignore,
+        None => Claim::Adopt,
+    }
+}
+
+/// A JSON merge patch setting `meta`'s ownerReferences to `refs`, guarded
+/// by its uid and resourceVersion (a conflict if it changed meanwhile).
+pub fn owner_refs_patch(meta: &ObjectMeta, refs: &[OwnerReference]) -> serde_json::Value {
+    json!({
+        "metadata": {
+            "ownerReferences": refs,
+            "uid": meta.uid,
+            "resourceVersion": meta.resource_version,
+        }
+    })
+}
+
+/// `meta`'s owner references plus `new` (adoption).
+pub fn with_owner(meta: &ObjectMeta, new: OwnerReference) -> Vec<OwnerReference> {
+    let mut refs: Vec<OwnerReference> = meta.owner_references.clone().unwrap_or_default();
+    refs.retain(|r| r.uid != new.uid);
+    refs.push(new);
+    refs
+}
+
+/// `meta`'s owner references without the one to `owner_uid` (release).
+pub fn without_owner(meta: &ObjectMeta, owner_uid: &str) -> Vec<OwnerReference> {
+    let mut refs: Vec<OwnerReference> = meta.owner_references.clone().unwrap_or_default();
+    refs.retain(|r| r.uid != owner_uid);
+    refs
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn sel(v: serde_json::Value) -> LabelSelector {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn selectors() {
+        let s = sel(
+            json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]}),
+        );
+        assert!(selector_matches(&s, &labels(&[("app", "web"), ("tier", "a")])));
+        assert!(!selector_matches(&s, &labels(&[("app", "web"), ("tier", "c")])));
+        assert!(!selector_matches(&s, &labels(&[("tier", "a")])));
+        let s = sel(
+            json!({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}, {"key": "y", "operator": "NotIn", "values": ["1"]}]}),
+        );
+        assert!(selector_matches(&s, &labels(&[("y", "2")])));
+        assert!(!selector_matches(&s, &labels(&[("x", "2")])));
+        assert!(selector_is_empty(&sel(json!({}))));
+        assert!(selector_matches(&sel(json!({})), &labels(&[])));
+    }
+
+    #[test]
+    fn claims() {
+        let owned: ObjectMeta = serde_json::from_value(json!({"ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u1", "controller": true}]})).unwrap();
+        let orphan = ObjectMeta::default();
+        assert_eq!(claim(&owned, "u1", true, false), Claim::Owned);
+        assert_eq!(claim(&owned, "u1", false, false), Claim::Release);
+        assert_eq!(claim(&owned, "u1", false, true), Claim::Ignore);
+        assert_eq!(claim(&owned, "u2", true, false), Claim::Ignore);
+        assert_eq!(claim(&orphan, "u1", true, false), Claim::Adopt);
+        assert_eq!(claim(&orphan, "u1", true, true), Claim::Ignore);
+        assert_eq!(claim(&orphan, "u1", false, false), Claim::Ignore);
+    }
+}

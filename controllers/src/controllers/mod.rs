@@ -1,0 +1,11 @@
+//! The controllers, one module each, named like upstream's
+//! `pkg/controller/<name>`.
+
+pub mod controller_ref;
+pub mod deployment;
+pub mod garbage_collector;
+pub mod namespace;
+pub mod pod_status;
+pub mod replicaset;
+pub mod root_ca_publisher;
+pub mod serviceaccount;

@@ -1,0 +1,484 @@
+//! The ReplicaSet controller: keeps `spec.replicas` active pods per
+//! ReplicaSet. It adopts orphans its selector matches and releases pods it
+//! no longer selects, creates pods from the template (`generateName`
+//! `<rs>-`, a controller reference) in slow-start batches, deletes the
+//! pods ranked first by [`ranking`], never acts again before its previous
+//! creations and deletions were observed ([`Expectations`]), and reports
+//! status ([`status`]).
+
+pub mod ranking;
+pub mod status;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, join_all};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+
+use crate::controllers::controller_ref::{
+    Claim, claim, controller_of, new_controller_ref, owner_refs_patch, selector_is_empty, selector_matches, with_owner,
+    without_owner,
+};
+use crate::controllers::pod_status::{is_active, is_ready, is_terminating};
+use crate::error::{Error, ignore_not_found, is_not_found, status_code};
+use crate::expectations::Expectations;
+use crate::informer::{Change, Informer, object_key, split_key};
+use crate::manager::ControllerContext;
+use crate::queue::WorkQueue;
+use crate::runner::{Action, new_queue, run_workers};
+
+const NAME: &str = "replicaset-controller";
+/// At most this many pods are created or deleted in one sync (upstream's
+/// `BurstReplicas`).
+pub const BURST_REPLICAS: usize = 500;
+/// Creations start with batches of this size, doubling after each
+/// successful batch (upstream's `SlowStartInitialBatchSize`).
+pub const SLOW_START_INITIAL_BATCH: usize = 1;
+
+pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
+    run(ctx).boxed()
+}
+
+/// The ReplicaSet controller's shared state.
+pub struct ReplicaSetController {
+    client: kube::Client,
+    replica_sets: Informer<ReplicaSet>,
+    pods: Informer<Pod>,
+    expectations: Expectations,
+    queue: WorkQueue<String>,
+}
+
+async fn run(ctx: ControllerContext) -> Result<(), Error> {
+    let queue = new_queue(NAME, &ctx.metrics);
+    let controller = Arc::new(ReplicaSetController {
+        client: ctx.client.clone(),
+        replica_sets: ctx.informers.get::<ReplicaSet>(),
+        pods: ctx.informers.get::<Pod>(),
+        expectations: Expectations::default(),
+        queue: queue.clone(),
+    });
+    let c = controller.clone();
+    controller.replica_sets.add_handler(move |change| match change {
+        Change::Added(rs) | Change::Updated { new: rs, .. } => c.queue.add(object_key(rs.as_ref())),
+        Change::Deleted(rs) => {
+            let key = object_key(rs.as_ref());
+            c.expectations.delete(&key);
+            c.queue.add(key);
+        }
+    });
+    let c = controller.clone();
+    controller.pods.add_handler(move |change| c.on_pod(change));
+    controller.replica_sets.wait_synced().await;
+    controller.pods.wait_synced().await;
+    let c = controller.clone();
+    run_workers(
+        NAME,
+        queue,
+        ctx.config.concurrency.replicaset,
+        ctx.metrics.clone(),
+        move |key| {
+            let c = c.clone();
+            async move { c.sync(&key).await }
+        },
+    )
+    .await;
+    Ok(())
+}
+
+fn rs_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+impl ReplicaSetController {
+    /// The ReplicaSet a controller reference points to, if cached with
+    /// the same uid.
+    fn resolve(&self, namespace: &str, meta: &ObjectMeta) -> Option<Arc<ReplicaSet>> {
+        let r = controller_of(meta)?;
+        if r.kind != "ReplicaSet" {
+            return None;
+        }
+        let rs = self.replica_sets.get(namespace, &r.name)?;
+        (rs.metadata.uid.as_deref() == Some(r.uid.as_str())).then_some(rs)
+    }
+
+    /// ReplicaSets in the pod's namespace whose selector matches it.
+    fn selecting(&self, pod: &Pod) -> Vec<Arc<ReplicaSet>> {
+        let ns = pod.namespace().unwrap_or_default();
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        self.replica_sets
+            .list(&ns)
+            .into_iter()
+            .filter(|rs| {
+                rs.spec
+                    .as_ref()
+                    .is_some_and(|s| !selector_is_empty(&s.selector) && selector_matches(&s.selector, &labels))
+            })
+            .collect()
+    }
+
+    fn on_pod(&self, change: Change<'_, Pod>) {
+        match change {
+            Change::Added(pod) => {
+                let ns = pod.namespace().unwrap_or_default();
+                if pod.metadata.deletion_timestamp.is_some() {
+                    return self.on_pod_deleted(pod);
+                }
+                if let Some(rs) = self.resolve(&ns, &pod.metadata) {
+                    let key = rs_key(&ns, &rs.name_any());
+                    self.expectations.creation_observed(&key);
+                    self.queue.add(key);
+                    return;
+                }
+                if controller_of(&pod.metadata).is_none() {
+                    for rs in self.selecting(pod) {
+                        self.queue.add(rs_key(&ns, &rs.name_any()));
+                    }
+                }
+            }
+            Change::Updated { old, new } => {
+                if old.metadata.resource_version == new.metadata.resource_version {
+                    return;
+                }
+                let ns = new.namespace().unwrap_or_default();
+                if new.metadata.deletion_timestamp.is_some() && old.metadata.deletion_timestamp.is_none() {
+                    // A deleting pod counts as deleted for expectations.
+                    self.on_pod_deleted(new);
+                }
+                let old_ref = controller_of(&old.metadata).map(|r| r.uid.clone());
+                let new_ref = controller_of(&new.metadata).map(|r| r.uid.clone());
+                if old_ref != new_ref
+                    && let Some(rs) = self.resolve(&ns, &old.metadata)
+                {
+                    self.queue.add(rs_key(&ns, &rs.name_any()));
+                }
+                if let Some(rs) = self.resolve(&ns, &new.metadata) {
+                    let key = rs_key(&ns, &rs.name_any());
+                    self.queue.add(key.clone());
+                    // A pod that just became ready becomes available after
+                    // minReadySeconds.
+                    let min_ready = rs.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0);
+                    if min_ready > 0 && !is_ready(old) && is_ready(new) {
+                        let secs = u64::try_from(min_ready).unwrap_or(0) + 1;
+                        self.queue.add_after(key, Duration::from_secs(secs));
+                    }
+                    return;
+                }
+                if new_ref.is_none() && (old.metadata.labels != new.metadata.labels || old_ref != new_ref) {
+                    for rs in self.selecting(new) {
+                        self.queue.add(rs_key(&ns, &rs.name_any()));
+                    }
+                }
+            }
+            Change::Deleted(pod) => self.on_pod_deleted(pod),
+        }
+    }
+
+    fn on_pod_deleted(&self, pod: &Arc<Pod>) {
+        let ns = pod.namespace().unwrap_or_default();
+        if let Some(rs) = self.resolve(&ns, &pod.metadata) {
+            let key = rs_key(&ns, &rs.name_any());
+            self.expectations.deletion_observed(&key, &object_key(pod.as_ref()));
+            self.queue.add(key);
+        }
+    }
+
+    /// One reconcile of `namespace/name`.
+    pub async fn sync(&self, key: &str) -> Result<Action, Error> {
+        let (ns, name) = split_key(key);
+        let Some(rs) = self.replica_sets.get(ns, name) else {
+            self.expectations.delete(key);
+            return Ok(Action::Done);
+        };
+        let needs_sync = self.expectations.satisfied(key);
+        let Some(spec) = rs.spec.as_ref() else {
+            return Ok(Action::Done);
+        };
+        let uid = rs.metadata.uid.clone().unwrap_or_default();
+        let all = self.pods.list(ns);
+        let terminating = all
+            .iter()
+            .filter(|p| is_terminating(p) && controller_of(&p.metadata).is_some_and(|r| r.uid == uid))
+            .count();
+        let active: Vec<Arc<Pod>> = all.into_iter().filter(|p| is_active(p)).collect();
+        let claimed = self.claim_pods(&rs, active).await?;
+
+        let mut manage_error = None;
+        if needs_sync
+            && rs.metadata.deletion_timestamp.is_none()
+            && let Err(e) = self.manage_replicas(key, &rs, &claimed).await
+        {
+            manage_error = Some(e);
+        }
+        let now = Timestamp::now();
+        let new_status = status::calculate_status(
+            &rs,
+            &claimed,
+            terminating,
+            manage_error.as_ref().map(|e| e.to_string()).as_deref(),
+            now,
+        );
+        let status_changed = rs.status.as_ref() != Some(&new_status);
+        if status_changed {
+            let mut updated = (*rs).clone();
+            updated.status = Some(new_status.clone());
+            let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
+            match api.replace_status(name, &PostParams::default(), &updated).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => return Ok(Action::Done),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(e) = manage_error {
+            return Err(e);
+        }
+        let min_ready = spec.min_ready_seconds.unwrap_or(0);
+        let replicas = spec.replicas.unwrap_or(1);
+        if min_ready > 0
+            && new_status.ready_replicas == Some(replicas)
+            && new_status.available_replicas != Some(replicas)
+        {
+            return Ok(Action::RequeueAfter(Duration::from_secs(
+                u64::try_from(min_ready).unwrap_or(0),
+            )));
+        }
+        Ok(Action::Done)
+    }
+
+    /// The active pods this ReplicaSet controls after adopting and
+    /// releasing by selector.
+    async fn claim_pods(&self, rs: &Arc<ReplicaSet>, pods: Vec<Arc<Pod>>) -> Result<Vec<Arc<Pod>>, Error> {
+        let Some(spec) = rs.spec.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let ns = rs.namespace().unwrap_or_default();
+        let uid = rs.metadata.uid.clone().unwrap_or_default();
+        let deleting = rs.metadata.deletion_timestamp.is_some();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let mut claimed = Vec::new();
+        let mut can_adopt: Option<bool> = None;
+        for pod in pods {
+            let labels = pod.metadata.labels.clone().unwrap_or_default();
+            let matches = !selector_is_empty(&spec.selector) && selector_matches(&spec.selector, &labels);
+            match claim(&pod.metadata, &uid, matches, deleting) {
+                Claim::Owned => claimed.push(pod),
+                Claim::Ignore => {}
+                Claim::Release => {
+                    let patch = owner_refs_patch(&pod.metadata, &without_owner(&pod.metadata, &uid));
+                    match api
+                        .patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Claim::Adopt => {
+                    // Recheck with a live read before adopting, as upstream
+                    // does, so a deleted-and-recreated owner adopts nothing.
+                    if can_adopt.is_none() {
+                        let rs_api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &ns);
+                        let fresh = ignore_not_found(rs_api.get(&rs.name_any()).await)?;
+                        can_adopt = Some(fresh.is_some_and(|f| {
+                            f.metadata.uid.as_deref() == Some(uid.as_str()) && f.metadata.deletion_timestamp.is_none()
+                        }));
+                    }
+                    if can_adopt != Some(true) {
+                        continue;
+                    }
+                    let owner = new_controller_ref(&rs.metadata, "apps/v1", "ReplicaSet");
+                    let patch = owner_refs_patch(&pod.metadata, &with_owner(&pod.metadata, owner));
+                    match api
+                        .patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                    {
+                        Ok(p) => claimed.push(Arc::new(p)),
+                        Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Pods of other ReplicaSets with the same controller (siblings).
+    fn related_pods(&self, rs: &ReplicaSet, ns: &str) -> Vec<Arc<Pod>> {
+        let Some(owner) = controller_of(&rs.metadata) else {
+            return Vec::new();
+        };
+        let siblings: HashSet<String> = self
+            .replica_sets
+            .list(ns)
+            .into_iter()
+            .filter(|s| controller_of(&s.metadata).is_some_and(|r| r.uid == owner.uid))
+            .filter_map(|s| s.metadata.uid.clone())
+            .collect();
+        self.pods
+            .list(ns)
+            .into_iter()
+            .filter(|p| is_active(p) && controller_of(&p.metadata).is_some_and(|r| siblings.contains(&r.uid)))
+            .collect()
+    }
+
+    async fn manage_replicas(&self, key: &str, rs: &Arc<ReplicaSet>, pods: &[Arc<Pod>]) -> Result<(), Error> {
+        let ns = rs.namespace().unwrap_or_default();
+        let desired = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let desired = usize::try_from(desired).unwrap_or(0);
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        if pods.len() < desired {
+            let n = (desired - pods.len()).min(BURST_REPLICAS);
+            self.expectations.expect_creations(key, n);
+            let template = self.pod_from_template(rs);
+            let (created, err) = slow_start_batch(n, SLOW_START_INITIAL_BATCH, || {
+                let api = api.clone();
+                let pod = template.clone();
+                async move {
+                    match api.create(&PostParams::default(), &pod).await {
+                        Ok(_) => Ok(()),
+                        // The namespace is terminating: nothing to do.
+                        Err(e) if status_code(&e) == Some(403) && is_namespace_terminating(&e) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await;
+            // Creations that failed or were skipped will never be observed.
+            for _ in created..n {
+                self.expectations.creation_observed(key);
+            }
+            if created < n {
+                tracing::info!(
+                    controller = NAME,
+                    replicaset = key,
+                    created,
+                    wanted = n,
+                    "slow-start creation stopped"
+                );
+            }
+            if let Some(e) = err {
+                return Err(e.into());
+            }
+        } else if pods.len() > desired {
+            let n = (pods.len() - desired).min(BURST_REPLICAS);
+            let related = self.related_pods(rs, &ns);
+            let victims = ranking::pods_to_delete(pods, &related, n, Timestamp::now());
+            self.expectations
+                .expect_deletions(key, victims.iter().map(|p| object_key(p.as_ref())));
+            let results = join_all(victims.iter().map(|p| {
+                let api = api.clone();
+                let name = p.name_any();
+                async move { (name.clone(), api.delete(&name, &DeleteParams::default()).await) }
+            }))
+            .await;
+            let mut first_err = None;
+            for (name, r) in results {
+                match r {
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.expectations.deletion_observed(key, &format!("{ns}/{name}"));
+                        if !is_not_found(&e) && first_err.is_none() {
+                            first_err = Some(e);
+                        }
+                    }
+                }
+            }
+            if let Some(e) = first_err {
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn pod_from_template(&self, rs: &ReplicaSet) -> Pod {
+        let template = rs.spec.as_ref().and_then(|s| s.template.clone()).unwrap_or_default();
+        let meta = template.metadata.unwrap_or_default();
+        Pod {
+            metadata: ObjectMeta {
+                generate_name: Some(format!("{}-", rs.name_any())),
+                namespace: rs.namespace(),
+                labels: meta.labels,
+                annotations: meta.annotations,
+                finalizers: meta.finalizers,
+                owner_references: Some(vec![new_controller_ref(&rs.metadata, "apps/v1", "ReplicaSet")]),
+                ..ObjectMeta::default()
+            },
+            spec: template.spec,
+            status: None,
+        }
+    }
+}
+
+fn is_namespace_terminating(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.message.contains("because it is being terminated"))
+}
+
+/// Runs `count` calls of `op` in batches of 1, 2, 4, ... (starting at
+/// `initial`), stopping after the first batch with a failure; returns how
+/// many succeeded and the first error. Upstream's `slowStartBatch`: a
+/// failing creation (quota, admission) costs one call, not `count`.
+pub async fn slow_start_batch<F, Fut, E>(count: usize, initial: usize, op: F) -> (usize, Option<E>)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+{
+    let mut remaining = count;
+    let mut ok = 0;
+    let mut batch = remaining.min(initial.max(1));
+    while batch > 0 {
+        let results = join_all((0..batch).map(|_| op())).await;
+        let mut first_err = None;
+        for r in results {
+            match r {
+                Ok(()) => ok += 1,
+                Err(e) => {
+                    if first_err.is_none() {
+                        first_err = Some(e);
+                    }
+                }
+            }
+        }
+        if first_err.is_some() {
+            return (ok, first_err);
+        }
+        remaining -= batch;
+        batch = remaining.min(batch * 2);
+    }
+    (ok, None)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::sync::Mutex;
+
+    #[tokio::test]
+    async fn slow_start_doubles_and_stops_at_the_first_failing_batch() {
+        let calls = Mutex::new(0usize);
+        let (ok, err) = slow_start_batch(10, 1, || {
+            let n = {
+                let mut c = calls.lock().unwrap();
+                *c += 1;
+                *c
+            };
+            async move { if n == 5 { Err("boom") } else { Ok(()) } }
+        })
+        .await;
+        // Batches of 1, 2, 4: the 5th call (in the batch of 4) fails, so
+        // the batch of 4 runs to the end and nothing after it.
+        assert_eq!(*calls.lock().unwrap(), 7);
+        assert_eq!(ok, 6);
+        assert_eq!(err, Some("boom"));
+
+        let (ok, err) = slow_start_batch(10, 1, || async { Ok::<(), ()>(()) }).await;
+        assert_eq!((ok, err), (10, None));
+    }
+}

@@ -1,0 +1,119 @@
+//! The registry of controllers and the context they share.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use crate::Config;
+use crate::controllers;
+use crate::informer::SharedInformers;
+use crate::metrics::Metrics;
+use crate::selection::Selection;
+
+/// What every controller is given: the client, the shared informers, the
+/// metrics and the process configuration. Cheap to clone.
+#[derive(Clone)]
+pub struct ControllerContext {
+    pub client: kube::Client,
+    pub informers: SharedInformers,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<Config>,
+}
+
+impl ControllerContext {
+    pub fn new(client: kube::Client, metrics: Arc<Metrics>, config: &Config) -> Self {
+        ControllerContext {
+            informers: SharedInformers::new(client.clone()),
+            client,
+            metrics,
+            config: Arc::new(config.clone()),
+        }
+    }
+}
+
+/// A controller's start function: runs the controller until dropped.
+pub type StartFn = fn(ControllerContext) -> BoxFuture<'static, Result<(), crate::Error>>;
+
+/// One registered controller.
+pub struct ControllerDescriptor {
+    /// Upstream's name (`replicaset-controller`).
+    pub name: &'static str,
+    /// Upstream's aliases accepted by `--controllers` (`replicaset`).
+    pub aliases: &'static [&'static str],
+    /// Off unless named explicitly (e.g. `bootstrap-signer-controller`).
+    pub disabled_by_default: bool,
+    pub start: StartFn,
+}
+
+impl ControllerDescriptor {
+    fn names(&self) -> Vec<&'static str> {
+        let mut v = vec![self.name];
+        v.extend_from_slice(self.aliases);
+        v
+    }
+}
+
+/// Every controller this manager can run, in start order.
+pub const CONTROLLERS: &[ControllerDescriptor] = &[
+    ControllerDescriptor {
+        name: "serviceaccount-controller",
+        aliases: &["serviceaccount"],
+        disabled_by_default: false,
+        start: controllers::serviceaccount::start,
+    },
+    ControllerDescriptor {
+        name: "root-ca-certificate-publisher-controller",
+        aliases: &["root-ca-cert-publisher"],
+        disabled_by_default: false,
+        start: controllers::root_ca_publisher::start,
+    },
+    ControllerDescriptor {
+        name: "namespace-controller",
+        aliases: &["namespace"],
+        disabled_by_default: false,
+        start: controllers::namespace::start,
+    },
+    ControllerDescriptor {
+        name: "garbage-collector-controller",
+        aliases: &["garbage-collector", "garbagecollector"],
+        disabled_by_default: false,
+        start: controllers::garbage_collector::start,
+    },
+    ControllerDescriptor {
+        name: "replicaset-controller",
+        aliases: &["replicaset"],
+        disabled_by_default: false,
+        start: controllers::replicaset::start,
+    },
+    ControllerDescriptor {
+        name: "deployment-controller",
+        aliases: &["deployment"],
+        disabled_by_default: false,
+        start: controllers::deployment::start,
+    },
+];
+
+/// Whether `name` is a known controller name or alias.
+pub fn is_known(name: &str) -> bool {
+    CONTROLLERS.iter().any(|c| c.names().contains(&name))
+}
+
+/// Starts every selected controller and runs them until dropped.
+pub async fn run_controllers(ctx: ControllerContext, selection: &Selection) {
+    let mut set = tokio::task::JoinSet::new();
+    for c in CONTROLLERS {
+        if !selection.is_enabled(&c.names(), c.disabled_by_default) {
+            tracing::info!(controller = c.name, "controller is disabled");
+            continue;
+        }
+        tracing::info!(controller = c.name, "starting controller");
+        let name = c.name;
+        let fut = (c.start)(ctx.clone());
+        set.spawn(async move {
+            if let Err(e) = fut.await {
+                tracing::error!(controller = name, error = %e, "controller stopped");
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+}

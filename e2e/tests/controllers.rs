@@ -1,0 +1,414 @@
+//! The controller manager (run in-process) against the real apiserver
+//! binary: namespaces get their default ServiceAccount and root CA,
+//! namespace deletion empties then removes the namespace, ReplicaSets and
+//! Deployments manage pods (this test marks pods Running and Ready, as no
+//! kubelet runs yet), rollouts respect maxSurge, `kubectl rollout undo`
+//! returns to the previous template, the garbage collector honours
+//! foreground and orphan deletion, and only the leader acts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ServiceAccount};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use rkube_e2e::cluster::{Backend, TestCluster};
+use rkube_e2e::controllers_support::{
+    ControllerManager, FakeKubelet, client, mark_running_ready, mark_running_ready_since, wait_for,
+};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn setup() -> (TestCluster, Client) {
+    let c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
+    let client = client(&c).await.expect("client");
+    (c, client)
+}
+
+async fn create_namespace(client: &Client, name: &str) {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+}
+
+fn names<K: kube::Resource>(items: &[K]) -> Vec<String> {
+    let mut v: Vec<String> = items
+        .iter()
+        .map(|o| o.meta().name.clone().unwrap_or_default())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn every_namespace_gets_default_service_account_and_root_ca() {
+    let (c, client) = setup().await;
+    let cm = ControllerManager::start(&c, |_| {}).unwrap();
+    create_namespace(&client, "team-a").await;
+    let ca = std::fs::read_to_string(c.data_dir().join("pki/ca.crt")).unwrap();
+    for ns in ["team-a", "default", "kube-system"] {
+        let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+        wait_for("default service account", WAIT, || async {
+            Ok(sas.get_opt("default").await?)
+        })
+        .await
+        .unwrap();
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        let root = wait_for("kube-root-ca.crt", WAIT, || async {
+            Ok(cms.get_opt("kube-root-ca.crt").await?)
+        })
+        .await
+        .unwrap();
+        assert_eq!(root.data.as_ref().unwrap().get("ca.crt"), Some(&ca), "{ns}");
+        assert!(root.annotations().contains_key("kubernetes.io/description"));
+    }
+    // Deleted or edited, they come back.
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "team-a");
+    sas.delete("default", &DeleteParams::default()).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "team-a");
+    cms.patch(
+        "kube-root-ca.crt",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"ca.crt": "bogus"}})),
+    )
+    .await
+    .unwrap();
+    wait_for("default service account recreated", WAIT, || async {
+        Ok(sas.get_opt("default").await?)
+    })
+    .await
+    .unwrap();
+    wait_for("kube-root-ca.crt restored", WAIT, || async {
+        let cm = cms.get("kube-root-ca.crt").await?;
+        Ok((cm.data.unwrap_or_default().get("ca.crt") == Some(&ca)).then_some(()))
+    })
+    .await
+    .unwrap();
+    cm.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn namespace_deletion_removes_every_object_then_the_namespace() {
+    let (c, client) = setup().await;
+    let cm = ControllerManager::start(&c, |_| {}).unwrap();
+    create_namespace(&client, "doomed").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "doomed");
+    for i in 0..3 {
+        let m: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("cm-{i}")}})).unwrap();
+        cms.create(&PostParams::default(), &m).await.unwrap();
+    }
+    c.ok(&[
+        "-n",
+        "doomed",
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=2",
+    ])
+    .unwrap();
+    c.ok(&["-n", "doomed", "create", "secret", "generic", "s", "--from-literal=a=b"])
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "doomed");
+    wait_for("deployment pods", WAIT, || async {
+        Ok((pods.list(&ListParams::default()).await?.items.len() == 2).then_some(()))
+    })
+    .await
+    .unwrap();
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces.delete("doomed", &DeleteParams::default()).await.unwrap();
+    wait_for("namespace gone", WAIT, || async {
+        Ok(namespaces.get_opt("doomed").await?.is_none().then_some(()))
+    })
+    .await
+    .unwrap();
+    // Nothing is left behind in any kind.
+    for args in [
+        ["get", "all", "-n", "doomed", "-o", "name"],
+        [
+            "get",
+            "configmaps,secrets,serviceaccounts",
+            "-n",
+            "doomed",
+            "-o",
+            "name",
+        ],
+    ] {
+        assert_eq!(c.ok(&args).unwrap().trim(), "", "{args:?}");
+    }
+    cm.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn replicaset_keeps_replicas_and_adopts_orphans() {
+    let (c, client) = setup().await;
+    let cm = ControllerManager::start(&c, |_| {}).unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    // An orphan the ReplicaSet will adopt.
+    let orphan: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "orphan", "labels": {"app": "rs"}},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &orphan).await.unwrap();
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let rs: ReplicaSet = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "rs"}},
+                 "template": {"metadata": {"labels": {"app": "rs"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+    }))
+    .unwrap();
+    let rs = rss.create(&PostParams::default(), &rs).await.unwrap();
+    let list = wait_for("3 pods", WAIT, || async {
+        let l = pods.list(&ListParams::default()).await?.items;
+        Ok((l.len() == 3
+            && l.iter()
+                .all(|p| p.owner_references().iter().any(|r| Some(&r.uid) == rs.uid().as_ref())))
+        .then_some(l))
+    })
+    .await
+    .unwrap();
+    assert!(names(&list).contains(&"orphan".to_string()), "{:?}", names(&list));
+    for p in &list {
+        if p.name_any() != "orphan" {
+            assert!(p.name_any().starts_with("web-"), "{}", p.name_any());
+        }
+    }
+    for p in &list {
+        if p.name_any() == "orphan" {
+            mark_running_ready_since(&pods, "orphan", Duration::from_secs(3600))
+                .await
+                .unwrap();
+        } else {
+            mark_running_ready(&pods, &p.name_any()).await.unwrap();
+        }
+    }
+    wait_for("status", WAIT, || async {
+        let s = rss.get_status("web").await?.status.unwrap_or_default();
+        Ok((s.replicas == 3
+            && s.ready_replicas == Some(3)
+            && s.available_replicas == Some(3)
+            && s.fully_labeled_replicas == Some(3)
+            && s.observed_generation == Some(1))
+        .then_some(()))
+    })
+    .await
+    .unwrap();
+    // Scale down to 1: all are ready, so those ready most recently go
+    // first; the orphan (ready for an hour) stays.
+    rss.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 1}})),
+    )
+    .await
+    .unwrap();
+    let left = wait_for("1 pod", WAIT, || async {
+        let l = pods.list(&ListParams::default()).await?.items;
+        Ok((l.len() == 1).then_some(l))
+    })
+    .await
+    .unwrap();
+    assert_eq!(names(&left), ["orphan"]);
+    // Relabelled, a pod is released and replaced.
+    pods.patch(
+        "orphan",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "other"}}})),
+    )
+    .await
+    .unwrap();
+    let released = wait_for("released and replaced", WAIT, || async {
+        let l = pods.list(&ListParams::default()).await?.items;
+        let orphan = pods.get("orphan").await?;
+        Ok((l.len() == 2 && orphan.owner_references().is_empty()).then_some(l))
+    })
+    .await
+    .unwrap();
+    assert_eq!(released.len(), 2);
+    cm.stop().await.unwrap();
+}
+
+fn deployment(name: &str, image: &str, replicas: i32) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "app", "image": image}]}},
+        },
+    }))
+    .unwrap()
+}
+
+fn image_of(template: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> String {
+    template
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|s| s.containers[0].image.clone())
+        .unwrap_or_default()
+}
+
+fn annotation(meta: &kube::api::ObjectMeta, key: &str) -> Option<String> {
+    meta.annotations.as_ref().and_then(|a| a.get(key).cloned())
+}
+
+/// Waits until the Deployment's rollout is complete: every replica
+/// updated and available, the latest generation observed, old
+/// ReplicaSets at zero.
+async fn wait_rollout_complete(client: &Client, name: &str, replicas: i32) -> Deployment {
+    let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    wait_for("rollout complete", WAIT, || async {
+        let d = ds.get(name).await?;
+        let s = d.status.clone().unwrap_or_default();
+        let old_active = rss
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|rs| !image_of(rs.spec.as_ref().unwrap().template.as_ref()).is_empty())
+            .filter(|rs| {
+                image_of(rs.spec.as_ref().unwrap().template.as_ref())
+                    != image_of(Some(&d.spec.as_ref().unwrap().template))
+            })
+            .map(|rs| rs.status.as_ref().map(|s| s.replicas).unwrap_or(0))
+            .sum::<i32>();
+        let done = s.observed_generation == d.metadata.generation
+            && s.replicas == Some(replicas)
+            && s.updated_replicas == Some(replicas)
+            && s.available_replicas == Some(replicas)
+            && old_active == 0;
+        Ok(done.then_some(d))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn deployment_rolls_out_within_max_surge_and_rolls_back() {
+    let (c, client) = setup().await;
+    let cm = ControllerManager::start(&c, |_| {}).unwrap();
+    let kubelet = FakeKubelet::start(&client, "default");
+    let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    ds.create(&PostParams::default(), &deployment("web", "nginx:1.25", 3))
+        .await
+        .unwrap();
+    let d = wait_rollout_complete(&client, "web", 3).await;
+    assert_eq!(
+        annotation(&d.metadata, "deployment.kubernetes.io/revision").as_deref(),
+        Some("1")
+    );
+    let conds = d.status.as_ref().unwrap().conditions.clone().unwrap();
+    let cond = |t: &str| {
+        conds
+            .iter()
+            .find(|c| c.type_ == t)
+            .map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default()))
+    };
+    assert_eq!(
+        cond("Available"),
+        Some(("True".into(), "MinimumReplicasAvailable".into()))
+    );
+    assert_eq!(
+        cond("Progressing"),
+        Some(("True".into(), "NewReplicaSetAvailable".into()))
+    );
+    let first = rss.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(first.len(), 1);
+    let first_rs = &first[0];
+    let hash = first_rs.labels().get("pod-template-hash").cloned().unwrap();
+    assert_eq!(first_rs.name_any(), format!("web-{hash}"));
+    assert_eq!(
+        first_rs
+            .spec
+            .as_ref()
+            .unwrap()
+            .selector
+            .match_labels
+            .as_ref()
+            .unwrap()
+            .get("pod-template-hash"),
+        Some(&hash)
+    );
+    let ps = pods.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(ps.len(), 3);
+    assert!(
+        ps.iter().all(|p| p.name_any().starts_with(&format!("web-{hash}-"))),
+        "{:?}",
+        names(&ps)
+    );
+    assert!(
+        c.ok(&["rollout", "status", "deployment/web", "--timeout=10s"])
+            .unwrap()
+            .contains("successfully rolled out")
+    );
+
+    // A new image rolls out one surge pod at a time.
+    kubelet.reset_max();
+    c.ok(&["set", "image", "deployment/web", "app=nginx:1.26"]).unwrap();
+    let d = wait_rollout_complete(&client, "web", 3).await;
+    assert_eq!(
+        annotation(&d.metadata, "deployment.kubernetes.io/revision").as_deref(),
+        Some("2")
+    );
+    assert!(
+        (3..=4).contains(&kubelet.max_pods()),
+        "saw {} pods at once; replicas + maxSurge is 4",
+        kubelet.max_pods()
+    );
+    let ps = pods.list(&ListParams::default()).await.unwrap().items;
+    assert!(
+        ps.iter().all(|p| image_of_pod(p) == "nginx:1.26"),
+        "{:?}",
+        ps.iter().map(image_of_pod).collect::<Vec<_>>()
+    );
+    let history = c.ok(&["rollout", "history", "deployment/web"]).unwrap();
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+
+    // kubectl rollout undo goes back to the first template, which gets
+    // revision 3 and remembers revision 1.
+    c.ok(&["rollout", "undo", "deployment/web"]).unwrap();
+    let d = wait_rollout_complete(&client, "web", 3).await;
+    assert_eq!(image_of(Some(&d.spec.as_ref().unwrap().template)), "nginx:1.25");
+    let back = rss.get(&first_rs.name_any()).await.unwrap();
+    assert_eq!(back.uid(), first_rs.uid(), "the first ReplicaSet is reused");
+    assert_eq!(
+        annotation(&back.metadata, "deployment.kubernetes.io/revision").as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        annotation(&back.metadata, "deployment.kubernetes.io/revision-history").as_deref(),
+        Some("1")
+    );
+    assert!(kubelet.max_pods() <= 4, "saw {} pods at once", kubelet.max_pods());
+    let ps = pods.list(&ListParams::default()).await.unwrap().items;
+    assert!(ps.iter().all(|p| image_of_pod(p) == "nginx:1.25"));
+    cm.stop().await.unwrap();
+}
+
+fn image_of_pod(p: &Pod) -> String {
+    p.spec
+        .as_ref()
+        .and_then(|s| s.containers[0].image.clone())
+        .unwrap_or_default()
+}
+
+#[allow(dead_code)]
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[allow(dead_code)]
+async fn deployments(client: &Client) -> Api<Deployment> {
+    Api::namespaced(client.clone(), "default")
+}
