@@ -4,10 +4,14 @@
 //!   embedded store or a real etcd) and real kubectl, for `e2e/tests/`.
 //! - [`load`]: the API load tool (`hack/bench-api.sh`, binary
 //!   `kube-load`), for rkube or any API server behind a kubeconfig.
+//! - [`simnodes`]: simulated nodes (binary `rkube-simnodes`): Nodes,
+//!   Leases and pods played through the API, for scheduler tests and scale
+//!   runs without containers.
 //! - [`storage_bench`]: the storage benchmark (`hack/bench-storage.sh`,
 //!   binary `bench-storage`).
 
 pub mod cluster;
 pub mod controllers_support;
 pub mod load;
+pub mod simnodes;
 pub mod storage_bench;

@@ -1,0 +1,187 @@
+//! The pods of simulated nodes: one watch on all pods, filtered to ours.
+//! A pending pod bound to one of our nodes becomes Running and Ready; a
+//! pod with a deletionTimestamp is deleted for good.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+
+use super::State;
+
+/// The status a started pod reports.
+pub fn running_status(pod: &Pod, host_ip: &str, pod_ip: &str, now: Timestamp) -> Value {
+    let now = now.to_string();
+    let spec = pod.spec.as_ref();
+    let container = |c: &k8s_openapi::api::core::v1::Container| {
+        let uid = pod.metadata.uid.as_deref().unwrap_or("");
+        json!({
+            "name": c.name, "ready": true, "started": true, "restartCount": 0,
+            "image": c.image, "imageID": format!("sim://{}", c.image.as_deref().unwrap_or("")),
+            "containerID": format!("sim://{uid}/{}", c.name),
+            "state": {"running": {"startedAt": now}},
+        })
+    };
+    let init = |c: &k8s_openapi::api::core::v1::Container| {
+        let mut s = container(c);
+        if c.restart_policy.as_deref() != Some("Always") {
+            s["ready"] = json!(false);
+            s["started"] = json!(false);
+            s["state"] =
+                json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}});
+        }
+        s
+    };
+    let containers: Vec<Value> = spec
+        .map(|s| s.containers.iter().map(container).collect())
+        .unwrap_or_default();
+    let inits: Vec<Value> = spec
+        .and_then(|s| s.init_containers.as_ref())
+        .map(|cs| cs.iter().map(init).collect())
+        .unwrap_or_default();
+    let cond = |t: &str| json!({"type": t, "status": "True", "lastProbeTime": null, "lastTransitionTime": now});
+    let mut status = json!({
+        "phase": "Running",
+        "conditions": [cond("PodReadyToStartContainers"), cond("Initialized"), cond("Ready"),
+                       cond("ContainersReady"), cond("PodScheduled")],
+        "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
+        "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
+        "startTime": now,
+        "containerStatuses": containers,
+    });
+    if !inits.is_empty() {
+        status["initContainerStatuses"] = json!(inits);
+    }
+    json!({"status": status})
+}
+
+struct Pods {
+    client: Client,
+    state: Arc<State>,
+    permits: Arc<Semaphore>,
+    tasks: JoinSet<()>,
+    starting: HashSet<String>,
+    deleting: HashSet<String>,
+}
+
+impl Pods {
+    fn on_apply(&mut self, pod: Pod) {
+        let Some(node_name) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+            return;
+        };
+        let Some(node) = self.state.nodes.get(&node_name).cloned() else {
+            return;
+        };
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(
+            self.client.clone(),
+            pod.metadata.namespace.as_deref().unwrap_or("default"),
+        );
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let permits = self.permits.clone();
+        if pod.metadata.deletion_timestamp.is_some() {
+            if !self.deleting.insert(uid.clone()) {
+                return;
+            }
+            self.tasks.spawn(async move {
+                let _permit = permits.acquire().await;
+                let dp = DeleteParams {
+                    grace_period_seconds: Some(0),
+                    preconditions: Some(Preconditions {
+                        uid: Some(uid),
+                        resource_version: None,
+                    }),
+                    ..DeleteParams::default()
+                };
+                match api.delete(&name, &dp).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+                    Err(e) => warn!(pod = %name, error = %e, "finishing deletion failed"),
+                }
+            });
+            return;
+        }
+        let status = pod.status.as_ref();
+        let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+        if phase != "Pending" {
+            if let Some(ip) = status
+                .and_then(|s| s.pod_ip.as_deref())
+                .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+                && node.pod_cidr.0.octets()[..3] == ip.octets()[..3]
+            {
+                self.state.lock_ipam().adopt(&node_name, ip, &uid);
+            }
+            self.starting.remove(&uid);
+            return;
+        }
+        if !self.starting.insert(uid.clone()) {
+            return;
+        }
+        let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
+        let pod_ip = if host_network {
+            Some(node.ip)
+        } else {
+            self.state.lock_ipam().allocate(&node_name, node.pod_cidr, &uid)
+        };
+        let Some(pod_ip) = pod_ip else {
+            warn!(pod = %name, node = %node_name, "no pod IP left on the node");
+            return;
+        };
+        let patch = running_status(&pod, &node.ip.to_string(), &pod_ip.to_string(), Timestamp::now());
+        self.tasks.spawn(async move {
+            let _permit = permits.acquire().await;
+            if let Err(e) = api
+                .patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch))
+                .await
+            {
+                debug!(pod = %name, error = %e, "starting pod failed");
+            }
+        });
+    }
+
+    fn on_delete(&mut self, pod: Pod) {
+        let uid = pod.metadata.uid.unwrap_or_default();
+        self.state.lock_ipam().release(&uid);
+        self.starting.remove(&uid);
+        self.deleting.remove(&uid);
+    }
+}
+
+impl State {
+    fn lock_ipam(&self) -> std::sync::MutexGuard<'_, super::ipam::Ipam> {
+        self.ipam.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Watches all pods and plays the kubelet for ours, forever.
+pub async fn run(client: Client, state: Arc<State>) {
+    let mut pods = Pods {
+        permits: Arc::new(Semaphore::new(state.config.concurrency.max(1))),
+        client: client.clone(),
+        state,
+        tasks: JoinSet::new(),
+        starting: HashSet::new(),
+        deleting: HashSet::new(),
+    };
+    let stream = watcher::watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(ev) = stream.next().await {
+        while pods.tasks.try_join_next().is_some() {}
+        match ev {
+            Ok(Event::Apply(p)) | Ok(Event::InitApply(p)) => pods.on_apply(p),
+            Ok(Event::Delete(p)) => pods.on_delete(p),
+            Ok(Event::Init) | Ok(Event::InitDone) => {}
+            Err(e) => warn!(error = %e, "pod watch failed; retrying"),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The scheduler (run in-process) against the real apiserver binary, with
+//! simulated nodes (`rkube_e2e::simnodes`) playing the kubelets: pods land
+//! where nodeSelector and taints say, required anti-affinity spreads
+//! replicas one per node, topology spread keeps zones within maxSkew, an
+//! unschedulable pod shows upstream's FailedScheduling message and
+//! condition and is scheduled once a fitting node appears, and a
+//! high-priority pod preempts a lower-priority one.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config, ResourceExt};
+use rkube_e2e::cluster::{Backend, TestCluster};
+use rkube_e2e::simnodes::{SimConfig, SimNodes, parse_taint};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A cluster with a scheduler running in-process; stops it on drop.
+struct Env {
+    _cluster: TestCluster,
+    client: Client,
+    scheduler: tokio::task::JoinHandle<()>,
+    sims: Vec<SimNodes>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.scheduler.abort();
+    }
+}
+
+async fn env(sims: Vec<SimConfig>) -> Env {
+    let cluster = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
+    let kubeconfig = Kubeconfig::read_from(cluster.kubeconfig()).unwrap();
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = Client::try_from(config).unwrap();
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "sched"}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let mut started = Vec::new();
+    for cfg in sims {
+        started.push(
+            SimNodes::start(client.clone(), cfg)
+                .await
+                .expect("simulated nodes start"),
+        );
+    }
+    let sched_client = client.clone();
+    let scheduler = tokio::spawn(async move {
+        let cfg = rkube_scheduler::KubeSchedulerConfiguration::default();
+        let metrics = Arc::new(rkube_scheduler::Metrics::default());
+        if let Err(e) = rkube_scheduler::run_with_client(sched_client, cfg, metrics).await {
+            panic!("scheduler stopped: {e}");
+        }
+    });
+    Env {
+        _cluster: cluster,
+        client,
+        scheduler,
+        sims: started,
+    }
+}
+
+fn sim(prefix: &str, first_index: usize, count: usize) -> SimConfig {
+    SimConfig {
+        count,
+        name_prefix: prefix.into(),
+        first_index,
+        lease_interval: Duration::from_secs(5),
+        ..SimConfig::default()
+    }
+}
+
+fn pod(name: &str, labels: Value, spec: Value) -> Pod {
+    let mut spec = spec;
+    if spec.get("containers").is_none() {
+        spec["containers"] = json!([{"name": "app", "image": "registry.k8s.io/pause:3.10",
+                                      "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]);
+    }
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}, "spec": spec})).unwrap()
+}
+
+async fn create(client: &Client, pods: Vec<Pod>) {
+    let api: Api<Pod> = Api::namespaced(client.clone(), "sched");
+    for p in pods {
+        api.create(&PostParams::default(), &p).await.unwrap();
+    }
+}
+
+/// Polls until `f` returns `Some`, or fails after `WAIT` with `what`.
+async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Node of each pod, once all `names` are bound.
+async fn placements(client: &Client, names: &[&str]) -> BTreeMap<String, String> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), "sched");
+    wait_for("pods to be bound", || {
+        let api = api.clone();
+        async move {
+            let list = api.list(&ListParams::default()).await.ok()?;
+            let bound: BTreeMap<String, String> = list
+                .items
+                .iter()
+                .filter_map(|p| Some((p.name_any(), p.spec.as_ref()?.node_name.clone()?)))
+                .collect();
+            names.iter().all(|n| bound.contains_key(*n)).then_some(bound)
+        }
+    })
+    .await
+}
+
+/// The message of the pod's latest FailedScheduling event.
+async fn failed_scheduling(client: &Client, pod: &str) -> String {
+    let events: Api<Event> = Api::namespaced(client.clone(), "sched");
+    wait_for("a FailedScheduling event", || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            list.items
+                .into_iter()
+                .filter(|e| {
+                    e.reason.as_deref() == Some("FailedScheduling")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(pod)
+                })
+                .filter_map(|e| e.note)
+                .next_back()
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn node_selector_and_taints_decide_placement() {
+    let mut ssd = sim("ssd-", 0, 1);
+    ssd.labels.insert("disk".into(), "ssd".into());
+    let mut gpu = sim("gpu-", 10, 1);
+    gpu.taints.push(parse_taint("dedicated=gpu:NoSchedule").unwrap());
+    let e = env(vec![ssd, gpu, sim("plain-", 20, 1)]).await;
+
+    let mut pods = vec![pod("wants-ssd", json!({}), json!({"nodeSelector": {"disk": "ssd"}}))];
+    for i in 0..4 {
+        pods.push(pod(&format!("plain-{i}"), json!({}), json!({})));
+    }
+    pods.push(pod(
+        "gpu-job",
+        json!({}),
+        json!({
+            "nodeSelector": {"kubernetes.io/hostname": "gpu-10"},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}],
+        }),
+    ));
+    create(&e.client, pods).await;
+    let names = ["wants-ssd", "plain-0", "plain-1", "plain-2", "plain-3", "gpu-job"];
+    let placed = placements(&e.client, &names).await;
+    assert_eq!(placed["wants-ssd"], "ssd-0");
+    assert_eq!(placed["gpu-job"], "gpu-10");
+    for i in 0..4 {
+        assert_ne!(placed[&format!("plain-{i}")], "gpu-10", "{placed:?}");
+    }
+
+    // The simulated kubelet runs it: Running, Ready, an IP from the node's
+    // podCIDR (gpu-10 owns 10.64.10.0/24).
+    let api: Api<Pod> = Api::namespaced(e.client.clone(), "sched");
+    let running = wait_for("gpu-job to run", || {
+        let api = api.clone();
+        async move {
+            let p = api.get("gpu-job").await.ok()?;
+            (p.status.as_ref()?.phase.as_deref() == Some("Running")).then_some(p)
+        }
+    })
+    .await;
+    let status = running.status.unwrap();
+    assert!(status.pod_ip.as_deref().unwrap().starts_with("10.64.10."), "{status:?}");
+    let ready = status
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.status, "True");
+    assert_eq!(e.sims.len(), 3);
+}
+
+#[tokio::test]
+async fn required_anti_affinity_spreads_replicas_one_per_node() {
+    let e = env(vec![sim("n-", 0, 3)]).await;
+    let anti = json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}
+    ]}}});
+    let pods = (0..4)
+        .map(|i| pod(&format!("web-{i}"), json!({"app": "web"}), anti.clone()))
+        .collect();
+    create(&e.client, pods).await;
+    // Three land, on three different nodes; the fourth cannot.
+    let api: Api<Pod> = Api::namespaced(e.client.clone(), "sched");
+    let (bound, pending) = wait_for("three replicas bound", || {
+        let api = api.clone();
+        async move {
+            let list = api.list(&ListParams::default()).await.ok()?;
+            let (bound, pending): (Vec<Pod>, Vec<Pod>) = list
+                .items
+                .into_iter()
+                .partition(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some());
+            (bound.len() == 3).then_some((bound, pending))
+        }
+    })
+    .await;
+    let mut nodes: Vec<String> = bound
+        .iter()
+        .map(|p| p.spec.as_ref().unwrap().node_name.clone().unwrap())
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    let last = pending[0].name_any();
+    assert_eq!(
+        failed_scheduling(&e.client, &last).await,
+        "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. \
+         preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
+    );
+}
+
+#[tokio::test]
+async fn topology_spread_keeps_zones_within_max_skew() {
+    let mut cfg = sim("z-", 0, 6);
+    cfg.zones = vec!["zone-a".into(), "zone-b".into(), "zone-c".into()];
+    let e = env(vec![cfg]).await;
+    let spread = json!({"topologySpreadConstraints": [{
+        "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"app": "spread"}},
+    }]});
+    let names: Vec<String> = (0..9).map(|i| format!("s-{i}")).collect();
+    let pods = names
+        .iter()
+        .map(|n| pod(n, json!({"app": "spread"}), spread.clone()))
+        .collect();
+    create(&e.client, pods).await;
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let placed = placements(&e.client, &refs).await;
+    // Nodes z-0..z-5 are in zones a,b,c,a,b,c.
+    let mut per_zone: BTreeMap<usize, usize> = BTreeMap::new();
+    for node in placed.values() {
+        let index: usize = node.trim_start_matches("z-").parse().unwrap();
+        *per_zone.entry(index % 3).or_default() += 1;
+    }
+    let counts: Vec<usize> = per_zone.values().copied().collect();
+    assert_eq!(counts.len(), 3, "{placed:?}");
+    let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+    assert!(max - min <= 1, "zones {per_zone:?}");
+}
+
+#[tokio::test]
+async fn unschedulable_pod_reports_why_and_runs_once_a_node_fits() {
+    let mut small = sim("small-", 0, 1);
+    small.cpu = "1".into();
+    let mut tainted = sim("tainted-", 10, 2);
+    tainted.taints.push(parse_taint("key=value:NoSchedule").unwrap());
+    let mut e = env(vec![small, tainted]).await;
+    let big = json!({"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
+                                     "resources": {"requests": {"cpu": "2"}}}]});
+    create(&e.client, vec![pod("big", json!({}), big)]).await;
+    let message = failed_scheduling(&e.client, "big").await;
+    assert_eq!(
+        message,
+        "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {key: value}. \
+         preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+    );
+    let api: Api<Pod> = Api::namespaced(e.client.clone(), "sched");
+    let cond = wait_for("PodScheduled=False", || {
+        let api = api.clone();
+        async move {
+            let p = api.get("big").await.ok()?;
+            let c = p.status?.conditions?.into_iter().find(|c| c.type_ == "PodScheduled")?;
+            (c.status == "False").then_some(c)
+        }
+    })
+    .await;
+    assert_eq!(cond.reason.as_deref(), Some("Unschedulable"));
+    assert_eq!(cond.message.as_deref(), Some(message.as_str()));
+
+    // A node that fits appears: the node-add event moves the pod back.
+    let mut large = sim("large-", 20, 1);
+    large.cpu = "8".into();
+    e.sims.push(SimNodes::start(e.client.clone(), large).await.unwrap());
+    let placed = placements(&e.client, &["big"]).await;
+    assert_eq!(placed["big"], "large-20");
+}
+
+#[tokio::test]
+async fn high_priority_pod_preempts_a_lower_priority_one() {
+    let mut one = sim("p-", 0, 1);
+    one.cpu = "2".into();
+    let e = env(vec![one]).await;
+    let with = |cpu: &str, priority: i32| {
+        json!({"priority": priority, "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
+               "resources": {"requests": {"cpu": cpu}}}]})
+    };
+    create(&e.client, vec![pod("low", json!({}), with("1500m", 1))]).await;
+    placements(&e.client, &["low"]).await;
+    create(&e.client, vec![pod("high", json!({}), with("1", 1000))]).await;
+    let placed = placements(&e.client, &["high"]).await;
+    assert_eq!(placed["high"], "p-0");
+    let api: Api<Pod> = Api::namespaced(e.client.clone(), "sched");
+    assert!(api.get_opt("low").await.unwrap().is_none(), "the victim is gone");
+}
