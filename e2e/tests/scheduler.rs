@@ -327,3 +327,29 @@ async fn high_priority_pod_preempts_a_lower_priority_one() {
     let api: Api<Pod> = Api::namespaced(e.client.clone(), "sched");
     assert!(api.get_opt("low").await.unwrap().is_none(), "the victim is gone");
 }
+
+#[tokio::test]
+async fn leader_election_lets_one_instance_lead() {
+    use rkube_scheduler::leader_election::LeaderElection;
+    let e = env(vec![]).await;
+    let elector = |id: &str| LeaderElection {
+        lease_duration: Duration::from_secs(1),
+        ..LeaderElection::new(id.into())
+    };
+    let (a, b) = (elector("a"), elector("b"));
+    assert!(a.try_acquire_or_renew(&e.client).await.unwrap());
+    assert!(
+        !b.try_acquire_or_renew(&e.client).await.unwrap(),
+        "a holds a fresh lease"
+    );
+    assert!(a.try_acquire_or_renew(&e.client).await.unwrap(), "a renews");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(b.try_acquire_or_renew(&e.client).await.unwrap(), "a's lease expired");
+    let lease = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(e.client.clone(), "kube-system")
+        .get("kube-scheduler")
+        .await
+        .unwrap();
+    let spec = lease.spec.unwrap();
+    assert_eq!(spec.holder_identity.as_deref(), Some("b"));
+    assert_eq!(spec.lease_transitions, Some(1));
+}

@@ -127,6 +127,15 @@ pub fn find_nodes_that_fit(
         }
         return Err(ScheduleError::Unschedulable(Box::new(fe)));
     }
+    // A pod nominated by an earlier preemption tries its node first.
+    if let Some(nominated) = pod.nominated_node_name().and_then(|n| snapshot.get(n))
+        && narrowed.as_ref().is_none_or(|names| names.contains(&nominated.name))
+        && fw
+            .run_filter_with_nominated(state, pod, nominated, snapshot.nominated.get(&nominated.name))
+            .is_success()
+    {
+        return Ok((vec![nominated.clone()], NodeStatuses::new()));
+    }
     let mut statuses = NodeStatuses::new();
     let candidates: Vec<Arc<NodeInfo>> = match &narrowed {
         Some(names) => {
@@ -167,7 +176,7 @@ pub fn find_nodes_that_fit(
         }
         let node = &nodes[(start + i) % nodes.len()];
         processed += 1;
-        let s = fw.run_filter(state, pod, node);
+        let s = fw.run_filter_with_nominated(state, pod, node, snapshot.nominated.get(&node.name));
         if s.is_success() {
             feasible.push(node.clone());
         } else if s.is_rejected() {
@@ -266,6 +275,48 @@ mod tests {
     }
 
     #[test]
+    fn nominated_pods_hold_their_room_against_lower_priorities() {
+        use crate::plugins::testing::{container, node, pod};
+        use crate::plugins::{PluginContext, default_framework};
+        use serde_json::{Value, json};
+        let fw = default_framework(&PluginContext::default());
+        let mut snap = Snapshot::from_nodes(vec![node(
+            "a",
+            Value::Null,
+            json!({"cpu": "4", "memory": "8Gi", "pods": "110"}),
+            json!({}),
+        )]);
+        let nominated = Arc::new(pod(
+            "big",
+            json!({}),
+            json!({"priority": 10, "containers": [container("3", "0")]}),
+        ));
+        snap.nominated.insert("a".into(), vec![nominated]);
+        let low = pod(
+            "low",
+            json!({}),
+            json!({"priority": 0, "containers": [container("2", "0")]}),
+        );
+        let err = schedule_pod(&fw, &mut CycleState::default(), &low, &snap, &mut 0).unwrap_err();
+        let ScheduleError::Unschedulable(fe) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(fe.message(), "0/1 nodes are available: 1 Insufficient cpu.");
+        // A pod of higher priority than the nominated one ignores it.
+        let high = pod(
+            "high",
+            json!({}),
+            json!({"priority": 100, "containers": [container("2", "0")]}),
+        );
+        assert_eq!(
+            schedule_pod(&fw, &mut CycleState::default(), &high, &snap, &mut 0)
+                .unwrap()
+                .node,
+            "a"
+        );
+    }
+
+    #[test]
     fn fit_error_message_matches_upstream() {
         let mut statuses = NodeStatuses::new();
         statuses.insert("a".into(), Status::with(Code::Unschedulable, "Insufficient cpu"));
@@ -290,5 +341,58 @@ mod tests {
             "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {key: value}. \
              preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
         );
+    }
+}
+
+#[cfg(test)]
+mod throughput {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::cache::Cache;
+    use crate::plugins::testing::{container, node, pod};
+    use crate::plugins::{PluginContext, default_framework};
+
+    /// `cargo test -p rkube-scheduler --release -- --ignored --nocapture
+    /// throughput`: the scheduling cycle alone (no API), SchedulingBasic's
+    /// shape (nodes of 4 cpu / 32Gi / 110 pods, pods of 100m / 500Mi).
+    #[test]
+    #[ignore]
+    fn scheduling_basic_throughput() {
+        for (nodes, pods) in [(1000, 5000), (5000, 5000)] {
+            let mut cache = Cache::default();
+            for i in 0..nodes {
+                let n = node(
+                    &format!("node-{i}"),
+                    json!({"topology.kubernetes.io/zone": format!("zone-{}", i % 3)}),
+                    json!({"cpu": "4", "memory": "32Gi", "pods": "110"}),
+                    Value::Null,
+                );
+                cache.add_or_update_node(n.node.clone().unwrap());
+            }
+            let fw = default_framework(&PluginContext::default());
+            let mut snapshot = Snapshot::default();
+            let mut next = 0;
+            let start = Instant::now();
+            for i in 0..pods {
+                let p = pod(
+                    &format!("p-{i}"),
+                    json!({"app": "x"}),
+                    json!({"containers": [container("100m", "500Mi")]}),
+                );
+                cache.update_snapshot(&mut snapshot);
+                let mut state = CycleState::default();
+                let r = schedule_pod(&fw, &mut state, &p, &snapshot, &mut next).unwrap();
+                let mut bound = (*p.pod).clone();
+                bound.spec.as_mut().unwrap().node_name = Some(r.node.clone());
+                cache.assume_pod(Arc::new(PodInfo::new(bound)), &r.node);
+            }
+            let secs = start.elapsed().as_secs_f64();
+            println!("{nodes} nodes, {pods} pods: {:.0} pods/s", pods as f64 / secs);
+        }
     }
 }

@@ -55,6 +55,8 @@ pub struct Snapshot {
     pub namespaces: Arc<HashMap<String, Labels>>,
     /// How many nodes hold each (normalized) image.
     pub image_nodes: Arc<HashMap<String, usize>>,
+    /// Pods nominated to each node (set per cycle from the queue).
+    pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
 }
 
 impl Snapshot {

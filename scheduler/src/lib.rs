@@ -20,6 +20,7 @@ pub mod cache;
 pub mod config;
 pub mod framework;
 pub mod informers;
+pub mod leader_election;
 pub mod metrics;
 pub mod node_info;
 pub mod plugins;
@@ -40,7 +41,7 @@ use std::time::{Duration, Instant};
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::info;
 
 pub use config::KubeSchedulerConfiguration;
 pub use metrics::Metrics;
@@ -57,6 +58,8 @@ pub enum Error {
     Client(String),
     #[error("serving /healthz and /metrics: {0}")]
     Serve(#[from] std::io::Error),
+    #[error("leader election lost")]
+    LeadershipLost,
 }
 
 /// Flags of the `rkube-scheduler` binary.
@@ -69,8 +72,17 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// Where `/healthz` and `/metrics` are served.
     pub listen: SocketAddr,
-    /// Requested leader election (not implemented yet: runs as leader).
+    /// Schedule only while holding the `kube-system/kube-scheduler` Lease.
     pub leader_elect: bool,
+}
+
+/// This instance's identity (events' reportingInstance, the lease holder):
+/// `<hostname>_<pid>`.
+pub fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}_{}", std::process::id())
 }
 
 /// A kube-rs client from a kubeconfig path, or the inferred config.
@@ -94,16 +106,28 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         Some(p) => KubeSchedulerConfiguration::from_file(p)?,
         None => KubeSchedulerConfiguration::default(),
     };
-    if opts.leader_elect {
-        warn!("leader election is not implemented yet; this instance acts as the leader");
-    }
     let client = client_from(opts.kubeconfig.as_deref()).await?;
     let metrics = Arc::new(Metrics::default());
     let (addr, serve) = server::bind(opts.listen, metrics.clone()).await?;
     info!(%addr, "serving /healthz and /metrics");
+    let elector = opts
+        .leader_elect
+        .then(|| leader_election::LeaderElection::new(instance_name()));
+    let schedule = async {
+        match &elector {
+            Some(le) => {
+                le.acquire(&client).await;
+                tokio::select! {
+                    r = run_with_client(client.clone(), cfg, metrics) => r,
+                    () = le.keep(&client) => Err(Error::LeadershipLost),
+                }
+            }
+            None => run_with_client(client.clone(), cfg, metrics).await,
+        }
+    };
     tokio::select! {
         r = serve => r?,
-        r = run_with_client(client, cfg, metrics) => r?,
+        r = schedule => r?,
     }
     Ok(())
 }
@@ -122,7 +146,7 @@ pub async fn run_with_client(
     };
     let profiles = cfg.frameworks(&ctx)?;
     let queue = Arc::new(queue::SchedulingQueue::new(cfg.queue_config()));
-    let instance = format!("{DEFAULT_SCHEDULER_NAME}-{}", std::process::id());
+    let instance = instance_name();
     let sched = Arc::new(scheduler::Scheduler::new(
         client,
         profiles,

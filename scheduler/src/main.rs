@@ -21,8 +21,8 @@ struct Flags {
     /// Port for /healthz and /metrics (plain HTTP for now).
     #[arg(long, default_value_t = 10259)]
     secure_port: u16,
-    /// Elect a leader through a Lease in kube-system (not implemented yet).
-    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    /// Schedule only while holding the kube-system/kube-scheduler Lease.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     leader_elect: bool,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]

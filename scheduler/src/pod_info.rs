@@ -183,6 +183,15 @@ impl PodInfo {
             .filter(|n| !n.is_empty())
     }
 
+    /// `status.nominatedNodeName`, when set.
+    pub fn nominated_node_name(&self) -> Option<&str> {
+        self.pod
+            .status
+            .as_ref()
+            .and_then(|s| s.nominated_node_name.as_deref())
+            .filter(|n| !n.is_empty())
+    }
+
     /// True when the pod is being deleted.
     pub fn is_terminating(&self) -> bool {
         self.pod.metadata.deletion_timestamp.is_some()

@@ -114,6 +114,9 @@ struct Inner {
     scheduling_cycle: u64,
     move_request_cycle: u64,
     closed: bool,
+    /// Pods nominated to a node (by preemption, here or in an earlier
+    /// run via `status.nominatedNodeName`), by key.
+    nominated: HashMap<PodKey, (String, Arc<PodInfo>)>,
 }
 
 /// Sizes of each part of the queue.
@@ -206,12 +209,39 @@ impl SchedulingQueue {
         self.place(inner, key, to, now);
     }
 
+    /// Records (or clears, with `None`) the node a pod is nominated to.
+    pub fn nominate(&self, pod: &Arc<PodInfo>, node: Option<&str>) {
+        let mut inner = self.lock();
+        match node {
+            Some(n) => inner.nominated.insert(pod.key.clone(), (n.to_string(), pod.clone())),
+            None => inner.nominated.remove(&pod.key),
+        };
+    }
+
+    /// Nominated pods by node (upstream's nominator).
+    pub fn nominated_pods(&self) -> HashMap<String, Vec<Arc<PodInfo>>> {
+        let inner = self.lock();
+        let mut out: HashMap<String, Vec<Arc<PodInfo>>> = HashMap::new();
+        for (node, pod) in inner.nominated.values() {
+            out.entry(node.clone()).or_default().push(pod.clone());
+        }
+        out
+    }
+
     /// Adds a new pending pod, or updates a queued one. `gate` is the
     /// profile's PreEnqueue verdict for the (new) pod.
     pub fn add_or_update(&self, pod: Arc<PodInfo>, gate: &Status, now: Instant) {
         let mut inner = self.lock();
         let key = pod.key.clone();
         let gated = !gate.is_success();
+        match pod.nominated_node_name() {
+            Some(n) => {
+                inner.nominated.insert(key.clone(), (n.to_string(), pod.clone()));
+            }
+            None => {
+                inner.nominated.remove(&key);
+            }
+        }
         match inner.entries.get_mut(&key) {
             Some(e) => {
                 let changed = e.qpi.pod_info.pod != pod.pod;
@@ -256,6 +286,7 @@ impl SchedulingQueue {
         let mut inner = self.lock();
         inner.entries.remove(key);
         inner.unschedulable.remove(key);
+        inner.nominated.remove(key);
     }
 
     /// Keys of every queued pod.
@@ -320,6 +351,7 @@ impl SchedulingQueue {
         let mut inner = self.lock();
         if inner.entries.get(key).is_some_and(|e| e.location == Location::InFlight) {
             inner.entries.remove(key);
+            inner.nominated.remove(key);
         }
     }
 

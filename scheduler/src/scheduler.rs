@@ -110,6 +110,7 @@ impl Scheduler {
         }
         let start = Instant::now();
         self.cache().update_snapshot(snapshot);
+        snapshot.nominated = self.queue.nominated_pods();
         let mut state = CycleState::default();
         match schedule_pod(fw, &mut state, &pod, snapshot, next_start) {
             Ok(result) => {
@@ -121,6 +122,7 @@ impl Scheduler {
                 let (status, post) = fw.run_post_filter(&pod, snapshot, &fe.statuses);
                 fe.post_filter_msg = status.message();
                 if let Some(node) = post.nominated_node.clone() {
+                    self.queue.nominate(&pod, Some(&node));
                     self.metrics.preemption_attempts.inc();
                     self.metrics.preemption_victims.inc_by(post.victims.len() as u64);
                     self.spawn_preemption(pod.clone(), node, post.victims);
@@ -317,6 +319,19 @@ impl Scheduler {
         tokio::spawn(async move {
             for v in &victims {
                 let api: Api<Pod> = Api::namespaced(this.client.clone(), &v.namespace);
+                let condition = json!({"status": {"conditions": [{
+                    "type": "DisruptionTarget",
+                    "status": "True",
+                    "reason": crate::plugins::default_preemption::PREEMPTION_REASON,
+                    "message": format!("{}: preempting to accommodate a higher priority pod", crate::DEFAULT_SCHEDULER_NAME),
+                    "lastTransitionTime": Time(Timestamp::now()),
+                }]}});
+                if let Err(e) = api
+                    .patch_status(&v.name, &PatchParams::default(), &Patch::Strategic(condition))
+                    .await
+                {
+                    debug!(victim = %v.key, error = %e, "DisruptionTarget condition not set");
+                }
                 let dp = DeleteParams {
                     preconditions: Some(kube::api::Preconditions {
                         uid: Some(v.uid.clone()),

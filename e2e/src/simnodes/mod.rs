@@ -177,6 +177,18 @@ pub fn parse_taint(s: &str) -> Result<Taint> {
     })
 }
 
+/// A kube-rs client from a kubeconfig path, or the inferred config.
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let config = match kubeconfig {
+        Some(p) => {
+            kube::Config::from_custom_kubeconfig(Kubeconfig::read_from(p)?, &KubeConfigOptions::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -205,16 +217,4 @@ mod tests {
         assert!(parse_taint("k:Bad").is_err());
         assert_eq!(parse_taint("k:NoExecute").unwrap().value, None);
     }
-}
-
-/// A kube-rs client from a kubeconfig path, or the inferred config.
-pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
-    use kube::config::{KubeConfigOptions, Kubeconfig};
-    let config = match kubeconfig {
-        Some(p) => {
-            kube::Config::from_custom_kubeconfig(Kubeconfig::read_from(p)?, &KubeConfigOptions::default()).await?
-        }
-        None => kube::Config::infer().await?,
-    };
-    Ok(Client::try_from(config)?)
 }

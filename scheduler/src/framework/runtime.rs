@@ -177,6 +177,35 @@ impl Framework {
         Status::success()
     }
 
+    /// Filter, accounting the pods nominated to the node with at least the
+    /// pod's priority (upstream's `RunFilterPluginsWithNominatedPods`): the
+    /// pod must fit both with them and without them. PreFilter state is not
+    /// updated for them (only per-node accounting sees them).
+    pub fn run_filter_with_nominated(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        nominated: Option<&Vec<Arc<PodInfo>>>,
+    ) -> Status {
+        let others: Vec<&Arc<PodInfo>> = nominated
+            .into_iter()
+            .flatten()
+            .filter(|p| p.key != pod.key && p.priority >= pod.priority)
+            .collect();
+        if !others.is_empty() {
+            let mut with = node.clone();
+            for p in others {
+                with.add_pod(p.clone());
+            }
+            let s = self.run_filter(state, pod, &with);
+            if !s.is_success() {
+                return s;
+            }
+        }
+        self.run_filter(state, pod, node)
+    }
+
     /// True when some plugin runs at Filter.
     pub fn has_filters(&self) -> bool {
         !self.filter.is_empty()

@@ -3,8 +3,7 @@
 //! important victims, and nominate that node.
 //!
 //! Not yet: PodDisruptionBudgets (every candidate counts 0 violations),
-//! the random start offset and candidate sampling, and the
-//! "terminating pod on the nominated node" eligibility rule.
+//! the random start offset and candidate sampling.
 
 use std::sync::Arc;
 
@@ -50,7 +49,7 @@ fn fits(fw: &Framework, pod: &PodInfo, snapshot: &Snapshot, node: &NodeInfo) -> 
     if narrowed.is_some_and(|n| !n.contains(&node.name)) {
         return Status::with(Code::UnschedulableAndUnresolvable, NOT_HELPFUL);
     }
-    fw.run_filter(&state, pod, node)
+    fw.run_filter_with_nominated(&state, pod, node, snapshot.nominated.get(&node.name))
 }
 
 /// Victims on `node` for `pod`: all lower-priority pods removed, then as
@@ -92,6 +91,25 @@ fn select_victims(
         }
     }
     Ok(victims)
+}
+
+/// The DisruptionTarget condition's reason set on preemption victims.
+pub const PREEMPTION_REASON: &str = "PreemptionByScheduler";
+
+/// True when the pod is being deleted because the scheduler preempted it.
+fn terminating_by_preemption(p: &PodInfo) -> bool {
+    p.is_terminating()
+        && p.pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c.type_ == "DisruptionTarget"
+                        && c.status == "True"
+                        && c.reason.as_deref() == Some(PREEMPTION_REASON)
+                })
+            })
 }
 
 fn start_time(p: &PodInfo) -> Option<String> {
@@ -136,6 +154,24 @@ impl Plugin for DefaultPreemption {
                 Status::with(
                     Code::Unschedulable,
                     "preemption: not eligible due to preemptionPolicy=Never.",
+                ),
+                PostFilterResult::default(),
+            );
+        }
+        if let Some(nominated) = pod.nominated_node_name()
+            && statuses
+                .get(nominated)
+                .is_none_or(|s| s.code != Code::UnschedulableAndUnresolvable)
+            && let Some(node) = snapshot.get(nominated)
+            && node
+                .pods
+                .iter()
+                .any(|p| p.priority < pod.priority && terminating_by_preemption(p))
+        {
+            return (
+                Status::with(
+                    Code::Unschedulable,
+                    "preemption: not eligible due to a terminating pod on the nominated node.",
                 ),
                 PostFilterResult::default(),
             );
