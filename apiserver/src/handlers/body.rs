@@ -1,5 +1,6 @@
-//! Request bodies: size limit, content type, JSON decoding with upstream's
-//! errors, and duplicate-field detection for `fieldValidation`.
+//! Request bodies: size limit, content type, JSON, YAML and Kubernetes
+//! protobuf decoding with upstream's errors, and duplicate-field detection
+//! for `fieldValidation`.
 
 use axum::body::Body;
 use axum::http::HeaderMap;
@@ -49,21 +50,36 @@ pub struct Decoded {
     pub duplicates: Vec<String>,
 }
 
-/// Decodes a create/update body as JSON or Kubernetes protobuf (others are
-/// 415 with the list upstream gives).
+/// Decodes a create/update/delete body as JSON, YAML or Kubernetes
+/// protobuf (others are 415 with the list upstream gives).
 pub fn decode_object(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
     let mt = media_type(headers);
     match mt.as_str() {
-        "application/json" | "" => {}
-        crate::protobuf::MEDIA_TYPE => {
-            return Ok(Decoded {
-                object: crate::protobuf::decode_body(body)?,
-                duplicates: Vec::new(),
-            });
-        }
-        _ => return Err(ApiError::unsupported_media_type(&["application/json"])),
+        "application/json" | "" => decode_json(body),
+        "application/yaml" => decode_yaml(body),
+        crate::protobuf::MEDIA_TYPE => Ok(Decoded {
+            object: crate::protobuf::decode_body(body)?,
+            duplicates: Vec::new(),
+        }),
+        _ => Err(ApiError::unsupported_media_type(BODY_TYPES)),
     }
-    decode_json(body)
+}
+
+/// Decodes a YAML document into an object (one document; anchors and
+/// aliases resolved, with the parser's limits against alias bombs).
+pub fn decode_yaml(body: &[u8]) -> Result<Decoded, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: invalid UTF-8: {e}")))?;
+    let value: Value = serde_saphyr::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?;
+    match value {
+        Value::Object(object) => Ok(Decoded {
+            object,
+            duplicates: Vec::new(),
+        }),
+        // Not an object: the same error a JSON body gets.
+        other => decode_json(&serde_json::to_vec(&other).unwrap_or_default()),
+    }
 }
 
 /// Decodes JSON into an object and finds duplicate fields.
@@ -170,5 +186,35 @@ mod tests {
             let e = decode_json(bad).err().unwrap();
             assert_eq!(e.code, 400);
         }
+    }
+
+    #[test]
+    fn yaml_bodies() {
+        let d =
+            decode_yaml(b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: \"1\"\n  b: x\n").unwrap();
+        assert_eq!(
+            Value::Object(d.object),
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1", "b": "x"}})
+        );
+        // Numbers stay numbers, anchors resolve.
+        let d = decode_yaml(b"spec:\n  replicas: 3\n  a: &x {k: v}\n  b: *x\n").unwrap();
+        assert_eq!(d.object["spec"]["replicas"], 3);
+        assert_eq!(d.object["spec"]["b"]["k"], "v");
+        for bad in [&b"- 1\n- 2\n"[..], b"a: [1", b"\xff", b"just a string"] {
+            assert_eq!(
+                decode_yaml(bad).err().unwrap().code,
+                400,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        let e = decode_object(&h, b"x").err().unwrap();
+        assert_eq!(e.code, 415);
+        assert!(
+            e.message
+                .ends_with("application/json, application/yaml, application/vnd.kubernetes.protobuf")
+        );
     }
 }

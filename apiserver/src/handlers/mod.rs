@@ -30,9 +30,16 @@ use params::Params;
 /// Serves any request under `/api` or `/apis`.
 pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
     let info = request_info::parse(req.method(), req.uri().path(), req.uri().query());
-    match dispatch(&state, info, req).await {
+    let encoding = info
+        .is_resource_request
+        .then(|| negotiate::response_encoding(req.headers()));
+    let resp = match dispatch(&state, info, req).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
+    };
+    match encoding {
+        Some(encoding) => response::transcode(encoding, resp).await,
+        None => resp,
     }
 }
 

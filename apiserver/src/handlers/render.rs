@@ -1,5 +1,6 @@
 //! Rendering objects, lists and watch events in the negotiated output:
-//! plain JSON, a Table, or partial object metadata.
+//! the object itself, a Table, or partial object metadata, each as JSON,
+//! YAML or Kubernetes protobuf (Tables: JSON and YAML only).
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -12,7 +13,7 @@ use crate::resources::ResourceInfo;
 use crate::status::ApiError;
 use crate::table::{self, IncludeObject};
 
-use super::negotiate::Output;
+use super::negotiate::{Encoding, Form, Output};
 use super::params::Params;
 use super::response;
 
@@ -58,9 +59,9 @@ pub fn object_response(
     obj: Object,
     code: StatusCode,
 ) -> Result<Response, ApiError> {
-    Ok(match output {
-        Output::Object => response::json(code, &response::object(info, obj)),
-        Output::Table { version } => {
+    let value = match output.form {
+        Form::Object => Value::Object(response::object(info, obj)),
+        Form::Table { version } => {
             let rv = object::resource_version(&obj).to_string();
             let obj = response::object(info, obj);
             let t = table::table(
@@ -74,10 +75,11 @@ pub fn object_response(
                 true,
                 now(),
             );
-            response::json(code, &at_version(t, version))
+            at_version(t, version)
         }
-        Output::PartialMetadata { version } => response::json(code, &partial(&obj, version)),
-    })
+        Form::PartialMetadata { version } => partial(&obj, version),
+    };
+    Ok(response::encoded(code, output.encoding, &value))
 }
 
 /// A list.
@@ -87,37 +89,59 @@ pub fn list_response(
     params: &Params,
     out: ListOutcome,
 ) -> Result<Response, ApiError> {
-    Ok(match output {
-        Output::Object if crate::convert::needed(info) => {
+    let convert = crate::convert::needed(info);
+    if output.form == Form::Object && !convert {
+        match output.encoding {
+            // The fast paths: item bodies copied from the watch cache.
+            Encoding::Json => {
+                let mut resp = response::list_bytes(
+                    info,
+                    &out.items,
+                    out.resource_version,
+                    out.continue_token,
+                    out.remaining_item_count,
+                );
+                resp.extensions_mut().insert(response::Negotiated);
+                return Ok(resp);
+            }
+            Encoding::Protobuf => {
+                if let Some(resp) = response::list_protobuf(
+                    info,
+                    &out.items,
+                    out.resource_version,
+                    out.continue_token.clone(),
+                    out.remaining_item_count,
+                ) {
+                    return Ok(resp);
+                }
+            }
+            Encoding::Yaml => {}
+        }
+    }
+    let value = match output.form {
+        Form::Object => {
             let items: Vec<Object> = out
                 .items
                 .into_iter()
                 .map(|i| {
-                    let mut o = response::object(info, i.into_object(info));
+                    let mut o = i.into_object(info);
+                    if convert {
+                        o = response::object(info, o);
+                    }
                     o.remove("kind");
                     o.remove("apiVersion");
                     o
                 })
                 .collect();
-            response::json(
-                StatusCode::OK,
-                &response::list(
-                    info,
-                    items,
-                    out.resource_version,
-                    out.continue_token,
-                    out.remaining_item_count,
-                ),
+            response::list(
+                info,
+                items,
+                out.resource_version,
+                out.continue_token,
+                out.remaining_item_count,
             )
         }
-        Output::Object => response::list_bytes(
-            info,
-            &out.items,
-            out.resource_version,
-            out.continue_token,
-            out.remaining_item_count,
-        ),
-        Output::Table { version } => {
+        Form::Table { version } => {
             let include = include_object(params)?;
             let objs: Vec<Object> = out
                 .items
@@ -135,21 +159,19 @@ pub fn list_response(
                 true,
                 now(),
             );
-            response::json(StatusCode::OK, &at_version(t, version))
+            at_version(t, version)
         }
-        Output::PartialMetadata { version } => {
+        Form::PartialMetadata { version } => {
             let items: Vec<Value> = out
                 .items
                 .into_iter()
                 .map(|i: ListItem| partial(&i.into_object(info), version))
                 .collect();
             let metadata = response::list_metadata(out.resource_version, out.continue_token, out.remaining_item_count);
-            response::json(
-                StatusCode::OK,
-                &json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": metadata, "items": items}),
-            )
+            json!({"kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": metadata, "items": items})
         }
-    })
+    };
+    Ok(response::encoded(StatusCode::OK, output.encoding, &value))
 }
 
 /// Turns watch lines into the negotiated form; only the first Table event
@@ -171,47 +193,67 @@ impl WatchRenderer {
         })
     }
 
-    /// Renders one line.
+    /// Renders one line (a JSON event as the watch cache keeps it): as
+    /// is, as a JSON line of another form, or as a protobuf frame.
     pub fn render(&mut self, line: Bytes) -> Bytes {
         let convert = crate::convert::needed(&self.info);
-        if self.output == Output::Object && !convert {
+        let protobuf = self.output.encoding == Encoding::Protobuf;
+        if self.output.form == Form::Object && !convert && !protobuf {
             return line;
         }
         let Ok(Value::Object(mut ev)) = serde_json::from_slice::<Value>(&line) else {
             return line;
         };
         let kind = ev.get("type").and_then(Value::as_str).unwrap_or("").to_string();
-        if !matches!(kind.as_str(), "ADDED" | "MODIFIED" | "DELETED") {
+        let changed = matches!(kind.as_str(), "ADDED" | "MODIFIED" | "DELETED");
+        if !changed && !protobuf {
             return line;
         }
         let Some(Value::Object(obj)) = ev.remove("object") else {
             return line;
         };
-        let obj = if convert {
-            response::object(&self.info, obj)
+        let object = if !changed {
+            // BOOKMARK and ERROR objects go out as they are.
+            Value::Object(obj)
         } else {
-            obj
-        };
-        let object = match self.output {
-            Output::Table { version } => {
-                let rv = object::resource_version(&obj).to_string();
-                let t = table::table(
-                    &self.info.group,
-                    &self.info.resource,
-                    &[obj],
-                    self.include,
-                    &rv,
-                    None,
-                    None,
-                    !self.headers_sent,
-                    now(),
-                );
-                self.headers_sent = true;
-                at_version(t, version)
+            let obj = if convert {
+                response::object(&self.info, obj)
+            } else {
+                obj
+            };
+            match self.output.form {
+                Form::Table { version } => {
+                    let rv = object::resource_version(&obj).to_string();
+                    let t = table::table(
+                        &self.info.group,
+                        &self.info.resource,
+                        &[obj],
+                        self.include,
+                        &rv,
+                        None,
+                        None,
+                        !self.headers_sent,
+                        now(),
+                    );
+                    self.headers_sent = true;
+                    at_version(t, version)
+                }
+                Form::PartialMetadata { version } => partial(&obj, version),
+                Form::Object => Value::Object(obj),
             }
-            Output::PartialMetadata { version } => partial(&obj, version),
-            Output::Object => Value::Object(obj),
         };
+        if protobuf {
+            return match object
+                .as_object()
+                .map(|o| crate::protobuf::encode_watch_event(&kind, o))
+            {
+                Some(Ok(frame)) => Bytes::from(frame),
+                _ => {
+                    tracing::warn!(kind = %self.info.kind, "watch event without a protobuf form dropped");
+                    Bytes::new()
+                }
+            };
+        }
         let mut buf = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
         buf.push(b'\n');
         Bytes::from(buf)

@@ -1,5 +1,6 @@
-//! Writing API responses: objects, lists and success Statuses as JSON, with
-//! `Warning` headers.
+//! Writing API responses: objects, lists and success Statuses in the
+//! negotiated encoding (JSON, YAML or Kubernetes protobuf), with `Warning`
+//! headers; [`transcode`] re-encodes the JSON that other handlers write.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -10,6 +11,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::registry::list::ListItem;
 use crate::registry::object::Object;
 use crate::resources::ResourceInfo;
+
+use super::negotiate::Encoding;
 
 /// A JSON response with a status code.
 pub fn json(code: StatusCode, value: &impl serde::Serialize) -> Response {
@@ -146,4 +149,132 @@ pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
         }
     }
     resp
+}
+
+/// Marks a response whose body is already in the negotiated encoding (or
+/// is a stream), so [`transcode`] leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub struct Negotiated;
+
+fn with_type(code: StatusCode, content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
+    let mut resp = (code, body.into()).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.extensions_mut().insert(Negotiated);
+    resp
+}
+
+/// A value (with `kind` and `apiVersion`) in the negotiated encoding.
+/// Kinds without a protobuf message (custom resources) are served as JSON,
+/// the next type every protobuf client also accepts.
+pub fn encoded(code: StatusCode, encoding: Encoding, value: &Value) -> Response {
+    match encoding {
+        Encoding::Json => {
+            let mut resp = json(code, value);
+            resp.extensions_mut().insert(Negotiated);
+            resp
+        }
+        Encoding::Yaml => match yaml(value) {
+            Ok(text) => with_type(code, "application/yaml", text),
+            Err(e) => e.into_response(),
+        },
+        Encoding::Protobuf => match value.as_object().map(crate::protobuf::encode_object) {
+            Some(Ok(bytes)) => with_type(code, crate::protobuf::MEDIA_TYPE, bytes),
+            _ => encoded(code, Encoding::Json, value),
+        },
+    }
+}
+
+/// A `<Kind>List` in protobuf from the items' bare messages (each cached
+/// object keeps its own, so this is a copy like the JSON list). `None`
+/// when an item does not encode, or the kind has no message.
+pub fn list_protobuf(
+    info: &ResourceInfo,
+    items: &[ListItem],
+    resource_version: i64,
+    continue_token: Option<String>,
+    remaining: Option<i64>,
+) -> Option<Response> {
+    let api_version = info.api_version();
+    let message = crate::protobuf::message_index(&api_version, &info.kind)?;
+    let raws = items
+        .iter()
+        .map(|item| match item {
+            ListItem::Cached(c) => c.protobuf(message),
+            ListItem::Decoded(o) => crate::protobuf::encode_raw(message, &Value::Object(o.clone()))
+                .ok()
+                .map(Bytes::from),
+        })
+        .collect::<Option<Vec<Bytes>>>()?;
+    let metadata = Value::Object(list_metadata(resource_version, continue_token, remaining));
+    let list_kind = format!("{}List", info.kind);
+    let body = crate::protobuf::encode_list(&api_version, &list_kind, &metadata, raws.iter().map(|b| &b[..])).ok()?;
+    Some(with_type(StatusCode::OK, crate::protobuf::MEDIA_TYPE, body))
+}
+
+/// The value with every object's keys sorted, as Go's YAML encoder writes
+/// maps.
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A value as YAML the way kube-apiserver writes it (JSON converted by
+/// `sigs.k8s.io/yaml`): keys sorted, two-space indentation, list items
+/// not indented under their key, no document marker, YAML 1.1 look-alike
+/// strings (`"yes"`, `"1.0"`) quoted, long lines never folded.
+pub fn yaml(value: &Value) -> Result<String, crate::status::ApiError> {
+    let mut opts = serde_saphyr::SerializerOptions::default();
+    opts.indent_step = 2;
+    opts.compact_list_indent = true;
+    opts.prefer_block_scalars = false;
+    serde_saphyr::to_string_with_options(&sorted(value), opts).map_err(crate::status::ApiError::internal)
+}
+
+/// Re-encodes a JSON response (a write's result, a subresource, an error
+/// Status) in the negotiated encoding. Responses already negotiated,
+/// streams and non-JSON bodies pass through; a body that is not an object
+/// with a protobuf message stays JSON.
+pub async fn transcode(encoding: Encoding, resp: Response) -> Response {
+    use axum::body::HttpBody;
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/json");
+    if encoding == Encoding::Json
+        || !is_json
+        || resp.extensions().get::<Negotiated>().is_some()
+        || resp.body().size_hint().exact().is_none()
+    {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return crate::status::ApiError::internal("reading the response body").into_response();
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    let (content_type, body): (&'static str, axum::body::Body) = match encoding {
+        Encoding::Yaml => match yaml(&value) {
+            Ok(text) => ("application/yaml", text.into()),
+            Err(_) => return Response::from_parts(parts, axum::body::Body::from(bytes)),
+        },
+        _ => match value.as_object().map(crate::protobuf::encode_object) {
+            Some(Ok(b)) => (crate::protobuf::MEDIA_TYPE, b.into()),
+            _ => return Response::from_parts(parts, axum::body::Body::from(bytes)),
+        },
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Response::from_parts(parts, body)
 }

@@ -1,6 +1,8 @@
 //! WATCH over HTTP: newline-delimited JSON `{"type":..,"object":..}`
-//! events in a chunked response, with bookmarks, `timeoutSeconds`,
-//! `sendInitialEvents` and the `k8s.io/initial-events-end` bookmark.
+//! events in a chunked response, or with a protobuf `Accept` length-prefixed
+//! `metav1.WatchEvent` frames (`application/vnd.kubernetes.protobuf;stream=watch`),
+//! with bookmarks, `timeoutSeconds`, `sendInitialEvents` and the
+//! `k8s.io/initial-events-end` bookmark. YAML has no watch form (406).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use crate::resources::ResourceInfo;
 use crate::status::ApiError;
 
 use super::crud::{Ctx, list_options};
-use super::negotiate::negotiate;
+use super::negotiate::{Encoding, negotiate_watch};
 use super::render::WatchRenderer;
 
 /// Interval between bookmarks when the client allows them.
@@ -60,7 +62,18 @@ struct StreamParams {
 
 pub async fn serve(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiError> {
     let p = ctx.params;
-    let renderer = WatchRenderer::new(ctx.resource.clone(), negotiate(headers, true)?, p)?;
+    let mut output = negotiate_watch(headers)?;
+    if output.encoding == Encoding::Protobuf
+        && !crate::protobuf::supports(&ctx.resource.api_version(), &ctx.resource.kind)
+    {
+        // Custom resources have no protobuf form: JSON, as upstream's next choice.
+        output.encoding = Encoding::Json;
+    }
+    let content_type = match output.encoding {
+        Encoding::Protobuf => "application/vnd.kubernetes.protobuf;stream=watch",
+        _ => "application/json",
+    };
+    let renderer = WatchRenderer::new(ctx.resource.clone(), output, p)?;
     let allow_bookmarks = p.bool("allowWatchBookmarks")?;
     let send_initial = match p.get("sendInitialEvents") {
         None | Some("") => None,
@@ -124,9 +137,10 @@ pub async fn serve(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiEr
     };
     let mut resp = (StatusCode::OK, Body::from_stream(stream(watch, params))).into_response();
     resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    resp.extensions_mut().insert(super::response::Negotiated);
     Ok(resp)
 }
 
@@ -149,9 +163,8 @@ fn stream(
                 tx.send(p.renderer.render(line)).await.ok()?;
             }
             if p.initial_events_end {
-                tx.send(line("BOOKMARK", &bookmark(&p.info, start_revision, true)))
-                    .await
-                    .ok()?;
+                let b = line("BOOKMARK", &bookmark(&p.info, start_revision, true));
+                tx.send(p.renderer.render(b)).await.ok()?;
             }
             let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
             ticker.tick().await;
@@ -159,7 +172,8 @@ fn stream(
                 let ev = tokio::select! {
                     ev = live.next() => ev?,
                     _ = ticker.tick(), if p.allow_bookmarks => {
-                        tx.send(line("BOOKMARK", &bookmark(&p.info, last_rv, false))).await.ok()?;
+                        let b = line("BOOKMARK", &bookmark(&p.info, last_rv, false));
+                        tx.send(p.renderer.render(b)).await.ok()?;
                         continue;
                     }
                 };

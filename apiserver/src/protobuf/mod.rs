@@ -31,6 +31,8 @@
 mod decode;
 mod encode;
 mod gotime;
+#[cfg(test)]
+mod http_tests;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -120,7 +122,12 @@ fn message_of(schema: &Schema, api_version: &str, kind: &str) -> Option<usize> {
     // Options kinds are registered in every group-version.
     match kind {
         "DeleteOptions" | "Status" | "WatchEvent" | "CreateOptions" | "UpdateOptions" | "PatchOptions"
-        | "ListOptions" | "GetOptions" => schema.message(&format!("k8s.io.apimachinery.pkg.apis.meta.v1.{kind}")),
+        | "ListOptions" | "GetOptions" => schema.message(&format!("{META}{kind}")),
+        "PartialObjectMetadata" | "PartialObjectMetadataList"
+            if matches!(api_version, "meta.k8s.io/v1" | "meta.k8s.io/v1beta1") =>
+        {
+            schema.message(&format!("{META}{kind}"))
+        }
         _ => None,
     }
 }
@@ -163,7 +170,22 @@ pub fn supports(api_version: &str, kind: &str) -> bool {
     message_of(schema::schema(), api_version, kind).is_some()
 }
 
-fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
+/// The message of an apiVersion/kind, for [`encode_raw`].
+pub fn message_index(api_version: &str, kind: &str) -> Option<usize> {
+    message_of(schema::schema(), api_version, kind)
+}
+
+/// Encodes an object's JSON (with or without `kind`/`apiVersion`) as the
+/// bare message `idx` (no envelope): how list items and cached objects
+/// are kept.
+pub fn encode_raw(idx: usize, obj: &Value) -> Result<Vec<u8>, ProtoError> {
+    let mut raw = Vec::new();
+    encode::message(schema::schema(), idx, obj, &mut raw, 0)?;
+    Ok(raw)
+}
+
+/// The `k8s\0` + `runtime.Unknown` envelope around a bare message.
+pub fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
     let mut type_meta = Vec::new();
     put_bytes(&mut type_meta, 1, api_version.as_bytes());
     put_bytes(&mut type_meta, 2, kind.as_bytes());
@@ -176,19 +198,111 @@ fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A `<Kind>List` message in its envelope: field 1 the `ListMeta`
+/// (encoded from its JSON), field 2 each item's bare message. Items are
+/// copied once, into a buffer sized up front.
+pub fn encode_list<'a>(
+    api_version: &str,
+    list_kind: &str,
+    metadata: &Value,
+    items: impl Iterator<Item = &'a [u8]> + Clone,
+) -> Result<Vec<u8>, ProtoError> {
+    let schema = schema::schema();
+    let list_meta = schema
+        .message(&format!("{META}ListMeta"))
+        .ok_or_else(|| ProtoError::new("no ListMeta message"))?;
+    let mut meta = Vec::new();
+    encode::message(schema, list_meta, metadata, &mut meta, 0)?;
+    let item_len: usize = items.clone().map(|b| b.len() + 11).sum();
+    let mut raw = Vec::with_capacity(meta.len() + item_len + 16);
+    put_bytes(&mut raw, 1, &meta);
+    for item in items {
+        put_bytes(&mut raw, 2, item);
+    }
+    Ok(envelope(api_version, list_kind, &raw))
+}
+
+const META: &str = "k8s.io.apimachinery.pkg.apis.meta.v1.";
+
 /// One watch event as upstream's protobuf watch stream frames it: a
 /// 4-byte big-endian length, then a bare `metav1.WatchEvent` message (the
 /// stream serializer writes neither magic nor envelope) {1: type, 2:
 /// RawExtension{1: raw = the object's own enveloped encoding}}.
 pub fn encode_watch_event(event_type: &str, object: &Map<String, Value>) -> Result<Vec<u8>, ProtoError> {
-    let inner = encode_object(object)?;
-    let mut raw_ext = Vec::new();
-    put_bytes(&mut raw_ext, 1, &inner);
-    let mut ev = Vec::new();
+    Ok(watch_frame(event_type, &encode_object(object)?))
+}
+
+/// A watch frame around an already enveloped object.
+pub fn watch_frame(event_type: &str, enveloped: &[u8]) -> Vec<u8> {
+    let mut raw_ext = Vec::with_capacity(enveloped.len() + 6);
+    put_bytes(&mut raw_ext, 1, enveloped);
+    let mut ev = Vec::with_capacity(raw_ext.len() + event_type.len() + 8);
     put_bytes(&mut ev, 1, event_type.as_bytes());
     put_bytes(&mut ev, 2, &raw_ext);
     let mut out = Vec::with_capacity(ev.len() + 4);
     out.extend_from_slice(&(ev.len() as u32).to_be_bytes());
     out.extend_from_slice(&ev);
-    Ok(out)
+    out
+}
+
+/// Decodes bytes that hold a bare message of `(apiVersion, kind)` (a list
+/// item) into JSON, for tests and tools.
+pub fn decode_raw(api_version: &str, kind: &str, raw: &[u8]) -> Result<Map<String, Value>, ProtoError> {
+    let schema = schema::schema();
+    let idx = message_of(schema, api_version, kind)
+        .ok_or_else(|| ProtoError::new(format!("no protobuf message for {api_version}/{kind}")))?;
+    match decode::message(schema, idx, raw, 0)? {
+        Some(Value::Object(obj)) => Ok(obj),
+        Some(_) => Err(ProtoError::new("not an object")),
+        None => Ok(Map::new()),
+    }
+}
+
+/// Decodes a whole object (magic, envelope, message) into JSON with
+/// `kind` and `apiVersion`; lists decode with their items.
+pub fn decode_object(body: &[u8]) -> Result<Map<String, Value>, ProtoError> {
+    decode_envelope(schema::schema(), body, 0)
+}
+
+/// A decoded watch event: its type and object.
+pub type WatchEvent = (String, Map<String, Value>);
+
+/// Splits a protobuf watch stream into (type, object JSON) events; the
+/// bytes after the last whole frame are returned untouched.
+pub fn decode_watch_frames(mut buf: &[u8]) -> Result<(Vec<WatchEvent>, &[u8]), ProtoError> {
+    let mut events = Vec::new();
+    while buf.len() >= 4 {
+        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        let Some(frame) = buf.get(4..4 + len) else {
+            break;
+        };
+        let (mut event_type, mut object) = (String::new(), Map::new());
+        let mut r = Reader::new(frame);
+        while !r.done() {
+            let (n, wt) = r.tag()?;
+            if wt != LEN {
+                r.skip(wt)?;
+                continue;
+            }
+            let b = r.bytes()?;
+            match n {
+                1 => event_type = String::from_utf8_lossy(b).into_owned(),
+                2 => {
+                    let mut ext = Reader::new(b);
+                    while !ext.done() {
+                        let (n, wt) = ext.tag()?;
+                        if n == 1 && wt == LEN {
+                            object = decode_object(ext.bytes()?)?;
+                        } else {
+                            ext.skip(wt)?;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        events.push((event_type, object));
+        buf = &buf[4 + len..];
+    }
+    Ok((events, buf))
 }

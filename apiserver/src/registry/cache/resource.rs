@@ -54,6 +54,9 @@ pub struct CachedObject {
     /// The object's JSON without `kind` and `apiVersion`.
     pub body: Bytes,
     pub attrs: ObjectAttrs,
+    /// The object's bare protobuf message, encoded from `body` on the first
+    /// protobuf read, with the index of the message it was encoded as.
+    protobuf: OnceLock<Option<(usize, Bytes)>>,
 }
 
 impl CachedObject {
@@ -71,7 +74,23 @@ impl CachedObject {
             revision,
             body: Bytes::from(body),
             attrs,
+            protobuf: OnceLock::new(),
         })
+    }
+
+    /// The object as protobuf message `message` (without envelope), kept
+    /// after the first call so protobuf lists copy bytes like JSON ones.
+    /// `None` when the JSON does not fit the message.
+    pub fn protobuf(&self, message: usize) -> Option<Bytes> {
+        let encode = || {
+            let value: Value = serde_json::from_slice(&self.body).ok()?;
+            crate::protobuf::encode_raw(message, &value).ok().map(Bytes::from)
+        };
+        match self.protobuf.get_or_init(|| encode().map(|b| (message, b))) {
+            Some((m, b)) if *m == message => Some(b.clone()),
+            Some(_) => encode(),
+            None => None,
+        }
     }
 
     /// The full object JSON (`kind` and `apiVersion` first).
