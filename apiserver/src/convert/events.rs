@@ -19,7 +19,10 @@
 
 use serde_json::Value;
 
+use crate::registry::kinds::events::{EventApi, validate_event};
 use crate::registry::object::Object;
+use crate::registry::strategy::{KindTraits, Strategy};
+use crate::validation::FieldErrors;
 
 /// (events.k8s.io/v1 name, core/v1 name).
 const RENAMED: &[(&str, &str)] = &[
@@ -94,6 +97,28 @@ pub fn core_to_v1(mut obj: Object) -> Object {
     }
     series_to_v1(&mut obj);
     obj
+}
+
+/// The strategy of events.k8s.io/v1 writes to the core Event store: the
+/// stored (core) shape is validated with the events.k8s.io/v1 create rules
+/// (eventTime, reportingController, action... required), as upstream's
+/// `ValidateEventCreate` does for that request version; updates follow the
+/// legacy rules like the core API's.
+#[derive(Debug)]
+pub struct EventsV1OverCore(pub KindTraits);
+
+impl Strategy for EventsV1OverCore {
+    fn traits(&self) -> KindTraits {
+        self.0
+    }
+
+    fn validate(&self, obj: &Object) -> FieldErrors {
+        validate_event(&core_to_v1(obj.clone()), EventApi::EventsV1)
+    }
+
+    fn validate_update(&self, new: &Object, _old: &Object) -> FieldErrors {
+        validate_event(new, EventApi::Core)
+    }
 }
 
 #[cfg(test)]
@@ -268,6 +293,38 @@ mod http_tests {
         assert_eq!(code, StatusCode::OK);
         let (code, _) = s.get(&format!("{V1}/modern")).await;
         assert_eq!(code, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn events_k8s_io_keeps_its_stricter_create_rules() {
+        let s = TestServer::new().await;
+        let loose = json!({"metadata": {"name": "loose"}, "type": "Normal", "reason": "R",
+                           "regarding": {"kind": "Pod", "name": "p", "namespace": "default"}});
+        let (code, status) = s.post(V1, loose.clone()).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+        assert_eq!(
+            status["message"],
+            "Event \"loose\" is invalid: eventTime: Required value"
+        );
+        let mut v1 = v1_event("odd", "p");
+        v1["type"] = json!("Odd");
+        v1["deprecatedCount"] = json!(2);
+        let (code, status) = s.post(V1, v1).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+        assert_eq!(
+            status["message"],
+            "Event \"odd\" is invalid: [type: Invalid value: \"\": has invalid value: Odd, count: Invalid value: \"\": needs to be unset]"
+        );
+        // The core API keeps the legacy rules for the same content.
+        let core = json!({"metadata": {"name": "loose"}, "type": "Normal", "reason": "R",
+                          "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"}});
+        let (code, created) = s.post(CORE, core).await;
+        assert_eq!(code, StatusCode::CREATED, "{created}");
+        // And an events.k8s.io update of a legacy Event is allowed.
+        let (_, mut got) = s.get(&format!("{V1}/loose")).await;
+        got["note"] = json!("more");
+        let (code, updated) = s.put(&format!("{V1}/loose"), got).await;
+        assert_eq!(code, StatusCode::OK, "{updated}");
     }
 
     #[tokio::test]

@@ -13,7 +13,10 @@
 pub mod events;
 pub mod hpa;
 
+use std::sync::Arc;
+
 use crate::registry::object::Object;
+use crate::registry::strategy::Strategy;
 use crate::resources::ResourceInfo;
 
 /// Whether objects served at `info`'s version differ from the stored form.
@@ -34,6 +37,18 @@ fn conversion(info: &ResourceInfo) -> Option<Conversion> {
         ("autoscaling", "horizontalpodautoscalers", "v1") => Some(Conversion::HpaV1),
         ("events.k8s.io", "events", _) => Some(Conversion::EventsV1),
         _ => None,
+    }
+}
+
+/// The strategy of a resource kept in another resource's store (`owner`):
+/// the owner's strategy, with the validation the resource's own API adds.
+pub fn shared_store_strategy(group: &str, resource: &str, owner: &ResourceInfo) -> Arc<dyn Strategy> {
+    match (group, resource) {
+        ("events.k8s.io", "events") => Arc::new(events::EventsV1OverCore(crate::registry::kinds::default_traits(
+            &owner.group,
+            &owner.resource,
+        ))),
+        _ => crate::registry::kinds::strategy_for(owner),
     }
 }
 

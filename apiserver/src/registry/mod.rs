@@ -72,17 +72,26 @@ impl Registry {
             .values()
             .map(|s| (s.storage_prefix().to_string(), s.info.clone()))
             .collect();
-        let cache = cache::Cache::new(storage, entries);
+        let cache = cache::Cache::new(storage.clone(), entries);
         for store in stores.values() {
             if let Some(rc) = cache.resource(store.storage_prefix()) {
                 store.set_cache(cache.clone(), rc);
             }
         }
         let cache_task = cache.start();
+        // A shared resource writes through its own store (its own
+        // strategy: the request version's validation) over the owner's
+        // keys and watch cache.
         for ((group, resource), (owner_group, owner)) in SHARED_STORES {
-            if let Some(store) = stores.get(&(owner_group.to_string(), owner.to_string())).cloned() {
-                stores.insert((group.to_string(), resource.to_string()), store);
+            let Some(owner) = stores.get(&(owner_group.to_string(), owner.to_string())).cloned() else {
+                continue;
+            };
+            let strategy = crate::convert::shared_store_strategy(group, resource, &owner.info);
+            let store = Arc::new(GenericStore::new(owner.info.clone(), storage.clone(), strategy));
+            if let Some(rc) = cache.resource(store.storage_prefix()) {
+                store.set_cache(cache.clone(), rc);
             }
+            stores.insert((group.to_string(), resource.to_string()), store);
         }
         Registry {
             stores,
