@@ -57,20 +57,24 @@ async fn env(sims: Vec<SimConfig>) -> Env {
                 .expect("simulated nodes start"),
         );
     }
-    let sched_client = client.clone();
-    let scheduler = tokio::spawn(async move {
-        let cfg = rkube_scheduler::KubeSchedulerConfiguration::default();
-        let metrics = Arc::new(rkube_scheduler::Metrics::default());
-        if let Err(e) = rkube_scheduler::run_with_client(sched_client, cfg, metrics).await {
-            panic!("scheduler stopped: {e}");
-        }
-    });
+    let scheduler = start_scheduler(&client);
     Env {
         _cluster: cluster,
         client,
         scheduler,
         sims: started,
     }
+}
+
+fn start_scheduler(client: &Client) -> tokio::task::JoinHandle<()> {
+    let client = client.clone();
+    tokio::spawn(async move {
+        let cfg = rkube_scheduler::KubeSchedulerConfiguration::default();
+        let metrics = Arc::new(rkube_scheduler::Metrics::default());
+        if let Err(e) = rkube_scheduler::run_with_client(client, cfg, metrics).await {
+            panic!("scheduler stopped: {e}");
+        }
+    })
 }
 
 fn sim(prefix: &str, first_index: usize, count: usize) -> SimConfig {
@@ -352,4 +356,59 @@ async fn leader_election_lets_one_instance_lead() {
     let spec = lease.spec.unwrap();
     assert_eq!(spec.holder_identity.as_deref(), Some("b"));
     assert_eq!(spec.lease_transitions, Some(1));
+}
+
+/// SchedulingBasic end to end (not a timed test): `RKUBE_BENCH_NODES`
+/// simulated nodes (default 1000), `RKUBE_BENCH_PODS` pending pods (default
+/// 5000) created before the scheduler starts; prints pods/s from the
+/// scheduler's start to the last bind seen. Run with
+/// `cargo nextest run -p rkube-e2e --test scheduler --run-ignored only --no-capture`.
+#[tokio::test]
+#[ignore]
+async fn scheduling_basic_end_to_end() {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let var = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (nodes, pods) = (var("RKUBE_BENCH_NODES", 1000), var("RKUBE_BENCH_PODS", 5000));
+    let mut cfg = sim("bench-", 0, nodes);
+    cfg.lease_interval = Duration::from_secs(3600);
+    cfg.status_interval = Duration::from_secs(3600);
+    cfg.cpu = "32".into();
+    cfg.memory = "128Gi".into();
+    let mut e = env(vec![cfg]).await;
+    e.scheduler.abort();
+    let api: Api<Pod> = Api::namespaced(e.client.clone(), "sched");
+    let created = Instant::now();
+    futures::stream::iter(0..pods)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                api.create(&PostParams::default(), &pod(&format!("p-{i}"), json!({}), json!({})))
+                    .await
+            }
+        })
+        .buffer_unordered(32)
+        .for_each(|r| async move {
+            r.unwrap();
+        })
+        .await;
+    println!("created {pods} pods in {:.1}s", created.elapsed().as_secs_f64());
+    let start = Instant::now();
+    e.scheduler = start_scheduler(&e.client);
+    let stream = watcher(api, watcher::Config::default()).applied_objects();
+    futures::pin_mut!(stream);
+    let mut bound = std::collections::HashSet::new();
+    while let Some(Ok(p)) = stream.next().await {
+        if p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some() {
+            bound.insert(p.name_any());
+            if bound.len() == pods {
+                break;
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{nodes} nodes: bound {pods} pods in {secs:.1}s = {:.0} pods/s",
+        pods as f64 / secs
+    );
 }

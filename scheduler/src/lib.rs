@@ -141,8 +141,10 @@ pub async fn run_with_client(
     metrics: Arc<Metrics>,
 ) -> Result<(), Error> {
     let (workloads, feed) = workloads::start(&client);
+    let workloads = Arc::new(workloads);
     let ctx = plugins::PluginContext {
-        workloads: Arc::new(workloads),
+        workloads: workloads.clone(),
+        budgets: workloads,
     };
     let profiles = cfg.frameworks(&ctx)?;
     let queue = Arc::new(queue::SchedulingQueue::new(cfg.queue_config()));

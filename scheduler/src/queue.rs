@@ -244,7 +244,12 @@ impl SchedulingQueue {
         }
         match inner.entries.get_mut(&key) {
             Some(e) => {
-                let changed = e.qpi.pod_info.pod != pod.pod;
+                // Like upstream's isPodUpdated: status and bookkeeping
+                // metadata (our own condition patches) do not count.
+                let (a, b) = (&e.qpi.pod_info.pod, &pod.pod);
+                let changed = a.spec != b.spec
+                    || a.metadata.labels != b.metadata.labels
+                    || a.metadata.annotations != b.metadata.annotations;
                 e.qpi.pod_info = pod;
                 match e.location {
                     Location::InFlight => {}
@@ -501,6 +506,23 @@ mod tests {
         assert_eq!(again.attempts, 2);
         q.done("default/p");
         assert_eq!(q.sizes(), QueueSizes::default());
+    }
+
+    #[test]
+    fn status_only_updates_leave_unschedulable_pods_alone() {
+        let q = SchedulingQueue::new(QueueConfig::default());
+        let t0 = Instant::now();
+        q.add_or_update(pi("p", 0), &Status::success(), t0);
+        let popped = q.try_pop(t0).unwrap();
+        q.requeue(&popped, BTreeSet::new(), true, t0);
+        let mut with_status = (*popped.pod_info.pod).clone();
+        with_status.status = Some(Default::default());
+        with_status.metadata.resource_version = Some("42".into());
+        q.add_or_update(Arc::new(PodInfo::new(with_status.clone())), &Status::success(), t0);
+        assert_eq!(q.location("default/p"), Some(Location::Unschedulable));
+        with_status.metadata.labels = Some([("a".to_string(), "b".to_string())].into());
+        q.add_or_update(Arc::new(PodInfo::new(with_status)), &Status::success(), t0);
+        assert_eq!(q.location("default/p"), Some(Location::Backoff));
     }
 
     #[test]

@@ -1,15 +1,18 @@
 //! Listers of the workloads that select pods (Services, ReplicaSets,
 //! StatefulSets, ReplicationControllers), for PodTopologySpread's default
 //! constraints: a pod without constraints is spread with its peers, the
-//! pods those workloads select (upstream's `helper.DefaultSelector`).
+//! pods those workloads select (upstream's `helper.DefaultSelector`); and of
+//! PodDisruptionBudgets, which preemption respects where it can.
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ReplicationController, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 
+use crate::plugins::default_preemption::{Budget, Budgets};
 use crate::plugins::pod_topology_spread::WorkloadSelectors;
 use crate::pod_info::PodInfo;
 use crate::selectors::Selector;
@@ -21,6 +24,7 @@ pub struct Workloads {
     replica_sets: Store<ReplicaSet>,
     stateful_sets: Store<StatefulSet>,
     controllers: Store<ReplicationController>,
+    budgets: Store<PodDisruptionBudget>,
 }
 
 impl std::fmt::Debug for Workloads {
@@ -36,6 +40,7 @@ pub fn start(client: &Client) -> (Workloads, impl std::future::Future<Output = (
     let (replica_sets, rw) = reflector::store();
     let (stateful_sets, ssw) = reflector::store();
     let (controllers, cw) = reflector::store();
+    let (budgets, bw) = reflector::store();
     let cfg = watcher::Config::default();
     let s = watcher::watcher(Api::<Service>::all(client.clone()), cfg.clone())
         .default_backoff()
@@ -49,12 +54,16 @@ pub fn start(client: &Client) -> (Workloads, impl std::future::Future<Output = (
         .default_backoff()
         .reflect(ssw)
         .for_each(|_| async {});
-    let c = watcher::watcher(Api::<ReplicationController>::all(client.clone()), cfg)
+    let c = watcher::watcher(Api::<ReplicationController>::all(client.clone()), cfg.clone())
         .default_backoff()
         .reflect(cw)
         .for_each(|_| async {});
+    let b = watcher::watcher(Api::<PodDisruptionBudget>::all(client.clone()), cfg)
+        .default_backoff()
+        .reflect(bw)
+        .for_each(|_| async {});
     let fut = async move {
-        tokio::join!(s, r, ss, c);
+        tokio::join!(s, r, ss, c, b);
     };
     (
         Workloads {
@@ -62,6 +71,7 @@ pub fn start(client: &Client) -> (Workloads, impl std::future::Future<Output = (
             replica_sets,
             stateful_sets,
             controllers,
+            budgets,
         },
         fut,
     )
@@ -116,5 +126,25 @@ impl WorkloadSelectors for Workloads {
             }
         }
         out.filter(|s| !s.is_everything())
+    }
+}
+
+impl Budgets for Workloads {
+    fn budgets(&self) -> Vec<Budget> {
+        self.budgets
+            .state()
+            .iter()
+            .map(|pdb| Budget {
+                namespace: pdb.metadata.namespace.clone().unwrap_or_default(),
+                selector: Selector::from_label_selector(pdb.spec.as_ref().and_then(|s| s.selector.as_ref())),
+                disruptions_allowed: pdb.status.as_ref().and_then(|s| s.disruptions_allowed).unwrap_or(0),
+                disrupted_pods: pdb
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.disrupted_pods.as_ref())
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default(),
+            })
+            .collect()
     }
 }

@@ -2,8 +2,9 @@
 //! lower-priority pods would make room, choose the fewest and least
 //! important victims, and nominate that node.
 //!
-//! Not yet: PodDisruptionBudgets (every candidate counts 0 violations),
-//! the random start offset and candidate sampling.
+//! Victims whose eviction would violate a PodDisruptionBudget are
+//! reprieved first, and nodes with fewer violations win. Not yet: the
+//! random start offset and candidate sampling of large clusters.
 
 use std::sync::Arc;
 
@@ -20,13 +21,85 @@ pub const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 /// Status of a node without lower-priority pods.
 pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
 
-/// The DefaultPreemption plugin.
+/// A PodDisruptionBudget as preemption needs it.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    pub namespace: String,
+    pub selector: crate::selectors::Selector,
+    /// `status.disruptionsAllowed`.
+    pub disruptions_allowed: i32,
+    /// `status.disruptedPods` names (already being disrupted: not counted).
+    pub disrupted_pods: std::collections::BTreeSet<String>,
+}
+
+/// Lists the PodDisruptionBudgets.
+pub trait Budgets: Send + Sync {
+    /// Every budget.
+    fn budgets(&self) -> Vec<Budget>;
+}
+
+/// No budgets (tests, or a scheduler without the lister).
 #[derive(Debug, Default)]
-pub struct DefaultPreemption;
+pub struct NoBudgets;
+
+impl Budgets for NoBudgets {
+    fn budgets(&self) -> Vec<Budget> {
+        Vec::new()
+    }
+}
+
+/// The DefaultPreemption plugin.
+pub struct DefaultPreemption {
+    budgets: Arc<dyn Budgets>,
+}
+
+impl std::fmt::Debug for DefaultPreemption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DefaultPreemption")
+    }
+}
+
+impl Default for DefaultPreemption {
+    fn default() -> Self {
+        DefaultPreemption::new(Arc::new(NoBudgets))
+    }
+}
+
+impl DefaultPreemption {
+    /// The plugin with a PodDisruptionBudget lister.
+    pub fn new(budgets: Arc<dyn Budgets>) -> DefaultPreemption {
+        DefaultPreemption { budgets }
+    }
+}
 
 struct Candidate {
     node: String,
     victims: Vec<Arc<PodInfo>>,
+    pdb_violations: usize,
+}
+
+/// Splits victims (kept in order) into those whose eviction would violate
+/// a budget and those that would not (`filterPodsWithPDBViolation`).
+fn split_by_budget(victims: Vec<Arc<PodInfo>>, budgets: &[Budget]) -> (Vec<Arc<PodInfo>>, Vec<Arc<PodInfo>>) {
+    let mut allowed: Vec<i32> = budgets.iter().map(|b| b.disruptions_allowed).collect();
+    let (mut violating, mut fine) = (Vec::new(), Vec::new());
+    for v in victims {
+        let mut violates = false;
+        for (i, b) in budgets.iter().enumerate() {
+            if b.namespace != v.namespace || b.selector.is_everything() || !b.selector.matches(&v.labels) {
+                continue;
+            }
+            if b.disrupted_pods.contains(&v.name) {
+                continue;
+            }
+            allowed[i] -= 1;
+            if allowed[i] < 0 {
+                violates = true;
+            }
+        }
+        if violates { violating.push(v) } else { fine.push(v) }
+    }
+    (violating, fine)
 }
 
 /// Replaces one node of the snapshot (for dry runs).
@@ -59,7 +132,8 @@ fn select_victims(
     pod: &PodInfo,
     snapshot: &Snapshot,
     node: &NodeInfo,
-) -> Result<Vec<Arc<PodInfo>>, Status> {
+    budgets: &[Budget],
+) -> Result<(Vec<Arc<PodInfo>>, usize), Status> {
     let mut lower: Vec<Arc<PodInfo>> = node
         .pods
         .iter()
@@ -82,15 +156,22 @@ fn select_victims(
             .cmp(&a.priority)
             .then_with(|| start_time(a).cmp(&start_time(b)))
     });
+    let (violating, fine) = split_by_budget(lower, budgets);
     let mut victims = Vec::new();
-    for p in lower {
+    let mut violations = 0;
+    for (p, violates) in violating
+        .into_iter()
+        .map(|p| (p, true))
+        .chain(fine.into_iter().map(|p| (p, false)))
+    {
         trial.add_pod(p.clone());
         if !fits(fw, pod, snapshot, &trial).is_success() {
             trial.remove_pod(&p.uid);
             victims.push(p);
+            violations += usize::from(violates);
         }
     }
-    Ok(victims)
+    Ok((victims, violations))
 }
 
 /// The DisruptionTarget condition's reason set on preemption victims.
@@ -120,8 +201,9 @@ fn start_time(p: &PodInfo) -> Option<String> {
         .map(|t| t.0.to_string())
 }
 
-/// upstream's pickOneNodeForPreemption without PDBs: lowest highest-victim
-/// priority, then lowest priority sum, then fewest victims, then first.
+/// upstream's pickOneNodeForPreemption: fewest PDB violations, then lowest
+/// highest-victim priority, then lowest priority sum, then fewest victims,
+/// then first.
 fn pick(candidates: &[Candidate]) -> Option<&Candidate> {
     candidates.iter().min_by_key(|c| {
         let highest = c.victims.iter().map(|v| v.priority).max().unwrap_or(i32::MIN);
@@ -130,7 +212,7 @@ fn pick(candidates: &[Candidate]) -> Option<&Candidate> {
             .iter()
             .map(|v| i64::from(v.priority) + i64::from(i32::MAX) + 1)
             .sum();
-        (highest, sum, c.victims.len())
+        (c.pdb_violations, highest, sum, c.victims.len())
     })
 }
 
@@ -178,6 +260,7 @@ impl Plugin for DefaultPreemption {
         }
         let mut dry_run = NodeStatuses::new();
         let mut candidates = Vec::new();
+        let budgets = self.budgets.budgets();
         for n in &snapshot.nodes {
             let unresolvable = statuses
                 .get(&n.name)
@@ -189,10 +272,11 @@ impl Plugin for DefaultPreemption {
                 );
                 continue;
             }
-            match select_victims(fw, pod, snapshot, n) {
-                Ok(victims) if !victims.is_empty() => candidates.push(Candidate {
+            match select_victims(fw, pod, snapshot, n, &budgets) {
+                Ok((victims, pdb_violations)) if !victims.is_empty() => candidates.push(Candidate {
                     node: n.name.clone(),
                     victims,
+                    pdb_violations,
                 }),
                 Ok(_) => {
                     dry_run.insert(n.name.clone(), Status::with(Code::Unschedulable, NO_VICTIMS));
@@ -280,6 +364,54 @@ mod tests {
         assert_eq!(r.nominated_node.as_deref(), Some("a"));
         let names: Vec<&str> = r.victims.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, ["low1"]);
+    }
+
+    #[test]
+    fn nodes_whose_victims_violate_budgets_lose() {
+        struct OneBudget;
+        impl Budgets for OneBudget {
+            fn budgets(&self) -> Vec<Budget> {
+                vec![Budget {
+                    namespace: "default".into(),
+                    selector: crate::selectors::Selector::everything().with_equals("app", "db"),
+                    disruptions_allowed: 0,
+                    disrupted_pods: Default::default(),
+                }]
+            }
+        }
+        let labelled = |name: &str, app: &str, priority: i32| {
+            pod(
+                name,
+                json!({"app": app}),
+                json!({"priority": priority, "containers": [container("4", "0")]}),
+            )
+        };
+        // a's victim is protected by a budget (and less important); b's is not.
+        let snap = Snapshot::from_nodes(vec![
+            sized("a", vec![labelled("db-0", "db", 1)]),
+            sized("b", vec![labelled("web-0", "web", 5)]),
+        ]);
+        let p = prio("high", 100, "4");
+        let fw = crate::framework::Framework::new(
+            "default-scheduler",
+            vec![
+                (
+                    Arc::new(crate::plugins::node_resources_fit::NodeResourcesFit::default()),
+                    1,
+                ),
+                (Arc::new(DefaultPreemption::new(Arc::new(OneBudget))), 0),
+            ],
+        );
+        let mut state = CycleState::default();
+        let Err(ScheduleError::Unschedulable(fe)) = schedule_pod(&fw, &mut state, &p, &snap, &mut 0) else {
+            panic!("expected no fit");
+        };
+        let (s, r) = fw.run_post_filter(&p, &snap, &fe.statuses);
+        assert!(s.is_success(), "{s:?}");
+        assert_eq!(r.nominated_node.as_deref(), Some("b"));
+        // Without budgets the less important victim's node wins.
+        let (_, r) = run(&p, &snap);
+        assert_eq!(r.nominated_node.as_deref(), Some("a"));
     }
 
     #[test]

@@ -26,12 +26,15 @@ pub struct PluginContext {
     /// Selectors of the workloads selecting a pod (PodTopologySpread's
     /// default constraints).
     pub workloads: Arc<dyn WorkloadSelectors>,
+    /// PodDisruptionBudgets (DefaultPreemption).
+    pub budgets: Arc<dyn default_preemption::Budgets>,
 }
 
 impl Default for PluginContext {
     fn default() -> Self {
         PluginContext {
             workloads: Arc::new(NoWorkloads),
+            budgets: Arc::new(default_preemption::NoBudgets),
         }
     }
 }
@@ -98,7 +101,7 @@ pub fn new_plugin(name: &str, ctx: &PluginContext, args: &PluginArgs) -> Option<
         }),
         "PodTopologySpread" => Arc::new(pod_topology_spread::PodTopologySpread::new(ctx.workloads.clone())),
         "InterPodAffinity" => Arc::new(inter_pod_affinity::InterPodAffinity),
-        "DefaultPreemption" => Arc::new(default_preemption::DefaultPreemption),
+        "DefaultPreemption" => Arc::new(default_preemption::DefaultPreemption::new(ctx.budgets.clone())),
         "NodeResourcesBalancedAllocation" => Arc::new(node_resources_fit::BalancedAllocation),
         "ImageLocality" => Arc::new(image_locality::ImageLocality),
         _ => return None,
