@@ -163,6 +163,41 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn served_over_http() {
+        use axum::http::StatusCode;
+        let s = crate::testing::TestServer::new().await;
+        let path = "/apis/networking.k8s.io/v1/ipaddresses";
+        let parent = json!({"parentRef": {"group": "gateway.networking.k8s.io", "resource": "gateways", "namespace": "default", "name": "gw"}});
+        let (code, created) = s
+            .post(path, json!({"metadata": {"name": "2001:db8::5"}, "spec": parent}))
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{created}");
+        let (code, status) = s
+            .post(path, json!({"metadata": {"name": "2001:db8:0::6"}, "spec": parent}))
+            .await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            status["message"],
+            "IPAddress.networking.k8s.io \"2001:db8:0::6\" is invalid: metadata.name: Invalid value: \"2001:db8:0::6\": must be in canonical form (\"2001:db8::6\")"
+        );
+        let mut moved = created.clone();
+        moved["spec"]["parentRef"]["name"] = json!("other");
+        let (code, status) = s.put(&format!("{path}/2001:db8::5"), moved).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+        let (code, status) = s
+            .put(
+                "/apis/networking.k8s.io/v1/servicecidrs/kubernetes",
+                json!({"metadata": {"name": "kubernetes"}, "spec": {"cidrs": ["10.0.0.0/8"]}}),
+            )
+            .await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+        assert_eq!(
+            status["details"]["causes"][0]["message"],
+            "Invalid value: \"10.0.0.0/8\": field is immutable"
+        );
+    }
+
     #[test]
     fn parent_ref_rules() {
         check("10.0.0.1", json!({}), &["spec.parentRef: Required value"]);
