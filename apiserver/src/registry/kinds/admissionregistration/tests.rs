@@ -71,6 +71,19 @@ fn webhook_rules() {
         ]
     );
     assert_eq!(
+        messages(
+            json!([hook(
+                json!({"matchConditions": [{"name": "a", "expression": " "}, {"name": "a", "expression": "true"}, {"expression": "x"}]})
+            )]),
+            false
+        ),
+        [
+            "webhooks[0].matchConditions[0].expression: Required value",
+            "webhooks[0].matchConditions[1].name: Duplicate value: \"a\"",
+            "webhooks[0].matchConditions[2].name: Required value",
+        ]
+    );
+    assert_eq!(
         messages(json!([hook(json!({"reinvocationPolicy": "Always"}))]), true),
         ["webhooks[0].reinvocationPolicy: Unsupported value: \"Always\": supported values: \"IfNeeded\", \"Never\""]
     );

@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use super::client_config::{validate_service, validate_url};
 use super::rules::validate_rule_with_operations;
 use crate::registry::kinds::default_traits;
-use crate::registry::kinds::networking::values::{go_slice, invalid_raw, set_default};
+use crate::registry::kinds::networking::values::{go_slice, invalid_raw, set_default, too_many};
 use crate::registry::object::Object;
 use crate::registry::strategy::{KindTraits, Strategy};
 use crate::validation::label_selector::{LabelSelectorOptions, validate_label_selector};
-use crate::validation::names::{is_dns1035_label, is_dns1123_subdomain};
+use crate::validation::names::{is_dns1035_label, is_dns1123_subdomain, is_qualified_name};
 use crate::validation::{FieldError, FieldErrors, child, index};
 
 const FAILURE_POLICIES: &[&str] = &["Fail", "Ignore"];
@@ -21,6 +21,7 @@ const MATCH_POLICIES: &[&str] = &["Equivalent", "Exact"];
 const REINVOCATION_POLICIES: &[&str] = &["IfNeeded", "Never"];
 const ALL_SIDE_EFFECTS: &[&str] = &["None", "NoneOnDryRun", "Some", "Unknown"];
 const NO_SIDE_EFFECTS: &[&str] = &["None", "NoneOnDryRun"];
+const MAX_MATCH_CONDITIONS: usize = 64;
 /// `AcceptedAdmissionReviewVersions`.
 const REVIEW_VERSIONS: &[&str] = &["v1", "v1beta1"];
 
@@ -240,7 +241,39 @@ fn validate_webhook(hook: &Value, mutating: bool, opts: Options, path: &str) -> 
             "exactly one of url or service is required",
         )),
     }
+    validate_match_conditions(hook, &child(path, "matchConditions"), &mut errs);
     errs
+}
+
+/// `validateMatchConditions` without compiling the CEL expressions.
+fn validate_match_conditions(hook: &Value, path: &str, errs: &mut FieldErrors) {
+    let conditions = hook
+        .get("matchConditions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    if conditions.len() > MAX_MATCH_CONDITIONS {
+        errs.push(too_many(path, conditions.len(), MAX_MATCH_CONDITIONS));
+    }
+    let mut names = HashSet::new();
+    for (i, c) in conditions.iter().enumerate() {
+        let p = index(path, i);
+        let expression = c.get("expression").and_then(Value::as_str).unwrap_or("").trim();
+        if expression.is_empty() {
+            errs.push(FieldError::required(child(&p, "expression"), ""));
+        }
+        let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+        if name.is_empty() {
+            errs.push(FieldError::required(child(&p, "name"), ""));
+        } else {
+            for m in is_qualified_name(name) {
+                errs.push(FieldError::invalid(child(&p, "name"), name, m));
+            }
+        }
+        if !name.is_empty() && !names.insert(name) {
+            errs.push(FieldError::duplicate(child(&p, "name"), name));
+        }
+    }
 }
 
 /// `validateValidatingWebhookConfiguration` / mutating, without metadata.
