@@ -32,6 +32,8 @@ mod decode;
 mod encode;
 mod gotime;
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod http_tests;
 mod schema;
 #[cfg(test)]
