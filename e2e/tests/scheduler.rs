@@ -412,3 +412,84 @@ async fn scheduling_basic_end_to_end() {
         pods as f64 / secs
     );
 }
+
+#[tokio::test]
+async fn simulated_nodes_keep_leases_and_inject_failures() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::DeleteParams;
+    use rkube_e2e::simnodes::pods::{EXIT_AFTER_ANNOTATION, EXIT_CODE_ANNOTATION, START_FAILURE_ANNOTATION};
+    let mut cfg = sim("f-", 0, 1);
+    cfg.lease_interval = Duration::from_millis(300);
+    let e = env(vec![cfg]).await;
+    let leases: Api<Lease> = Api::namespaced(e.client.clone(), "kube-node-lease");
+    let renew = || async {
+        let l = leases.get("f-0").await.unwrap();
+        let spec = l.spec.unwrap();
+        assert_eq!(spec.holder_identity.as_deref(), Some("f-0"));
+        assert_eq!(l.metadata.owner_references.unwrap()[0].kind, "Node");
+        spec.renew_time.unwrap().0
+    };
+    let first = renew().await;
+    wait_for("a lease renewal", || async { (renew().await > first).then_some(()) }).await;
+    e.sims[0].set_down("f-0", true);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let stopped = renew().await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(renew().await, stopped, "a down node does not renew");
+    e.sims[0].set_down("f-0", false);
+
+    let annotated = |name: &str, annotations: Value| {
+        let mut p = pod(name, json!({}), json!({"restartPolicy": "Never"}));
+        p.metadata.annotations = serde_json::from_value(annotations).unwrap();
+        p
+    };
+    create(
+        &e.client,
+        vec![
+            annotated(
+                "crash",
+                json!({EXIT_AFTER_ANNOTATION: "0.2", EXIT_CODE_ANNOTATION: "3"}),
+            ),
+            annotated("stuck", json!({START_FAILURE_ANNOTATION: "ImagePullBackOff"})),
+            pod("doomed", json!({}), json!({})),
+        ],
+    )
+    .await;
+    let api: Api<Pod> = Api::namespaced(e.client.clone(), "sched");
+    let phase_of = |name: &'static str, want: &'static str| {
+        let api = api.clone();
+        async move {
+            wait_for(&format!("{name} to be {want}"), || {
+                let api = api.clone();
+                async move {
+                    let p = api.get(name).await.ok()?;
+                    (p.status.as_ref()?.phase.as_deref() == Some(want)).then_some(p)
+                }
+            })
+            .await
+        }
+    };
+    let crashed = phase_of("crash", "Failed").await;
+    let state = crashed.status.unwrap().container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .unwrap();
+    assert_eq!(state.terminated.unwrap().exit_code, 3);
+    let stuck = wait_for("stuck to report its waiting reason", || {
+        let api = api.clone();
+        async move {
+            let p = api.get("stuck").await.ok()?;
+            let cs = p.status?.container_statuses?;
+            cs[0].state.as_ref()?.waiting.as_ref()?.reason.clone()
+        }
+    })
+    .await;
+    assert_eq!(stuck, "ImagePullBackOff");
+    phase_of("doomed", "Running").await;
+    api.delete("doomed", &DeleteParams::default()).await.unwrap();
+    wait_for("doomed to be gone", || {
+        let api = api.clone();
+        async move { api.get_opt("doomed").await.ok()?.is_none().then_some(()) }
+    })
+    .await;
+}

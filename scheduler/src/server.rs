@@ -37,3 +37,42 @@ pub async fn bind(
         .with_state(m);
     Ok((local, async move { axum::serve(listener, app).await }))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn healthz_and_metrics() {
+        let m = Arc::new(Metrics::default());
+        m.attempt("default-scheduler", "scheduled", 0.002);
+        m.set_queue_sizes(crate::queue::QueueSizes {
+            active: 2,
+            ..Default::default()
+        });
+        let (addr, serve) = bind("127.0.0.1:0".parse().unwrap(), m).await.unwrap();
+        let task = tokio::spawn(serve);
+        let health = get(addr, "/healthz").await;
+        assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("ok"), "{health}");
+        let metrics = get(addr, "/metrics").await;
+        assert!(
+            metrics.contains(r#"scheduler_schedule_attempts_total{profile="default-scheduler",result="scheduled"} 1"#),
+            "{metrics}"
+        );
+        assert!(metrics.contains(r#"scheduler_pending_pods{queue="active"} 2"#), "{metrics}");
+        assert!(metrics.contains("scheduler_scheduling_attempt_duration_seconds_bucket"), "{metrics}");
+        task.abort();
+    }
+}

@@ -77,7 +77,8 @@ pub async fn renew_leases(client: Client, state: Arc<State>) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        let failures = futures::stream::iter(names.clone())
+        let up: Vec<String> = names.iter().filter(|n| !state.is_down(n)).cloned().collect();
+        let failures = futures::stream::iter(up)
             .map(|n| {
                 let leases = leases.clone();
                 async move { renew(&leases, &n).await }
@@ -101,7 +102,8 @@ pub async fn report_status(client: Client, state: Arc<State>) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        let failures = futures::stream::iter(names.clone())
+        let up: Vec<String> = names.iter().filter(|n| !state.is_down(n)).cloned().collect();
+        let failures = futures::stream::iter(up)
             .map(|n| {
                 let nodes = nodes.clone();
                 async move {

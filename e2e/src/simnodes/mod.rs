@@ -12,8 +12,9 @@
 //!   and pods being deleted are finished (`gracePeriodSeconds=0`);
 //! - [`ipam`]: per-node pod IP allocation.
 //!
-//! Not yet: failure injection (stopping a node's heartbeats, failing or
-//! exiting pods).
+//! Failure injection: [`SimNodes::set_down`] stops (and resumes) a node's
+//! lease renewals and status heartbeats; pod annotations make containers
+//! exit or fail to start (see [`pods`]).
 
 pub mod heartbeat;
 pub mod ipam;
@@ -116,6 +117,15 @@ pub struct State {
     pub config: SimConfig,
     pub nodes: HashMap<String, SimNode>,
     pub ipam: Mutex<ipam::Ipam>,
+    /// Nodes whose heartbeats are stopped.
+    pub down: Mutex<std::collections::HashSet<String>>,
+}
+
+impl State {
+    /// True when the node's heartbeats are stopped.
+    pub fn is_down(&self, node: &str) -> bool {
+        self.down.lock().unwrap_or_else(|e| e.into_inner()).contains(node)
+    }
 }
 
 /// A running simulator; stops (its tasks end) on drop. The Nodes stay.
@@ -139,6 +149,7 @@ impl SimNodes {
         let nodes: HashMap<String, SimNode> = config.nodes().into_iter().map(|n| (n.name.clone(), n)).collect();
         let state = Arc::new(State {
             ipam: Mutex::new(ipam::Ipam::default()),
+            down: Mutex::default(),
             nodes,
             config,
         });
@@ -149,6 +160,17 @@ impl SimNodes {
         tasks.spawn(heartbeat::report_status(client.clone(), state.clone()));
         tasks.spawn(pods::run(client.clone(), state.clone()));
         Ok(SimNodes { state, tasks })
+    }
+
+    /// Stops (`true`) or resumes a node's lease renewals and status
+    /// heartbeats, as a kubelet that died or came back.
+    pub fn set_down(&self, node: &str, down: bool) {
+        let mut set = self.state.down.lock().unwrap_or_else(|e| e.into_inner());
+        if down {
+            set.insert(node.to_string());
+        } else {
+            set.remove(node);
+        }
     }
 
     /// Waits until a task ends (they run forever unless they fail).

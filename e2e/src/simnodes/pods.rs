@@ -1,6 +1,14 @@
 //! The pods of simulated nodes: one watch on all pods, filtered to ours.
 //! A pending pod bound to one of our nodes becomes Running and Ready; a
 //! pod with a deletionTimestamp is deleted for good.
+//!
+//! Failure injection, per pod, by annotation:
+//! - [`EXIT_AFTER_ANNOTATION`] (seconds) with [`EXIT_CODE_ANNOTATION`]
+//!   (default 0): the containers exit once after running that long; the pod
+//!   ends Succeeded or Failed per its restartPolicy, or its containers are
+//!   restarted (restartCount 1);
+//! - [`START_FAILURE_ANNOTATION`] (a reason such as `ImagePullBackOff`): the
+//!   containers stay waiting with that reason and the pod stays Pending.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,6 +26,105 @@ use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use super::State;
+
+/// Seconds after which the pod's containers exit.
+pub const EXIT_AFTER_ANNOTATION: &str = "sim.rkube.io/exit-after-seconds";
+/// The exit code of that exit (default 0).
+pub const EXIT_CODE_ANNOTATION: &str = "sim.rkube.io/exit-code";
+/// A waiting reason the containers never get past.
+pub const START_FAILURE_ANNOTATION: &str = "sim.rkube.io/start-failure";
+
+fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .map(String::as_str)
+}
+
+fn container_names(pod: &Pod) -> Vec<String> {
+    pod.spec
+        .as_ref()
+        .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The status of a pod whose containers cannot start (`reason`).
+pub fn waiting_status(pod: &Pod, host_ip: &str, pod_ip: &str, reason: &str, now: Timestamp) -> Value {
+    let now = now.to_string();
+    let names = container_names(pod);
+    let unready = format!("containers with unready status: [{}]", names.join(" "));
+    let statuses: Vec<Value> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .map(|c| {
+            json!({"name": c.name, "ready": false, "started": false, "restartCount": 0, "image": c.image, "imageID": "",
+                   "state": {"waiting": {"reason": reason, "message": format!("simulated start failure: {reason}")}}})
+        })
+        .collect();
+    let cond = |t: &str, status: &str| {
+        let mut c = json!({"type": t, "status": status, "lastProbeTime": null, "lastTransitionTime": now});
+        if status == "False" {
+            c["reason"] = json!("ContainersNotReady");
+            c["message"] = json!(unready);
+        }
+        c
+    };
+    json!({"status": {
+        "phase": "Pending",
+        "conditions": [cond("PodReadyToStartContainers", "True"), cond("Initialized", "True"),
+                       cond("Ready", "False"), cond("ContainersReady", "False"), cond("PodScheduled", "True")],
+        "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
+        "startTime": now, "containerStatuses": statuses,
+    }})
+}
+
+/// The status after the containers exited with `code` (terminal, or
+/// restarted per the pod's restartPolicy).
+pub fn exited_status(pod: &Pod, code: i32, started: &str, now: Timestamp) -> Value {
+    let now = now.to_string();
+    let policy = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref())
+        .unwrap_or("Always");
+    let terminal = policy == "Never" || (policy == "OnFailure" && code == 0);
+    let uid = pod.metadata.uid.as_deref().unwrap_or("");
+    let terminated = json!({"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" },
+                                           "startedAt": started, "finishedAt": now,
+                                           "containerID": format!("sim://{uid}")}});
+    let statuses: Vec<Value> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .map(|c| {
+            let mut st = json!({"name": c.name, "image": c.image,
+                                "imageID": format!("sim://{}", c.image.as_deref().unwrap_or("")),
+                                "containerID": format!("sim://{uid}/{}", c.name)});
+            if terminal {
+                st["ready"] = json!(false);
+                st["started"] = json!(false);
+                st["restartCount"] = json!(0);
+                st["state"] = terminated.clone();
+            } else {
+                st["ready"] = json!(true);
+                st["started"] = json!(true);
+                st["restartCount"] = json!(1);
+                st["lastState"] = terminated.clone();
+                st["state"] = json!({"running": {"startedAt": now}});
+            }
+            st
+        })
+        .collect();
+    if !terminal {
+        return json!({"status": {"containerStatuses": statuses}});
+    }
+    let phase = if code == 0 { "Succeeded" } else { "Failed" };
+    let reason = if code == 0 { "PodCompleted" } else { "PodFailed" };
+    let cond = |t: &str| json!({"type": t, "status": "False", "reason": reason, "lastProbeTime": null, "lastTransitionTime": now});
+    json!({"status": {"phase": phase, "conditions": [cond("Ready"), cond("ContainersReady")], "containerStatuses": statuses}})
+}
 
 /// The status a started pod reports.
 pub fn running_status(pod: &Pod, host_ip: &str, pod_ip: &str, now: Timestamp) -> Value {
@@ -113,6 +220,11 @@ impl Pods {
         }
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+        if phase == "Succeeded" || phase == "Failed" {
+            self.state.lock_ipam().release(&uid);
+            self.starting.remove(&uid);
+            return;
+        }
         if phase != "Pending" {
             if let Some(ip) = status
                 .and_then(|s| s.pod_ip.as_deref())
@@ -137,14 +249,42 @@ impl Pods {
             warn!(pod = %name, node = %node_name, "no pod IP left on the node");
             return;
         };
-        let patch = running_status(&pod, &node.ip.to_string(), &pod_ip.to_string(), Timestamp::now());
+        let now = Timestamp::now();
+        let (host_ip, pod_ip) = (node.ip.to_string(), pod_ip.to_string());
+        let patch = match annotation(&pod, START_FAILURE_ANNOTATION) {
+            Some(reason) => waiting_status(&pod, &host_ip, &pod_ip, reason, now),
+            None => running_status(&pod, &host_ip, &pod_ip, now),
+        };
+        let exit = annotation(&pod, START_FAILURE_ANNOTATION)
+            .is_none()
+            .then(|| annotation(&pod, EXIT_AFTER_ANNOTATION).and_then(|s| s.parse::<f64>().ok()))
+            .flatten()
+            .map(|secs| {
+                let code = annotation(&pod, EXIT_CODE_ANNOTATION)
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .unwrap_or(0);
+                (std::time::Duration::from_secs_f64(secs.max(0.0)), code)
+            });
         self.tasks.spawn(async move {
+            {
+                let _permit = permits.acquire().await;
+                if let Err(e) = api
+                    .patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch))
+                    .await
+                {
+                    debug!(pod = %name, error = %e, "starting pod failed");
+                    return;
+                }
+            }
+            let Some((after, code)) = exit else { return };
+            tokio::time::sleep(after).await;
             let _permit = permits.acquire().await;
+            let patch = exited_status(&pod, code, &now.to_string(), Timestamp::now());
             if let Err(e) = api
                 .patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch))
                 .await
             {
-                debug!(pod = %name, error = %e, "starting pod failed");
+                debug!(pod = %name, error = %e, "exiting pod failed");
             }
         });
     }
