@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
+use crate::registry::kinds::admissionregistration::client_config::{validate_service, validate_url};
 use crate::registry::kinds::default_traits;
-use crate::registry::kinds::networking::values::{object_mut, set_default};
+use crate::registry::kinds::networking::values::{go_slice, invalid_raw, object_mut, set_default};
 use crate::registry::object::{self, Object};
 use crate::registry::strategy::{KindTraits, Strategy};
 use crate::validation::names::{is_dns1035_label, is_dns1123_subdomain};
@@ -188,6 +189,15 @@ pub fn validate_crd(obj: &Object) -> FieldErrors {
             &["Cluster", "Namespaced"],
         )),
     }
+    for (i, v) in versions(obj).iter().enumerate() {
+        let schema = v.get("schema").and_then(|s| s.get("openAPIV3Schema"));
+        if schema.is_none_or(Value::is_null) {
+            errs.push(FieldError::required(
+                format!("{}.schema.openAPIV3Schema", index("spec.versions", i)),
+                "schemas are required",
+            ));
+        }
+    }
     let mut seen = HashSet::new();
     let mut unique = true;
     let mut storage_count = 0;
@@ -203,16 +213,13 @@ pub fn validate_crd(obj: &Object) -> FieldErrors {
             .get("schema")
             .and_then(|s| s.get("openAPIV3Schema"))
             .filter(|v| !v.is_null());
-        let schema_path = format!("{p}.schema.openAPIV3Schema");
-        match schema {
-            None => errs.push(FieldError::required(schema_path, "schemas are required")),
-            Some(schema) if s(Some(schema), "type").is_empty() => {
-                errs.push(FieldError::required(
-                    child(&schema_path, "type"),
-                    "must not be empty at the root",
-                ));
-            }
-            Some(_) => {}
+        if let Some(schema) = schema
+            && s(Some(schema), "type").is_empty()
+        {
+            errs.push(FieldError::required(
+                format!("{p}.schema.openAPIV3Schema.type"),
+                "must not be empty at the root",
+            ));
         }
     }
     if !unique {
@@ -230,8 +237,97 @@ pub fn validate_crd(obj: &Object) -> FieldErrors {
         ));
     }
     validate_names(obj, &mut errs);
+    validate_conversion(sp.and_then(|s| s.get("conversion")), &mut errs);
     validate_stored_versions(obj, &mut errs);
     errs
+}
+
+/// `validateCustomResourceConversion`; paths use the internal type's
+/// names (`webhookClientConfig`, `conversionReviewVersions`).
+fn validate_conversion(conversion: Option<&Value>, errs: &mut FieldErrors) {
+    let Some(conversion) = conversion.filter(|v| !v.is_null()) else {
+        return;
+    };
+    let path = "spec.conversion";
+    let webhook = conversion.get("webhook").filter(|v| !v.is_null());
+    let client_config = webhook.and_then(|w| w.get("clientConfig")).filter(|v| !v.is_null());
+    let review_versions: Vec<&str> = webhook
+        .and_then(|w| w.get("conversionReviewVersions"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|v| v.as_str().unwrap_or("")).collect())
+        .unwrap_or_default();
+    let cc_path = format!("{path}.webhookClientConfig");
+    let versions_path = format!("{path}.conversionReviewVersions");
+    match s(Some(conversion), "strategy") {
+        "" => errs.push(FieldError::required(format!("{path}.strategy"), "")),
+        "Webhook" => {
+            match client_config {
+                None => errs.push(FieldError::required(
+                    &cc_path,
+                    "required when strategy is set to Webhook",
+                )),
+                Some(cc) => {
+                    let url = cc.get("url").and_then(Value::as_str);
+                    let service = cc.get("service").filter(|v| !v.is_null());
+                    match (url, service) {
+                        (Some(u), None) => errs.extend(validate_url(&child(&cc_path, "url"), u)),
+                        (None, Some(svc)) => errs.extend(validate_service(&child(&cc_path, "service"), svc)),
+                        _ => errs.push(FieldError::required(
+                            &cc_path,
+                            "exactly one of url or service is required",
+                        )),
+                    }
+                }
+            }
+            validate_review_versions(&review_versions, &versions_path, errs);
+        }
+        "None" => {
+            if client_config.is_some() {
+                errs.push(FieldError::forbidden(
+                    cc_path,
+                    "should not be set when strategy is not set to Webhook",
+                ));
+            }
+            if !review_versions.is_empty() {
+                errs.push(FieldError::forbidden(
+                    versions_path,
+                    "should not be set when strategy is not set to Webhook",
+                ));
+            }
+        }
+        other => errs.push(FieldError::not_supported(
+            format!("{path}.strategy"),
+            other,
+            &["None", "Webhook"],
+        )),
+    }
+}
+
+/// `validateConversionReviewVersions` (a recognized version required).
+fn validate_review_versions(versions: &[&str], path: &str, errs: &mut FieldErrors) {
+    if versions.is_empty() {
+        errs.push(FieldError::required(path, ""));
+        return;
+    }
+    let mut seen = HashSet::new();
+    let mut accepted = false;
+    for (i, v) in versions.iter().enumerate() {
+        if !seen.insert(*v) {
+            errs.push(FieldError::invalid(index(path, i), *v, "duplicate version"));
+            continue;
+        }
+        for m in is_dns1035_label(v) {
+            errs.push(FieldError::invalid(index(path, i), *v, m));
+        }
+        accepted |= matches!(*v, "v1" | "v1beta1");
+    }
+    if !accepted {
+        errs.push(invalid_raw(
+            path,
+            &go_slice("string", Some(versions)),
+            "must include at least one of v1, v1beta1",
+        ));
+    }
 }
 
 /// `ValidateCustomResourceDefinitionStoredVersions`.
@@ -397,6 +493,25 @@ mod tests {
         assert_eq!(
             got[8],
             "spec.names.kind: Invalid value: \"Wid_get\": may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+        );
+    }
+
+    #[test]
+    fn conversion_rules() {
+        let mut spec = widget_spec();
+        spec["conversion"] = json!({"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v2"]}});
+        let got = messages(&crd("widgets.example.com", spec.clone()));
+        assert_eq!(
+            got,
+            [
+                "spec.conversion.webhookClientConfig: Required value: required when strategy is set to Webhook",
+                "spec.conversion.conversionReviewVersions: Invalid value: []string{\"v2\"}: must include at least one of v1, v1beta1",
+            ]
+        );
+        spec["conversion"] = json!({"strategy": "None", "webhook": {"clientConfig": {"url": "https://x"}}});
+        assert_eq!(
+            messages(&crd("widgets.example.com", spec)),
+            ["spec.conversion.webhookClientConfig: Forbidden: should not be set when strategy is not set to Webhook"]
         );
     }
 
