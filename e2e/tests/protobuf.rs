@@ -138,3 +138,63 @@ async fn typed_create_commands_send_protobuf() {
         );
     }
 }
+
+/// kubectl 1.33's typed clients ask for protobuf responses
+/// (`Accept: application/vnd.kubernetes.protobuf,application/json`) and
+/// get them: created objects, lists (describe lists ReplicaSets and
+/// Events), errors; the JSON commands keep working next to them.
+#[tokio::test]
+async fn kubectl_receives_protobuf_responses() {
+    let kubectl = KUBECTLS[0];
+    if !Path::new(kubectl).exists() {
+        eprintln!("skipping: {kubectl} is not installed");
+        return;
+    }
+    let mut c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
+    c.use_kubectl(kubectl);
+    let out = c.kubectl(&["create", "deployment", "web", "--image=nginx", "--replicas=0", "-v=8"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Accept: application/vnd.kubernetes.protobuf,application/json"),
+        "{stderr}"
+    );
+    // The response headers block kubectl logs at -v=8.
+    let response_headers = stderr
+        .split("\"Response\" status=\"201 Created\" headers=<")
+        .nth(1)
+        .and_then(|rest| rest.split(" >").next())
+        .unwrap_or_default();
+    assert!(
+        response_headers.contains("Content-Type: application/vnd.kubernetes.protobuf"),
+        "no protobuf response:\n{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("deployment.apps/web created"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // describe reads through the typed clientset: a protobuf GET and lists.
+    let out = c.kubectl(&["describe", "deployment", "web", "-v=8"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("Name:") && stdout.contains("web"), "{stdout}");
+    assert!(stdout.contains("Replicas:"), "{stdout}");
+    assert!(stdout.contains("nginx"), "{stdout}");
+
+    let yaml = c.ok(&["get", "deploy", "web", "-o", "yaml"]).unwrap();
+    assert!(yaml.contains("replicas: 0"), "{yaml}");
+    assert!(yaml.contains("kind: Deployment"), "{yaml}");
+
+    // Errors decode from protobuf Statuses.
+    let err = c.fails(&["create", "deployment", "web", "--image=nginx"]).unwrap();
+    assert!(err.contains(r#"deployments.apps "web" already exists"#), "{err}");
+    let err = c.fails(&["describe", "deployment", "nope"]).unwrap();
+    assert!(err.contains("not found"), "{err}");
+
+    c.ok(&["delete", "deployment", "web"]).unwrap();
+    let err = c.fails(&["get", "deployment", "web"]).unwrap();
+    assert!(err.contains("NotFound") || err.contains("not found"), "{err}");
+}
