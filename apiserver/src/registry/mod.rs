@@ -28,12 +28,15 @@ use store::GenericStore;
 /// A (group, plural name) pair.
 type GroupResource = (&'static str, &'static str);
 
-/// Resources kept in another group's store, as upstream does: an
-/// events.k8s.io Event is a core Event (`convert::events` converts).
+/// Resources kept in another resource's storage, as upstream does: an
+/// events.k8s.io Event is a core Event (`convert::events` converts). The
+/// shared resource gets a store of its own over the owner's keys and watch
+/// cache, so that its writes are validated as its API requires.
 const SHARED_STORES: &[(GroupResource, GroupResource)] = &[(("events.k8s.io", "events"), ("", "events"))];
 
 /// Every resource's store, by group and plural name. Versions of one
-/// resource share a store, and so do the resources of [`SHARED_STORES`].
+/// resource share a store; the resources of [`SHARED_STORES`] share the
+/// owner's storage and watch cache.
 pub struct Registry {
     stores: HashMap<(String, String), Arc<GenericStore>>,
     pub resources: &'static ResourceTable,

@@ -1,5 +1,4 @@
-//! Strategies of the core (legacy, `v1`) API group's kinds, and of the
-//! `networking.k8s.io` kinds that record Service IP allocation.
+//! Strategies of the core (legacy, `v1`) API group's kinds.
 
 pub mod checks;
 pub mod config;
