@@ -33,7 +33,13 @@ pub struct Scheduler {
     pub profiles: BTreeMap<String, Framework>,
     pub metrics: Arc<Metrics>,
     recorder: Recorder,
+    /// Bounds concurrent API writes (kube-rs speaks HTTP/1.1: one
+    /// connection per request in flight).
+    api_permits: tokio::sync::Semaphore,
 }
+
+/// Concurrent API writes (bindings, events, status patches).
+pub const MAX_CONCURRENT_API_CALLS: usize = 64;
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,6 +84,7 @@ impl Scheduler {
             profiles,
             metrics,
             recorder,
+            api_permits: tokio::sync::Semaphore::new(MAX_CONCURRENT_API_CALLS),
         }
     }
 
@@ -234,6 +241,7 @@ impl Scheduler {
             },
         };
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
+        let _permit = self.api_permits.acquire().await;
         api.create_subresource::<_, serde_json::Value>("binding", &pod.name, &PostParams::default(), &binding)
             .await
             .map(|_| ())
@@ -247,6 +255,7 @@ impl Scheduler {
             action: action.into(),
             secondary: None,
         };
+        let _permit = self.api_permits.acquire().await;
         if let Err(e) = self.recorder.publish(&ev, &pod_ref(pod)).await {
             debug!(pod = %pod.key, error = %e, "event not recorded");
         }
@@ -305,6 +314,7 @@ impl Scheduler {
             "lastTransitionTime": transition,
         }]}});
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
+        let _permit = self.api_permits.acquire().await;
         if let Err(e) = api
             .patch_status(&pod.name, &PatchParams::default(), &Patch::Strategic(patch))
             .await
