@@ -6,7 +6,8 @@
 //! `podMaxBackoffSeconds`, `profiles[].schedulerName`,
 //! `profiles[].percentageOfNodesToScore`, `profiles[].plugins.<point>`
 //! `enabled`/`disabled` (with `*`) and score weights, and
-//! `pluginConfig` args for NodeResourcesFit's `scoringStrategy.type`.
+//! `pluginConfig` args for NodeResourcesFit's `scoringStrategy` (type,
+//! resources and weights, requestedToCapacityRatio shape).
 //! Other fields are accepted and ignored.
 
 use std::collections::BTreeMap;
@@ -250,11 +251,7 @@ fn build_profile(index: usize, name: &str, p: &Profile, ctx: &PluginContext) -> 
     let mut args = PluginArgs::default();
     for pc in &p.plugin_config {
         if pc.name == "NodeResourcesFit" {
-            args.fit_strategy = pc
-                .args
-                .pointer("/scoringStrategy/type")
-                .and_then(|v| v.as_str())
-                .map(str::to_string);
+            args.fit_scoring_strategy = pc.args.get("scoringStrategy").cloned();
         }
     }
     let built = list

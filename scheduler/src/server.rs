@@ -71,8 +71,14 @@ mod tests {
             metrics.contains(r#"scheduler_schedule_attempts_total{profile="default-scheduler",result="scheduled"} 1"#),
             "{metrics}"
         );
-        assert!(metrics.contains(r#"scheduler_pending_pods{queue="active"} 2"#), "{metrics}");
-        assert!(metrics.contains("scheduler_scheduling_attempt_duration_seconds_bucket"), "{metrics}");
+        assert!(
+            metrics.contains(r#"scheduler_pending_pods{queue="active"} 2"#),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("scheduler_scheduling_attempt_duration_seconds_bucket"),
+            "{metrics}"
+        );
         task.abort();
     }
 }

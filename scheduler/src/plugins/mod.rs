@@ -79,8 +79,8 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
 /// Per-plugin arguments from the configuration (`pluginConfig`).
 #[derive(Debug, Clone, Default)]
 pub struct PluginArgs {
-    /// NodeResourcesFit `scoringStrategy.type`.
-    pub fit_strategy: Option<String>,
+    /// NodeResourcesFit `scoringStrategy`.
+    pub fit_scoring_strategy: Option<serde_json::Value>,
 }
 
 /// Builds the plugin named `name`; `None` for unknown or not implemented
@@ -93,12 +93,9 @@ pub fn new_plugin(name: &str, ctx: &PluginContext, args: &PluginArgs) -> Option<
         "TaintToleration" => Arc::new(taint_toleration::TaintToleration),
         "NodeAffinity" => Arc::new(node_affinity::NodeAffinity),
         "NodePorts" => Arc::new(node_ports::NodePorts),
-        "NodeResourcesFit" => Arc::new(node_resources_fit::NodeResourcesFit {
-            strategy: match args.fit_strategy.as_deref() {
-                Some("MostAllocated") => node_resources_fit::ScoringStrategy::MostAllocated,
-                _ => node_resources_fit::ScoringStrategy::LeastAllocated,
-            },
-        }),
+        "NodeResourcesFit" => Arc::new(node_resources_fit::NodeResourcesFit::from_args(
+            args.fit_scoring_strategy.as_ref(),
+        )),
         "PodTopologySpread" => Arc::new(pod_topology_spread::PodTopologySpread::new(ctx.workloads.clone())),
         "InterPodAffinity" => Arc::new(inter_pod_affinity::InterPodAffinity),
         "DefaultPreemption" => Arc::new(default_preemption::DefaultPreemption::new(ctx.budgets.clone())),

@@ -1,7 +1,8 @@
 //! NodeResourcesFit: the pod's requests must fit the node's allocatable
 //! minus what its pods request (and one more pod must be allowed); the
 //! score follows the configured strategy (LeastAllocated by default,
-//! MostAllocated). Cpu and memory, weight 1 each, as upstream's default.
+//! MostAllocated, RequestedToCapacityRatio) over the configured resources
+//! (cpu and memory, weight 1 each, by default).
 
 use std::sync::Arc;
 
@@ -14,19 +15,83 @@ use crate::pod_info::PodInfo;
 pub const NAME: &str = "NodeResourcesFit";
 
 /// How nodes are scored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ScoringStrategy {
     /// Favor nodes with more free resources (spreading).
     #[default]
     LeastAllocated,
     /// Favor nodes with fewer free resources (bin packing).
     MostAllocated,
+    /// A piecewise-linear function of utilization (0..=100) to score
+    /// (0..=10, scaled to 0..=100), as `(utilization, score)` points.
+    RequestedToCapacityRatio(Vec<(i64, i64)>),
 }
 
 /// The NodeResourcesFit plugin.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct NodeResourcesFit {
     pub strategy: ScoringStrategy,
+    /// Scored resources and weights.
+    pub resources: Vec<(String, i64)>,
+}
+
+impl Default for NodeResourcesFit {
+    fn default() -> Self {
+        NodeResourcesFit {
+            strategy: ScoringStrategy::LeastAllocated,
+            resources: SCORED_RESOURCES.iter().map(|(r, w)| (r.to_string(), *w)).collect(),
+        }
+    }
+}
+
+impl NodeResourcesFit {
+    /// From `NodeResourcesFitArgs.scoringStrategy` (`type`, `resources`,
+    /// `requestedToCapacityRatio.shape`); defaults for what is missing.
+    pub fn from_args(scoring_strategy: Option<&serde_json::Value>) -> NodeResourcesFit {
+        let mut fit = NodeResourcesFit::default();
+        let Some(ss) = scoring_strategy else { return fit };
+        if let Some(rs) = ss.get("resources").and_then(|r| r.as_array()) {
+            fit.resources = rs
+                .iter()
+                .filter_map(|r| Some((r.get("name")?.as_str()?.to_string(), r.get("weight")?.as_i64()?)))
+                .collect();
+        }
+        fit.strategy = match ss.get("type").and_then(|t| t.as_str()) {
+            Some("MostAllocated") => ScoringStrategy::MostAllocated,
+            Some("RequestedToCapacityRatio") => {
+                let shape = ss
+                    .pointer("/requestedToCapacityRatio/shape")
+                    .and_then(|s| s.as_array())
+                    .map(|pts| {
+                        pts.iter()
+                            .filter_map(|p| Some((p.get("utilization")?.as_i64()?, p.get("score")?.as_i64()?)))
+                            .collect()
+                    })
+                    .unwrap_or_else(|| vec![(0, 10), (100, 0)]);
+                ScoringStrategy::RequestedToCapacityRatio(shape)
+            }
+            _ => ScoringStrategy::LeastAllocated,
+        };
+        fit
+    }
+}
+
+/// The shape function of RequestedToCapacityRatio at `utilization`
+/// (scores already scaled to 0..=100).
+fn shape_score(shape: &[(i64, i64)], utilization: i64) -> i64 {
+    let scale = MAX_NODE_SCORE / 10;
+    let Some(first) = shape.first() else { return 0 };
+    if utilization <= first.0 {
+        return first.1 * scale;
+    }
+    for w in shape.windows(2) {
+        let ((u0, s0), (u1, s1)) = (w[0], w[1]);
+        if utilization <= u1 {
+            let (s0, s1) = (s0 * scale, s1 * scale);
+            return s0 + (s1 - s0) * (utilization - u0) / (u1 - u0).max(1);
+        }
+    }
+    shape.last().map(|l| l.1 * scale).unwrap_or(0)
 }
 
 /// The resources scored, with weights.
@@ -113,12 +178,17 @@ impl Plugin for NodeResourcesFit {
     fn score(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let mut total = 0;
         let mut weights = 0;
-        for (resource, weight) in SCORED_RESOURCES {
+        for (resource, weight) in &self.resources {
+            let scalar = !matches!(resource.as_str(), "cpu" | "memory" | "ephemeral-storage");
+            if scalar && pod.requests.get(resource) == 0 {
+                continue;
+            }
             let (requested, allocatable) = requested_with_pod(pod, node, resource, false);
             if allocatable == 0 {
                 continue;
             }
-            let s = match self.strategy {
+            let weight = *weight;
+            let s = match &self.strategy {
                 ScoringStrategy::LeastAllocated => {
                     if requested > allocatable {
                         0
@@ -127,11 +197,23 @@ impl Plugin for NodeResourcesFit {
                     }
                 }
                 ScoringStrategy::MostAllocated => requested.min(allocatable) * MAX_NODE_SCORE / allocatable,
+                ScoringStrategy::RequestedToCapacityRatio(shape) => {
+                    let utilization = if requested > allocatable {
+                        100
+                    } else {
+                        requested * 100 / allocatable
+                    };
+                    shape_score(shape, utilization)
+                }
             };
             total += s * weight;
             weights += weight;
         }
-        if weights == 0 { 0 } else { total / weights }
+        match (&self.strategy, weights) {
+            (_, 0) => 0,
+            (ScoringStrategy::RequestedToCapacityRatio(_), w) => (total as f64 / w as f64).round() as i64,
+            (_, w) => total / w,
+        }
     }
 }
 
@@ -273,6 +355,7 @@ mod tests {
         assert_eq!(score_all(Arc::new(NodeResourcesFit::default()), &p, &snap), [37, 50]);
         let most = NodeResourcesFit {
             strategy: ScoringStrategy::MostAllocated,
+            ..NodeResourcesFit::default()
         };
         // cpu 75, mem 50 -> 62; cpu 50, mem 50 -> 50
         assert_eq!(score_all(Arc::new(most), &p, &snap), [62, 50]);
@@ -285,6 +368,30 @@ mod tests {
                 &snap
             ),
             [70]
+        );
+    }
+
+    #[test]
+    fn requested_to_capacity_ratio_follows_the_shape() {
+        // Bin packing shape: 0% -> 0, 100% -> 10 (scaled to 100).
+        let fit = NodeResourcesFit::from_args(Some(&json!({
+            "type": "RequestedToCapacityRatio",
+            "resources": [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}],
+            "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}]},
+        })));
+        let snap = Snapshot::from_nodes(vec![sized("a", "4", "10000", "110"), sized("b", "6", "10000", "110")]);
+        // a: cpu 75%, mem 50% -> 62.5 -> 63; b: 50%, 50% -> 50
+        assert_eq!(score_all(Arc::new(fit), &requesting("p", "3", "5000"), &snap), [63, 50]);
+        assert_eq!(shape_score(&[(0, 10), (100, 0)], 30), 70);
+        assert_eq!(shape_score(&[(20, 10), (80, 0)], 10), 100);
+        assert_eq!(shape_score(&[(20, 10), (80, 0)], 90), 0);
+        // Resource weights: only cpu, weight 3.
+        let cpu_only = NodeResourcesFit::from_args(Some(
+            &json!({"type": "LeastAllocated", "resources": [{"name": "cpu", "weight": 3}]}),
+        ));
+        assert_eq!(
+            score_all(Arc::new(cpu_only), &requesting("p", "3", "5000"), &snap),
+            [25, 50]
         );
     }
 
