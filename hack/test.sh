@@ -23,6 +23,13 @@ done
 
 ensure_packages etcd-server protobuf-compiler build-essential pkg-config curl ca-certificates
 ensure_rust_tools nextest
+# e2e/tests/python_client.rs drives rkube with the Python `kubernetes` client
+# (PyPI), installed once into a venv under target/ (the test skips without it).
+if ! target/pyenv/bin/python3 -c 'import kubernetes' 2>/dev/null; then
+  echo ">> installing the Python kubernetes client into target/pyenv" >&2
+  { python3 -m venv target/pyenv && target/pyenv/bin/pip install --quiet kubernetes; } ||
+    echo "warning: could not install the Python kubernetes client; its e2e test will be skipped" >&2
+fi
 export ETCD_BIN="${ETCD_BIN:-$(command -v etcd || echo /usr/bin/etcd)}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
