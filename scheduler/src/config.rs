@@ -81,6 +81,10 @@ pub struct Plugins {
     pub reserve: PluginSet,
     #[serde(default)]
     pub permit: PluginSet,
+    #[serde(default)]
+    pub pre_bind: PluginSet,
+    #[serde(default)]
+    pub post_bind: PluginSet,
 }
 
 /// A plugin's arguments.
@@ -193,7 +197,7 @@ impl KubeSchedulerConfiguration {
     }
 }
 
-fn point_sets(plugins: &Plugins) -> [(Point, &PluginSet); 8] {
+fn point_sets(plugins: &Plugins) -> [(Point, &PluginSet); 10] {
     [
         (Point::PreEnqueue, &plugins.pre_enqueue),
         (Point::PreFilter, &plugins.pre_filter),
@@ -203,6 +207,8 @@ fn point_sets(plugins: &Plugins) -> [(Point, &PluginSet); 8] {
         (Point::Score, &plugins.score),
         (Point::Reserve, &plugins.reserve),
         (Point::Permit, &plugins.permit),
+        (Point::PreBind, &plugins.pre_bind),
+        (Point::PostBind, &plugins.post_bind),
     ]
 }
 

@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::algorithm::{ScheduleError, schedule_pod};
 use crate::cache::{Cache, Snapshot};
-use crate::framework::{CycleState, Framework};
+use crate::framework::{CycleState, Framework, Status};
 use crate::metrics::Metrics;
 use crate::pod_info::PodInfo;
 use crate::queue::{QueuedPodInfo, SchedulingQueue};
@@ -59,6 +59,23 @@ fn pod_ref(pod: &PodInfo) -> ObjectReference {
         resource_version: pod.pod.metadata.resource_version.clone(),
         ..ObjectReference::default()
     }
+}
+
+/// events.k8s.io notes are limited to 1 kB.
+pub const NOTE_LENGTH_LIMIT: usize = 1024;
+
+/// Cuts a message to the event note limit with " ..." (upstream's
+/// `truncateMessage`), on a character boundary.
+pub fn truncate_note(message: &str) -> String {
+    if message.len() <= NOTE_LENGTH_LIMIT {
+        return message.to_string();
+    }
+    let suffix = " ...";
+    let mut end = NOTE_LENGTH_LIMIT - suffix.len();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}", &message[..end])
 }
 
 impl Scheduler {
@@ -192,9 +209,22 @@ impl Scheduler {
         let node = node.to_string();
         let profile = fw.scheduler_name.clone();
         tokio::spawn(async move {
-            let result = this.bind(&pod, &node).await;
+            let fw = this.profiles.get(&profile);
+            let pre_bind = fw
+                .map(|fw| fw.run_pre_bind(&pod, &node))
+                .unwrap_or_else(Status::success);
+            let result = if pre_bind.is_success() {
+                this.bind(&pod, &node)
+                    .await
+                    .map_err(|e| format!("Binding rejected: {e}"))
+            } else {
+                Err(pre_bind.message())
+            };
             match result {
                 Ok(()) => {
+                    if let Some(fw) = fw {
+                        fw.run_post_bind(&pod, &node);
+                    }
                     this.queue.done(&pod.key);
                     this.metrics
                         .attempt(&profile, "scheduled", start.elapsed().as_secs_f64());
@@ -365,5 +395,18 @@ impl Scheduler {
                 debug!(pod = %preemptor.key, error = %e, "nominatedNodeName not set");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_notes_are_truncated() {
+        assert_eq!(truncate_note("short"), "short");
+        let long = "é".repeat(600);
+        let t = truncate_note(&long);
+        assert!(t.len() <= NOTE_LENGTH_LIMIT && t.ends_with(" ..."), "{}", t.len());
     }
 }

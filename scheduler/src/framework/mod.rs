@@ -3,7 +3,8 @@
 //!
 //! A cycle runs PreFilter, then Filter per node, then (when no node fits)
 //! PostFilter, then PreScore, Score and NormalizeScore on the feasible
-//! nodes, then Reserve and Permit on the chosen one. Plugins are pure: they
+//! nodes, then Reserve and Permit on the chosen one; the binding cycle
+//! (asynchronous) runs PreBind, the bind itself, then PostBind. Plugins are pure: they
 //! read the [`Snapshot`] and the [`CycleState`] and return a [`Status`];
 //! all API calls are the scheduler's.
 
@@ -127,6 +128,8 @@ pub enum Point {
     Score,
     Reserve,
     Permit,
+    PreBind,
+    PostBind,
 }
 
 /// Cluster changes that can make a rejected pod schedulable; a plugin lists
@@ -235,6 +238,14 @@ pub trait Plugin: Send + Sync {
     fn permit(&self, _state: &CycleState, _pod: &PodInfo, _node: &str) -> Status {
         Status::success()
     }
+
+    /// Runs in the binding cycle before the Bind call (e.g. provisioning).
+    fn pre_bind(&self, _pod: &PodInfo, _node: &str) -> Status {
+        Status::success()
+    }
+
+    /// Runs after a successful bind (informational).
+    fn post_bind(&self, _pod: &PodInfo, _node: &str) {}
 }
 
 /// `DefaultNormalizeScore`: scales so the highest score is MAX_NODE_SCORE,

@@ -31,6 +31,8 @@ pub struct Framework {
     score: Vec<Weighted>,
     reserve: Vec<Arc<dyn Plugin>>,
     permit: Vec<Arc<dyn Plugin>>,
+    pre_bind: Vec<Arc<dyn Plugin>>,
+    post_bind: Vec<Arc<dyn Plugin>>,
     all: Vec<Arc<dyn Plugin>>,
 }
 
@@ -81,6 +83,8 @@ impl Framework {
                     }
                     Point::Reserve => &mut fw.reserve,
                     Point::Permit => &mut fw.permit,
+                    Point::PreBind => &mut fw.pre_bind,
+                    Point::PostBind => &mut fw.post_bind,
                 };
                 list.push(plugin.clone());
             }
@@ -293,5 +297,24 @@ impl Framework {
             }
         }
         Status::success()
+    }
+
+    /// PreBind: the first non-success status, or success.
+    pub fn run_pre_bind(&self, pod: &PodInfo, node: &str) -> Status {
+        for p in &self.pre_bind {
+            let mut s = p.pre_bind(pod, node);
+            if !s.is_success() {
+                s.plugin = p.name();
+                return s;
+            }
+        }
+        Status::success()
+    }
+
+    /// PostBind on every plugin.
+    pub fn run_post_bind(&self, pod: &PodInfo, node: &str) {
+        for p in &self.post_bind {
+            p.post_bind(pod, node);
+        }
     }
 }
