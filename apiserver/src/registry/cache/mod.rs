@@ -12,7 +12,7 @@
 
 pub mod resource;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,7 +125,9 @@ impl Cache {
     /// Fills the cache and follows the storage watch until it fails.
     async fn run_once(&self) -> Result<(), rkube_storage::StorageError> {
         let started = std::time::Instant::now();
-        let mut by_prefix: HashMap<String, Vec<rkube_storage::KeyValue>> = HashMap::new();
+        // Each page is encoded as it arrives, so the raw values of the whole
+        // key space are never held at once.
+        let mut by_prefix: HashMap<&str, BTreeMap<String, Arc<CachedObject>>> = HashMap::new();
         let mut start = None;
         let mut revision = None;
         let mut total = 0usize;
@@ -146,9 +148,10 @@ impl Cache {
             total += page.items.len();
             for kv in page.items {
                 if let Some(p) = prefix_of(&kv.key)
-                    && self.resources.contains_key(p)
+                    && let Some((prefix, cache)) = self.resources.get_key_value(p)
+                    && let Some(obj) = cache.encode(&kv)
                 {
-                    by_prefix.entry(p.to_string()).or_default().push(kv);
+                    by_prefix.entry(prefix.as_str()).or_default().insert(kv.key, obj);
                 }
             }
             if start.is_none() {
@@ -157,8 +160,10 @@ impl Cache {
         }
         let revision = revision.unwrap_or(0);
         for (prefix, cache) in &self.resources {
-            cache.reset(by_prefix.remove(prefix).unwrap_or_default(), revision);
+            cache.reset_objects(by_prefix.remove(prefix.as_str()).unwrap_or_default(), revision);
         }
+        drop(by_prefix);
+        release_free_memory();
         let mut events = self.storage.watch("/", Some(revision)).await?;
         self.revision.send_replace(revision);
         self.ready.send_replace(true);
@@ -180,6 +185,21 @@ impl Cache {
         Err(rkube_storage::StorageError::Unavailable("storage watch ended".into()))
     }
 }
+
+/// Hands memory freed by the fill (decoded pages, temporaries) back to the
+/// system, so the resident size after a start is what the cache holds.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn release_free_memory() {
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it
+    // takes no pointers and is safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
 
 #[cfg(test)]
 mod tests {

@@ -233,18 +233,31 @@ impl ResourceCache {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Encodes one stored object for the cache (`None`, logged, when it
+    /// does not decode).
+    pub fn encode(&self, kv: &KeyValue) -> Option<Arc<CachedObject>> {
+        match CachedObject::from_value(&self.info, &kv.key, &kv.value, kv.mod_revision) {
+            Ok(o) => Some(Arc::new(o)),
+            Err(e) => {
+                tracing::warn!(key = %kv.key, error = %e, "skipping undecodable object");
+                None
+            }
+        }
+    }
+
     /// Replaces the contents with a fresh list at `revision`; live watchers
     /// are told to start over.
     pub fn reset(&self, items: Vec<KeyValue>, revision: Revision) {
-        let mut objects = BTreeMap::new();
-        for kv in items {
-            match CachedObject::from_value(&self.info, &kv.key, &kv.value, kv.mod_revision) {
-                Ok(o) => {
-                    objects.insert(kv.key.clone(), Arc::new(o));
-                }
-                Err(e) => tracing::warn!(key = %kv.key, error = %e, "skipping undecodable object"),
-            }
-        }
+        let objects = items
+            .iter()
+            .filter_map(|kv| Some((kv.key.clone(), self.encode(kv)?)))
+            .collect();
+        self.reset_objects(objects, revision);
+    }
+
+    /// Replaces the contents with objects already encoded by
+    /// [`ResourceCache::encode`], listed at `revision`.
+    pub fn reset_objects(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: Revision) {
         let mut st = self.write();
         st.objects = objects;
         st.window.clear();
