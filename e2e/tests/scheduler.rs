@@ -493,3 +493,70 @@ async fn simulated_nodes_keep_leases_and_inject_failures() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_binary_schedules_and_serves_health_and_metrics() {
+    let mut e = env(vec![sim("bin-", 0, 1)]).await;
+    e.scheduler.abort();
+    let bin = rkube_e2e::cluster::target_dir().unwrap().join("rkube-scheduler");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p rkube-scheduler`",
+        bin.display()
+    );
+    let config = e._cluster.data_dir().join("scheduler.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: default-scheduler\n- schedulerName: other-scheduler\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(&bin)
+        .arg("--kubeconfig")
+        .arg(e._cluster.kubeconfig())
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            &port.to_string(),
+            "--leader-elect=true",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    create(
+        &e.client,
+        vec![pod("by-binary", json!({}), json!({"schedulerName": "other-scheduler"}))],
+    )
+    .await;
+    let placed = placements(&e.client, &["by-binary"]).await;
+    let curl = |path: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", "--max-time", "2", &format!("http://127.0.0.1:{port}{path}")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let health = curl("/healthz");
+    let metrics = curl("/metrics");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(placed["by-binary"], "bin-0");
+    assert_eq!(health, "ok");
+    assert!(
+        metrics.contains(r#"scheduler_schedule_attempts_total{profile="other-scheduler",result="scheduled"} 1"#),
+        "{metrics}"
+    );
+    let lease = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(e.client.clone(), "kube-system")
+        .get("kube-scheduler")
+        .await
+        .unwrap();
+    assert!(lease.spec.unwrap().holder_identity.is_some());
+}

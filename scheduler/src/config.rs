@@ -6,8 +6,10 @@
 //! `podMaxBackoffSeconds`, `profiles[].schedulerName`,
 //! `profiles[].percentageOfNodesToScore`, `profiles[].plugins.<point>`
 //! `enabled`/`disabled` (with `*`) and score weights, and
-//! `pluginConfig` args for NodeResourcesFit's `scoringStrategy` (type,
-//! resources and weights, requestedToCapacityRatio shape).
+//! `pluginConfig` args: NodeResourcesFit's `scoringStrategy` (type,
+//! resources and weights, requestedToCapacityRatio shape),
+//! PodTopologySpread's `defaultingType` and `defaultConstraints`,
+//! InterPodAffinity's `hardPodAffinityWeight`.
 //! Other fields are accepted and ignored.
 
 use std::collections::BTreeMap;
@@ -256,9 +258,7 @@ fn build_profile(index: usize, name: &str, p: &Profile, ctx: &PluginContext) -> 
     }
     let mut args = PluginArgs::default();
     for pc in &p.plugin_config {
-        if pc.name == "NodeResourcesFit" {
-            args.fit_scoring_strategy = pc.args.get("scoringStrategy").cloned();
-        }
+        args.by_plugin.insert(pc.name.clone(), pc.args.clone());
     }
     let built = list
         .iter()

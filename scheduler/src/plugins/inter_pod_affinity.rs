@@ -28,8 +28,20 @@ pub const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 type TopologyPair = (String, String);
 
 /// The InterPodAffinity plugin.
-#[derive(Debug, Default)]
-pub struct InterPodAffinity;
+#[derive(Debug)]
+pub struct InterPodAffinity {
+    /// Score weight of an existing pod's required affinity term that the
+    /// incoming pod matches.
+    pub hard_pod_affinity_weight: i64,
+}
+
+impl Default for InterPodAffinity {
+    fn default() -> Self {
+        InterPodAffinity {
+            hard_pod_affinity_weight: HARD_POD_AFFINITY_WEIGHT,
+        }
+    }
+}
 
 #[derive(Default)]
 struct FilterState {
@@ -205,9 +217,11 @@ impl Plugin for InterPodAffinity {
                 if !existing.has_affinity() {
                     continue;
                 }
-                for t in &existing.required_affinity {
-                    if t.matches(pod, incoming_ns) {
-                        bump(&mut scores, n, &t.topology_key, HARD_POD_AFFINITY_WEIGHT);
+                if self.hard_pod_affinity_weight > 0 {
+                    for t in &existing.required_affinity {
+                        if t.matches(pod, incoming_ns) {
+                            bump(&mut scores, n, &t.topology_key, self.hard_pod_affinity_weight);
+                        }
                     }
                 }
                 process(&mut scores, &existing.preferred_affinity, pod, incoming_ns, n, 1);
@@ -261,7 +275,7 @@ mod tests {
     }
 
     fn statuses(p: &PodInfo, snap: &Snapshot) -> Vec<String> {
-        filter_all(Arc::new(InterPodAffinity), p, snap)
+        filter_all(Arc::new(InterPodAffinity::default()), p, snap)
             .iter()
             .map(short)
             .collect()
@@ -356,6 +370,9 @@ mod tests {
             }}),
         );
         // raw 5 / -5 / 0 -> normalized (s - min) * 100 / (max - min)
-        assert_eq!(score_all(Arc::new(InterPodAffinity), &p, &snap), [100, 0, 50]);
+        assert_eq!(
+            score_all(Arc::new(InterPodAffinity::default()), &p, &snap),
+            [100, 0, 50]
+        );
     }
 }

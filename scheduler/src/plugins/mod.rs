@@ -76,11 +76,18 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "DynamicResources",
 ];
 
-/// Per-plugin arguments from the configuration (`pluginConfig`).
+/// Per-plugin arguments from the configuration (`pluginConfig[].args`),
+/// by plugin name.
 #[derive(Debug, Clone, Default)]
 pub struct PluginArgs {
-    /// NodeResourcesFit `scoringStrategy`.
-    pub fit_scoring_strategy: Option<serde_json::Value>,
+    pub by_plugin: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl PluginArgs {
+    /// The field `key` of plugin `name`'s args.
+    pub fn get(&self, name: &str, key: &str) -> Option<&serde_json::Value> {
+        self.by_plugin.get(name).and_then(|a| a.get(key))
+    }
 }
 
 /// Builds the plugin named `name`; `None` for unknown or not implemented
@@ -94,10 +101,18 @@ pub fn new_plugin(name: &str, ctx: &PluginContext, args: &PluginArgs) -> Option<
         "NodeAffinity" => Arc::new(node_affinity::NodeAffinity),
         "NodePorts" => Arc::new(node_ports::NodePorts),
         "NodeResourcesFit" => Arc::new(node_resources_fit::NodeResourcesFit::from_args(
-            args.fit_scoring_strategy.as_ref(),
+            args.get(name, "scoringStrategy"),
         )),
-        "PodTopologySpread" => Arc::new(pod_topology_spread::PodTopologySpread::new(ctx.workloads.clone())),
-        "InterPodAffinity" => Arc::new(inter_pod_affinity::InterPodAffinity),
+        "PodTopologySpread" => Arc::new(
+            pod_topology_spread::PodTopologySpread::new(ctx.workloads.clone())
+                .with_args(args.get(name, "defaultingType"), args.get(name, "defaultConstraints")),
+        ),
+        "InterPodAffinity" => Arc::new(inter_pod_affinity::InterPodAffinity {
+            hard_pod_affinity_weight: args
+                .get(name, "hardPodAffinityWeight")
+                .and_then(|w| w.as_i64())
+                .unwrap_or(inter_pod_affinity::HARD_POD_AFFINITY_WEIGHT),
+        }),
         "DefaultPreemption" => Arc::new(default_preemption::DefaultPreemption::new(ctx.budgets.clone())),
         "NodeResourcesBalancedAllocation" => Arc::new(node_resources_fit::BalancedAllocation),
         "ImageLocality" => Arc::new(image_locality::ImageLocality),

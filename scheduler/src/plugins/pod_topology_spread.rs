@@ -80,9 +80,31 @@ impl Constraint {
     }
 }
 
+/// A cluster-level default constraint (selector from the pod's workloads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultConstraint {
+    pub max_skew: i64,
+    pub topology_key: String,
+    pub when_unsatisfiable: String,
+}
+
+/// The system defaults (`defaultingType: System`).
+pub fn system_default_constraints() -> Vec<DefaultConstraint> {
+    let make = |key: &str, skew| DefaultConstraint {
+        max_skew: skew,
+        topology_key: key.to_string(),
+        when_unsatisfiable: "ScheduleAnyway".into(),
+    };
+    vec![make(LABEL_HOSTNAME, 3), make(LABEL_ZONE, 5)]
+}
+
 /// The PodTopologySpread plugin.
 pub struct PodTopologySpread {
     workloads: Arc<dyn WorkloadSelectors>,
+    defaults: Vec<DefaultConstraint>,
+    /// True with `defaultingType: System` (nodes then need not carry every
+    /// topology key to be scored).
+    system_defaulted: bool,
 }
 
 impl std::fmt::Debug for PodTopologySpread {
@@ -94,7 +116,36 @@ impl std::fmt::Debug for PodTopologySpread {
 impl PodTopologySpread {
     /// The plugin with the given workload lookup for default constraints.
     pub fn new(workloads: Arc<dyn WorkloadSelectors>) -> PodTopologySpread {
-        PodTopologySpread { workloads }
+        PodTopologySpread {
+            workloads,
+            defaults: system_default_constraints(),
+            system_defaulted: true,
+        }
+    }
+
+    /// Applies `PodTopologySpreadArgs`: `defaultingType` (`System`, the
+    /// default, or `List`) and `defaultConstraints` (used with `List`).
+    pub fn with_args(
+        mut self,
+        defaulting_type: Option<&serde_json::Value>,
+        constraints: Option<&serde_json::Value>,
+    ) -> PodTopologySpread {
+        if defaulting_type.and_then(|t| t.as_str()) == Some("List") {
+            self.system_defaulted = false;
+            self.defaults = constraints
+                .and_then(|c| c.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    Some(DefaultConstraint {
+                        max_skew: c.get("maxSkew")?.as_i64()?,
+                        topology_key: c.get("topologyKey")?.as_str()?.to_string(),
+                        when_unsatisfiable: c.get("whenUnsatisfiable")?.as_str()?.to_string(),
+                    })
+                })
+                .collect();
+        }
+        self
     }
 
     /// The pod's constraints with `when` (DoNotSchedule or ScheduleAnyway),
@@ -105,21 +156,26 @@ impl PodTopologySpread {
             .and_then(|s| s.topology_spread_constraints.as_deref())
             .unwrap_or_default();
         if declared.is_empty() {
-            if when != "ScheduleAnyway" {
-                return (Vec::new(), true);
+            let wanted: Vec<&DefaultConstraint> =
+                self.defaults.iter().filter(|d| d.when_unsatisfiable == when).collect();
+            if wanted.is_empty() {
+                return (Vec::new(), self.system_defaulted);
             }
             let Some(selector) = self.workloads.default_selector(pod) else {
-                return (Vec::new(), true);
+                return (Vec::new(), self.system_defaulted);
             };
-            let make = |key: &str, skew| Constraint {
-                max_skew: skew,
-                topology_key: key.to_string(),
-                selector: selector.clone(),
-                min_domains: 1,
-                honor_node_affinity: true,
-                honor_taints: false,
-            };
-            return (vec![make(LABEL_HOSTNAME, 3), make(LABEL_ZONE, 5)], true);
+            let constraints = wanted
+                .into_iter()
+                .map(|d| Constraint {
+                    max_skew: d.max_skew,
+                    topology_key: d.topology_key.clone(),
+                    selector: selector.clone(),
+                    min_domains: 1,
+                    honor_node_affinity: true,
+                    honor_taints: false,
+                })
+                .collect();
+            return (constraints, self.system_defaulted);
         }
         let constraints = declared
             .iter()
@@ -483,5 +539,19 @@ mod tests {
         let with = Arc::new(PodTopologySpread::new(Arc::new(All)));
         let scores = score_all(with, &p, &snap);
         assert!(scores[1] > scores[0], "{scores:?}");
+        // defaultingType List with a DoNotSchedule default filters too.
+        let listed = Arc::new(PodTopologySpread::new(Arc::new(All)).with_args(
+            Some(&json!("List")),
+            Some(
+                &json!([{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule"}]),
+            ),
+        ));
+        let got: Vec<String> = filter_all(listed.clone(), &p, &snap).iter().map(short).collect();
+        assert_eq!(got, [ERR_REASON_CONSTRAINTS_NOT_MATCH, ""]);
+        assert_eq!(
+            score_all(listed, &p, &snap),
+            [0, 0],
+            "no ScheduleAnyway defaults in the list"
+        );
     }
 }
