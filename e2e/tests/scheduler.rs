@@ -496,7 +496,7 @@ async fn simulated_nodes_keep_leases_and_inject_failures() {
 
 #[tokio::test]
 async fn the_binary_schedules_and_serves_health_and_metrics() {
-    let mut e = env(vec![sim("bin-", 0, 1)]).await;
+    let e = env(vec![sim("bin-", 0, 1)]).await;
     e.scheduler.abort();
     let bin = rkube_e2e::cluster::target_dir().unwrap().join("rkube-scheduler");
     assert!(
