@@ -312,6 +312,16 @@ async fn unschedulable_pod_reports_why_and_runs_once_a_node_fits() {
     e.sims.push(SimNodes::start(e.client.clone(), large).await.unwrap());
     let placed = placements(&e.client, &["big"]).await;
     assert_eq!(placed["big"], "large-20");
+    // Binding turns the condition True.
+    wait_for("PodScheduled=True", || {
+        let api = api.clone();
+        async move {
+            let p = api.get("big").await.ok()?;
+            let c = p.status?.conditions?.into_iter().find(|c| c.type_ == "PodScheduled")?;
+            (c.status == "True").then_some(())
+        }
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -27,6 +27,16 @@ struct Flags {
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
+    /// Accepted for kube-scheduler compatibility (kubeadm passes it); the
+    /// endpoints are unauthenticated for now.
+    #[arg(long)]
+    authentication_kubeconfig: Option<PathBuf>,
+    /// Accepted for kube-scheduler compatibility; not used yet.
+    #[arg(long)]
+    authorization_kubeconfig: Option<PathBuf>,
+    /// klog verbosity, accepted for compatibility (use RUST_LOG).
+    #[arg(short = 'v', long = "v")]
+    verbosity: Option<u8>,
 }
 
 #[tokio::main]
