@@ -293,6 +293,19 @@ async fn unschedulable_pod_reports_why_and_runs_once_a_node_fits() {
         "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {key: value}. \
          preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
     );
+    // kubectl describe reads the same event through core/v1.
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(e.client.clone(), "sched");
+    let listed = core
+        .list(&ListParams::default().fields("involvedObject.name=big,involvedObject.kind=Pod"))
+        .await
+        .unwrap();
+    let failed = listed
+        .items
+        .iter()
+        .find(|ev| ev.reason.as_deref() == Some("FailedScheduling"))
+        .unwrap();
+    assert_eq!(failed.message.as_deref(), Some(message.as_str()));
+    assert_eq!(failed.type_.as_deref(), Some("Warning"));
     let api: Api<Pod> = Api::namespaced(e.client.clone(), "sched");
     let cond = wait_for("PodScheduled=False", || {
         let api = api.clone();
