@@ -174,6 +174,7 @@ pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         "status" => UpdateTarget::Status,
         "finalize" => UpdateTarget::Finalize,
         "ephemeralcontainers" => UpdateTarget::EphemeralContainers,
+        "approval" => UpdateTarget::Approval,
         _ => UpdateTarget::Main,
     };
     let (obj, warnings) = read_object(ctx, req).await?;
@@ -333,6 +334,7 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let target = match ctx.info.subresource.as_str() {
         "status" => UpdateTarget::Status,
         "ephemeralcontainers" => UpdateTarget::EphemeralContainers,
+        "approval" => UpdateTarget::Approval,
         _ => UpdateTarget::Main,
     };
     let gr = ctx.gr();

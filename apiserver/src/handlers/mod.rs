@@ -103,17 +103,17 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
         params: &params,
     };
     match (verb, info.subresource.as_str()) {
-        ("get", "" | "status" | "ephemeralcontainers") => crud::get(&ctx, req.headers()).await,
+        ("get", "" | "status" | "ephemeralcontainers" | "approval") => crud::get(&ctx, req.headers()).await,
         ("list", "") => crud::list(&ctx, req.headers()).await,
         ("watch", "") => watch::serve(&ctx, req.headers()).await,
         ("create", "") if resource.resource == "bindings" && resource.group.is_empty() => {
             binding::create(&ctx, req).await
         }
         ("create", "") => crud::create(&ctx, req).await,
-        ("update", "" | "status" | "finalize" | "ephemeralcontainers") => crud::update(&ctx, req).await,
+        ("update", "" | "status" | "finalize" | "ephemeralcontainers" | "approval") => crud::update(&ctx, req).await,
         ("delete", "") => crud::delete(&ctx, req).await,
         ("deletecollection", "") => crud::delete_collection(&ctx, req).await,
-        ("patch", "" | "status" | "ephemeralcontainers") => crud::patch(&ctx, req).await,
+        ("patch", "" | "status" | "ephemeralcontainers" | "approval") => crud::patch(&ctx, req).await,
         ("create", "binding") => binding::create(&ctx, req).await,
         ("create", "eviction") => eviction::create(&ctx, req).await,
         ("get", "scale") => scale::get(&ctx).await,

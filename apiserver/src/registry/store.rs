@@ -43,6 +43,9 @@ pub enum UpdateTarget {
     /// The pods' `ephemeralcontainers` subresource: only
     /// `spec.ephemeralContainers` changes.
     EphemeralContainers,
+    /// The CertificateSigningRequests' `approval` subresource: only
+    /// `status.conditions` changes.
+    Approval,
 }
 
 /// Options of update.
@@ -342,6 +345,25 @@ impl GenericStore {
                     if rv.is_empty() { None } else { Some(Value::String(rv)) },
                 );
             }
+            UpdateTarget::Approval => {
+                let conditions = new.get("status").and_then(|s| s.get("conditions")).cloned();
+                let rv = object::resource_version(new).to_string();
+                *new = old.clone();
+                let status = new
+                    .entry("status")
+                    .or_insert_with(|| Value::Object(Default::default()));
+                if let Value::Object(status) = status {
+                    match conditions {
+                        Some(c) if !c.is_null() => status.insert("conditions".into(), c),
+                        _ => status.remove("conditions"),
+                    };
+                }
+                object::set_meta(
+                    new,
+                    "resourceVersion",
+                    if rv.is_empty() { None } else { Some(Value::String(rv)) },
+                );
+            }
             UpdateTarget::EphemeralContainers => {
                 let ephemeral = new.get("spec").and_then(|s| s.get("ephemeralContainers")).cloned();
                 let rv = object::resource_version(new).to_string();
@@ -401,6 +423,8 @@ impl GenericStore {
             ));
             if target == UpdateTarget::EphemeralContainers {
                 errs.extend(super::kinds::pod::ephemeral::validate_update(new, old));
+            } else if target == UpdateTarget::Approval {
+                errs.extend(super::kinds::certificates::validate_approval_update(new, old));
             } else {
                 errs.extend(self.strategy.validate_update(new, old));
             }

@@ -340,8 +340,9 @@ fn of_type<'a>(obj: &'a Object, ty: &str) -> Vec<&'a Value> {
 }
 
 /// `validateCertificateSigningRequestUpdate` as the status subresource
-/// runs it (the approval subresource has no route yet; a main update keeps
-/// the stored status, so its condition checks pass).
+/// runs it (Approved and Denied come only through `approval`, see
+/// [`validate_approval_update`]; a main update keeps the stored status, so
+/// its condition checks pass).
 fn validate_update(new: &Object, old: &Object) -> FieldErrors {
     let mut errs = validate_csr(new, options(new, Some(old)));
     for ty in ["Approved", "Denied", "Failed"] {
@@ -372,6 +373,22 @@ fn validate_update(new: &Object, old: &Object) -> FieldErrors {
             "status.certificate",
             "updates may not modify existing certificate content",
         ));
+    }
+    errs
+}
+
+/// `ValidateCertificateSigningRequestApprovalUpdate`: through the
+/// `approval` subresource Approved and Denied may be added, but no
+/// condition of a final type removed.
+pub fn validate_approval_update(new: &Object, old: &Object) -> FieldErrors {
+    let mut errs = validate_csr(new, options(new, Some(old)));
+    for ty in ["Approved", "Denied", "Failed"] {
+        if of_type(new, ty).len() < of_type(old, ty).len() {
+            errs.push(FieldError::forbidden(
+                "status.conditions",
+                format!("updates may not remove a condition of type \"{ty}\""),
+            ));
+        }
     }
     errs
 }

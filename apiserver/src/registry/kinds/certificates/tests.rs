@@ -147,3 +147,52 @@ async fn created_over_http_and_spec_is_fixed() {
         "CertificateSigningRequest.certificates.k8s.io \"bad\" is invalid: spec.request: Invalid value: []byte{0x78}: PEM block type must be CERTIFICATE REQUEST"
     );
 }
+
+/// `kubectl certificate approve|deny` update the `approval` subresource:
+/// only conditions change there, and Approved comes only through it.
+#[tokio::test]
+async fn approval_subresource() {
+    let s = TestServer::new().await;
+    let body = json!({"metadata": {"name": "n"}, "spec": {
+        "request": STANDARD.encode(csr_pem()), "signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"]}});
+    let (code, created) = s.post(CSRS, body).await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+
+    // Not through status.
+    let mut approved = created.clone();
+    approved["status"] = json!({"conditions": [{"type": "Approved", "status": "True", "reason": "KubectlApprove"}]});
+    let (code, err) = s.put(&format!("{CSRS}/n/status"), approved.clone()).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+
+    // Through approval; other changes in the body are ignored.
+    approved["metadata"]["labels"] = json!({"x": "y"});
+    let (code, updated) = s.put(&format!("{CSRS}/n/approval"), approved).await;
+    assert_eq!(code, StatusCode::OK, "{updated}");
+    let cond = &updated["status"]["conditions"][0];
+    assert_eq!(cond["type"], "Approved");
+    assert!(cond["lastUpdateTime"].is_string(), "{cond}");
+    assert!(updated["metadata"].get("labels").is_none());
+    let (code, got) = s.get(&format!("{CSRS}/n/approval")).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(got["status"]["conditions"][0]["type"], "Approved");
+
+    // Denied as well is refused; removing Approved too.
+    let mut both = updated.clone();
+    both["status"]["conditions"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "Denied", "status": "True"}));
+    let (code, _) = s.put(&format!("{CSRS}/n/approval"), both).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut removed = updated.clone();
+    removed["status"]["conditions"] = json!([]);
+    let (code, err) = s.put(&format!("{CSRS}/n/approval"), removed).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("updates may not remove a condition of type \"Approved\""),
+        "{err}"
+    );
+}
