@@ -44,8 +44,17 @@ spec:
 "#;
 
 #[tokio::test]
-async fn discovery_and_version() {
-    let c = cluster(Backend::Embedded).await;
+async fn discovery_and_version_embedded() {
+    discovery_and_version(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn discovery_and_version_etcd() {
+    discovery_and_version(Backend::Etcd).await;
+}
+
+async fn discovery_and_version(backend: Backend) {
+    let c = cluster(backend).await;
     let v = c.ok(&["version"]).unwrap();
     assert!(v.contains("Server Version: v1.36.0-rkube"), "{v}");
     let versions = c.ok(&["api-versions"]).unwrap();
@@ -72,8 +81,17 @@ async fn discovery_and_version() {
 }
 
 #[tokio::test]
-async fn create_and_get_in_every_format() {
-    let c = cluster(Backend::Embedded).await;
+async fn create_and_get_in_every_format_embedded() {
+    create_and_get_in_every_format(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn create_and_get_in_every_format_etcd() {
+    create_and_get_in_every_format(Backend::Etcd).await;
+}
+
+async fn create_and_get_in_every_format(backend: Backend) {
+    let c = cluster(backend).await;
     let out = c.kubectl_with(&["create", "-f", "-"], Some(MANIFESTS), &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let created = String::from_utf8_lossy(&out.stdout);
@@ -165,8 +183,17 @@ async fn create_and_get_in_every_format() {
 }
 
 #[tokio::test]
-async fn generators() {
-    let c = cluster(Backend::Embedded).await;
+async fn generators_embedded() {
+    generators(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn generators_etcd() {
+    generators(Backend::Etcd).await;
+}
+
+async fn generators(backend: Backend) {
+    let c = cluster(backend).await;
     c.ok(&["create", "namespace", "gen"]).unwrap();
     c.ok(&["create", "configmap", "cm1", "-n", "gen", "--from-literal=a=1"])
         .unwrap();
@@ -258,8 +285,17 @@ async fn generators() {
 }
 
 #[tokio::test]
-async fn mutations() {
-    let c = cluster(Backend::Embedded).await;
+async fn mutations_embedded() {
+    mutations(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn mutations_etcd() {
+    mutations(Backend::Etcd).await;
+}
+
+async fn mutations(backend: Backend) {
+    let c = cluster(backend).await;
     c.ok(&["create", "deployment", "web", "--image=nginx:1.25", "--replicas=2"])
         .unwrap();
     c.ok(&["label", "deploy", "web", "tier=front"]).unwrap();
@@ -345,8 +381,17 @@ async fn mutations() {
 }
 
 #[tokio::test]
-async fn deletes() {
-    let c = cluster(Backend::Embedded).await;
+async fn deletes_embedded() {
+    deletes(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn deletes_etcd() {
+    deletes(Backend::Etcd).await;
+}
+
+async fn deletes(backend: Backend) {
+    let c = cluster(backend).await;
     for n in ["a", "b", "c"] {
         c.ok(&["create", "configmap", n, "--from-literal=k=v"]).unwrap();
     }
@@ -378,8 +423,17 @@ async fn deletes() {
 }
 
 #[tokio::test]
-async fn watch_observes_a_later_change() {
-    let c = cluster(Backend::Embedded).await;
+async fn watch_observes_a_later_change_embedded() {
+    watch_observes_a_later_change(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn watch_observes_a_later_change_etcd() {
+    watch_observes_a_later_change(Backend::Etcd).await;
+}
+
+async fn watch_observes_a_later_change(backend: Backend) {
+    let c = cluster(backend).await;
     let mut watcher = std::process::Command::new(rkube_e2e::cluster::KUBECTL_1_31)
         .arg(format!("--kubeconfig={}", c.kubeconfig().display()))
         .args(["get", "configmaps", "-w", "--request-timeout=30s"])
@@ -417,8 +471,17 @@ async fn watch_observes_a_later_change() {
 }
 
 #[tokio::test]
-async fn failures_carry_upstream_messages() {
-    let c = cluster(Backend::Embedded).await;
+async fn failures_carry_upstream_messages_embedded() {
+    failures_carry_upstream_messages(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn failures_carry_upstream_messages_etcd() {
+    failures_carry_upstream_messages(Backend::Etcd).await;
+}
+
+async fn failures_carry_upstream_messages(backend: Backend) {
+    let c = cluster(backend).await;
     let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n";
     let out = c.kubectl_with(&["create", "-f", "-"], Some(bad), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
