@@ -17,13 +17,18 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use rkube_e2e::cluster::{Backend, TestCluster};
 use rkube_e2e::controllers_support::{
-    ControllerManager, FakeKubelet, client, mark_running_ready, mark_running_ready_since, wait_for,
+    ControllerManager, FakeKubelet, client, fast_leader_election, mark_running_ready, mark_running_ready_since,
+    wait_for,
 };
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn setup() -> (TestCluster, Client) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RKUBE_TEST_LOG").unwrap_or_else(|_| "off".into()))
+        .with_test_writer()
+        .try_init();
     let c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
     let client = client(&c).await.expect("client");
     (c, client)
@@ -401,6 +406,179 @@ fn image_of_pod(p: &Pod) -> String {
         .as_ref()
         .and_then(|s| s.containers[0].image.clone())
         .unwrap_or_default()
+}
+
+async fn deployment_with_pods(client: &Client, name: &str, replicas: i32) -> (Vec<ReplicaSet>, Vec<Pod>) {
+    let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    ds.create(&PostParams::default(), &deployment(name, "nginx", replicas))
+        .await
+        .unwrap();
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    wait_for("replica set and pods", WAIT, || async {
+        let r = rss.list(&ListParams::default()).await?.items;
+        let p = pods.list(&ListParams::default()).await?.items;
+        Ok((r.len() == 1 && p.len() == usize::try_from(replicas).unwrap()).then_some((r, p)))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn foreground_deletion_removes_replicasets_and_pods_before_the_deployment() {
+    let (c, client) = setup().await;
+    let cm = ControllerManager::start(&c, |_| {}).unwrap();
+    deployment_with_pods(&client, "web", 2).await;
+    let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    ds.delete("web", &DeleteParams::foreground()).await.unwrap();
+    let d = ds.get("web").await.unwrap();
+    assert!(d.metadata.deletion_timestamp.is_some());
+    assert!(
+        d.finalizers().contains(&"foregroundDeletion".to_string()),
+        "{:?}",
+        d.finalizers()
+    );
+    // Until the Deployment is gone, whenever it is seen its dependents may
+    // exist; once it is gone, they must already be gone.
+    wait_for("deployment deleted", WAIT, || async {
+        if ds.get_opt("web").await?.is_some() {
+            return Ok(None);
+        }
+        let r = rss.list(&ListParams::default()).await?.items;
+        let p = pods.list(&ListParams::default()).await?.items;
+        assert!(
+            r.is_empty() && p.is_empty(),
+            "the Deployment went before its dependents: {:?} {:?}",
+            names(&r),
+            names(&p)
+        );
+        Ok(Some(()))
+    })
+    .await
+    .unwrap();
+    cm.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn orphan_deletion_leaves_dependents_and_background_deletion_collects_them() {
+    let (c, client) = setup().await;
+    let cm = ControllerManager::start(&c, |_| {}).unwrap();
+    let (rs_before, pods_before) = deployment_with_pods(&client, "web", 2).await;
+    let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    // --wait=false: a waiting kubectl's watch holds back other watchers'
+    // events on the apiserver today (reported), which would stall the
+    // collector until kubectl gives up.
+    c.ok(&["delete", "deployment", "web", "--cascade=orphan", "--wait=false"])
+        .unwrap();
+    wait_for("deployment deleted", WAIT, || async {
+        Ok(ds.get_opt("web").await?.is_none().then_some(()))
+    })
+    .await
+    .unwrap();
+    let rs = wait_for("owner reference removed", WAIT, || async {
+        let rs = rss.get(&rs_before[0].name_any()).await?;
+        Ok(rs.owner_references().is_empty().then_some(rs))
+    })
+    .await
+    .unwrap();
+    assert_eq!(rs.uid(), rs_before[0].uid());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let left = pods.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(names(&left), names(&pods_before), "orphaned pods stay");
+
+    // Deleting the ReplicaSet in the background: the collector deletes its
+    // pods.
+    rss.delete(&rs.name_any(), &DeleteParams::background()).await.unwrap();
+    wait_for("pods collected", WAIT, || async {
+        Ok(pods.list(&ListParams::default()).await?.items.is_empty().then_some(()))
+    })
+    .await
+    .unwrap();
+    // A dependent created with an owner that does not exist is collected.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let dangling: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "dangling", "ownerReferences": [
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "nope", "uid": "00000000-0000-0000-0000-000000000001"}]}}))
+    .unwrap();
+    cms.create(&PostParams::default(), &dangling).await.unwrap();
+    wait_for("dangling dependent collected", WAIT, || async {
+        Ok(cms.get_opt("dangling").await?.is_none().then_some(()))
+    })
+    .await
+    .unwrap();
+    cm.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn only_the_leader_acts_and_a_crashed_leader_hands_over() {
+    let (c, client) = setup().await;
+    // The first instance leads but does not run the serviceaccount
+    // controller; the second would.
+    let a = ControllerManager::start(&c, |cfg| {
+        cfg.leader_election = Some(fast_leader_election("instance-a"));
+        cfg.controllers =
+            rkube_controllers::selection::Selection::parse(&["*,-serviceaccount".to_string()], |_| true).unwrap();
+    })
+    .unwrap();
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), "kube-system");
+    let holder = || async {
+        Ok::<_, anyhow::Error>(
+            leases
+                .get_opt("kube-controller-manager")
+                .await?
+                .and_then(|l| l.spec.and_then(|s| s.holder_identity)),
+        )
+    };
+    wait_for("instance-a leads", WAIT, || async {
+        Ok((holder().await?.as_deref() == Some("instance-a")).then_some(()))
+    })
+    .await
+    .unwrap();
+    let b = ControllerManager::start(&c, |cfg| cfg.leader_election = Some(fast_leader_election("instance-b"))).unwrap();
+    create_namespace(&client, "quiet").await;
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "quiet");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "quiet");
+    wait_for("the leader publishes the root CA", WAIT, || async {
+        Ok(cms.get_opt("kube-root-ca.crt").await?)
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        sas.get_opt("default").await.unwrap().is_none(),
+        "the standby instance acted"
+    );
+    assert_eq!(holder().await.unwrap().as_deref(), Some("instance-a"));
+    let lease = leases.get("kube-controller-manager").await.unwrap().spec.unwrap();
+    assert_eq!(lease.lease_duration_seconds, Some(3));
+
+    // The leader crashes (no release): the standby takes over once the
+    // lease expires, and acts.
+    let crashed = std::time::Instant::now();
+    drop(a);
+    wait_for("instance-b leads", WAIT, || async {
+        Ok((holder().await?.as_deref() == Some("instance-b")).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert!(
+        crashed.elapsed() < Duration::from_secs(8),
+        "handover took {:?}",
+        crashed.elapsed()
+    );
+    wait_for("the new leader creates the service account", WAIT, || async {
+        Ok(sas.get_opt("default").await?)
+    })
+    .await
+    .unwrap();
+    let lease = leases.get("kube-controller-manager").await.unwrap().spec.unwrap();
+    assert_eq!(lease.lease_transitions, Some(1));
+    // Stopping releases the lease.
+    b.stop().await.unwrap();
+    assert_eq!(holder().await.unwrap(), None);
 }
 
 #[allow(dead_code)]
