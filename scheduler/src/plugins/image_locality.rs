@@ -21,6 +21,8 @@ const STATE_KEY: &str = "PreScoreImageLocality";
 struct State {
     total_nodes: usize,
     image_nodes: Arc<std::collections::HashMap<String, usize>>,
+    /// The pod's images, normalized, one per container.
+    images: Vec<String>,
 }
 
 impl Plugin for ImageLocality {
@@ -30,36 +32,39 @@ impl Plugin for ImageLocality {
     fn points(&self) -> &'static [Point] {
         &[Point::PreScore, Point::Score]
     }
-    fn pre_score(&self, state: &mut CycleState, _pod: &PodInfo, _n: &[Arc<NodeInfo>], snapshot: &Snapshot) -> Status {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _n: &[Arc<NodeInfo>], snapshot: &Snapshot) -> Status {
+        let images = pod
+            .pod
+            .spec
+            .iter()
+            .flat_map(|spec| spec.init_containers.iter().flatten().chain(&spec.containers))
+            .filter_map(|c| c.image.as_deref())
+            .map(normalized_image_name)
+            .collect();
         state.write(
             STATE_KEY,
             State {
                 total_nodes: snapshot.nodes.len(),
                 image_nodes: snapshot.image_nodes.clone(),
+                images,
             },
         );
         Status::success()
     }
-    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> i64 {
         let Some(st) = state.read::<State>(STATE_KEY) else {
             return 0;
         };
-        let Some(spec) = pod.pod.spec.as_ref() else { return 0 };
-        let containers: Vec<&str> = spec
-            .init_containers
-            .iter()
-            .flatten()
-            .chain(&spec.containers)
-            .filter_map(|c| c.image.as_deref())
-            .collect();
         let mut sum = 0f64;
-        for image in &containers {
-            let name = normalized_image_name(image);
-            if let Some((_, size)) = node.images.iter().find(|(n, _)| *n == name) {
-                let spread = st.image_nodes.get(&name).copied().unwrap_or(1) as f64 / st.total_nodes.max(1) as f64;
-                sum += *size as f64 * spread;
+        if !node.images.is_empty() {
+            for name in &st.images {
+                if let Some((_, size)) = node.images.iter().find(|(n, _)| n == name) {
+                    let spread = st.image_nodes.get(name).copied().unwrap_or(1) as f64 / st.total_nodes.max(1) as f64;
+                    sum += *size as f64 * spread;
+                }
             }
         }
+        let containers = &st.images;
         let max = MAX_CONTAINER_THRESHOLD * containers.len() as i64;
         let sum = (sum as i64).clamp(MIN_THRESHOLD, max.max(MIN_THRESHOLD));
         if max <= MIN_THRESHOLD {
