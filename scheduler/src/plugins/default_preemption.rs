@@ -112,23 +112,69 @@ fn with_node(snapshot: &Snapshot, node: NodeInfo) -> Snapshot {
     s
 }
 
-fn fits(fw: &Framework, pod: &PodInfo, snapshot: &Snapshot, node: &NodeInfo) -> Status {
-    let snap = with_node(snapshot, node.clone());
-    let mut state = CycleState::default();
-    let (s, narrowed) = fw.run_pre_filter(&mut state, pod, &snap);
-    if !s.is_success() {
-        return s;
+/// How a dry run checks whether the pod fits a node with pods removed.
+enum DryRun {
+    /// PreFilter state does not depend on other pods (no spread
+    /// constraints, no pod affinity anywhere): compute it once.
+    Shared(CycleState),
+    /// PreFilter counts pods: recompute it against the modified snapshot.
+    PerNode,
+}
+
+impl DryRun {
+    fn new(fw: &Framework, pod: &PodInfo, snapshot: &Snapshot) -> DryRun {
+        let spread = pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.topology_spread_constraints.as_ref())
+            .is_some_and(|c| !c.is_empty());
+        let affinity = !pod.required_affinity.is_empty()
+            || !pod.required_anti_affinity.is_empty()
+            || snapshot.nodes.iter().any(|n| n.pods_with_required_anti_affinity > 0);
+        if spread || affinity {
+            return DryRun::PerNode;
+        }
+        let mut state = CycleState::default();
+        let (s, _) = fw.run_pre_filter(&mut state, pod, snapshot);
+        if s.is_success() {
+            DryRun::Shared(state)
+        } else {
+            DryRun::PerNode
+        }
     }
-    if narrowed.is_some_and(|n| !n.contains(&node.name)) {
-        return Status::with(Code::UnschedulableAndUnresolvable, NOT_HELPFUL);
+
+    fn fits(&self, fw: &Framework, pod: &PodInfo, snapshot: &Snapshot, node: &NodeInfo) -> Status {
+        let nominated = snapshot.nominated.get(&node.name);
+        match self {
+            DryRun::Shared(state) => fw.run_filter_with_nominated(state, pod, node, nominated),
+            DryRun::PerNode => {
+                let snap = with_node(snapshot, node.clone());
+                let mut state = CycleState::default();
+                let (s, narrowed) = fw.run_pre_filter(&mut state, pod, &snap);
+                if !s.is_success() {
+                    return s;
+                }
+                if narrowed.is_some_and(|n| !n.contains(&node.name)) {
+                    return Status::with(Code::UnschedulableAndUnresolvable, NOT_HELPFUL);
+                }
+                fw.run_filter_with_nominated(&state, pod, node, nominated)
+            }
+        }
     }
-    fw.run_filter_with_nominated(&state, pod, node, snapshot.nominated.get(&node.name))
+}
+
+/// How many candidates to find before choosing (upstream: 10% of the
+/// nodes, at least 100).
+pub fn num_candidates(nodes: usize) -> usize {
+    (nodes / 10).max(100).min(nodes)
 }
 
 /// Victims on `node` for `pod`: all lower-priority pods removed, then as
 /// many as possible reprieved, most important first.
 fn select_victims(
     fw: &Framework,
+    dry: &DryRun,
     pod: &PodInfo,
     snapshot: &Snapshot,
     node: &NodeInfo,
@@ -147,7 +193,7 @@ fn select_victims(
     for p in &lower {
         trial.remove_pod(&p.uid);
     }
-    let s = fits(fw, pod, snapshot, &trial);
+    let s = dry.fits(fw, pod, snapshot, &trial);
     if !s.is_success() {
         return Err(s);
     }
@@ -165,7 +211,7 @@ fn select_victims(
         .chain(fine.into_iter().map(|p| (p, false)))
     {
         trial.add_pod(p.clone());
-        if !fits(fw, pod, snapshot, &trial).is_success() {
+        if !dry.fits(fw, pod, snapshot, &trial).is_success() {
             trial.remove_pod(&p.uid);
             victims.push(p);
             violations += usize::from(violates);
@@ -261,7 +307,12 @@ impl Plugin for DefaultPreemption {
         let mut dry_run = NodeStatuses::new();
         let mut candidates = Vec::new();
         let budgets = self.budgets.budgets();
+        let dry = DryRun::new(fw, pod, snapshot);
+        let wanted = num_candidates(snapshot.nodes.len());
         for n in &snapshot.nodes {
+            if candidates.len() >= wanted {
+                break;
+            }
             let unresolvable = statuses
                 .get(&n.name)
                 .is_none_or(|s| s.code == Code::UnschedulableAndUnresolvable);
@@ -272,7 +323,7 @@ impl Plugin for DefaultPreemption {
                 );
                 continue;
             }
-            match select_victims(fw, pod, snapshot, n, &budgets) {
+            match select_victims(fw, &dry, pod, snapshot, n, &budgets) {
                 Ok((victims, pdb_violations)) if !victims.is_empty() => candidates.push(Candidate {
                     node: n.name.clone(),
                     victims,
