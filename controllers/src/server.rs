@@ -54,3 +54,47 @@ pub async fn serve(
     });
     Ok((bound, task))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn healthz_and_metrics() {
+        let metrics = Arc::new(Metrics::new());
+        metrics.observe_sync("replicaset-controller", std::time::Duration::from_millis(3), true);
+        metrics
+            .queue_depth
+            .get_or_create(&crate::metrics::NameLabel {
+                name: "replicaset-controller".into(),
+            })
+            .set(7);
+        let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), metrics).await.unwrap();
+        let health = get(addr, "/healthz").await;
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        assert!(health.ends_with("ok"), "{health}");
+        let m = get(addr, "/metrics").await;
+        assert!(m.contains("workqueue_depth{name=\"replicaset-controller\"} 7"), "{m}");
+        assert!(
+            m.contains("controller_sync_errors_total{name=\"replicaset-controller\"} 1"),
+            "{m}"
+        );
+        assert!(
+            m.contains("workqueue_work_duration_seconds_count{name=\"replicaset-controller\"} 1"),
+            "{m}"
+        );
+        task.abort();
+    }
+}

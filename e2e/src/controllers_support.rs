@@ -147,6 +147,12 @@ pub struct FakeKubelet {
 
 impl FakeKubelet {
     pub fn start(client: &Client, namespace: &str) -> FakeKubelet {
+        Self::start_with(client, namespace, |_| true)
+    }
+
+    /// Like [`FakeKubelet::start`], marking only the pods `healthy` accepts
+    /// (the others stay Pending, like pods whose image never starts).
+    pub fn start_with(client: &Client, namespace: &str, healthy: fn(&Pod) -> bool) -> FakeKubelet {
         let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
         let max_pods = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let max = max_pods.clone();
@@ -165,7 +171,10 @@ impl FakeKubelet {
                             .as_ref()
                             .and_then(|s| s.conditions.as_ref())
                             .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-                        if !ready && let Some(name) = p.metadata.name.as_deref() {
+                        if !ready
+                            && healthy(p)
+                            && let Some(name) = p.metadata.name.as_deref()
+                        {
                             let _ = mark_running_ready(&pods, name).await;
                         }
                     }

@@ -408,6 +408,133 @@ fn image_of_pod(p: &Pod) -> String {
         .unwrap_or_default()
 }
 
+/// `(name, spec.replicas)` of every ReplicaSet, by image.
+async fn rs_sizes(rss: &Api<ReplicaSet>) -> BTreeMap<String, i32> {
+    rss.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|rs| {
+            let spec = rs.spec.as_ref().unwrap();
+            (image_of(spec.template.as_ref()), spec.replicas.unwrap_or(0))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn pause_resume_and_proportional_scaling_during_a_stuck_rollout() {
+    let (c, client) = setup().await;
+    let cm = ControllerManager::start(&c, |_| {}).unwrap();
+    // Pods of the "broken" image never become ready.
+    let kubelet = FakeKubelet::start_with(&client, "default", |p| image_of_pod(p) != "broken:1");
+    let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    ds.create(&PostParams::default(), &deployment("app", "nginx:1", 2))
+        .await
+        .unwrap();
+    wait_rollout_complete(&client, "app", 2).await;
+
+    // Paused: a template change creates nothing.
+    c.ok(&["rollout", "pause", "deployment/app"]).unwrap();
+    c.ok(&["set", "image", "deployment/app", "app=nginx:2"]).unwrap();
+    let d = wait_for("paused condition", WAIT, || async {
+        let d = ds.get("app").await?;
+        let paused = d.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| {
+            c.iter().any(|c| {
+                c.type_ == "Progressing" && c.status == "Unknown" && c.reason.as_deref() == Some("DeploymentPaused")
+            })
+        });
+        Ok((paused && d.status.as_ref().unwrap().observed_generation == d.metadata.generation).then_some(d))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        rss.list(&ListParams::default()).await.unwrap().items.len(),
+        1,
+        "{:?}",
+        d.status
+    );
+    // Resumed: it rolls out.
+    c.ok(&["rollout", "resume", "deployment/app"]).unwrap();
+    wait_rollout_complete(&client, "app", 2).await;
+
+    // A rollout to an image that never gets ready stops at replicas +
+    // maxSurge pods: 2 old, 1 new.
+    kubelet.reset_max();
+    c.ok(&["set", "image", "deployment/app", "app=broken:1"]).unwrap();
+    wait_for("stuck rollout", WAIT, || async {
+        let sizes = rs_sizes(&rss).await;
+        Ok((sizes.get("nginx:2") == Some(&2) && sizes.get("broken:1") == Some(&1)).then_some(()))
+    })
+    .await
+    .unwrap();
+    // Scaled to 10 mid-rollout: the 8 extra replicas (10 + 1 surge - 3)
+    // are shared 2:1 (rounded), never more than 11 pods.
+    ds.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 10}})),
+    )
+    .await
+    .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    wait_for("proportional scale-up", WAIT, || async {
+        let sizes = rs_sizes(&rss).await;
+        let live = pods.list(&ListParams::default()).await?.items.len();
+        Ok((sizes.get("nginx:2") == Some(&7) && sizes.get("broken:1") == Some(&4) && live == 11).then_some(()))
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        kubelet.max_pods() <= 11,
+        "saw {} pods; replicas + maxSurge is 11",
+        kubelet.max_pods()
+    );
+    // And to 0: every ReplicaSet goes to 0.
+    ds.patch(
+        "app",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 0}})),
+    )
+    .await
+    .unwrap();
+    wait_for("scaled to zero", WAIT, || async {
+        let sizes = rs_sizes(&rss).await;
+        let live = pods.list(&ListParams::default()).await?.items.len();
+        Ok((sizes.values().all(|n| *n == 0) && live == 0).then_some(()))
+    })
+    .await
+    .unwrap();
+    cm.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn recreate_deletes_old_pods_before_creating_new_ones() {
+    let (c, client) = setup().await;
+    let cm = ControllerManager::start(&c, |_| {}).unwrap();
+    let kubelet = FakeKubelet::start(&client, "default");
+    let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let mut d = deployment("batch", "busybox:1", 3);
+    d.spec.as_mut().unwrap().strategy = serde_json::from_value(json!({"type": "Recreate"})).unwrap();
+    ds.create(&PostParams::default(), &d).await.unwrap();
+    wait_rollout_complete(&client, "batch", 3).await;
+    kubelet.reset_max();
+    c.ok(&["set", "image", "deployment/batch", "app=busybox:2"]).unwrap();
+    let d = wait_rollout_complete(&client, "batch", 3).await;
+    assert_eq!(image_of(Some(&d.spec.as_ref().unwrap().template)), "busybox:2");
+    assert!(
+        kubelet.max_pods() <= 3,
+        "Recreate ran {} pods at once",
+        kubelet.max_pods()
+    );
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let ps = pods.list(&ListParams::default()).await.unwrap().items;
+    assert!(ps.len() == 3 && ps.iter().all(|p| image_of_pod(p) == "busybox:2"));
+    cm.stop().await.unwrap();
+}
+
 async fn deployment_with_pods(client: &Client, name: &str, replicas: i32) -> (Vec<ReplicaSet>, Vec<Pod>) {
     let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
     ds.create(&PostParams::default(), &deployment(name, "nginx", replicas))
@@ -579,14 +706,4 @@ async fn only_the_leader_acts_and_a_crashed_leader_hands_over() {
     // Stopping releases the lease.
     b.stop().await.unwrap();
     assert_eq!(holder().await.unwrap(), None);
-}
-
-#[allow(dead_code)]
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
-#[allow(dead_code)]
-async fn deployments(client: &Client) -> Api<Deployment> {
-    Api::namespaced(client.clone(), "default")
 }
