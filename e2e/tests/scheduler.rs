@@ -381,11 +381,16 @@ async fn leader_election_lets_one_instance_lead() {
     assert_eq!(spec.lease_transitions, Some(1));
 }
 
-/// SchedulingBasic end to end (not a timed test): `RKUBE_BENCH_NODES`
-/// simulated nodes (default 1000), `RKUBE_BENCH_PODS` pending pods (default
-/// 5000) created before the scheduler starts; prints pods/s from the
-/// scheduler's start to the last bind seen. Run with
-/// `cargo nextest run -p rkube-e2e --test scheduler --run-ignored only --no-capture`.
+/// scheduler_perf-style run end to end (not a timed test):
+/// `RKUBE_BENCH_NODES` simulated nodes (default 1000), `RKUBE_BENCH_PODS`
+/// pending pods (default 5000) created before the scheduler starts, shaped
+/// by `RKUBE_BENCH_WORKLOAD`: `basic` (SchedulingBasic), `anti-affinity`
+/// (preferred anti-affinity by hostname within groups of 10 pods) or
+/// `spread` (DoNotSchedule zone spread, maxSkew 1, over 3 zones); prints
+/// pods/s from the scheduler's start to the last bind seen. Run with
+/// `cargo nextest run -p rkube-e2e --test scheduler --run-ignored only --no-capture`
+/// (after `cargo build -p rkube-apiserver`; `--release` builds for real
+/// numbers).
 #[tokio::test]
 #[ignore]
 async fn scheduling_basic_end_to_end() {
@@ -393,7 +398,27 @@ async fn scheduling_basic_end_to_end() {
     use kube::runtime::{WatchStreamExt, watcher};
     let var = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
     let (nodes, pods) = (var("RKUBE_BENCH_NODES", 1000), var("RKUBE_BENCH_PODS", 5000));
+    let workload = std::env::var("RKUBE_BENCH_WORKLOAD").unwrap_or_else(|_| "basic".into());
+    let shape = move |i: usize| -> (Value, Value) {
+        let group = format!("g{}", i / 10);
+        match workload.as_str() {
+            "anti-affinity" => (
+                json!({"group": group}),
+                json!({"affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"group": group}},
+                                                        "topologyKey": "kubernetes.io/hostname"}}
+                ]}}}),
+            ),
+            "spread" => (
+                json!({"app": "spread"}),
+                json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "spread"}}}]}),
+            ),
+            _ => (json!({}), json!({})),
+        }
+    };
     let mut cfg = sim("bench-", 0, nodes);
+    cfg.zones = vec!["zone-a".into(), "zone-b".into(), "zone-c".into()];
     cfg.lease_interval = Duration::from_secs(3600);
     cfg.status_interval = Duration::from_secs(3600);
     cfg.cpu = "32".into();
