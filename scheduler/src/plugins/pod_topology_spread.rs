@@ -506,6 +506,56 @@ mod tests {
     }
 
     #[test]
+    fn node_inclusion_policies() {
+        // zone1: a (2 pods, labelled ssd); zone2: x (0 pods, tainted), y (1 pod).
+        let tainted = |name: &str, zone: &str| {
+            node(
+                name,
+                json!({"zone": zone}),
+                Value::Null,
+                json!({"taints": [{"key": "k", "value": "v", "effect": "NoSchedule"}]}),
+            )
+        };
+        let mut a = zoned("a", "zone1", 2);
+        a.labels.insert("disk".into(), "ssd".into());
+        let mut a_node = (**a.node.as_ref().unwrap()).clone();
+        a_node
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("disk".into(), "ssd".into());
+        a.node = Some(Arc::new(a_node));
+        let snap = Snapshot::from_nodes(vec![a, tainted("x", "zone2"), zoned("y", "zone2", 1)]);
+        let with = |extra: Value, spec_extra: Value| {
+            let mut c = spread("zone", 1, "DoNotSchedule");
+            for (k, v) in extra.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            let mut spec = json!({"topologySpreadConstraints": [c]});
+            for (k, v) in spec_extra.as_object().unwrap() {
+                spec[k] = v.clone();
+            }
+            pod("p", json!({"foo": ""}), spec)
+        };
+        let statuses = |p: &PodInfo| -> Vec<String> { filter_all(plugin(), p, &snap).iter().map(short).collect() };
+        let no = ERR_REASON_CONSTRAINTS_NOT_MATCH;
+        // Default (affinity Honor, taints Ignore): zone1 2, zone2 1 -> only zone2 fits.
+        assert_eq!(statuses(&with(json!({}), json!({}))), [no, "", ""]);
+        // nodeSelector disk=ssd with affinity Honor: only zone1 counts, min 2,
+        // so zone1 (2+1-2=1) fits; zone2 is not a counted domain (count 0).
+        assert_eq!(
+            statuses(&with(json!({}), json!({"nodeSelector": {"disk": "ssd"}}))),
+            ["", "", ""]
+        );
+        // nodeTaintsPolicy Honor drops x (tainted) but y still makes zone2 count 1.
+        assert_eq!(
+            statuses(&with(json!({"nodeTaintsPolicy": "Honor"}), json!({}))),
+            [no, "", ""]
+        );
+    }
+
+    #[test]
     fn score_prefers_emptier_domains() {
         // One hostname constraint, 4 candidate nodes with 2/1/0/3 matching
         // pods: weight ln(4+2), raw score count*weight + (maxSkew-1),
