@@ -11,6 +11,9 @@
 pub mod hash;
 pub mod math;
 pub mod progress;
+mod revision;
+mod rollout;
+mod scale;
 mod sync;
 
 use std::sync::Arc;
