@@ -86,6 +86,12 @@ pub const CONTROLLERS: &[ControllerDescriptor] = &[
         start: controllers::replicaset::start,
     },
     ControllerDescriptor {
+        name: "replicationcontroller-controller",
+        aliases: &["replicationcontroller"],
+        disabled_by_default: false,
+        start: controllers::replicaset::start_replication_controller,
+    },
+    ControllerDescriptor {
         name: "deployment-controller",
         aliases: &["deployment"],
         disabled_by_default: false,

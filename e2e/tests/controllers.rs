@@ -241,6 +241,40 @@ async fn replicaset_keeps_replicas_and_adopts_orphans() {
     cm.stop().await.unwrap();
 }
 
+#[tokio::test]
+async fn replication_controller_keeps_replicas() {
+    let (c, client) = setup().await;
+    let cm = ControllerManager::start(&c, |_| {}).unwrap();
+    let _kubelet = FakeKubelet::start(&client, "default");
+    let rcs: Api<k8s_openapi::api::core::v1::ReplicationController> = Api::namespaced(client.clone(), "default");
+    let rc = serde_json::from_value(json!({
+        "metadata": {"name": "legacy"},
+        "spec": {"replicas": 2, "selector": {"app": "legacy"},
+                 "template": {"metadata": {"labels": {"app": "legacy"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+    }))
+    .unwrap();
+    let rc = rcs.create(&PostParams::default(), &rc).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    wait_for("2 ready replicas", WAIT, || async {
+        let s = rcs.get_status("legacy").await?.status.unwrap_or_default();
+        Ok((s.replicas == 2 && s.ready_replicas == Some(2) && s.available_replicas == Some(2)).then_some(()))
+    })
+    .await
+    .unwrap();
+    let ps = pods.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(ps.len(), 2);
+    for p in &ps {
+        let owner = &p.owner_references()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.api_version.as_str()),
+            ("ReplicationController", "v1")
+        );
+        assert_eq!(Some(&owner.uid), rc.uid().as_ref());
+        assert!(p.name_any().starts_with("legacy-"));
+    }
+    cm.stop().await.unwrap();
+}
+
 fn deployment(name: &str, image: &str, replicas: i32) -> Deployment {
     serde_json::from_value(json!({
         "metadata": {"name": name},

@@ -7,6 +7,7 @@
 //! status ([`status`]).
 
 pub mod ranking;
+pub mod source;
 pub mod status;
 
 use std::collections::HashSet;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::{BoxFuture, join_all};
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -27,14 +28,14 @@ use crate::controllers::controller_ref::{
     without_owner,
 };
 use crate::controllers::pod_status::{is_active, is_ready, is_terminating};
-use crate::error::{Error, ignore_not_found, is_not_found, status_code};
+use crate::error::{Error, is_not_found, status_code};
 use crate::expectations::Expectations;
 use crate::informer::{Change, Informer, object_key, split_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
 use crate::runner::{Action, new_queue, run_workers};
+use source::Source;
 
-const NAME: &str = "replicaset-controller";
 /// At most this many pods are created or deleted in one sync (upstream's
 /// `BurstReplicas`).
 pub const BURST_REPLICAS: usize = 500;
@@ -43,43 +44,60 @@ pub const BURST_REPLICAS: usize = 500;
 pub const SLOW_START_INITIAL_BATCH: usize = 1;
 
 pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
-    run(ctx).boxed()
+    let source = Source::ReplicaSets(ctx.informers.get::<ReplicaSet>());
+    run(ctx, source).boxed()
+}
+
+/// The ReplicationController controller: the same controller over
+/// ReplicationControllers.
+pub fn start_replication_controller(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
+    let source = Source::ReplicationControllers(ctx.informers.get::<ReplicationController>());
+    run(ctx, source).boxed()
 }
 
 /// The ReplicaSet controller's shared state.
 pub struct ReplicaSetController {
     client: kube::Client,
-    replica_sets: Informer<ReplicaSet>,
+    source: Source,
     pods: Informer<Pod>,
     expectations: Expectations,
     queue: WorkQueue<String>,
 }
 
-async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let queue = new_queue(NAME, &ctx.metrics);
+async fn run(ctx: ControllerContext, source: Source) -> Result<(), Error> {
+    let name = source.controller_name();
+    let queue = new_queue(name, &ctx.metrics);
     let controller = Arc::new(ReplicaSetController {
         client: ctx.client.clone(),
-        replica_sets: ctx.informers.get::<ReplicaSet>(),
+        source: source.clone(),
         pods: ctx.informers.get::<Pod>(),
         expectations: Expectations::default(),
         queue: queue.clone(),
     });
     let c = controller.clone();
-    controller.replica_sets.add_handler(move |change| match change {
-        Change::Added(rs) | Change::Updated { new: rs, .. } => c.queue.add(object_key(rs.as_ref())),
-        Change::Deleted(rs) => {
-            let key = object_key(rs.as_ref());
+    let on_owner = move |key: String, deleted: bool| {
+        if deleted {
             c.expectations.delete(&key);
-            c.queue.add(key);
         }
-    });
+        c.queue.add(key);
+    };
+    match &source {
+        Source::ReplicaSets(i) => i.add_handler(move |change| match change {
+            Change::Added(o) | Change::Updated { new: o, .. } => on_owner(object_key(o.as_ref()), false),
+            Change::Deleted(o) => on_owner(object_key(o.as_ref()), true),
+        }),
+        Source::ReplicationControllers(i) => i.add_handler(move |change| match change {
+            Change::Added(o) | Change::Updated { new: o, .. } => on_owner(object_key(o.as_ref()), false),
+            Change::Deleted(o) => on_owner(object_key(o.as_ref()), true),
+        }),
+    }
     let c = controller.clone();
     controller.pods.add_handler(move |change| c.on_pod(change));
-    controller.replica_sets.wait_synced().await;
+    controller.source.wait_synced().await;
     controller.pods.wait_synced().await;
     let c = controller.clone();
     run_workers(
-        NAME,
+        name,
         queue,
         ctx.config.concurrency.replicaset,
         ctx.metrics.clone(),
@@ -101,10 +119,10 @@ impl ReplicaSetController {
     /// the same uid.
     fn resolve(&self, namespace: &str, meta: &ObjectMeta) -> Option<Arc<ReplicaSet>> {
         let r = controller_of(meta)?;
-        if r.kind != "ReplicaSet" {
+        if r.kind != self.source.kind() {
             return None;
         }
-        let rs = self.replica_sets.get(namespace, &r.name)?;
+        let rs = self.source.get(namespace, &r.name)?;
         (rs.metadata.uid.as_deref() == Some(r.uid.as_str())).then_some(rs)
     }
 
@@ -112,7 +130,7 @@ impl ReplicaSetController {
     fn selecting(&self, pod: &Pod) -> Vec<Arc<ReplicaSet>> {
         let ns = pod.namespace().unwrap_or_default();
         let labels = pod.metadata.labels.clone().unwrap_or_default();
-        self.replica_sets
+        self.source
             .list(&ns)
             .into_iter()
             .filter(|rs| {
@@ -192,7 +210,7 @@ impl ReplicaSetController {
     /// One reconcile of `namespace/name`.
     pub async fn sync(&self, key: &str) -> Result<Action, Error> {
         let (ns, name) = split_key(key);
-        let Some(rs) = self.replica_sets.get(ns, name) else {
+        let Some(rs) = self.source.get(ns, name) else {
             self.expectations.delete(key);
             return Ok(Action::Done);
         };
@@ -228,8 +246,7 @@ impl ReplicaSetController {
         if status_changed {
             let mut updated = (*rs).clone();
             updated.status = Some(new_status.clone());
-            let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
-            match api.replace_status(name, &PostParams::default(), &updated).await {
+            match self.source.write_status(&self.client, &updated).await {
                 Ok(_) => {}
                 Err(e) if is_not_found(&e) => return Ok(Action::Done),
                 Err(e) => return Err(e.into()),
@@ -284,16 +301,16 @@ impl ReplicaSetController {
                     // Recheck with a live read before adopting, as upstream
                     // does, so a deleted-and-recreated owner adopts nothing.
                     if can_adopt.is_none() {
-                        let rs_api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &ns);
-                        let fresh = ignore_not_found(rs_api.get(&rs.name_any()).await)?;
-                        can_adopt = Some(fresh.is_some_and(|f| {
-                            f.metadata.uid.as_deref() == Some(uid.as_str()) && f.metadata.deletion_timestamp.is_none()
-                        }));
+                        let fresh = self.source.get_live(&self.client, &ns, &rs.name_any()).await?;
+                        can_adopt =
+                            Some(fresh.is_some_and(|f| {
+                                f.uid.as_deref() == Some(uid.as_str()) && f.deletion_timestamp.is_none()
+                            }));
                     }
                     if can_adopt != Some(true) {
                         continue;
                     }
-                    let owner = new_controller_ref(&rs.metadata, "apps/v1", "ReplicaSet");
+                    let owner = new_controller_ref(&rs.metadata, self.source.api_version(), self.source.kind());
                     let patch = owner_refs_patch(&pod.metadata, &with_owner(&pod.metadata, owner));
                     match api
                         .patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
@@ -315,7 +332,7 @@ impl ReplicaSetController {
             return Vec::new();
         };
         let siblings: HashSet<String> = self
-            .replica_sets
+            .source
             .list(ns)
             .into_iter()
             .filter(|s| controller_of(&s.metadata).is_some_and(|r| r.uid == owner.uid))
@@ -356,7 +373,7 @@ impl ReplicaSetController {
             }
             if created < n {
                 tracing::info!(
-                    controller = NAME,
+                    controller = self.source.controller_name(),
                     replicaset = key,
                     created,
                     wanted = n,
@@ -407,7 +424,11 @@ impl ReplicaSetController {
                 labels: meta.labels,
                 annotations: meta.annotations,
                 finalizers: meta.finalizers,
-                owner_references: Some(vec![new_controller_ref(&rs.metadata, "apps/v1", "ReplicaSet")]),
+                owner_references: Some(vec![new_controller_ref(
+                    &rs.metadata,
+                    self.source.api_version(),
+                    self.source.kind(),
+                )]),
                 ..ObjectMeta::default()
             },
             spec: template.spec,
