@@ -608,3 +608,46 @@ async fn the_binary_schedules_and_serves_health_and_metrics() {
         .unwrap();
     assert!(lease.spec.unwrap().holder_identity.is_some());
 }
+
+#[tokio::test]
+async fn pods_wait_for_their_persistent_volume_claims() {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    let e = env(vec![sim("v-", 0, 1)]).await;
+    create(
+        &e.client,
+        vec![pod(
+            "needs-data",
+            json!({}),
+            json!({"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}),
+        )],
+    )
+    .await;
+    assert_eq!(
+        failed_scheduling(&e.client, "needs-data").await,
+        "0/1 nodes are available: persistentvolumeclaim \"data\" not found. \
+         preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    );
+    // The claim appears, bound (as the PV controller leaves it): the
+    // storage event moves the pod and it lands.
+    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "data", "annotations": {"pv.kubernetes.io/bind-completed": "yes"}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeName": "pv-1"},
+    }))
+    .unwrap();
+    Api::<PersistentVolumeClaim>::namespaced(e.client.clone(), "sched")
+        .create(&PostParams::default(), &pvc)
+        .await
+        .unwrap();
+    let pv: k8s_openapi::api::core::v1::PersistentVolume = serde_json::from_value(json!({
+        "metadata": {"name": "pv-1"},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/pv-1"},
+                 "claimRef": {"namespace": "sched", "name": "data"}},
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::PersistentVolume>::all(e.client.clone())
+        .create(&PostParams::default(), &pv)
+        .await
+        .unwrap();
+    let placed = placements(&e.client, &["needs-data"]).await;
+    assert_eq!(placed["needs-data"], "v-0");
+}

@@ -140,11 +140,13 @@ pub async fn run_with_client(
     cfg: KubeSchedulerConfiguration,
     metrics: Arc<Metrics>,
 ) -> Result<(), Error> {
-    let (workloads, feed) = workloads::start(&client);
+    let storage_changed = Arc::new(tokio::sync::Notify::new());
+    let (workloads, feed) = workloads::start(&client, storage_changed.clone());
     let workloads = Arc::new(workloads);
     let ctx = plugins::PluginContext {
         workloads: workloads.clone(),
-        budgets: workloads,
+        budgets: workloads.clone(),
+        volumes: workloads,
     };
     let profiles = cfg.frameworks(&ctx)?;
     let queue = Arc::new(queue::SchedulingQueue::new(cfg.queue_config()));
@@ -176,6 +178,15 @@ pub async fn run_with_client(
                 if n.is_multiple_of(10) {
                     metrics.set_queue_sizes(queue.sizes());
                 }
+            }
+        });
+    }
+    {
+        let sched = sched.clone();
+        tasks.spawn(async move {
+            loop {
+                storage_changed.notified().await;
+                sched.on_cluster_event(framework::ClusterEvent::StorageChange);
             }
         });
     }

@@ -2,18 +2,23 @@
 //! StatefulSets, ReplicationControllers), for PodTopologySpread's default
 //! constraints: a pod without constraints is spread with its peers, the
 //! pods those workloads select (upstream's `helper.DefaultSelector`); and of
-//! PodDisruptionBudgets, which preemption respects where it can.
+//! PodDisruptionBudgets, which preemption respects where it can; and of
+//! PersistentVolumeClaims, PersistentVolumes and StorageClasses
+//! (VolumeBinding).
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{ReplicationController, Service};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, ReplicationController, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 
 use crate::plugins::default_preemption::{Budget, Budgets};
 use crate::plugins::pod_topology_spread::WorkloadSelectors;
+use crate::plugins::volume_binding::VolumeListers;
 use crate::pod_info::PodInfo;
 use crate::selectors::Selector;
 
@@ -25,6 +30,9 @@ pub struct Workloads {
     stateful_sets: Store<StatefulSet>,
     controllers: Store<ReplicationController>,
     budgets: Store<PodDisruptionBudget>,
+    claims: Store<PersistentVolumeClaim>,
+    volumes: Store<PersistentVolume>,
+    classes: Store<StorageClass>,
 }
 
 impl std::fmt::Debug for Workloads {
@@ -35,12 +43,19 @@ impl std::fmt::Debug for Workloads {
 
 /// Starts the four reflectors; returns the stores and the future that
 /// keeps them fed.
-pub fn start(client: &Client) -> (Workloads, impl std::future::Future<Output = ()> + use<>) {
+/// `storage_changed` is notified on every claim, volume or class change.
+pub fn start(
+    client: &Client,
+    storage_changed: std::sync::Arc<tokio::sync::Notify>,
+) -> (Workloads, impl std::future::Future<Output = ()> + use<>) {
     let (services, sw) = reflector::store();
     let (replica_sets, rw) = reflector::store();
     let (stateful_sets, ssw) = reflector::store();
     let (controllers, cw) = reflector::store();
     let (budgets, bw) = reflector::store();
+    let (claims, pvcw) = reflector::store();
+    let (volumes, pvw) = reflector::store();
+    let (classes, scw) = reflector::store();
     let cfg = watcher::Config::default();
     let s = watcher::watcher(Api::<Service>::all(client.clone()), cfg.clone())
         .default_backoff()
@@ -58,12 +73,39 @@ pub fn start(client: &Client) -> (Workloads, impl std::future::Future<Output = (
         .default_backoff()
         .reflect(cw)
         .for_each(|_| async {});
-    let b = watcher::watcher(Api::<PodDisruptionBudget>::all(client.clone()), cfg)
+    let b = watcher::watcher(Api::<PodDisruptionBudget>::all(client.clone()), cfg.clone())
         .default_backoff()
         .reflect(bw)
         .for_each(|_| async {});
+    let pvc = watcher::watcher(Api::<PersistentVolumeClaim>::all(client.clone()), cfg.clone())
+        .default_backoff()
+        .reflect(pvcw)
+        .for_each({
+            let n = storage_changed.clone();
+            move |_| {
+                n.notify_one();
+                async {}
+            }
+        });
+    let pv = watcher::watcher(Api::<PersistentVolume>::all(client.clone()), cfg.clone())
+        .default_backoff()
+        .reflect(pvw)
+        .for_each({
+            let n = storage_changed.clone();
+            move |_| {
+                n.notify_one();
+                async {}
+            }
+        });
+    let sc = watcher::watcher(Api::<StorageClass>::all(client.clone()), cfg)
+        .default_backoff()
+        .reflect(scw)
+        .for_each(move |_| {
+            storage_changed.notify_one();
+            async {}
+        });
     let fut = async move {
-        tokio::join!(s, r, ss, c, b);
+        tokio::join!(s, r, ss, c, b, pvc, pv, sc);
     };
     (
         Workloads {
@@ -72,6 +114,9 @@ pub fn start(client: &Client) -> (Workloads, impl std::future::Future<Output = (
             stateful_sets,
             controllers,
             budgets,
+            claims,
+            volumes,
+            classes,
         },
         fut,
     )
@@ -146,5 +191,20 @@ impl Budgets for Workloads {
                     .unwrap_or_default(),
             })
             .collect()
+    }
+}
+
+impl VolumeListers for Workloads {
+    fn claim(&self, namespace: &str, name: &str) -> Option<std::sync::Arc<PersistentVolumeClaim>> {
+        self.claims.get(&ObjectRef::new(name).within(namespace))
+    }
+    fn volume(&self, name: &str) -> Option<std::sync::Arc<PersistentVolume>> {
+        self.volumes.get(&ObjectRef::new(name))
+    }
+    fn volumes(&self) -> Vec<std::sync::Arc<PersistentVolume>> {
+        self.volumes.state()
+    }
+    fn class(&self, name: &str) -> Option<std::sync::Arc<StorageClass>> {
+        self.classes.get(&ObjectRef::new(name))
     }
 }

@@ -149,6 +149,8 @@ pub enum ClusterEvent {
     NamespaceUpdate,
     /// The pod itself changed.
     UnscheduledPodUpdate,
+    /// A PersistentVolumeClaim, PersistentVolume or StorageClass changed.
+    StorageChange,
 }
 
 /// What PreFilter may narrow the candidates to.

@@ -14,6 +14,7 @@ pub mod scheduling_gates;
 pub mod taint_toleration;
 #[cfg(test)]
 pub mod testing;
+pub mod volume_binding;
 
 use std::sync::Arc;
 
@@ -28,6 +29,8 @@ pub struct PluginContext {
     pub workloads: Arc<dyn WorkloadSelectors>,
     /// PodDisruptionBudgets (DefaultPreemption).
     pub budgets: Arc<dyn default_preemption::Budgets>,
+    /// Claims, volumes and storage classes (VolumeBinding).
+    pub volumes: Arc<dyn volume_binding::VolumeListers>,
 }
 
 impl Default for PluginContext {
@@ -35,6 +38,7 @@ impl Default for PluginContext {
         PluginContext {
             workloads: Arc::new(NoWorkloads),
             budgets: Arc::new(default_preemption::NoBudgets),
+            volumes: Arc::new(volume_binding::NoVolumes),
         }
     }
 }
@@ -64,14 +68,13 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
 ];
 
 /// Upstream plugin names accepted in configuration that have no effect
-/// here: the queue sort and binder are built in; volume plugins are not
-/// implemented yet.
+/// here: the queue sort and binder are built in; these volume plugins are
+/// not implemented yet.
 pub const NOT_IMPLEMENTED: &[&str] = &[
     "PrioritySort",
     "DefaultBinder",
     "VolumeRestrictions",
     "NodeVolumeLimits",
-    "VolumeBinding",
     "VolumeZone",
     "DynamicResources",
 ];
@@ -116,6 +119,7 @@ pub fn new_plugin(name: &str, ctx: &PluginContext, args: &PluginArgs) -> Option<
         "DefaultPreemption" => Arc::new(default_preemption::DefaultPreemption::new(ctx.budgets.clone())),
         "NodeResourcesBalancedAllocation" => Arc::new(node_resources_fit::BalancedAllocation),
         "ImageLocality" => Arc::new(image_locality::ImageLocality),
+        "VolumeBinding" => Arc::new(volume_binding::VolumeBinding::new(ctx.volumes.clone())),
         _ => return None,
     };
     Some(p)
