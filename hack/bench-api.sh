@@ -8,6 +8,10 @@
 #     clients; PUT at 64 clients; create Pods (~2 KiB) at 32 clients;
 #   - LIST of 10,000 Pods, full and with limit=500;
 #   - 1,000 watchers while 500 ConfigMaps/s are created;
+#   - the same GET, create-Pods and LIST loads again in Kubernetes protobuf
+#     (kube-load --protobuf, as client-go's typed clients speak), reported
+#     as "<backend> protobuf" next to the JSON rows; the protobuf LIST reads
+#     the same 10,000 Pods;
 #   - with --big: RSS with 100,000 ConfigMaps stored (a separate server:
 #     after loading them, and again after a restart), and /readyz time then.
 #
@@ -16,6 +20,7 @@
 #   hack/bench-api.sh --backends embedded --duration-secs 3
 #   hack/bench-api.sh --out DIR                keep JSON reports and logs in DIR
 #   hack/bench-api.sh --skip-build             use the release binaries as built
+#   hack/bench-api.sh --no-protobuf            skip the protobuf stage
 #
 # Markdown tables go to stdout, progress to stderr. Exits non-zero if any
 # request failed or any watcher missed an event.
@@ -32,6 +37,7 @@ duration=10
 big=""
 out=""
 skip_build=""
+protobuf=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --backends) backends=$2; shift 2 ;;
@@ -39,6 +45,7 @@ while [ $# -gt 0 ]; do
     --big) big=1; shift ;;
     --out) out=$2; shift 2 ;;
     --skip-build) skip_build=1; shift ;;
+    --no-protobuf) protobuf=""; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -201,13 +208,14 @@ reports=()
 summary=()
 
 # load NAME BACKEND DIR ARGS...: one kube-load run, its JSON kept in $out.
+# LOAD_LABEL and LOAD_NS override the report label and the namespace.
 load() {
   local name=$1 backend=$2 dir=$3
   shift 3
   local json=$out/$backend-$name.json
   echo ">> $backend: $name" >&2
-  if ! "$load_bin" --kubeconfig "$dir/kubeconfig" --server-pid "$api_pid" --label "$backend" \
-    --namespace "bench-$name" --json "$json" "$@" >/dev/null; then
+  if ! "$load_bin" --kubeconfig "$dir/kubeconfig" --server-pid "$api_pid" --label "${LOAD_LABEL:-$backend}" \
+    --namespace "${LOAD_NS:-bench-$name}" --json "$json" "$@" >/dev/null; then
     status=1
   fi
   [ -f "$json" ] && reports+=("$json")
@@ -235,6 +243,15 @@ run_backend() {
   load create-pods-32 "$backend" "$dir" --scenario create-pods --clients 32 "${d[@]}"
   load list-10k "$backend" "$dir" --scenario list --objects 10000 --page-size 500 --count 10
   load watch-1000 "$backend" "$dir" --scenario watch --watchers 1000 --event-rate 500 "${d[@]}"
+  if [ -n "$protobuf" ]; then
+    local pb=(--protobuf)
+    LOAD_LABEL="$backend protobuf" LOAD_NS=bench-get-64 \
+      load get-64-protobuf "$backend" "$dir" --scenario get --clients 64 --objects 1000 "${pb[@]}" "${d[@]}"
+    LOAD_LABEL="$backend protobuf" \
+      load create-pods-32-protobuf "$backend" "$dir" --scenario create-pods --clients 32 "${pb[@]}" "${d[@]}"
+    LOAD_LABEL="$backend protobuf" LOAD_NS=bench-list-10k \
+      load list-10k-protobuf "$backend" "$dir" --scenario list --objects 10000 --page-size 500 --count 10 "${pb[@]}"
+  fi
 
   summary+=("| $backend | $ready_ms | $idle | $(rss_mib "$api_pid") | $(hwm_mib "$api_pid") |")
   stop_apiserver

@@ -97,6 +97,16 @@ pub fn message(schema: &Schema, idx: usize, v: &Value, out: &mut Vec<u8>, depth:
     fields(schema, idx, obj, out, depth)
 }
 
+/// Encodes an object as message `idx` without copying it into a
+/// [`Value`] first (kinds are never special messages).
+pub fn object(schema: &Schema, idx: usize, obj: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), ProtoError> {
+    match schema.messages.get(idx) {
+        Some(m) if m.special == Special::None => fields(schema, idx, obj, out, 0),
+        Some(_) => message(schema, idx, &Value::Object(obj.clone()), out, 0),
+        None => Err(ProtoError::new("unknown message")),
+    }
+}
+
 fn fields(
     schema: &Schema,
     idx: usize,

@@ -30,9 +30,9 @@
 
 mod decode;
 mod encode;
-mod gotime;
 #[cfg(test)]
 mod fixtures;
+mod gotime;
 #[cfg(test)]
 mod http_tests;
 mod schema;
@@ -162,8 +162,8 @@ pub fn encode_object(obj: &Map<String, Value>) -> Result<Vec<u8>, ProtoError> {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let idx = message_of(schema, api_version, kind)
         .ok_or_else(|| ProtoError::new(format!("no protobuf message for {api_version}/{kind}")))?;
-    let mut raw = Vec::new();
-    encode::message(schema, idx, &Value::Object(obj.clone()), &mut raw, 0)?;
+    let mut raw = Vec::with_capacity(1024);
+    encode::object(schema, idx, obj, &mut raw)?;
     Ok(envelope(api_version, kind, &raw))
 }
 
@@ -201,8 +201,8 @@ pub fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
 }
 
 /// A `<Kind>List` message in its envelope: field 1 the `ListMeta`
-/// (encoded from its JSON), field 2 each item's bare message. Items are
-/// copied once, into a buffer sized up front.
+/// (encoded from its JSON), field 2 each item's bare message. The output
+/// is sized up front and every item copied into it once.
 pub fn encode_list<'a>(
     api_version: &str,
     list_kind: &str,
@@ -215,13 +215,23 @@ pub fn encode_list<'a>(
         .ok_or_else(|| ProtoError::new("no ListMeta message"))?;
     let mut meta = Vec::new();
     encode::message(schema, list_meta, metadata, &mut meta, 0)?;
-    let item_len: usize = items.clone().map(|b| b.len() + 11).sum();
-    let mut raw = Vec::with_capacity(meta.len() + item_len + 16);
-    put_bytes(&mut raw, 1, &meta);
+    let field_len = |n: usize| 1 + wire::varint_len(n as u64) + n;
+    let raw_len = field_len(meta.len()) + items.clone().map(|b| field_len(b.len())).sum::<usize>();
+    let mut type_meta = Vec::new();
+    put_bytes(&mut type_meta, 1, api_version.as_bytes());
+    put_bytes(&mut type_meta, 2, list_kind.as_bytes());
+    let mut out = Vec::with_capacity(MAGIC.len() + field_len(type_meta.len()) + field_len(raw_len) + 4);
+    out.extend_from_slice(MAGIC);
+    put_bytes(&mut out, 1, &type_meta);
+    wire::put_tag(&mut out, 2, LEN);
+    wire::put_varint(&mut out, raw_len as u64);
+    put_bytes(&mut out, 1, &meta);
     for item in items {
-        put_bytes(&mut raw, 2, item);
+        put_bytes(&mut out, 2, item);
     }
-    Ok(envelope(api_version, list_kind, &raw))
+    put_bytes(&mut out, 3, b"");
+    put_bytes(&mut out, 4, b"");
+    Ok(out)
 }
 
 const META: &str = "k8s.io.apimachinery.pkg.apis.meta.v1.";

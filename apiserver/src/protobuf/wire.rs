@@ -94,6 +94,11 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// How many bytes `v` takes as a varint.
+pub fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// Appends a varint.
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {

@@ -1,14 +1,19 @@
-//! The kube-rs client the scenarios share, and the raw JSON requests they
-//! send through it.
+//! The kube-rs client the scenarios share, and the raw requests they send
+//! through it.
 //!
 //! Requests are built by hand (`http::Request` with `Accept` and
-//! `Content-Type: application/json`) and sent with [`kube::Client`], so the
-//! client does no more work than reading the body: what is measured is the
-//! server. kube-rs opens one HTTP/1.1 connection per concurrent request.
+//! `Content-Type: application/json`, or with `--protobuf` Kubernetes
+//! protobuf the way client-go's typed clients send it) and sent with
+//! [`kube::Client`], so the client does no more work than reading the body:
+//! what is measured is the server. Bodies are decoded only after the clock
+//! stops. kube-rs opens one HTTP/1.1 connection per concurrent request.
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use anyhow::{Context, bail};
 use http::{Method, Request, header};
@@ -61,8 +66,44 @@ pub fn collection(namespace: &str, resource: &str) -> String {
     format!("/api/v1/namespaces/{namespace}/{resource}")
 }
 
-/// A JSON request; `body` empty for none.
+/// The protobuf media type.
+pub const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+
+static USE_PROTOBUF: AtomicBool = AtomicBool::new(false);
+
+/// Makes [`request`] speak Kubernetes protobuf (`--protobuf`): bodies are
+/// encoded, and responses asked for, as client-go's typed clients do.
+pub fn use_protobuf(on: bool) {
+    USE_PROTOBUF.store(on, Ordering::Relaxed);
+}
+
+/// A request in the run's encoding (JSON, or protobuf with `--protobuf`);
+/// `body` is JSON, empty for none.
 pub fn request(method: Method, uri: &str, body: Vec<u8>) -> anyhow::Result<Request<Vec<u8>>> {
+    build(USE_PROTOBUF.load(Ordering::Relaxed), method, uri, body)
+}
+
+fn build(protobuf: bool, method: Method, uri: &str, body: Vec<u8>) -> anyhow::Result<Request<Vec<u8>>> {
+    if !protobuf {
+        return request_json(method, uri, body);
+    }
+    let mut b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::ACCEPT, format!("{PROTOBUF},application/json"));
+    let mut body = body;
+    if !body.is_empty() {
+        let obj: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&body).context("request body is not a JSON object")?;
+        body = rkube_apiserver::protobuf::encode_object(&obj).context("encoding the body as protobuf")?;
+        b = b.header(header::CONTENT_TYPE, PROTOBUF);
+    }
+    b.body(body).with_context(|| format!("building a request for {uri}"))
+}
+
+/// A JSON request whatever the run's encoding (watches); `body` empty for
+/// none.
+pub fn request_json(method: Method, uri: &str, body: Vec<u8>) -> anyhow::Result<Request<Vec<u8>>> {
     let mut b = Request::builder()
         .method(method)
         .uri(uri)
@@ -71,6 +112,17 @@ pub fn request(method: Method, uri: &str, body: Vec<u8>) -> anyhow::Result<Reque
         b = b.header(header::CONTENT_TYPE, "application/json");
     }
     b.body(body).with_context(|| format!("building a request for {uri}"))
+}
+
+/// A JSON or protobuf body as JSON (protobuf is recognised by its magic).
+pub fn decode(body: &[u8]) -> Result<serde_json::Value, OpError> {
+    if body.starts_with(rkube_apiserver::protobuf::MAGIC) {
+        rkube_apiserver::protobuf::decode_object(body)
+            .map(serde_json::Value::Object)
+            .map_err(|e| OpError(format!("unreadable protobuf: {e}")))
+    } else {
+        serde_json::from_slice(body).map_err(|e| OpError(format!("unreadable JSON: {e}")))
+    }
 }
 
 /// Why one operation failed, short enough to count by kind.
@@ -100,15 +152,38 @@ impl From<kube::Error> for OpError {
 }
 
 /// Sends `req` and reads the whole body, failing after [`REQUEST_TIMEOUT`].
-/// Returns the body and the time to the last byte.
-pub async fn send(client: &Client, req: Request<Vec<u8>>) -> (Result<String, OpError>, Duration) {
+/// Returns the body and the time to the last byte; an error answer is its
+/// Status (JSON or protobuf), decoded after the clock stops.
+pub async fn send(client: &Client, req: Request<Vec<u8>>) -> (Result<Bytes, OpError>, Duration) {
     let start = Instant::now();
-    let res = match tokio::time::timeout(REQUEST_TIMEOUT, client.request_text(req)).await {
-        Ok(Ok(body)) => Ok(body),
+    let exchange = async {
+        let resp = client.send(req.map(kube::client::Body::from)).await?;
+        let status = resp.status();
+        let body = resp.into_body().collect_bytes().await?;
+        Ok::<_, kube::Error>((status, body))
+    };
+    let res = tokio::time::timeout(REQUEST_TIMEOUT, exchange).await;
+    let elapsed = start.elapsed();
+    let res = match res {
+        Ok(Ok((status, body))) if status.is_success() => Ok(body),
+        Ok(Ok((status, body))) => Err(status_error(status, &body)),
         Ok(Err(e)) => Err(OpError::from(e)),
         Err(_) => Err(OpError(format!("timed out after {} s", REQUEST_TIMEOUT.as_secs()))),
     };
-    (res, start.elapsed())
+    (res, elapsed)
+}
+
+/// `<code> <reason>: <message>` of an error answer.
+fn status_error(status: http::StatusCode, body: &[u8]) -> OpError {
+    match decode(body) {
+        Ok(v) if v.get("kind").and_then(serde_json::Value::as_str) == Some("Status") => OpError(format!(
+            "{} {}: {}",
+            v["code"].as_u64().unwrap_or(u64::from(status.as_u16())),
+            v["reason"].as_str().unwrap_or(""),
+            v["message"].as_str().unwrap_or("")
+        )),
+        _ => OpError(format!("{status}: {}", String::from_utf8_lossy(body).trim())),
+    }
 }
 
 /// POSTs `body` to `uri`; AlreadyExists counts as success when
@@ -122,8 +197,13 @@ pub async fn create(client: &Client, uri: &str, body: Vec<u8>, tolerate_existing
     }
 }
 
-/// `metadata.resourceVersion` of a JSON object or list.
-pub fn resource_version(body: &str) -> Option<String> {
+/// `metadata.resourceVersion` of a JSON or protobuf object or list.
+pub fn resource_version(body: &[u8]) -> Option<String> {
+    if body.starts_with(rkube_apiserver::protobuf::MAGIC) {
+        return decode(body).ok()?["metadata"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string);
+    }
     #[derive(serde::Deserialize)]
     struct Meta {
         #[serde(rename = "resourceVersion")]
@@ -133,7 +213,7 @@ pub fn resource_version(body: &str) -> Option<String> {
     struct Head {
         metadata: Meta,
     }
-    serde_json::from_str::<Head>(body).ok()?.metadata.resource_version
+    serde_json::from_slice::<Head>(body).ok()?.metadata.resource_version
 }
 
 /// Creates `namespace` unless it exists.
@@ -180,11 +260,15 @@ mod tests {
     #[test]
     fn resource_versions() {
         assert_eq!(
-            resource_version(r#"{"kind":"ConfigMap","metadata":{"name":"a","resourceVersion":"12"},"data":{}}"#),
+            resource_version(br#"{"kind":"ConfigMap","metadata":{"name":"a","resourceVersion":"12"},"data":{}}"#),
             Some("12".into())
         );
-        assert_eq!(resource_version(r#"{"metadata":{}}"#), None);
-        assert_eq!(resource_version("not json"), None);
+        assert_eq!(resource_version(br#"{"metadata":{}}"#), None);
+        assert_eq!(resource_version(b"not json"), None);
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "7"}});
+        let pb = rkube_apiserver::protobuf::encode_object(cm.as_object().unwrap()).unwrap();
+        assert_eq!(resource_version(&pb), Some("7".into()));
+        assert_eq!(decode(&pb).unwrap(), cm);
     }
 
     #[test]
@@ -194,5 +278,20 @@ mod tests {
         assert_eq!(req.headers()[header::CONTENT_TYPE], "application/json");
         let get = request(Method::GET, "/api/v1/namespaces/a/pods", Vec::new()).unwrap();
         assert!(get.headers().get(header::CONTENT_TYPE).is_none());
+    }
+
+    #[test]
+    fn protobuf_requests() {
+        let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}"#.to_vec();
+        let req = build(true, Method::POST, "/api/v1/namespaces/a/configmaps", body).unwrap();
+        let watch = request_json(Method::GET, "/api/v1/namespaces/a/configmaps?watch=true", Vec::new());
+        assert_eq!(
+            req.headers()[header::ACCEPT],
+            "application/vnd.kubernetes.protobuf,application/json"
+        );
+        assert_eq!(req.headers()[header::CONTENT_TYPE], PROTOBUF);
+        assert!(req.body().starts_with(b"k8s\0"));
+        assert_eq!(decode(req.body()).unwrap()["metadata"]["name"], "a");
+        assert_eq!(watch.unwrap().headers()[header::ACCEPT], "application/json");
     }
 }

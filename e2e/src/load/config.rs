@@ -137,6 +137,12 @@ pub struct LoadConfig {
     #[arg(long)]
     pub server_pid: Option<u32>,
 
+    /// Speak Kubernetes protobuf (`application/vnd.kubernetes.protobuf`
+    /// request bodies and responses), as client-go's typed clients do:
+    /// creates, GETs, PUTs and LISTs; watches stay JSON.
+    #[arg(long)]
+    pub protobuf: bool,
+
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -172,6 +172,6 @@ fn set(versions: &[Mutex<String>], i: usize, rv: String) {
 
 async fn fetch_resource_version(c: &kube::Client, path: &str) -> Result<String, OpError> {
     let req = request(Method::GET, path, Vec::new()).map_err(|e| OpError(format!("{e:#}")))?;
-    let text = send(c, req).await.0?;
-    resource_version(&text).ok_or_else(|| OpError(format!("GET {path}: no resourceVersion")))
+    let body = send(c, req).await.0?;
+    resource_version(&body).ok_or_else(|| OpError(format!("GET {path}: no resourceVersion")))
 }

@@ -33,9 +33,15 @@ struct List {
     items: Vec<IgnoredAny>,
 }
 
-/// One page: its items and the continue token.
-fn parse(body: &str) -> Result<(usize, Option<String>), OpError> {
-    let list: List = serde_json::from_str(body).map_err(|e| OpError(format!("unreadable list: {e}")))?;
+/// One page (JSON or protobuf): its items and the continue token.
+fn parse(body: &[u8]) -> Result<(usize, Option<String>), OpError> {
+    if body.starts_with(rkube_apiserver::protobuf::MAGIC) {
+        let list = client::decode(body)?;
+        let items = list["items"].as_array().map_or(0, Vec::len);
+        let token = list["metadata"]["continue"].as_str().filter(|t| !t.is_empty());
+        return Ok((items, token.map(str::to_string)));
+    }
+    let list: List = serde_json::from_slice(body).map_err(|e| OpError(format!("unreadable list: {e}")))?;
     let token = list.metadata.continue_token.filter(|t| !t.is_empty());
     Ok((list.items.len(), token))
 }
@@ -183,13 +189,18 @@ mod tests {
     #[test]
     fn parses_pages() {
         assert_eq!(
-            parse(r#"{"kind":"PodList","metadata":{"resourceVersion":"5","continue":"abc"},"items":[{"a":1},{}]}"#)
+            parse(br#"{"kind":"PodList","metadata":{"resourceVersion":"5","continue":"abc"},"items":[{"a":1},{}]}"#)
                 .unwrap(),
             (2, Some("abc".into()))
         );
-        assert_eq!(parse(r#"{"metadata":{"continue":""},"items":[]}"#).unwrap(), (0, None));
-        assert_eq!(parse(r#"{"metadata":{},"items":[]}"#).unwrap(), (0, None));
-        assert!(parse("{").is_err());
+        assert_eq!(parse(br#"{"metadata":{"continue":""},"items":[]}"#).unwrap(), (0, None));
+        assert_eq!(parse(br#"{"metadata":{},"items":[]}"#).unwrap(), (0, None));
+        assert!(parse(b"{").is_err());
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "PodList",
+            "metadata": {"resourceVersion": "5", "continue": "abc"},
+            "items": [{"metadata": {"name": "a"}}, {"metadata": {"name": "b"}}]});
+        let pb = rkube_apiserver::protobuf::encode_object(list.as_object().unwrap()).unwrap();
+        assert_eq!(parse(&pb).unwrap(), (2, Some("abc".into())));
     }
 
     #[tokio::test]

@@ -95,6 +95,7 @@ fn run_id() -> String {
 /// [`Report::failures`] and the next one runs.
 pub async fn run(config: LoadConfig) -> anyhow::Result<Report> {
     config.validate()?;
+    client::use_protobuf(config.protobuf);
     let (client, server) = client::connect(config.kubeconfig.as_deref(), config.allow_remote).await?;
     let server_version = client::server_version(&client).await;
     client::ensure_namespace(&client, &config.namespace).await?;

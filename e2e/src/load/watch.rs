@@ -166,7 +166,9 @@ impl Shared {
 type EventStream = futures::stream::BoxStream<'static, kube::Result<WatchEvent<Slim>>>;
 
 async fn open(shared: &Shared, rv: &str) -> Result<EventStream, OpError> {
-    let req = request(Method::GET, &shared.watch_uri(rv), Vec::new()).map_err(|e| OpError(format!("{e:#}")))?;
+    // Watch events are read as JSON lines whatever the run's encoding.
+    let req =
+        client::request_json(Method::GET, &shared.watch_uri(rv), Vec::new()).map_err(|e| OpError(format!("{e:#}")))?;
     match tokio::time::timeout(
         super::config::REQUEST_TIMEOUT,
         shared.client.request_events::<Slim>(req),
