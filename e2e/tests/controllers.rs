@@ -741,3 +741,71 @@ async fn only_the_leader_acts_and_a_crashed_leader_hands_over() {
     b.stop().await.unwrap();
     assert_eq!(holder().await.unwrap(), None);
 }
+
+/// The `rkube-controllers` binary with upstream-style flags: it takes the
+/// lease, serves /healthz and /metrics, and acts.
+#[tokio::test]
+async fn the_binary_leads_serves_health_and_metrics_and_acts() {
+    let (c, client) = setup().await;
+    let bin = rkube_e2e::cluster::target_dir().unwrap().join("rkube-controllers");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p rkube-controllers`",
+        bin.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(c.data_dir().join("controllers.log")).unwrap();
+    let mut child = std::process::Command::new(&bin)
+        .arg(format!("--kubeconfig={}", c.kubeconfig().display()))
+        .arg(format!("--root-ca-file={}", c.data_dir().join("pki/ca.crt").display()))
+        .args([
+            "--controllers=*,-garbage-collector",
+            "--leader-elect-retry-period=200ms",
+            "--bind-address=127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let http = |path: &'static str| async move {
+        let out = tokio::process::Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{port}{path}")])
+            .output()
+            .await?;
+        Ok::<_, anyhow::Error>(
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).into_owned()),
+        )
+    };
+    let health = wait_for("/healthz", WAIT, || http("/healthz")).await;
+    create_namespace(&client, "bin").await;
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "bin");
+    let acted = wait_for("default service account", WAIT, || async {
+        Ok(sas.get_opt("default").await?)
+    })
+    .await;
+    let metrics = http("/metrics").await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(c.data_dir().join("controllers.log")).unwrap_or_default();
+    assert_eq!(health.unwrap(), "ok", "{log}");
+    acted.unwrap_or_else(|e| panic!("{e}\n{log}"));
+    let metrics = metrics.unwrap().unwrap_or_default();
+    assert!(
+        metrics.contains("leader_election_master_status{name=\"kube-controller-manager\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("workqueue_adds_total{name=\"serviceaccount-controller\"}"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("garbage_collector"),
+        "the garbage collector was turned off: {metrics}"
+    );
+}

@@ -3,6 +3,8 @@
 //! disappeared are reported deleted.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -31,6 +33,9 @@ struct Monitor {
 /// The running monitors, by `group/version/resource`.
 pub struct Monitors {
     client: kube::Client,
+    /// Set once the server refused a metadata-only watch (406); later
+    /// monitors then start with whole objects.
+    whole_objects: Arc<AtomicBool>,
     tx: mpsc::UnboundedSender<GraphEvent>,
     monitors: HashMap<String, Monitor>,
 }
@@ -52,6 +57,7 @@ impl Monitors {
     pub fn new(client: kube::Client, tx: mpsc::UnboundedSender<GraphEvent>) -> Self {
         Monitors {
             client,
+            whole_objects: Arc::new(AtomicBool::new(false)),
             tx,
             monitors: HashMap::new(),
         }
@@ -82,6 +88,7 @@ impl Monitors {
                 r.resource.clone(),
                 self.tx.clone(),
                 synced_tx,
+                self.whole_objects.clone(),
             ));
             self.monitors.insert(name, Monitor { task, synced });
         }
@@ -149,8 +156,9 @@ async fn run_monitor(
     ar: ApiResource,
     tx: mpsc::UnboundedSender<GraphEvent>,
     synced: watch::Sender<bool>,
+    whole_objects: Arc<AtomicBool>,
 ) {
-    let mut metadata_only = true;
+    let mut metadata_only = !whole_objects.load(Ordering::Relaxed);
     let mut stream = meta_stream(&client, &ar, metadata_only).default_backoff().boxed();
     let mut known: HashSet<String> = HashSet::new();
     let mut relist: Option<HashSet<String>> = None;
@@ -187,7 +195,9 @@ async fn run_monitor(
                 let _ = tx.send(GraphEvent::Delete(uid));
             }
             Err(e) if metadata_only && refuses_metadata(&e) => {
-                tracing::info!(resource = %ar.plural, "metadata-only watch refused; watching whole objects");
+                if !whole_objects.swap(true, Ordering::Relaxed) {
+                    tracing::info!(resource = %ar.plural, "metadata-only watches refused by the server; watching whole objects");
+                }
                 metadata_only = false;
                 relist = None;
                 stream = meta_stream(&client, &ar, metadata_only).default_backoff().boxed();
