@@ -651,3 +651,22 @@ async fn pods_wait_for_their_persistent_volume_claims() {
     let placed = placements(&e.client, &["needs-data"]).await;
     assert_eq!(placed["needs-data"], "v-0");
 }
+
+#[tokio::test]
+async fn a_pod_waiting_on_affinity_runs_once_its_peer_lands() {
+    let e = env(vec![sim("a-", 0, 2)]).await;
+    // The follower needs a leader on its node; it is created first, fails,
+    // and must be retried when the leader is bound.
+    let follower = json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"role": "leader"}}, "topologyKey": "kubernetes.io/hostname"}
+    ]}}});
+    create(&e.client, vec![pod("follower", json!({"role": "follower"}), follower)]).await;
+    assert_eq!(
+        failed_scheduling(&e.client, "follower").await,
+        "0/2 nodes are available: 2 node(s) didn't match pod affinity rules. \
+         preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+    );
+    create(&e.client, vec![pod("leader", json!({"role": "leader"}), json!({}))]).await;
+    let placed = placements(&e.client, &["leader", "follower"]).await;
+    assert_eq!(placed["leader"], placed["follower"]);
+}

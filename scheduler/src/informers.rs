@@ -53,9 +53,11 @@ impl Scheduler {
             let old = self.cache().pod(&info.uid);
             let was_assumed = self.cache().is_assumed(&info.uid);
             self.cache().add_or_update_pod(info.clone());
+            // A confirmed assumed pod is news to the pods waiting on it
+            // (pod affinity), as upstream's add-to-cache event.
             match old {
                 None => self.on_cluster_event(ClusterEvent::AssignedPodAdd),
-                Some(_) if was_assumed => {}
+                Some(_) if was_assumed => self.on_cluster_event(ClusterEvent::AssignedPodAdd),
                 Some(o) if o.labels != info.labels => self.on_cluster_event(ClusterEvent::AssignedPodUpdate),
                 Some(_) => {}
             }
