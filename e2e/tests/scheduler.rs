@@ -430,8 +430,9 @@ async fn scheduling_basic_end_to_end() {
     futures::stream::iter(0..pods)
         .map(|i| {
             let api = api.clone();
+            let (labels, spec) = shape(i);
             async move {
-                api.create(&PostParams::default(), &pod(&format!("p-{i}"), json!({}), json!({})))
+                api.create(&PostParams::default(), &pod(&format!("p-{i}"), labels, spec))
                     .await
             }
         })
