@@ -349,9 +349,7 @@ impl GenericStore {
                 let conditions = new.get("status").and_then(|s| s.get("conditions")).cloned();
                 let rv = object::resource_version(new).to_string();
                 *new = old.clone();
-                let status = new
-                    .entry("status")
-                    .or_insert_with(|| Value::Object(Default::default()));
+                let status = new.entry("status").or_insert_with(|| Value::Object(Default::default()));
                 if let Value::Object(status) = status {
                     match conditions {
                         Some(c) if !c.is_null() => status.insert("conditions".into(), c),

@@ -56,7 +56,8 @@ async fn deployment_selector_rules_and_defaults() {
         causes(&status),
         [(
             "spec.template.metadata.labels".to_string(),
-            "Invalid value: map[string]string{\"app\":\"web\"}: `selector` does not match template `labels`".to_string()
+            "Invalid value: map[string]string{\"app\":\"web\"}: `selector` does not match template `labels`"
+                .to_string()
         )]
     );
 
