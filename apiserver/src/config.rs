@@ -18,6 +18,8 @@ pub struct Config {
     pub token_auth_file: Option<PathBuf>,
     /// Extra names and addresses for the serving certificate.
     pub tls_sans: Vec<String>,
+    /// `--authorization-mode`: RBAC (default) or AlwaysAllow.
+    pub authorization_mode: crate::authz::Mode,
 }
 
 impl Config {

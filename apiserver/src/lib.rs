@@ -12,6 +12,7 @@
 //! ([`pki`]), builds the router ([`routes`]) and serves it ([`serve`]).
 
 pub mod authn;
+pub mod authz;
 pub mod bootstrap;
 pub mod bootstrap_priority;
 pub mod config;
@@ -83,7 +84,14 @@ pub async fn run(
     ));
     bootstrap::ensure_system_namespaces(&registry).await?;
     bootstrap_priority::ensure_priority_classes(&registry).await?;
-    let state = routes::AppState::with_metrics(store.clone(), registry, Arc::new(tokens), metrics);
+    authz::policy::reconcile(&registry).await?;
+    let aggregation = authz::aggregation::spawn(registry.clone());
+    let mut state = routes::AppState::with_metrics(store.clone(), registry, Arc::new(tokens), metrics);
+    state.authorizer = Arc::new(authz::Authorizer::new(
+        config.authorization_mode,
+        state.registry.clone(),
+    ));
+    let x509 = Arc::new(authn::X509Authenticator::new(pki.ca_der()?).map_err(pki::PkiError::Tls)?);
     let router = routes::router(state.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_address)
         .await
@@ -105,9 +113,17 @@ pub async fn run(
         health.begin_shutdown();
         tracing::info!("shutting down: draining connections");
     };
-    let result = serve::serve(listener, pki.server_config()?, router, shutdown).await;
+    let result = serve::serve(
+        listener,
+        pki.server_config(x509.tls_verifier())?,
+        x509,
+        router,
+        shutdown,
+    )
+    .await;
     if let Some(c) = compactor {
         c.abort();
     }
+    aggregation.abort();
     result.map_err(ServerError::Serve)
 }

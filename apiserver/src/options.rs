@@ -40,6 +40,9 @@ pub struct Options {
     /// Extra DNS names or IPs for the generated serving certificate.
     #[arg(long, value_delimiter = ',')]
     pub tls_san: Vec<String>,
+    /// Authorizers, comma-separated: RBAC (default), AlwaysAllow; Node is accepted and ignored.
+    #[arg(long, value_delimiter = ',', default_value = "RBAC", value_parser = parse_authorization_mode)]
+    pub authorization_mode: Vec<String>,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     pub log_format: String,
@@ -60,8 +63,19 @@ impl Options {
             data_dir: self.data_dir,
             token_auth_file: self.token_auth_file,
             tls_sans: self.tls_san,
+            authorization_mode: crate::authz::Mode::parse(&self.authorization_mode).unwrap_or_default(),
         }
     }
+}
+
+/// Checks one `--authorization-mode` entry.
+fn parse_authorization_mode(s: &str) -> Result<String, String> {
+    crate::authz::Mode::parse(&[s.to_string()])
+        .map(|_| s.to_string())
+        .or_else(|e| match s {
+            "Node" => Ok(s.to_string()),
+            _ => Err(e),
+        })
 }
 
 /// Parses Go-style durations as kube-apiserver takes them: `300ms`, `5m`, `1h30m`, `10s`, or `0`.

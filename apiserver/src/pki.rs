@@ -1,9 +1,12 @@
 //! The cluster's PKI: a CA created on first start and a serving certificate
 //! signed by it.
 //!
-//! Files in `<data-dir>/pki`: `ca.crt`, `ca.key` (created once, kept), and
+//! Files in `<data-dir>/pki`: `ca.crt`, `ca.key` (created once, kept),
 //! `apiserver.crt`, `apiserver.key` (re-issued at every start from the CA, so
-//! new `--tls-san` names take effect without touching the CA clients trust).
+//! new `--tls-san` names take effect without touching the CA clients trust),
+//! and `admin.crt`, `admin.key`: a client certificate for user
+//! `kubernetes-admin` in group `system:masters` (created once, kept), which
+//! the admin kubeconfig of `hack/local-up.sh` uses.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -131,6 +134,13 @@ impl Pki {
             write_private(&dir.join("apiserver.key"), &key.serialize_pem())?;
             (vec![cert.der().clone()], key.serialize_pem())
         };
+        let admin_crt = dir.join("admin.crt");
+        let admin_key = dir.join("admin.key");
+        if !admin_crt.exists() || !admin_key.exists() {
+            let (cert, key) = issue_client(&ca_pem, &ca_key, "kubernetes-admin", &["system:masters"])?;
+            write_private(&admin_key, &key)?;
+            write_private(&admin_crt, &cert)?;
+        }
         let serving_key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|_| PkiError::Pem {
             path: dir.join("apiserver.key"),
             what: "private key",
@@ -148,14 +158,84 @@ impl Pki {
         &self.ca_key
     }
 
-    /// A rustls server configuration serving HTTP/2 and HTTP/1.1 (ALPN).
-    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    /// The CA certificate (DER).
+    pub fn ca_der(&self) -> Result<CertificateDer<'static>, PkiError> {
+        CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).map_err(|_| PkiError::Pem {
+            path: PathBuf::from("ca.crt"),
+            what: "CA certificate",
+        })
+    }
+
+    /// Issues a client certificate (PEM certificate and key) for user `cn`
+    /// in groups `orgs`, signed by the cluster CA.
+    pub fn issue_client_cert(&self, cn: &str, orgs: &[&str]) -> Result<(String, String), PkiError> {
+        issue_client(&self.ca_pem, &self.ca_key, cn, orgs)
+    }
+
+    /// A rustls server configuration serving HTTP/2 and HTTP/1.1 (ALPN) that
+    /// asks clients for a certificate through `client_verifier`.
+    pub fn server_config(
+        &self,
+        client_verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    ) -> Result<Arc<rustls::ServerConfig>, PkiError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
+            .with_client_cert_verifier(client_verifier)
             .with_single_cert(self.serving_chain.clone(), self.serving_key.clone_key())?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
+    }
+}
+
+/// Issues a client certificate for `cn` in groups `orgs` (one O each).
+fn issue_client(ca_pem: &str, ca_key: &KeyPair, cn: &str, orgs: &[&str]) -> Result<(String, String), PkiError> {
+    let issuer = Issuer::from_ca_cert_pem(ca_pem, ca_key).map_err(|_| PkiError::Pem {
+        path: PathBuf::from("ca.crt"),
+        what: "CA certificate",
+    })?;
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    let mut dn = DistinguishedName::new();
+    for o in orgs {
+        dn.push(DnType::OrganizationName, *o);
+    }
+    dn.push(DnType::CommonName, cn);
+    params.distinguished_name = dn;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(365);
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::authn::{ClientCertificate, X509Authenticator};
+
+    #[test]
+    fn client_certificates_authenticate_against_the_cluster_ca_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::load_or_create(dir.path(), &["localhost".into()]).unwrap();
+        let auth = X509Authenticator::new(pki.ca_der().unwrap()).unwrap();
+        let der = |pem: &str| CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        let admin = der(&std::fs::read_to_string(dir.path().join("admin.crt")).unwrap());
+        let ClientCertificate::Verified(user) = auth.authenticate(&[admin]) else {
+            panic!("admin.crt does not verify");
+        };
+        assert_eq!(user.name, "kubernetes-admin");
+        assert_eq!(user.groups, ["system:masters", "system:authenticated"]);
+        // A serving certificate is not for client authentication.
+        let serving = der(&std::fs::read_to_string(dir.path().join("apiserver.crt")).unwrap());
+        assert_eq!(auth.authenticate(&[serving]), ClientCertificate::Invalid);
+        // A certificate from another CA does not verify.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = Pki::load_or_create(other_dir.path(), &[]).unwrap();
+        let (cert, _) = other.issue_client_cert("mallory", &["system:masters"]).unwrap();
+        assert_eq!(auth.authenticate(&[der(&cert)]), ClientCertificate::Invalid);
+        assert_eq!(auth.authenticate(&[]), ClientCertificate::Invalid);
     }
 }

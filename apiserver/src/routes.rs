@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use rkube_storage::Store;
 
-use crate::authn::{TokenFile, UserInfo};
+use crate::authn::{ClientCertificate, TokenFile, UserInfo};
 use crate::health::{Endpoint, Health};
 use crate::metrics::Metrics;
 use crate::status::ApiError;
@@ -24,6 +24,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub registry: Arc<crate::registry::Registry>,
     pub inflight: Arc<crate::observe::InflightLimits>,
+    pub authorizer: Arc<crate::authz::Authorizer>,
 }
 
 impl AppState {
@@ -42,6 +43,10 @@ impl AppState {
         let health = Arc::new(Health::new(store.clone()));
         health.set_watch_cache(registry.cache.clone());
         AppState {
+            authorizer: Arc::new(crate::authz::Authorizer::new(
+                crate::authz::Mode::default(),
+                registry.clone(),
+            )),
             registry,
             inflight: Arc::new(crate::observe::InflightLimits::default()),
             health,
@@ -72,17 +77,22 @@ pub fn router(state: AppState) -> Router {
         .route("/apis/{*rest}", any(crate::handlers::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), crate::authz::middleware))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), crate::observe::observe))
         .with_state(state)
 }
 
-/// Authenticates the request: a bearer token must be known; no token means
-/// the anonymous user.
+/// Authenticates the request like upstream's union of authenticators: a
+/// verified client certificate first, then a bearer token (which must be
+/// known); a certificate that does not verify or an unknown token without
+/// any other credential is a 401; no credentials at all is the anonymous user.
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let user = match req.headers().get(header::AUTHORIZATION) {
-        None => UserInfo::anonymous(),
-        Some(value) => {
+    let cert = req.extensions().get::<ClientCertificate>();
+    let header = req.headers().get(header::AUTHORIZATION);
+    let user = match (cert, header) {
+        (Some(ClientCertificate::Verified(user)), _) => user.clone(),
+        (_, Some(value)) => {
             let token = value
                 .to_str()
                 .ok()
@@ -94,6 +104,8 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
                 None => return ApiError::unauthorized().into_response(),
             }
         }
+        (Some(ClientCertificate::Invalid), None) => return ApiError::unauthorized().into_response(),
+        (None, None) => UserInfo::anonymous(),
     };
     req.extensions_mut().insert(user.clone());
     let mut resp = next.run(req).await;

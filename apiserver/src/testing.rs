@@ -22,6 +22,10 @@ use crate::routes::{AppState, router};
 
 /// The admin token every [`TestServer`] accepts.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// Tokens of unprivileged users (only `system:authenticated`), for
+/// [`TestServer::request_as`]: `alice` and `bob` (who is also in group `devs`).
+pub const ALICE_TOKEN: &str = "test-alice-token";
+pub const BOB_TOKEN: &str = "test-bob-token";
 
 /// A router over a fresh memory store with the system namespaces created.
 pub struct TestServer {
@@ -42,12 +46,15 @@ impl TestServer {
         let bootstrapped = async {
             crate::bootstrap::ensure_system_namespaces(&registry).await?;
             crate::bootstrap_priority::ensure_priority_classes(&registry).await?;
-            crate::bootstrap::ensure_kubernetes_service(&registry, 6443).await
+            crate::bootstrap::ensure_kubernetes_service(&registry, 6443).await?;
+            crate::authz::policy::reconcile(&registry).await
         };
         if let Err(e) = bootstrapped.await {
             panic!("bootstrapping the test server: {e:?}");
         }
-        let tokens = match TokenFile::parse(&format!("{ADMIN_TOKEN},admin,admin,system:masters")) {
+        let tokens = match TokenFile::parse(&format!(
+            "{ADMIN_TOKEN},admin,admin,system:masters\n{ALICE_TOKEN},alice,alice-uid\n{BOB_TOKEN},bob,bob-uid,devs\n"
+        )) {
             Ok(t) => t,
             Err(e) => panic!("the test token file: {e:?}"),
         };
@@ -63,9 +70,13 @@ impl TestServer {
         &self.state.registry
     }
 
-    /// Sends a request as the admin user and returns the raw response.
+    /// Sends a request as the admin user (unless it carries its own
+    /// `Authorization`; an empty one is removed: the anonymous user) and
+    /// returns the raw response.
     pub async fn send(&self, mut req: Request<Body>) -> axum::response::Response {
-        if !req.headers().contains_key(header::AUTHORIZATION) {
+        if req.headers().get(header::AUTHORIZATION).is_some_and(|v| v.is_empty()) {
+            req.headers_mut().remove(header::AUTHORIZATION);
+        } else if !req.headers().contains_key(header::AUTHORIZATION) {
             let value = format!("Bearer {ADMIN_TOKEN}");
             if let Ok(v) = value.parse() {
                 req.headers_mut().insert(header::AUTHORIZATION, v);
@@ -106,6 +117,39 @@ impl TestServer {
         } else {
             serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
+        (status, value)
+    }
+
+    /// Sends a JSON body (or none) with `Authorization: Bearer <token>`
+    /// (`None`: no credentials, the anonymous user).
+    pub async fn request_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut builder = Request::builder().method(method).uri(path);
+        if body.is_some() {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        // An empty header marks "no credentials" to `send`, which strips it.
+        builder = builder.header(
+            header::AUTHORIZATION,
+            token.map(|t| format!("Bearer {t}")).unwrap_or_default(),
+        );
+        let req = match builder.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)) {
+            Ok(r) => r,
+            Err(e) => panic!("building {method} {path}: {e}"),
+        };
+        let resp = self.send(req).await;
+        let status = resp.status();
+        let bytes = match axum::body::to_bytes(resp.into_body(), usize::MAX).await {
+            Ok(b) => b,
+            Err(e) => panic!("reading the body of {method} {path}: {e}"),
+        };
+        let value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
         (status, value)
     }
 

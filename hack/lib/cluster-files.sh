@@ -13,11 +13,19 @@ ensure_admin_token() {
   (umask 077 && echo "$token,admin,admin,\"system:masters\"" >"$dir/tokens.csv")
 }
 
-# Writes DIR/kubeconfig for the admin token, trusting DIR/pki/ca.crt, for a
-# server on 127.0.0.1:PORT.
+# Writes DIR/kubeconfig for the admin, trusting DIR/pki/ca.crt, for a
+# server on 127.0.0.1:PORT. The admin authenticates with the client
+# certificate the apiserver issued (DIR/pki/admin.crt: CN kubernetes-admin,
+# O system:masters), or with the token of DIR/tokens.csv when there is none.
 write_admin_kubeconfig() {
-  local dir=$1 port=$2 token
-  token=$(cut -d, -f1 "$dir/tokens.csv" | head -1)
+  local dir=$1 port=$2 token credentials
+  if [ -s "$dir/pki/admin.crt" ] && [ -s "$dir/pki/admin.key" ]; then
+    credentials="    client-certificate-data: $(base64 -w0 <"$dir/pki/admin.crt")
+    client-key-data: $(base64 -w0 <"$dir/pki/admin.key")"
+  else
+    token=$(cut -d, -f1 "$dir/tokens.csv" | head -1)
+    credentials="    token: $token"
+  fi
   (umask 077 && cat >"$dir/kubeconfig" <<KUBECONFIG
 apiVersion: v1
 kind: Config
@@ -29,7 +37,7 @@ clusters:
 users:
 - name: admin
   user:
-    token: $token
+$credentials
 contexts:
 - name: rkube
   context:

@@ -3,6 +3,7 @@
 //! discovery or to the resource's generic store by verb, and answered in
 //! JSON (errors as `metav1.Status`).
 
+pub mod access_review;
 pub mod binding;
 pub mod body;
 pub mod crud;
@@ -83,6 +84,14 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
     }
     if resource.namespaced && namespace.is_empty() && !matches!(verb, "list" | "watch") {
         return Err(ApiError::path_not_found());
+    }
+    if verb == "create" && info.subresource.is_empty() && access_review::serves(&resource) {
+        let user = req
+            .extensions()
+            .get::<crate::authn::UserInfo>()
+            .cloned()
+            .unwrap_or_default();
+        return access_review::create(state, &resource, &namespace, user, req).await;
     }
     // `bindings` has no objects of its own: it writes pods.
     let store_resource = match (resource.group.as_str(), resource.resource.as_str()) {

@@ -482,6 +482,11 @@ impl ResourceCache {
         Some((out, last))
     }
 
+    /// The last revision applied to this resource.
+    pub fn revision(&self) -> Revision {
+        self.read().revision
+    }
+
     /// Number of objects held.
     pub fn len(&self) -> usize {
         self.read().objects.len()

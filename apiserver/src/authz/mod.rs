@@ -1,0 +1,255 @@
+//! Authorization: may this user do this to that?
+//!
+//! Every request's [`Attributes`] (user, verb, API group, resource,
+//! subresource, namespace, name, or a non-resource path) go to the
+//! [`Authorizer`]: members of `system:masters` are always allowed (upstream's
+//! privileged-group authorizer), then, by `--authorization-mode`, either
+//! everything is allowed (`AlwaysAllow`) or [`rbac`] decides. A request no
+//! rule allows is answered with 403 and upstream's message
+//! ([`forbidden`]). The bootstrap roles and bindings are reconciled at start
+//! by [`policy`]; aggregated ClusterRoles are kept up to date by
+//! [`aggregation`].
+//!
+//! Architecture Invariant: authorization reads roles and bindings from the
+//! watch cache only; a denied request waits for the cache to reach the
+//! storage's revision once before it is refused, so a binding just created
+//! takes effect for the next request.
+
+pub mod aggregation;
+pub mod policy;
+pub mod rbac;
+pub mod rules;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::authn::UserInfo;
+use crate::registry::Registry;
+use crate::request_info::RequestInfo;
+use crate::routes::AppState;
+use crate::status::{ApiError, StatusDetails};
+
+/// The group whose members may do anything.
+pub const SYSTEM_MASTERS: &str = "system:masters";
+
+/// What a request asks to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attributes {
+    pub user: UserInfo,
+    pub verb: String,
+    pub is_resource_request: bool,
+    /// The path of a non-resource request.
+    pub path: String,
+    pub namespace: String,
+    pub api_group: String,
+    pub api_version: String,
+    pub resource: String,
+    pub subresource: String,
+    pub name: String,
+}
+
+impl Attributes {
+    /// The attributes of a parsed request by `user`.
+    pub fn from_request(info: &RequestInfo, user: UserInfo) -> Self {
+        Attributes {
+            user,
+            verb: info.verb.clone(),
+            is_resource_request: info.is_resource_request,
+            path: info.path.clone(),
+            namespace: info.namespace.clone(),
+            api_group: info.api_group.clone(),
+            api_version: info.api_version.clone(),
+            resource: info.resource.clone(),
+            subresource: info.subresource.clone(),
+            name: info.name.clone(),
+        }
+    }
+}
+
+/// An authorizer's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// A rule allows the request.
+    Allow,
+    /// Nothing allows it; the reason (possibly empty) explains errors met.
+    NoOpinion(String),
+}
+
+impl Decision {
+    pub fn allowed(&self) -> bool {
+        matches!(self, Decision::Allow)
+    }
+}
+
+/// `--authorization-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// RBAC decides (the default).
+    #[default]
+    Rbac,
+    /// Every request is allowed.
+    AlwaysAllow,
+}
+
+impl Mode {
+    /// Parses kube-apiserver's comma-separated list (`Node,RBAC`):
+    /// `AlwaysAllow` anywhere allows everything, otherwise `RBAC` decides.
+    /// `Node` is accepted (the Node authorizer is not implemented yet).
+    pub fn parse(modes: &[String]) -> Result<Mode, String> {
+        let mut mode = None;
+        for m in modes {
+            match m.as_str() {
+                "RBAC" => mode = mode.or(Some(Mode::Rbac)),
+                "AlwaysAllow" => mode = Some(Mode::AlwaysAllow),
+                "Node" => {}
+                other => return Err(format!("authorization mode {other:?} is not supported")),
+            }
+        }
+        mode.ok_or_else(|| "--authorization-mode needs RBAC or AlwaysAllow".into())
+    }
+}
+
+/// The server's authorizer.
+pub struct Authorizer {
+    mode: Mode,
+    registry: Arc<Registry>,
+    rbac: rbac::RbacAuthorizer,
+}
+
+/// How long a request waits for the watch cache's first fill.
+const CACHE_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Authorizer {
+    pub fn new(mode: Mode, registry: Arc<Registry>) -> Self {
+        Authorizer {
+            mode,
+            rbac: rbac::RbacAuthorizer::new(registry.clone()),
+            registry,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Decides a request.
+    pub async fn authorize(&self, a: &Attributes) -> Decision {
+        if self.mode == Mode::AlwaysAllow || a.user.groups.iter().any(|g| g == SYSTEM_MASTERS) {
+            return Decision::Allow;
+        }
+        let cache = &self.registry.cache;
+        if !cache.is_ready() {
+            let _ = tokio::time::timeout(CACHE_READY_TIMEOUT, cache.wait_ready()).await;
+        }
+        let decision = self.rbac.index().authorize(a);
+        if decision.allowed() {
+            return decision;
+        }
+        // Before refusing, catch up with writes the cache has not seen yet
+        // (a binding created just before this request).
+        match cache.sync_to_storage().await {
+            Ok(_) => self.rbac.index().authorize(a),
+            Err(_) => decision,
+        }
+    }
+
+    /// The rules that apply to `user` in `namespace` (cluster-wide ones
+    /// included), and the errors met collecting them.
+    pub fn rules_for(&self, user: &UserInfo, namespace: &str) -> (Vec<rules::PolicyRule>, Vec<String>) {
+        let mut out = Vec::new();
+        let errors = self.rbac.index().visit_rules(user, namespace, |r| {
+            out.push(r.clone());
+            true
+        });
+        (out, errors)
+    }
+}
+
+/// Replaces what could make an error look like HTML.
+fn sanitize(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Upstream's `forbiddenMessage`: what the user cannot do.
+pub fn forbidden_message(a: &Attributes) -> String {
+    let user = &a.user.name;
+    if !a.is_resource_request {
+        return format!("User {user:?} cannot {} path {:?}", a.verb, a.path);
+    }
+    let resource = if a.subresource.is_empty() {
+        a.resource.clone()
+    } else {
+        format!("{}/{}", a.resource, a.subresource)
+    };
+    if a.namespace.is_empty() {
+        format!(
+            "User {user:?} cannot {} resource {resource:?} in API group {:?} at the cluster scope",
+            a.verb, a.api_group
+        )
+    } else {
+        format!(
+            "User {user:?} cannot {} resource {resource:?} in API group {:?} in the namespace {:?}",
+            a.verb, a.api_group, a.namespace
+        )
+    }
+}
+
+/// The 403 a refused request gets (upstream's `responsewriters.Forbidden`).
+pub fn forbidden(a: &Attributes, reason: &str) -> ApiError {
+    let msg = sanitize(&forbidden_message(a));
+    let why = if reason.is_empty() {
+        msg
+    } else {
+        format!("{msg}: {reason}")
+    };
+    let gr = crate::status::GroupResource {
+        group: &a.api_group,
+        resource: &a.resource,
+    };
+    let message = match (a.resource.is_empty(), a.name.is_empty()) {
+        (true, _) => format!("forbidden: {why}"),
+        (false, true) => format!("{gr} is forbidden: {why}"),
+        (false, false) => format!("{gr} {:?} is forbidden: {why}", a.name),
+    };
+    let details = StatusDetails {
+        name: a.name.clone(),
+        group: a.api_group.clone(),
+        kind: a.resource.clone(),
+        ..Default::default()
+    };
+    ApiError {
+        code: 403,
+        reason: "Forbidden",
+        message,
+        details: Some(Box::new(details)),
+    }
+}
+
+/// The authorization middleware: runs after authentication and refuses
+/// what the authorizer does not allow.
+pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let user = req
+        .extensions()
+        .get::<UserInfo>()
+        .cloned()
+        .unwrap_or_else(UserInfo::anonymous);
+    let info = crate::request_info::parse(req.method(), req.uri().path(), req.uri().query());
+    let attrs = Attributes::from_request(&info, user);
+    match state.authorizer.authorize(&attrs).await {
+        Decision::Allow => next.run(req).await,
+        Decision::NoOpinion(reason) => {
+            let mut resp = forbidden(&attrs, &reason).into_response();
+            if let Ok(v) = "nosniff".parse() {
+                resp.headers_mut().insert("x-content-type-options", v);
+            }
+            resp
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

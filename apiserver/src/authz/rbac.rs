@@ -1,0 +1,383 @@
+//! The RBAC authorizer: the rules that apply to a user are those of every
+//! ClusterRoleBinding naming them (cluster-wide) and of every RoleBinding in
+//! the request's namespace naming them; a request is allowed when one rule
+//! allows it (upstream's `plugin/pkg/auth/authorizer/rbac`).
+//!
+//! Roles and bindings come from the watch cache, never from storage per
+//! request: a [`PolicyIndex`] is rebuilt when one of the four RBAC
+//! resources' cache revisions moves, with bindings indexed by subject so a
+//! request only looks at the bindings that can apply to its user.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use rkube_storage::Revision;
+use serde::Deserialize;
+
+use super::rules::{PolicyRule, RoleRef, Subject};
+use super::{Attributes, Decision};
+use crate::authn::UserInfo;
+use crate::registry::Registry;
+use crate::registry::list::Predicate;
+
+pub const GROUP: &str = "rbac.authorization.k8s.io";
+const RESOURCES: [&str; 4] = ["clusterroles", "clusterrolebindings", "roles", "rolebindings"];
+
+#[derive(Debug, Default, Deserialize)]
+struct Meta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: String,
+}
+
+/// A Role or ClusterRole as the authorizer reads it.
+#[derive(Debug, Default, Deserialize)]
+struct RoleObject {
+    #[serde(default)]
+    metadata: Meta,
+    #[serde(default)]
+    rules: Option<Vec<PolicyRule>>,
+}
+
+/// A RoleBinding or ClusterRoleBinding as the authorizer reads it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BindingObject {
+    #[serde(default)]
+    metadata: Meta,
+    #[serde(default)]
+    role_ref: RoleRef,
+    #[serde(default)]
+    subjects: Option<Vec<Subject>>,
+}
+
+/// One binding: its namespace (empty for a ClusterRoleBinding), what it
+/// refers to and whom it names.
+#[derive(Debug)]
+pub struct Binding {
+    pub name: String,
+    pub namespace: String,
+    pub role_ref: RoleRef,
+    pub subjects: Vec<Subject>,
+}
+
+/// Where a subject can be looked up: a user name or a group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum SubjectKey {
+    User(String),
+    Group(String),
+}
+
+/// Every role and binding, indexed for authorization.
+#[derive(Debug, Default)]
+pub struct PolicyIndex {
+    revisions: [Revision; 4],
+    cluster_roles: HashMap<String, Arc<Vec<PolicyRule>>>,
+    roles: HashMap<(String, String), Arc<Vec<PolicyRule>>>,
+    cluster_bindings: HashMap<SubjectKey, Vec<Arc<Binding>>>,
+    /// RoleBindings by namespace, then subject.
+    role_bindings: HashMap<String, HashMap<SubjectKey, Vec<Arc<Binding>>>>,
+}
+
+impl PolicyIndex {
+    fn add_binding(&mut self, b: BindingObject, cluster: bool) {
+        let binding = Arc::new(Binding {
+            name: b.metadata.name,
+            namespace: if cluster { String::new() } else { b.metadata.namespace },
+            role_ref: b.role_ref,
+            subjects: b.subjects.unwrap_or_default(),
+        });
+        let mut keys: Vec<SubjectKey> = Vec::new();
+        for s in &binding.subjects {
+            let key = match s.kind.as_str() {
+                "Group" => Some(SubjectKey::Group(s.name.clone())),
+                _ => s.user_name(&binding.namespace).map(SubjectKey::User),
+            };
+            if let Some(k) = key.filter(|k| !keys.contains(k)) {
+                keys.push(k);
+            }
+        }
+        let map = if cluster {
+            &mut self.cluster_bindings
+        } else {
+            self.role_bindings.entry(binding.namespace.clone()).or_default()
+        };
+        for k in keys {
+            map.entry(k).or_default().push(binding.clone());
+        }
+    }
+
+    /// An index of the given objects (JSON bodies), for tests and bootstrap.
+    fn from_bodies(bodies: [Vec<bytes::Bytes>; 4], revisions: [Revision; 4]) -> PolicyIndex {
+        let mut index = PolicyIndex {
+            revisions,
+            ..Default::default()
+        };
+        let [cluster_roles, cluster_bindings, roles, role_bindings] = bodies;
+        for body in cluster_roles {
+            if let Ok(r) = serde_json::from_slice::<RoleObject>(&body) {
+                index
+                    .cluster_roles
+                    .insert(r.metadata.name, Arc::new(r.rules.unwrap_or_default()));
+            }
+        }
+        for body in roles {
+            if let Ok(r) = serde_json::from_slice::<RoleObject>(&body) {
+                index.roles.insert(
+                    (r.metadata.namespace, r.metadata.name),
+                    Arc::new(r.rules.unwrap_or_default()),
+                );
+            }
+        }
+        for body in cluster_bindings {
+            if let Ok(b) = serde_json::from_slice::<BindingObject>(&body) {
+                index.add_binding(b, true);
+            }
+        }
+        for body in role_bindings {
+            if let Ok(b) = serde_json::from_slice::<BindingObject>(&body) {
+                index.add_binding(b, false);
+            }
+        }
+        index
+    }
+
+    /// The bindings that name `user`, ClusterRoleBindings first, then the
+    /// RoleBindings of `namespace` (none when it is empty).
+    fn bindings_for(&self, user: &UserInfo, namespace: &str) -> Vec<Arc<Binding>> {
+        let keys: Vec<SubjectKey> = std::iter::once(SubjectKey::User(user.name.clone()))
+            .chain(user.groups.iter().cloned().map(SubjectKey::Group))
+            .collect();
+        let mut out: Vec<Arc<Binding>> = Vec::new();
+        let mut collect = |map: &HashMap<SubjectKey, Vec<Arc<Binding>>>| {
+            let start = out.len();
+            for k in &keys {
+                for b in map.get(k).into_iter().flatten() {
+                    if !out[start..].iter().any(|o| Arc::ptr_eq(o, b)) {
+                        out.push(b.clone());
+                    }
+                }
+            }
+        };
+        collect(&self.cluster_bindings);
+        if !namespace.is_empty()
+            && let Some(map) = self.role_bindings.get(namespace)
+        {
+            collect(map);
+        }
+        out
+    }
+
+    /// The rules of the role a binding refers to, or upstream's NotFound
+    /// message when the role does not exist.
+    fn rules_of(&self, b: &Binding) -> Result<Arc<Vec<PolicyRule>>, String> {
+        match b.role_ref.kind.as_str() {
+            "ClusterRole" => self
+                .cluster_roles
+                .get(&b.role_ref.name)
+                .cloned()
+                .ok_or_else(|| format!("clusterrole.{GROUP} \"{}\" not found", b.role_ref.name)),
+            "Role" if !b.namespace.is_empty() => self
+                .roles
+                .get(&(b.namespace.clone(), b.role_ref.name.clone()))
+                .cloned()
+                .ok_or_else(|| format!("role.{GROUP} \"{}\" not found", b.role_ref.name)),
+            kind => Err(format!("unsupported role reference kind: {kind:?}")),
+        }
+    }
+
+    /// Visits the rules that apply to `user` in `namespace` until `visit`
+    /// returns false; errors (missing roles) are collected.
+    pub fn visit_rules(
+        &self,
+        user: &UserInfo,
+        namespace: &str,
+        mut visit: impl FnMut(&PolicyRule) -> bool,
+    ) -> Vec<String> {
+        let mut errors = Vec::new();
+        for b in self.bindings_for(user, namespace) {
+            if !b.subjects.iter().any(|s| s.applies_to(user, &b.namespace)) {
+                continue;
+            }
+            match self.rules_of(&b) {
+                Ok(rules) => {
+                    for r in rules.iter() {
+                        if !visit(r) {
+                            return errors;
+                        }
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        errors
+    }
+
+    /// Authorizes one request.
+    pub fn authorize(&self, a: &Attributes) -> Decision {
+        let mut allowed = false;
+        let errors = self.visit_rules(&a.user, &a.namespace, |r| {
+            allowed = r.allows(a);
+            !allowed
+        });
+        if allowed {
+            return Decision::Allow;
+        }
+        let reason = match errors.as_slice() {
+            [] => String::new(),
+            [one] => format!("RBAC: {one}"),
+            many => format!("RBAC: [{}]", many.join(", ")),
+        };
+        Decision::NoOpinion(reason)
+    }
+}
+
+/// The RBAC authorizer over the registry's watch cache.
+pub struct RbacAuthorizer {
+    registry: Arc<Registry>,
+    index: RwLock<Arc<PolicyIndex>>,
+    rebuild: Mutex<()>,
+}
+
+impl RbacAuthorizer {
+    pub fn new(registry: Arc<Registry>) -> Self {
+        RbacAuthorizer {
+            registry,
+            index: RwLock::new(Arc::new(PolicyIndex::default())),
+            rebuild: Mutex::new(()),
+        }
+    }
+
+    fn caches(&self) -> Option<[(String, Arc<crate::registry::cache::ResourceCache>); 4]> {
+        let get = |r: &str| {
+            let store = self.registry.store(GROUP, r)?;
+            let prefix = store.storage_prefix().to_string();
+            let rc = self.registry.cache.resource(&prefix)?;
+            Some((prefix, rc))
+        };
+        Some([
+            get(RESOURCES[0])?,
+            get(RESOURCES[1])?,
+            get(RESOURCES[2])?,
+            get(RESOURCES[3])?,
+        ])
+    }
+
+    /// The current index, rebuilt first when the cache has moved on.
+    pub fn index(&self) -> Arc<PolicyIndex> {
+        let Some(caches) = self.caches() else {
+            return Arc::default();
+        };
+        let revisions = caches.clone().map(|(_, rc)| rc.revision());
+        let current = self.index.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if current.revisions == revisions {
+            return current;
+        }
+        let _guard = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.index.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if current.revisions == revisions {
+            return current;
+        }
+        let bodies = caches.map(|(prefix, rc)| {
+            rc.list(&prefix, &Predicate::everything(), 0, 0)
+                .items
+                .iter()
+                .map(|o| o.body.clone())
+                .collect()
+        });
+        let index = Arc::new(PolicyIndex::from_bodies(bodies, revisions));
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = index.clone();
+        index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: serde_json::Value) -> bytes::Bytes {
+        bytes::Bytes::from(v.to_string())
+    }
+
+    fn user(name: &str, groups: &[&str]) -> UserInfo {
+        UserInfo {
+            name: name.into(),
+            uid: String::new(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    fn attrs(u: &UserInfo, verb: &str, ns: &str, resource: &str) -> Attributes {
+        Attributes {
+            user: u.clone(),
+            verb: verb.into(),
+            is_resource_request: true,
+            namespace: ns.into(),
+            resource: resource.into(),
+            ..Default::default()
+        }
+    }
+
+    fn index() -> PolicyIndex {
+        PolicyIndex::from_bodies(
+            [
+                vec![body(json!({"metadata": {"name": "reader"},
+                    "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]}))],
+                vec![body(
+                    json!({"metadata": {"name": "readers"}, "roleRef": {"kind": "ClusterRole", "name": "reader"},
+                    "subjects": [{"kind": "Group", "name": "auditors"}]}),
+                )],
+                vec![body(json!({"metadata": {"name": "writer", "namespace": "a"},
+                    "rules": [{"verbs": ["create"], "apiGroups": [""], "resources": ["pods"]}]}))],
+                vec![
+                    body(
+                        json!({"metadata": {"name": "w", "namespace": "a"}, "roleRef": {"kind": "Role", "name": "writer"},
+                        "subjects": [{"kind": "User", "name": "alice"}, {"kind": "ServiceAccount", "name": "bot"}]}),
+                    ),
+                    body(
+                        json!({"metadata": {"name": "r", "namespace": "b"}, "roleRef": {"kind": "ClusterRole", "name": "reader"},
+                        "subjects": [{"kind": "User", "name": "alice"}]}),
+                    ),
+                    body(
+                        json!({"metadata": {"name": "gone", "namespace": "c"}, "roleRef": {"kind": "Role", "name": "missing"},
+                        "subjects": [{"kind": "User", "name": "alice"}]}),
+                    ),
+                ],
+            ],
+            [1; 4],
+        )
+    }
+
+    #[test]
+    fn bindings_grant_their_roles_where_they_apply() {
+        let idx = index();
+        let alice = user("alice", &["system:authenticated"]);
+        assert_eq!(idx.authorize(&attrs(&alice, "create", "a", "pods")), Decision::Allow);
+        assert!(!idx.authorize(&attrs(&alice, "create", "b", "pods")).allowed());
+        assert_eq!(idx.authorize(&attrs(&alice, "list", "b", "pods")), Decision::Allow);
+        assert!(!idx.authorize(&attrs(&alice, "list", "a", "pods")).allowed());
+        assert!(!idx.authorize(&attrs(&alice, "list", "", "pods")).allowed());
+        let auditor = user("carol", &["auditors"]);
+        assert!(idx.authorize(&attrs(&auditor, "list", "", "pods")).allowed());
+        assert!(idx.authorize(&attrs(&auditor, "get", "z", "pods")).allowed());
+        let bot = user("system:serviceaccount:a:bot", &[]);
+        assert!(idx.authorize(&attrs(&bot, "create", "a", "pods")).allowed());
+    }
+
+    #[test]
+    fn a_missing_role_is_the_reason() {
+        let idx = index();
+        let alice = user("alice", &[]);
+        assert_eq!(
+            idx.authorize(&attrs(&alice, "get", "c", "pods")),
+            Decision::NoOpinion("RBAC: role.rbac.authorization.k8s.io \"missing\" not found".into())
+        );
+        assert_eq!(
+            idx.authorize(&attrs(&alice, "get", "a", "pods")),
+            Decision::NoOpinion(String::new())
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! Reviews answered from the authenticator and authorizer, never stored:
+//! `SelfSubjectReview` (authentication.k8s.io, `kubectl auth whoami`),
+//! `SelfSubjectAccessReview`, `SubjectAccessReview`,
+//! `LocalSubjectAccessReview` (`kubectl auth can-i`) and
+//! `SelfSubjectRulesReview` (`kubectl auth can-i --list`), all
+//! authorization.k8s.io/v1 and create-only.
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use super::{body, response};
+use crate::authn::UserInfo;
+use crate::authz::{Attributes, Decision};
+use crate::resources::ResourceInfo;
+use crate::routes::AppState;
+use crate::status::ApiError;
+use crate::validation::{FieldError, FieldErrors};
+
+/// Whether `info` is one of the review resources served here.
+pub fn serves(info: &ResourceInfo) -> bool {
+    matches!(
+        (info.group.as_str(), info.resource.as_str()),
+        ("authentication.k8s.io", "selfsubjectreviews")
+            | (
+                "authorization.k8s.io",
+                "selfsubjectaccessreviews"
+                    | "subjectaccessreviews"
+                    | "localsubjectaccessreviews"
+                    | "selfsubjectrulesreviews"
+            )
+    )
+}
+
+fn str_of<'a>(v: &'a Value, field: &str) -> &'a str {
+    v.get(field).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Serves `create` of a review; `user` made the request, `namespace` is the
+/// URL's (local reviews only).
+pub async fn create(
+    state: &AppState,
+    info: &ResourceInfo,
+    namespace: &str,
+    user: UserInfo,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let headers = req.headers().clone();
+    let bytes = body::read(req.into_body()).await?;
+    let mut obj = body::decode_object(&headers, &bytes)?.object;
+    let spec = obj.get("spec").cloned().unwrap_or_else(|| json!({}));
+    let status = match info.resource.as_str() {
+        "selfsubjectreviews" => json!({"userInfo": user_info_json(&user)}),
+        "selfsubjectrulesreviews" => rules_review(state, &user, str_of(&spec, "namespace")),
+        "selfsubjectaccessreviews" => access_review(state, info, user, &spec, None).await?,
+        "localsubjectaccessreviews" => {
+            let user = subject_of(info, &spec)?;
+            access_review(state, info, user, &spec, Some(namespace)).await?
+        }
+        _ => {
+            let user = subject_of(info, &spec)?;
+            access_review(state, info, user, &spec, None).await?
+        }
+    };
+    obj.insert("apiVersion".into(), Value::String(info.api_version()));
+    obj.insert("kind".into(), Value::String(info.kind.clone()));
+    let meta = obj.entry("metadata").or_insert_with(|| json!({}));
+    if let Value::Object(m) = meta {
+        m.entry("creationTimestamp").or_insert(Value::Null);
+    }
+    obj.insert("status".into(), status);
+    Ok(response::json(StatusCode::CREATED, &Value::Object(obj)))
+}
+
+fn user_info_json(user: &UserInfo) -> Value {
+    let mut m = Map::new();
+    m.insert("username".into(), Value::String(user.name.clone()));
+    if !user.uid.is_empty() {
+        m.insert("uid".into(), Value::String(user.uid.clone()));
+    }
+    if !user.groups.is_empty() {
+        m.insert("groups".into(), json!(user.groups));
+    }
+    Value::Object(m)
+}
+
+/// The user a SubjectAccessReview asks about.
+fn subject_of(info: &ResourceInfo, spec: &Value) -> Result<UserInfo, ApiError> {
+    let groups: Vec<String> = spec
+        .get("groups")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(String::from)
+        .collect();
+    let user = UserInfo {
+        name: str_of(spec, "user").to_string(),
+        uid: str_of(spec, "uid").to_string(),
+        groups,
+    };
+    if user.name.is_empty() && user.groups.is_empty() {
+        let mut errs = FieldErrors::new();
+        errs.push(FieldError::invalid(
+            "spec.user",
+            "",
+            "at least one of user or group must be specified",
+        ));
+        return Err(ApiError::invalid(&info.group, &info.kind, "", &errs));
+    }
+    Ok(user)
+}
+
+/// Answers an access review for `user`; `local` is the URL's namespace of a
+/// LocalSubjectAccessReview.
+async fn access_review(
+    state: &AppState,
+    info: &ResourceInfo,
+    user: UserInfo,
+    spec: &Value,
+    local: Option<&str>,
+) -> Result<Value, ApiError> {
+    let resource = spec.get("resourceAttributes").filter(|v| v.is_object());
+    let non_resource = spec.get("nonResourceAttributes").filter(|v| v.is_object());
+    let mut errs = FieldErrors::new();
+    match (resource, non_resource) {
+        (None, None) => errs.push(FieldError::required(
+            "spec.resourceAttributes",
+            "one of resourceAttributes and nonResourceAttributes must be specified",
+        )),
+        (Some(_), Some(n)) => errs.push(FieldError::invalid(
+            "spec.nonResourceAttributes",
+            n.to_string(),
+            "cannot be specified in combination with resourceAttributes",
+        )),
+        _ => {}
+    }
+    if let (Some(ns), Some(r)) = (local, resource) {
+        let want = str_of(r, "namespace");
+        if want != ns {
+            errs.push(FieldError::invalid(
+                "spec.resourceAttributes.namespace",
+                want,
+                "must match metadata.namespace",
+            ));
+        }
+    }
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(&info.group, &info.kind, "", &errs));
+    }
+    let attrs = match (resource, non_resource) {
+        (Some(r), _) => Attributes {
+            user,
+            verb: str_of(r, "verb").to_string(),
+            is_resource_request: true,
+            namespace: str_of(r, "namespace").to_string(),
+            api_group: str_of(r, "group").to_string(),
+            api_version: str_of(r, "version").to_string(),
+            resource: str_of(r, "resource").to_string(),
+            subresource: str_of(r, "subresource").to_string(),
+            name: str_of(r, "name").to_string(),
+            ..Default::default()
+        },
+        (None, Some(n)) => Attributes {
+            user,
+            verb: str_of(n, "verb").to_string(),
+            path: str_of(n, "path").to_string(),
+            ..Default::default()
+        },
+        (None, None) => return Err(ApiError::internal("no attributes")),
+    };
+    Ok(match state.authorizer.authorize(&attrs).await {
+        Decision::Allow => json!({"allowed": true}),
+        Decision::NoOpinion(reason) if reason.is_empty() => json!({"allowed": false}),
+        Decision::NoOpinion(reason) => json!({"allowed": false, "reason": reason}),
+    })
+}
+
+/// The rules `user` has in `namespace` (SelfSubjectRulesReview status).
+fn rules_review(state: &AppState, user: &UserInfo, namespace: &str) -> Value {
+    let (rules, errors) = if user.groups.iter().any(|g| g == crate::authz::SYSTEM_MASTERS)
+        || state.authorizer.mode() == crate::authz::Mode::AlwaysAllow
+    {
+        let all = crate::authz::rules::PolicyRule {
+            verbs: vec!["*".into()],
+            api_groups: vec!["*".into()],
+            resources: vec!["*".into()],
+            ..Default::default()
+        };
+        let paths = crate::authz::rules::PolicyRule {
+            verbs: vec!["*".into()],
+            non_resource_urls: vec!["*".into()],
+            ..Default::default()
+        };
+        (vec![all, paths], Vec::new())
+    } else {
+        state.authorizer.rules_for(user, namespace)
+    };
+    let mut resource_rules = Vec::new();
+    let mut non_resource_rules = Vec::new();
+    for r in rules {
+        if !r.resources.is_empty() {
+            let mut v = json!({"verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources});
+            if !r.resource_names.is_empty() {
+                v["resourceNames"] = json!(r.resource_names);
+            }
+            resource_rules.push(v);
+        }
+        if !r.non_resource_urls.is_empty() {
+            non_resource_rules.push(json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}));
+        }
+    }
+    let mut status = json!({
+        "resourceRules": resource_rules,
+        "nonResourceRules": non_resource_rules,
+        "incomplete": !errors.is_empty(),
+    });
+    if !errors.is_empty() {
+        status["evaluationError"] = Value::String(errors.join(", "));
+    }
+    status
+}
