@@ -207,6 +207,23 @@ async fn node_selector_and_taints_decide_placement() {
         .unwrap();
     assert_eq!(ready.status, "True");
     assert_eq!(e.sims.len(), 3);
+    let events: Api<Event> = Api::namespaced(e.client.clone(), "sched");
+    let scheduled = wait_for("a Scheduled event", || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            list.items.into_iter().find(|ev| {
+                ev.reason.as_deref() == Some("Scheduled")
+                    && ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("gpu-job")
+            })
+        }
+    })
+    .await;
+    assert_eq!(
+        scheduled.note.as_deref(),
+        Some("Successfully assigned sched/gpu-job to gpu-10")
+    );
+    assert_eq!(scheduled.reporting_controller.as_deref(), Some("default-scheduler"));
 }
 
 #[tokio::test]

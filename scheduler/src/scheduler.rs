@@ -33,6 +33,7 @@ pub struct Scheduler {
     pub profiles: BTreeMap<String, Framework>,
     pub metrics: Arc<Metrics>,
     recorder: Recorder,
+    instance: String,
     /// Bounds concurrent API writes (kube-rs speaks HTTP/1.1: one
     /// connection per request in flight).
     api_permits: tokio::sync::Semaphore,
@@ -91,7 +92,7 @@ impl Scheduler {
             client.clone(),
             Reporter {
                 controller: crate::DEFAULT_SCHEDULER_NAME.into(),
-                instance: Some(instance),
+                instance: Some(instance.clone()),
             },
         );
         Scheduler {
@@ -101,6 +102,7 @@ impl Scheduler {
             profiles,
             metrics,
             recorder,
+            instance,
             api_permits: tokio::sync::Semaphore::new(MAX_CONCURRENT_API_CALLS),
         }
     }
@@ -234,7 +236,7 @@ impl Scheduler {
                             .observe(first.elapsed().as_secs_f64());
                     }
                     let note = format!("Successfully assigned {}/{} to {}", pod.namespace, pod.name, node);
-                    this.event(&pod, EventType::Normal, "Scheduled", "Binding", note).await;
+                    this.one_off_event(&pod, "Scheduled", "Binding", note).await;
                 }
                 Err(e) => {
                     warn!(pod = %pod.key, %node, error = %e, "binding failed");
@@ -275,6 +277,35 @@ impl Scheduler {
         api.create_subresource::<_, serde_json::Value>("binding", &pod.name, &PostParams::default(), &binding)
             .await
             .map(|_| ())
+    }
+
+    /// Records a one-off event (Scheduled, Preempted) with a direct create:
+    /// kube-rs's `Recorder` keeps every event for series deduplication and
+    /// scans that cache on each publish, which only repeated events
+    /// (FailedScheduling) need.
+    async fn one_off_event(&self, pod: &PodInfo, reason: &str, action: &str, note: String) {
+        let now = Timestamp::now();
+        let ev = k8s_openapi::api::events::v1::Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{}.{:x}", pod.name, now.as_nanosecond())),
+                namespace: Some(pod.namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            event_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(now)),
+            action: Some(action.into()),
+            reason: Some(reason.into()),
+            note: Some(note),
+            regarding: Some(pod_ref(pod)),
+            reporting_controller: Some(crate::DEFAULT_SCHEDULER_NAME.into()),
+            reporting_instance: Some(self.instance.clone()),
+            type_: Some("Normal".into()),
+            ..Default::default()
+        };
+        let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &pod.namespace);
+        let _permit = self.api_permits.acquire().await;
+        if let Err(e) = api.create(&PostParams::default(), &ev).await {
+            debug!(pod = %pod.key, error = %e, "event not recorded");
+        }
     }
 
     async fn event(&self, pod: &PodInfo, type_: EventType, reason: &str, action: &str, note: String) {
@@ -384,7 +415,7 @@ impl Scheduler {
                     continue;
                 }
                 let note = format!("Preempted by pod {} on node {}", preemptor.uid, node);
-                this.event(v, EventType::Normal, "Preempted", "Preempting", note).await;
+                this.one_off_event(v, "Preempted", "Preempting", note).await;
             }
             let api: Api<Pod> = Api::namespaced(this.client.clone(), &preemptor.namespace);
             let patch = json!({"status": {"nominatedNodeName": node}});
