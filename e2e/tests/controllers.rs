@@ -5,6 +5,9 @@
 //! kubelet runs yet), rollouts respect maxSurge, `kubectl rollout undo`
 //! returns to the previous template, the garbage collector honours
 //! foreground and orphan deletion, and only the leader acts.
+//!
+//! Tests run on a multi-threaded runtime: kubectl is run as a blocking
+//! process and must not stop the in-process controllers meanwhile.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -51,7 +54,7 @@ fn names<K: kube::Resource>(items: &[K]) -> Vec<String> {
     v
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_namespace_gets_default_service_account_and_root_ca() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
@@ -98,7 +101,7 @@ async fn every_namespace_gets_default_service_account_and_root_ca() {
     cm.stop().await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_deletion_removes_every_object_then_the_namespace() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
@@ -151,7 +154,7 @@ async fn namespace_deletion_removes_every_object_then_the_namespace() {
     cm.stop().await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicaset_keeps_replicas_and_adopts_orphans() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
@@ -241,7 +244,7 @@ async fn replicaset_keeps_replicas_and_adopts_orphans() {
     cm.stop().await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replication_controller_keeps_replicas() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
@@ -331,7 +334,7 @@ async fn wait_rollout_complete(client: &Client, name: &str, replicas: i32) -> De
     .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployment_rolls_out_within_max_surge_and_rolls_back() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
@@ -390,6 +393,14 @@ async fn deployment_rolls_out_within_max_surge_and_rolls_back() {
         c.ok(&["rollout", "status", "deployment/web", "--timeout=10s"])
             .unwrap()
             .contains("successfully rolled out")
+    );
+    let table = c.ok(&["get", "deployment", "web"]).unwrap();
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("3/3")),
+        "{table}"
     );
 
     // A new image rolls out one surge pod at a time.
@@ -456,7 +467,7 @@ async fn rs_sizes(rss: &Api<ReplicaSet>) -> BTreeMap<String, i32> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_resume_and_proportional_scaling_during_a_stuck_rollout() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
@@ -544,7 +555,7 @@ async fn pause_resume_and_proportional_scaling_during_a_stuck_rollout() {
     cm.stop().await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recreate_deletes_old_pods_before_creating_new_ones() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
@@ -585,7 +596,7 @@ async fn deployment_with_pods(client: &Client, name: &str, replicas: i32) -> (Ve
     .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreground_deletion_removes_replicasets_and_pods_before_the_deployment() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
@@ -622,7 +633,7 @@ async fn foreground_deletion_removes_replicasets_and_pods_before_the_deployment(
     cm.stop().await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphan_deletion_leaves_dependents_and_background_deletion_collects_them() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
@@ -630,10 +641,9 @@ async fn orphan_deletion_leaves_dependents_and_background_deletion_collects_them
     let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    // --wait=false: a waiting kubectl's watch holds back other watchers'
-    // events on the apiserver today (reported), which would stall the
-    // collector until kubectl gives up.
-    c.ok(&["delete", "deployment", "web", "--cascade=orphan", "--wait=false"])
+    // kubectl waits until the collector has orphaned the dependents and
+    // removed the finalizer.
+    c.ok(&["delete", "deployment", "web", "--cascade=orphan", "--timeout=15s"])
         .unwrap();
     wait_for("deployment deleted", WAIT, || async {
         Ok(ds.get_opt("web").await?.is_none().then_some(()))
@@ -673,7 +683,7 @@ async fn orphan_deletion_leaves_dependents_and_background_deletion_collects_them
     cm.stop().await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_acts_and_a_crashed_leader_hands_over() {
     let (c, client) = setup().await;
     // The first instance leads but does not run the serviceaccount
@@ -744,7 +754,7 @@ async fn only_the_leader_acts_and_a_crashed_leader_hands_over() {
 
 /// The `rkube-controllers` binary with upstream-style flags: it takes the
 /// lease, serves /healthz and /metrics, and acts.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_leads_serves_health_and_metrics_and_acts() {
     let (c, client) = setup().await;
     let bin = rkube_e2e::cluster::target_dir().unwrap().join("rkube-controllers");
