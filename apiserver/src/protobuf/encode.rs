@@ -7,6 +7,31 @@ use super::schema::{Field, Scalar, Schema, Special, Ty};
 use super::wire::{FIXED32, FIXED64, LEN, VARINT, put_bytes, put_tag, put_varint};
 use super::{MAX_DEPTH, ProtoError, gotime};
 
+/// Writes field `number` as a length-delimited message that `body` writes
+/// straight into `out`; the length goes in front afterwards (moving the
+/// body by the varint's few bytes), so no buffer is allocated per message.
+pub fn nested(
+    out: &mut Vec<u8>,
+    number: u32,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<(), ProtoError>,
+) -> Result<(), ProtoError> {
+    put_tag(out, number, LEN);
+    let start = out.len();
+    body(out)?;
+    let (mut n, mut buf, mut used) = ((out.len() - start) as u64, [0u8; 10], 0);
+    loop {
+        let byte = (n & 0x7F) as u8;
+        n >>= 7;
+        buf[used] = if n == 0 { byte } else { byte | 0x80 };
+        used += 1;
+        if n == 0 {
+            break;
+        }
+    }
+    out.splice(start..start, buf[..used].iter().copied());
+    Ok(())
+}
+
 fn mismatch(f: &str, want: &str, v: &Value) -> ProtoError {
     ProtoError::new(format!("field {f}: expected {want}, got {v}"))
 }
@@ -119,9 +144,7 @@ fn fields(
         if f.inline {
             if let Ty::Message(inner) = f.ty {
                 // The embedded struct's fields live in this object.
-                let mut buf = Vec::new();
-                fields(schema, inner, obj, &mut buf, depth + 1)?;
-                put_bytes(out, f.number, &buf);
+                nested(out, f.number, |out| fields(schema, inner, obj, out, depth + 1))?;
             }
             continue;
         }
@@ -142,19 +165,22 @@ fn write(schema: &Schema, f: &Field, v: &Value, out: &mut Vec<u8>, depth: usize)
                 return Err(mismatch(&f.json, "an object", v));
             };
             for (key, value) in m {
-                let mut entry = Vec::new();
-                let key_value = match **k {
-                    Ty::Scalar(Scalar::String) => Value::String(key.clone()),
-                    _ => key
-                        .parse::<i64>()
-                        .map(Value::from)
-                        .map_err(|_| mismatch(&f.json, "an integer key", v))?,
-                };
-                element(schema, &f.json, 1, k, &key_value, &mut entry, depth)?;
-                if !value.is_null() {
-                    element(schema, &f.json, 2, val, value, &mut entry, depth)?;
-                }
-                put_bytes(out, f.number, &entry);
+                nested(out, f.number, |entry| {
+                    match **k {
+                        Ty::Scalar(Scalar::String) => put_bytes(entry, 1, key.as_bytes()),
+                        _ => {
+                            let key_value = key
+                                .parse::<i64>()
+                                .map(Value::from)
+                                .map_err(|_| mismatch(&f.json, "an integer key", v))?;
+                            element(schema, &f.json, 1, k, &key_value, entry, depth)?;
+                        }
+                    }
+                    if !value.is_null() {
+                        element(schema, &f.json, 2, val, value, entry, depth)?;
+                    }
+                    Ok(())
+                })?;
             }
             Ok(())
         }
@@ -225,13 +251,7 @@ fn element(
                 out.extend_from_slice(&(x as f32).to_bits().to_le_bytes());
             }
         },
-        Ty::Message(idx) => {
-            let mut buf = Vec::new();
-            message(schema, *idx, v, &mut buf, depth + 1)?;
-            put_tag(out, number, LEN);
-            put_varint(out, buf.len() as u64);
-            out.extend_from_slice(&buf);
-        }
+        Ty::Message(idx) => nested(out, number, |out| message(schema, *idx, v, out, depth + 1))?,
         Ty::Map(..) => return Err(mismatch(name, "a map value", v)),
     }
     Ok(())

@@ -162,9 +162,17 @@ pub fn encode_object(obj: &Map<String, Value>) -> Result<Vec<u8>, ProtoError> {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let idx = message_of(schema, api_version, kind)
         .ok_or_else(|| ProtoError::new(format!("no protobuf message for {api_version}/{kind}")))?;
-    let mut raw = Vec::with_capacity(1024);
-    encode::object(schema, idx, obj, &mut raw)?;
-    Ok(envelope(api_version, kind, &raw))
+    // The envelope written around the message as it is encoded.
+    let mut type_meta = Vec::with_capacity(api_version.len() + kind.len() + 4);
+    put_bytes(&mut type_meta, 1, api_version.as_bytes());
+    put_bytes(&mut type_meta, 2, kind.as_bytes());
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(MAGIC);
+    put_bytes(&mut out, 1, &type_meta);
+    encode::nested(&mut out, 2, |out| encode::object(schema, idx, obj, out))?;
+    put_bytes(&mut out, 3, b"");
+    put_bytes(&mut out, 4, b"");
+    Ok(out)
 }
 
 /// Whether objects of this apiVersion/kind have a protobuf form.

@@ -399,3 +399,17 @@ fn lists_encode_like_objects() {
     assert_eq!(parts, whole);
     assert_eq!(Value::Object(decode_object(&parts).unwrap()), list);
 }
+
+#[test]
+fn objects_encode_as_envelope_around_the_message() {
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "a", "labels": {"x": "y"}, "creationTimestamp": "2024-01-02T03:04:05Z"},
+        "data": {"k": "v".repeat(300)}});
+    let idx = message_index("v1", "ConfigMap").unwrap();
+    let raw = encode_raw(idx, &cm).unwrap();
+    assert!(raw.len() > 300, "a length over one varint byte");
+    assert_eq!(
+        encode_object(cm.as_object().unwrap()).unwrap(),
+        envelope("v1", "ConfigMap", &raw)
+    );
+}
