@@ -336,6 +336,30 @@ async fn unschedulable_pod_reports_why_and_runs_once_a_node_fits() {
     assert_eq!(cond.reason.as_deref(), Some("Unschedulable"));
     assert_eq!(cond.message.as_deref(), Some(message.as_str()));
 
+    // An update of the pod retries it; the same failure continues the
+    // event as a series (client-go's isomorphic events).
+    api.patch(
+        "big",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"labels": {"retry": "1"}}})),
+    )
+    .await
+    .unwrap();
+    let events: Api<Event> = Api::namespaced(e.client.clone(), "sched");
+    wait_for("a FailedScheduling series", || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            let failed: Vec<&Event> = list
+                .items
+                .iter()
+                .filter(|ev| ev.reason.as_deref() == Some("FailedScheduling"))
+                .collect();
+            assert_eq!(failed.len(), 1, "one event, continued as a series");
+            (failed[0].series.as_ref()?.count == 2).then_some(())
+        }
+    })
+    .await;
     // A node that fits appears: the node-add event moves the pod back.
     let mut large = sim("large-", 20, 1);
     large.cpu = "8".into();

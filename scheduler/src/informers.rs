@@ -84,6 +84,7 @@ impl Scheduler {
     fn on_pod_delete(&self, pod: Pod) {
         let info = PodInfo::new(pod);
         self.queue.delete(&info.key);
+        self.events.forget(&info.uid);
         if info.node_name().is_some() || self.cache().pod(&info.uid).is_some() {
             self.on_pod_gone(&info);
         }

@@ -18,6 +18,7 @@
 pub mod algorithm;
 pub mod cache;
 pub mod config;
+pub mod events;
 pub mod framework;
 pub mod informers;
 pub mod leader_election;

@@ -14,7 +14,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
@@ -32,8 +31,7 @@ pub struct Scheduler {
     pub queue: Arc<SchedulingQueue>,
     pub profiles: BTreeMap<String, Framework>,
     pub metrics: Arc<Metrics>,
-    recorder: Recorder,
-    instance: String,
+    pub(crate) events: crate::events::Publisher,
     /// Bounds concurrent API writes (kube-rs speaks HTTP/1.1: one
     /// connection per request in flight).
     api_permits: tokio::sync::Semaphore,
@@ -88,21 +86,14 @@ impl Scheduler {
         metrics: Arc<Metrics>,
         instance: String,
     ) -> Scheduler {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: crate::DEFAULT_SCHEDULER_NAME.into(),
-                instance: Some(instance.clone()),
-            },
-        );
+        let events = crate::events::Publisher::new(client.clone(), crate::DEFAULT_SCHEDULER_NAME, &instance);
         Scheduler {
             client,
             cache: Mutex::new(Cache::default()),
             queue,
             profiles,
             metrics,
-            recorder,
-            instance,
+            events,
             api_permits: tokio::sync::Semaphore::new(MAX_CONCURRENT_API_CALLS),
         }
     }
@@ -236,7 +227,8 @@ impl Scheduler {
                             .observe(first.elapsed().as_secs_f64());
                     }
                     let note = format!("Successfully assigned {}/{} to {}", pod.namespace, pod.name, node);
-                    this.one_off_event(&pod, "Scheduled", "Binding", note).await;
+                    this.events.forget(&pod.uid);
+                    this.event(&pod, "Normal", "Scheduled", "Binding", note).await;
                 }
                 Err(e) => {
                     warn!(pod = %pod.key, %node, error = %e, "binding failed");
@@ -279,45 +271,17 @@ impl Scheduler {
             .map(|_| ())
     }
 
-    /// Records a one-off event (Scheduled, Preempted) with a direct create:
-    /// kube-rs's `Recorder` keeps every event for series deduplication and
-    /// scans that cache on each publish, which only repeated events
-    /// (FailedScheduling) need.
-    async fn one_off_event(&self, pod: &PodInfo, reason: &str, action: &str, note: String) {
-        let now = Timestamp::now();
-        let ev = k8s_openapi::api::events::v1::Event {
-            metadata: ObjectMeta {
-                name: Some(format!("{}.{:x}", pod.name, now.as_nanosecond())),
-                namespace: Some(pod.namespace.clone()),
-                ..ObjectMeta::default()
-            },
-            event_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(now)),
-            action: Some(action.into()),
-            reason: Some(reason.into()),
-            note: Some(note),
-            regarding: Some(pod_ref(pod)),
-            reporting_controller: Some(crate::DEFAULT_SCHEDULER_NAME.into()),
-            reporting_instance: Some(self.instance.clone()),
-            type_: Some("Normal".into()),
-            ..Default::default()
-        };
-        let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &pod.namespace);
-        let _permit = self.api_permits.acquire().await;
-        if let Err(e) = api.create(&PostParams::default(), &ev).await {
-            debug!(pod = %pod.key, error = %e, "event not recorded");
-        }
-    }
-
-    async fn event(&self, pod: &PodInfo, type_: EventType, reason: &str, action: &str, note: String) {
-        let ev = Event {
+    async fn event(&self, pod: &PodInfo, type_: &str, reason: &str, action: &str, note: String) {
+        let regarding = pod_ref(pod);
+        let record = crate::events::Record {
+            regarding: &regarding,
             type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: None,
+            reason,
+            action,
+            note: &note,
         };
         let _permit = self.api_permits.acquire().await;
-        if let Err(e) = self.recorder.publish(&ev, &pod_ref(pod)).await {
+        if let Err(e) = self.events.publish(record).await {
             debug!(pod = %pod.key, error = %e, "event not recorded");
         }
     }
@@ -337,14 +301,8 @@ impl Scheduler {
         self.queue.requeue(qpi, plugins, unschedulable, Instant::now());
         let this = self.clone();
         tokio::spawn(async move {
-            this.event(
-                &pod,
-                EventType::Warning,
-                "FailedScheduling",
-                "Scheduling",
-                message.clone(),
-            )
-            .await;
+            this.event(&pod, "Warning", "FailedScheduling", "Scheduling", message.clone())
+                .await;
             this.set_unschedulable_condition(&pod, reason, &message).await;
         });
     }
@@ -415,7 +373,7 @@ impl Scheduler {
                     continue;
                 }
                 let note = format!("Preempted by pod {} on node {}", preemptor.uid, node);
-                this.one_off_event(v, "Preempted", "Preempting", note).await;
+                this.event(v, "Normal", "Preempted", "Preempting", note).await;
             }
             let api: Api<Pod> = Api::namespaced(this.client.clone(), &preemptor.namespace);
             let patch = json!({"status": {"nominatedNodeName": node}});
