@@ -251,6 +251,31 @@ async fn rbac_with_token_and_certificate_users() {
     // Cluster-scoped: none of them.
     assert!(!can_i(&c, &carol, "team-c", "delete", "namespaces"));
     assert!(!can_i(&c, &alice, "team-a", "list", "nodes"));
+    // kubectl 1.32+ sends the reviews as protobuf.
+    c.use_kubectl("/usr/lib/google-cloud-sdk/bin/kubectl.1.33");
+    assert!(can_i(&c, &alice, "team-a", "get", "pods"));
+    assert!(!can_i(&c, &alice, "team-a", "create", "pods"));
+    assert!(can_i(
+        &c,
+        &carol,
+        "team-c",
+        "create",
+        "rolebindings.rbac.authorization.k8s.io"
+    ));
+    let (ok, out, err) = kubectl_as(
+        &c,
+        &carol,
+        &["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "carol");
+    let (ok, out, err) = kubectl_as(&c, &alice, &["auth", "can-i", "--list", "-n", "team-a"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("pods ") && l.contains("[get list watch]")),
+        "{out}"
+    );
     // The admin (system:masters) can do anything.
     let (ok, out, _) = kubectl_as(&c, "--v=0", &["auth", "can-i", "*", "*"]);
     assert!(ok && out == "yes", "{out}");

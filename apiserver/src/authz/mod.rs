@@ -138,22 +138,27 @@ impl Authorizer {
 
     /// Decides a request.
     pub async fn authorize(&self, a: &Attributes) -> Decision {
+        self.authorize_with_reason(a).await.0
+    }
+
+    /// Decides a request and says why (the reason access reviews report).
+    pub async fn authorize_with_reason(&self, a: &Attributes) -> (Decision, String) {
         if self.mode == Mode::AlwaysAllow || a.user.groups.iter().any(|g| g == SYSTEM_MASTERS) {
-            return Decision::Allow;
+            return (Decision::Allow, String::new());
         }
         let cache = &self.registry.cache;
         if !cache.is_ready() {
             let _ = tokio::time::timeout(CACHE_READY_TIMEOUT, cache.wait_ready()).await;
         }
-        let decision = self.rbac.index().authorize(a);
-        if decision.allowed() {
-            return decision;
+        let decided = self.rbac.index().authorize_with_reason(a);
+        if decided.0.allowed() {
+            return decided;
         }
         // Before refusing, catch up with writes the cache has not seen yet
         // (a binding created just before this request).
         match cache.sync_to_storage().await {
-            Ok(_) => self.rbac.index().authorize(a),
-            Err(_) => decision,
+            Ok(_) => self.rbac.index().authorize_with_reason(a),
+            Err(_) => decided,
         }
     }
 
@@ -161,7 +166,7 @@ impl Authorizer {
     /// included), and the errors met collecting them.
     pub fn rules_for(&self, user: &UserInfo, namespace: &str) -> (Vec<rules::PolicyRule>, Vec<String>) {
         let mut out = Vec::new();
-        let errors = self.rbac.index().visit_rules(user, namespace, |r| {
+        let errors = self.rbac.index().visit_rules(user, namespace, |_, _, r| {
             out.push(r.clone());
             true
         });

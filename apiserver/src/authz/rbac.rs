@@ -187,23 +187,24 @@ impl PolicyIndex {
         }
     }
 
-    /// Visits the rules that apply to `user` in `namespace` until `visit`
-    /// returns false; errors (missing roles) are collected.
+    /// Visits the rules that apply to `user` in `namespace`, with the
+    /// binding and the subject that grant them, until `visit` returns
+    /// false; errors (missing roles) are collected.
     pub fn visit_rules(
         &self,
         user: &UserInfo,
         namespace: &str,
-        mut visit: impl FnMut(&PolicyRule) -> bool,
+        mut visit: impl FnMut(&Binding, &Subject, &PolicyRule) -> bool,
     ) -> Vec<String> {
         let mut errors = Vec::new();
         for b in self.bindings_for(user, namespace) {
-            if !b.subjects.iter().any(|s| s.applies_to(user, &b.namespace)) {
+            let Some(subject) = b.subjects.iter().find(|s| s.applies_to(user, &b.namespace)) else {
                 continue;
-            }
+            };
             match self.rules_of(&b) {
                 Ok(rules) => {
                     for r in rules.iter() {
-                        if !visit(r) {
+                        if !visit(&b, subject, r) {
                             return errors;
                         }
                     }
@@ -216,20 +217,59 @@ impl PolicyIndex {
 
     /// Authorizes one request.
     pub fn authorize(&self, a: &Attributes) -> Decision {
-        let mut allowed = false;
-        let errors = self.visit_rules(&a.user, &a.namespace, |r| {
-            allowed = r.allows(a);
-            !allowed
+        self.authorize_with_reason(a).0
+    }
+
+    /// Authorizes one request and says why: upstream's `RBAC: allowed by
+    /// RoleBinding "name/ns" of ClusterRole "view" to User "alice"` when
+    /// allowed, the errors met (possibly none) otherwise.
+    pub fn authorize_with_reason(&self, a: &Attributes) -> (Decision, String) {
+        let mut allowed_by = None;
+        let errors = self.visit_rules(&a.user, &a.namespace, |b, s, r| {
+            if r.allows(a) {
+                allowed_by = Some(b.describe(s));
+            }
+            allowed_by.is_none()
         });
-        if allowed {
-            return Decision::Allow;
+        if let Some(source) = allowed_by {
+            return (Decision::Allow, format!("RBAC: allowed by {source}"));
         }
         let reason = match errors.as_slice() {
             [] => String::new(),
             [one] => format!("RBAC: {one}"),
             many => format!("RBAC: [{}]", many.join(", ")),
         };
-        Decision::NoOpinion(reason)
+        (Decision::NoOpinion(reason.clone()), reason)
+    }
+}
+
+impl Binding {
+    /// Upstream's description of a binding granting to `subject`.
+    fn describe(&self, subject: &Subject) -> String {
+        let who = match subject.kind.as_str() {
+            "ServiceAccount" => {
+                let ns = if subject.namespace.is_empty() {
+                    &self.namespace
+                } else {
+                    &subject.namespace
+                };
+                format!("{} {:?}", subject.kind, format!("{}/{ns}", subject.name))
+            }
+            _ => format!("{} {:?}", subject.kind, subject.name),
+        };
+        if self.namespace.is_empty() {
+            format!(
+                "ClusterRoleBinding {:?} of {} {:?} to {who}",
+                self.name, self.role_ref.kind, self.role_ref.name
+            )
+        } else {
+            format!(
+                "RoleBinding {:?} of {} {:?} to {who}",
+                format!("{}/{}", self.name, self.namespace),
+                self.role_ref.kind,
+                self.role_ref.name
+            )
+        }
     }
 }
 
@@ -378,6 +418,20 @@ mod tests {
         assert_eq!(
             idx.authorize(&attrs(&alice, "get", "a", "pods")),
             Decision::NoOpinion(String::new())
+        );
+        assert_eq!(
+            idx.authorize_with_reason(&attrs(&alice, "create", "a", "pods")).1,
+            r#"RBAC: allowed by RoleBinding "w/a" of Role "writer" to User "alice""#
+        );
+        let bot = user("system:serviceaccount:a:bot", &[]);
+        assert_eq!(
+            idx.authorize_with_reason(&attrs(&bot, "create", "a", "pods")).1,
+            r#"RBAC: allowed by RoleBinding "w/a" of Role "writer" to ServiceAccount "bot/a""#
+        );
+        let auditor = user("carol", &["auditors"]);
+        assert_eq!(
+            idx.authorize_with_reason(&attrs(&auditor, "get", "z", "pods")).1,
+            r#"RBAC: allowed by ClusterRoleBinding "readers" of ClusterRole "reader" to Group "auditors""#
         );
     }
 }

@@ -244,6 +244,10 @@ async fn access_reviews() {
         .await;
     assert_eq!(code, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"]["allowed"], true);
+    assert_eq!(
+        body["status"]["reason"],
+        r#"RBAC: allowed by RoleBinding "alice-view/default" of ClusterRole "view" to User "alice""#
+    );
     assert_eq!(body["kind"], "SelfSubjectAccessReview");
     let (_, body) = s
         .request_as(Some(ALICE_TOKEN), "POST", path, Some(ssar("create", "pods")))
@@ -355,4 +359,39 @@ async fn cluster_roles_aggregate_into_view() {
         }
     }
     task.abort();
+}
+
+#[tokio::test]
+async fn client_certificates_authenticate_before_tokens() {
+    use crate::authn::ClientCertificate;
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    let s = TestServer::new().await;
+    let send = |cert: ClientCertificate, token: &str| {
+        let mut req = Request::builder()
+            .uri("/api/v1/namespaces/default/configmaps")
+            .header(header::AUTHORIZATION, token)
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut().insert(cert);
+        s.send(req)
+    };
+    let carol = UserInfo {
+        name: "carol".into(),
+        uid: String::new(),
+        groups: vec!["system:masters".into(), "system:authenticated".into()],
+    };
+    // A verified certificate wins over a bad token.
+    let resp = send(ClientCertificate::Verified(carol), "Bearer nope").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // A certificate that does not verify is a 401 without other credentials...
+    let resp = send(ClientCertificate::Invalid, "").await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // ...and a valid token still authenticates over it.
+    let resp = send(
+        ClientCertificate::Invalid,
+        &format!("Bearer {}", crate::testing::ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
 }

@@ -170,11 +170,12 @@ async fn access_review(
         },
         (None, None) => return Err(ApiError::internal("no attributes")),
     };
-    Ok(match state.authorizer.authorize(&attrs).await {
-        Decision::Allow => json!({"allowed": true}),
-        Decision::NoOpinion(reason) if reason.is_empty() => json!({"allowed": false}),
-        Decision::NoOpinion(reason) => json!({"allowed": false, "reason": reason}),
-    })
+    let (decision, reason) = state.authorizer.authorize_with_reason(&attrs).await;
+    let mut status = json!({"allowed": decision == Decision::Allow});
+    if !reason.is_empty() {
+        status["reason"] = Value::String(reason);
+    }
+    Ok(status)
 }
 
 /// The rules `user` has in `namespace` (SelfSubjectRulesReview status).
