@@ -351,6 +351,45 @@ mod tests {
     }
 
     #[test]
+    fn namespace_selectors_pick_the_namespaces_of_matching_pods() {
+        let in_ns = |name: &str, ns: &str| {
+            let mut p = pod(name, json!({"app": "db"}), json!({}));
+            p.namespace = ns.to_string();
+            p
+        };
+        let mut snap = Snapshot::from_nodes(vec![
+            zoned("a", "z1", vec![in_ns("db-a", "team-a")]),
+            zoned("b", "z2", vec![in_ns("db-b", "team-b")]),
+        ]);
+        snap.namespaces = Arc::new(
+            [
+                ("team-a".to_string(), [("team".to_string(), "a".to_string())].into()),
+                ("team-b".to_string(), [("team".to_string(), "b".to_string())].into()),
+            ]
+            .into(),
+        );
+        let p = pod(
+            "p",
+            json!({}),
+            json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+                "labelSelector": {"matchLabels": {"app": "db"}},
+                "namespaceSelector": {"matchLabels": {"team": "b"}},
+                "topologyKey": "zone"
+            }]}}}),
+        );
+        assert_eq!(statuses(&p, &snap), [ERR_REASON_AFFINITY, ""]);
+        // Without a namespace selector only the pod's own namespace counts.
+        let own = pod(
+            "own",
+            json!({}),
+            json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                term("app", &["db"], "zone")
+            ]}}}),
+        );
+        assert_eq!(statuses(&own, &snap), [ERR_REASON_AFFINITY, ERR_REASON_AFFINITY]);
+    }
+
+    #[test]
     fn preferred_terms_score() {
         let snap = Snapshot::from_nodes(vec![
             zoned("a", "z1", vec![pod("s", json!({"security": "S1"}), json!({}))]),
