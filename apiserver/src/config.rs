@@ -20,6 +20,8 @@ pub struct Config {
     pub tls_sans: Vec<String>,
     /// `--authorization-mode`: RBAC (default) or AlwaysAllow.
     pub authorization_mode: crate::authz::Mode,
+    /// `--anonymous-auth`: serve requests without credentials as `system:anonymous`.
+    pub anonymous_auth: bool,
 }
 
 impl Config {

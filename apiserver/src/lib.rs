@@ -91,6 +91,7 @@ pub async fn run(
         config.authorization_mode,
         state.registry.clone(),
     ));
+    state.anonymous_auth = config.anonymous_auth;
     let x509 = Arc::new(authn::X509Authenticator::new(pki.ca_der()?).map_err(pki::PkiError::Tls)?);
     let router = routes::router(state.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_address)

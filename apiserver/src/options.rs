@@ -40,6 +40,9 @@ pub struct Options {
     /// Extra DNS names or IPs for the generated serving certificate.
     #[arg(long, value_delimiter = ',')]
     pub tls_san: Vec<String>,
+    /// Whether requests without credentials are served as `system:anonymous` (otherwise 401).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub anonymous_auth: bool,
     /// Authorizers, comma-separated: RBAC (default), AlwaysAllow; Node is accepted and ignored.
     #[arg(long, value_delimiter = ',', default_value = "RBAC", value_parser = parse_authorization_mode)]
     pub authorization_mode: Vec<String>,
@@ -64,6 +67,7 @@ impl Options {
             token_auth_file: self.token_auth_file,
             tls_sans: self.tls_san,
             authorization_mode: crate::authz::Mode::parse(&self.authorization_mode).unwrap_or_default(),
+            anonymous_auth: self.anonymous_auth,
         }
     }
 }
@@ -131,5 +135,26 @@ mod tests {
         for bad in ["", "m", "5", "5x", "-1s", "1e400s"] {
             check(bad, None);
         }
+    }
+
+    #[test]
+    fn authorization_flags() {
+        let config = |args: &[&str]| {
+            Options::try_parse_from(std::iter::once("rkube-apiserver").chain(args.iter().copied()))
+                .map(Options::into_config)
+        };
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            (c.authorization_mode, c.anonymous_auth),
+            (crate::authz::Mode::Rbac, true)
+        );
+        let c = config(&["--authorization-mode=Node,RBAC", "--anonymous-auth=false"]).unwrap();
+        assert_eq!(
+            (c.authorization_mode, c.anonymous_auth),
+            (crate::authz::Mode::Rbac, false)
+        );
+        let c = config(&["--authorization-mode", "AlwaysAllow"]).unwrap();
+        assert_eq!(c.authorization_mode, crate::authz::Mode::AlwaysAllow);
+        assert!(config(&["--authorization-mode=Webhook"]).is_err());
     }
 }

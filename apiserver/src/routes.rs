@@ -25,6 +25,8 @@ pub struct AppState {
     pub registry: Arc<crate::registry::Registry>,
     pub inflight: Arc<crate::observe::InflightLimits>,
     pub authorizer: Arc<crate::authz::Authorizer>,
+    /// Whether requests without credentials are the anonymous user (else 401).
+    pub anonymous_auth: bool,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
                 crate::authz::Mode::default(),
                 registry.clone(),
             )),
+            anonymous_auth: true,
             registry,
             inflight: Arc::new(crate::observe::InflightLimits::default()),
             health,
@@ -105,7 +108,8 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             }
         }
         (Some(ClientCertificate::Invalid), None) => return ApiError::unauthorized().into_response(),
-        (None, None) => UserInfo::anonymous(),
+        (None, None) if state.anonymous_auth => UserInfo::anonymous(),
+        (None, None) => return ApiError::unauthorized().into_response(),
     };
     req.extensions_mut().insert(user.clone());
     let mut resp = next.run(req).await;

@@ -395,3 +395,14 @@ async fn client_certificates_authenticate_before_tokens() {
     .await;
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn anonymous_auth_can_be_turned_off() {
+    let mut s = TestServer::new().await;
+    s.state.anonymous_auth = false;
+    s.router = crate::routes::router(s.state.clone());
+    let (code, body) = s.request_as(None, "GET", "/version", None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
+    let (code, _) = s.request_as(Some(ALICE_TOKEN), "GET", "/version", None).await;
+    assert_eq!(code, StatusCode::OK);
+}
