@@ -283,6 +283,15 @@ impl GenericStore {
         unreachable!("the loop returns")
     }
 
+    /// Kinds whose status updates may not change labels upstream.
+    fn status_keeps_labels(&self) -> bool {
+        self.info.group == "apps"
+            && matches!(
+                self.info.resource.as_str(),
+                "deployments" | "replicasets" | "statefulsets" | "daemonsets"
+            )
+    }
+
     /// Undoes an allocation whose write failed.
     async fn revert(&self, reservation: Reservation) {
         if let Some(a) = self.strategy.allocator()
@@ -379,15 +388,23 @@ impl GenericStore {
                 );
             }
             UpdateTarget::Status => {
-                // Only status (and nothing in metadata but what the server
-                // keeps) changes through the status subresource.
+                // Status changes through the status subresource, and, as
+                // upstream's status strategies allow, annotations and labels
+                // (workload controllers record revisions there); the apps
+                // workloads keep their labels, like upstream.
                 let status = new.remove("status");
                 let rv = object::resource_version(new).to_string();
+                let annotations = object::meta(new).get("annotations").cloned();
+                let labels = object::meta(new).get("labels").cloned();
                 *new = old.clone();
                 match status {
                     Some(s) => new.insert("status".into(), s),
                     None => new.remove("status"),
                 };
+                object::set_meta(new, "annotations", annotations.filter(|a| !a.is_null()));
+                if !self.status_keeps_labels() {
+                    object::set_meta(new, "labels", labels.filter(|l| !l.is_null()));
+                }
                 object::set_meta(
                     new,
                     "resourceVersion",

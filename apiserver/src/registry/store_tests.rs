@@ -77,3 +77,26 @@ async fn nodes_keep_status_on_create() {
     assert_eq!(code, StatusCode::CREATED, "{cm}");
     assert!(cm["status"].get("replicas").is_none_or(|r| r != 9), "{cm}");
 }
+
+/// Status updates may change annotations (a Deployment's revision) without
+/// bumping the generation; apps workloads keep their labels.
+#[tokio::test]
+async fn status_updates_carry_annotations() {
+    let s = TestServer::new().await;
+    let (_, created) = s.post(DEPLOYMENTS, deployment("st")).await;
+    let mut body = created.clone();
+    body["metadata"]["annotations"] = json!({"deployment.kubernetes.io/revision": "1"});
+    body["metadata"]["labels"] = json!({"changed": "yes"});
+    body["spec"]["replicas"] = json!(7);
+    body["status"] = json!({"replicas": 1, "observedGeneration": 1});
+    let (code, updated) = s.put(&format!("{DEPLOYMENTS}/st/status"), body).await;
+    assert_eq!(code, StatusCode::OK, "{updated}");
+    assert_eq!(
+        updated["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    assert!(updated["metadata"].get("labels").is_none(), "{updated}");
+    assert_eq!(updated["spec"]["replicas"], 1);
+    assert_eq!(updated["status"]["replicas"], 1);
+    assert_eq!(updated["metadata"]["generation"], 1);
+}
