@@ -39,7 +39,9 @@ apiregistration.k8s.io/v1 from upstream's generated.proto, resource.k8s.io/v1
 and storage VolumeAttributesClass, admissionregistration MutatingAdmissionPolicy)
 and supp136 re-opens messages to add the fields newer than 1.33, read from
 upstream kubernetes/kubernetes staging/src/k8s.io/api/{core,storage,resource}/v1
-/generated.proto. Fields whose numbers were not found stay listed under
+/generated.proto (and apiextensions.k8s.io/v1's from the k8s-pb crate 0.9.0,
+whose prost code carries upstream's numbers; it also confirmed the core,
+storage and resource numbers). Fields whose numbers were not found stay listed under
 "gaps" (the run warns for each); they are not on the wire.
 
 Output (compact JSON):
@@ -131,7 +133,7 @@ POINTERS_EXTRA = {
     "apiextensions.v1.CustomResourceSubresourceScale": "labelSelectorPath",
     "apiextensions.v1.ServiceReference": "path port",
     "apiextensions.v1.WebhookClientConfig": "url",
-    "apiextensions.v1.ValidationRule": "optionalOldSelf",
+    "apiextensions.v1.ValidationRule": "optionalOldSelf reason",
     "apiextensions.v1.CustomResourceDefinitionVersion": "deprecationWarning",
     "apiregistration.v1.ServiceReference": "port",
 }
