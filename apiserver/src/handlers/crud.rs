@@ -161,8 +161,15 @@ async fn check_namespace(ctx: &Ctx<'_>, name: &str) -> Result<(), ApiError> {
 
 pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let dry_run = ctx.params.dry_run()?;
-    let (obj, warnings) = read_object(ctx, req).await?;
+    let (mut obj, warnings) = read_object(ctx, req).await?;
     check_namespace(ctx, object::name(&obj)).await?;
+    super::admission::admit_create(
+        &ctx.state.registry,
+        &ctx.resource.group,
+        &ctx.resource.resource,
+        &mut obj,
+    )
+    .await?;
     let created = ctx.store.create(ctx.namespace, obj, &CreateOptions { dry_run }).await?;
     let resp = response::json(StatusCode::CREATED, &response::object(ctx.resource, created));
     Ok(response::with_warnings(resp, &warnings))

@@ -4,6 +4,7 @@
 //! JSON (errors as `metav1.Status`).
 
 pub mod access_review;
+pub mod admission;
 pub mod binding;
 pub mod body;
 pub mod crud;

@@ -1,0 +1,179 @@
+//! Admission steps that need other objects and so cannot live in a kind's
+//! strategy. So far: Priority (a pod's `priorityClassName` resolved to
+//! `spec.priority` and `spec.preemptionPolicy`, the global default class
+//! applied), as upstream's Priority admission plugin does on pod create.
+
+use serde_json::{Value, json};
+
+use crate::registry::Registry;
+use crate::registry::list::ListOptions;
+use crate::registry::object::{self, Object};
+use crate::status::{ApiError, GroupResource};
+
+const PODS: GroupResource<'static> = GroupResource {
+    group: "",
+    resource: "pods",
+};
+
+/// Runs the admission steps for a new object of `group`/`resource`.
+pub async fn admit_create(registry: &Registry, group: &str, resource: &str, obj: &mut Object) -> Result<(), ApiError> {
+    if group.is_empty() && resource == "pods" {
+        admit_priority(registry, obj).await?;
+    }
+    Ok(())
+}
+
+/// Upstream's Priority admission for a new pod.
+async fn admit_priority(registry: &Registry, pod: &mut Object) -> Result<(), ApiError> {
+    let Some(classes) = registry.store("scheduling.k8s.io", "priorityclasses") else {
+        return Ok(());
+    };
+    let name = object::name(pod).to_string();
+    let spec = pod.get("spec");
+    let class_name = spec
+        .and_then(|s| s.get("priorityClassName"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let class = if class_name.is_empty() {
+        // The global default, if any (the lowest value wins a tie, like upstream).
+        let info = classes.info.clone();
+        let listed = classes.list("", &ListOptions::default()).await?;
+        listed
+            .items
+            .into_iter()
+            .map(|i| i.into_object(&info))
+            .filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
+            .min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0))
+    } else {
+        match classes.get("", &class_name).await {
+            Ok(c) => Some(c),
+            Err(e) if e.code == 404 => {
+                return Err(ApiError::forbidden(
+                    PODS,
+                    &name,
+                    &format!("no PriorityClass with name {class_name} was found"),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let (priority, policy, resolved_name) = match &class {
+        Some(c) => (
+            c.get("value").and_then(Value::as_i64).unwrap_or(0),
+            c.get("preemptionPolicy")
+                .and_then(Value::as_str)
+                .unwrap_or("PreemptLowerPriority")
+                .to_string(),
+            object::name(c).to_string(),
+        ),
+        None => (0, "PreemptLowerPriority".to_string(), String::new()),
+    };
+    let given = spec.and_then(|s| s.get("priority")).and_then(Value::as_i64);
+    if let Some(given) = given
+        && given != priority
+    {
+        return Err(ApiError::forbidden(
+            PODS,
+            &name,
+            &format!(
+                "the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name"
+            ),
+        ));
+    }
+    let given_policy = spec
+        .and_then(|s| s.get("preemptionPolicy"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(given) = &given_policy
+        && class.is_some()
+        && *given != policy
+    {
+        return Err(ApiError::forbidden(
+            PODS,
+            &name,
+            &format!(
+                "the string value of PreemptionPolicy ({given}) must not be provided in pod spec; priority admission controller computed {policy} from the given PriorityClass name"
+            ),
+        ));
+    }
+    if let Some(Value::Object(spec)) = pod.get_mut("spec") {
+        spec.insert("priority".into(), json!(priority));
+        if class.is_some() || given_policy.is_none() {
+            spec.insert("preemptionPolicy".into(), json!(policy));
+        }
+        if !resolved_name.is_empty() {
+            spec.insert("priorityClassName".into(), json!(resolved_name));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use axum::http::StatusCode;
+    use serde_json::json;
+
+    use crate::testing::TestServer;
+
+    const PODS: &str = "/api/v1/namespaces/default/pods";
+
+    fn pod(name: &str, spec_extra: serde_json::Value) -> serde_json::Value {
+        let mut spec = json!({"containers": [{"name": "c", "image": "busybox"}]});
+        for (k, v) in spec_extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        json!({"metadata": {"name": name}, "spec": spec})
+    }
+
+    #[tokio::test]
+    async fn priority_from_the_class() {
+        let s = TestServer::new().await;
+        let (code, p) = s
+            .post(
+                PODS,
+                pod("crit", json!({"priorityClassName": "system-cluster-critical"})),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{p}");
+        assert_eq!(p["spec"]["priority"], 2_000_000_000);
+        assert_eq!(p["spec"]["preemptionPolicy"], "PreemptLowerPriority");
+
+        let (code, p) = s.post(PODS, pod("plain", json!({}))).await;
+        assert_eq!(code, StatusCode::CREATED, "{p}");
+        assert_eq!(p["spec"]["priority"], 0);
+
+        let (code, err) = s.post(PODS, pod("x", json!({"priorityClassName": "foo"}))).await;
+        assert_eq!(code, StatusCode::FORBIDDEN);
+        assert_eq!(
+            err["message"],
+            "pods \"x\" is forbidden: no PriorityClass with name foo was found"
+        );
+        let (code, err) = s
+            .post(
+                PODS,
+                pod("y", json!({"priorityClassName": "system-node-critical", "priority": 5})),
+            )
+            .await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "{err}");
+    }
+
+    #[tokio::test]
+    async fn global_default_class() {
+        let s = TestServer::new().await;
+        let (code, c) = s
+            .post(
+                "/apis/scheduling.k8s.io/v1/priorityclasses",
+                json!({"metadata": {"name": "everyday"}, "value": 1000, "globalDefault": true,
+                       "preemptionPolicy": "Never"}),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{c}");
+        let (code, p) = s.post(PODS, pod("d", json!({}))).await;
+        assert_eq!(code, StatusCode::CREATED, "{p}");
+        assert_eq!(p["spec"]["priority"], 1000);
+        assert_eq!(p["spec"]["priorityClassName"], "everyday");
+        assert_eq!(p["spec"]["preemptionPolicy"], "Never");
+    }
+}
