@@ -234,6 +234,22 @@ async fn watch_streams_length_prefixed_watch_events() {
         assert_eq!(obj["code"], 410);
     }
 
+    // Metadata informers (the garbage collector) watch PartialObjectMetadata.
+    let a = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+    let r = send(
+        &s,
+        "GET",
+        "/apis/apps/v1/namespaces/default/deployments?watch=true&timeoutSeconds=1&resourceVersion=0",
+        a,
+        None,
+    )
+    .await;
+    assert_eq!(r.content_type, "application/vnd.kubernetes.protobuf;stream=watch");
+    let (events, _) = super::decode_watch_frames(&r.body).unwrap();
+    assert_eq!(events[0].1["kind"], "PartialObjectMetadata");
+    assert_eq!(events[0].1["metadata"]["name"], "w1");
+    assert!(events[0].1.get("spec").is_none());
+
     // The frame itself: 4-byte big-endian length, then a bare WatchEvent
     // whose object is the enveloped Deployment.
     let frame = super::encode_watch_event("ADDED", deployment("x", 1).as_object().unwrap()).unwrap();
