@@ -70,6 +70,32 @@ impl Attributes {
     }
 }
 
+impl Attributes {
+    /// A list or watch narrowed to one object by `fieldSelector=metadata.name=<name>`
+    /// is about that name, as upstream's request info has it (so
+    /// `resourceNames` rules can allow it).
+    pub fn name_from_field_selector(&mut self, query: Option<&str>) {
+        if !self.is_resource_request || !self.name.is_empty() || !matches!(self.verb.as_str(), "list" | "watch") {
+            return;
+        }
+        let Some(selector) = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "fieldSelector")
+            .map(|(_, v)| v.into_owned())
+        else {
+            return;
+        };
+        let Ok(selector) = crate::selector::fields::FieldSelector::parse(&selector) else {
+            return;
+        };
+        if let Some(name) = selector.requires_exact_match("metadata.name")
+            && !matches!(name, "." | "..")
+            && !name.contains(['/', '%'])
+        {
+            self.name = name.to_string();
+        }
+    }
+}
+
 /// An authorizer's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -243,7 +269,8 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         .cloned()
         .unwrap_or_else(UserInfo::anonymous);
     let info = crate::request_info::parse(req.method(), req.uri().path(), req.uri().query());
-    let attrs = Attributes::from_request(&info, user);
+    let mut attrs = Attributes::from_request(&info, user);
+    attrs.name_from_field_selector(req.uri().query());
     match state.authorizer.authorize(&attrs).await {
         Decision::Allow => next.run(req).await,
         Decision::NoOpinion(reason) => {

@@ -406,3 +406,18 @@ async fn anonymous_auth_can_be_turned_off() {
     let (code, _) = s.request_as(Some(ALICE_TOKEN), "GET", "/version", None).await;
     assert_eq!(code, StatusCode::OK);
 }
+
+#[test]
+fn a_name_field_selector_names_the_object() {
+    let check = |verb: &str, query: &str, want: &str| {
+        let mut a = attrs("alice", verb, "", "configmaps", "", "ns", "");
+        a.name_from_field_selector(Some(query));
+        assert_eq!(a.name, want, "{verb} ?{query}");
+    };
+    check("list", "fieldSelector=metadata.name%3Dcfg", "cfg");
+    check("watch", "watch=1&fieldSelector=metadata.name=cfg", "cfg");
+    check("list", "fieldSelector=metadata.name!=cfg", "");
+    check("list", "fieldSelector=metadata.namespace=x", "");
+    check("list", "fieldSelector=metadata.name=..", "");
+    check("create", "fieldSelector=metadata.name=cfg", "");
+}
