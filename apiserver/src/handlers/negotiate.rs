@@ -149,7 +149,17 @@ pub fn negotiate(headers: &HeaderMap, list: bool) -> Result<Output, ApiError> {
 /// form, so a watch that negotiates YAML is a 406 (upstream does not try
 /// the next entry either).
 pub fn negotiate_watch(headers: &HeaderMap) -> Result<Output, ApiError> {
-    let output = negotiate(headers, true)?;
+    // Watch events carry single objects: client-go's metadata informers
+    // ask for `as=PartialObjectMetadata`; the list form is accepted too.
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let output = if accept.trim().is_empty() {
+        Output::JSON
+    } else {
+        parse(accept)
+            .iter()
+            .find_map(|r| accepts(r, false).or_else(|| accepts(r, true)))
+            .ok_or_else(|| ApiError::not_acceptable(SUPPORTED))?
+    };
     if output.encoding == Encoding::Yaml {
         return Err(ApiError::not_acceptable(SUPPORTED));
     }
@@ -183,6 +193,18 @@ mod tests {
 
     fn out(form: Form, encoding: Encoding) -> Result<Output, u16> {
         Ok(Output { form, encoding })
+    }
+
+    #[test]
+    fn watches_accept_partial_metadata_in_both_forms() {
+        for accept in [
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+            "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json",
+        ] {
+            let out = negotiate_watch(&headers(accept)).unwrap_or_else(|e| panic!("{accept}: {e:?}"));
+            assert_eq!(out.form, Form::PartialMetadata { version: "v1" }, "{accept}");
+        }
     }
 
     #[test]
@@ -282,5 +304,32 @@ mod tests {
         );
         assert_eq!(response_encoding(&headers("text/html")), Json);
         assert_eq!(response_encoding(&HeaderMap::new()), Json);
+    }
+
+    #[tokio::test]
+    async fn metadata_watch_over_http() {
+        use axum::body::Body;
+        use axum::http::Request;
+        let s = crate::testing::TestServer::new().await;
+        s.post(
+            "/api/v1/namespaces/default/configmaps",
+            serde_json::json!({"metadata": {"name": "m"}, "data": {"secret": "x"}}),
+        )
+        .await;
+        let req = Request::builder()
+            .uri("/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1")
+            .header(
+                header::ACCEPT,
+                "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+            )
+            .body(Body::empty())
+            .unwrap();
+        let resp = s.send(req).await;
+        assert_eq!(resp.status(), axum::http::StatusCode::OK);
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        let first: serde_json::Value = serde_json::from_slice(body.split(|b| *b == b'\n').next().unwrap()).unwrap();
+        assert_eq!(first["object"]["kind"], "PartialObjectMetadata", "{first}");
+        assert_eq!(first["object"]["metadata"]["name"], "m");
+        assert!(first["object"].get("data").is_none());
     }
 }
