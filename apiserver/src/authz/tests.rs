@@ -271,10 +271,40 @@ async fn access_reviews() {
     let (code, body) = s
         .post(
             "/apis/authorization.k8s.io/v1/namespaces/other/localsubjectaccessreviews",
-            sar,
+            sar.clone(),
         )
         .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["details"]["causes"][0]["field"],
+        "spec.resourceAttributes.namespace"
+    );
+    assert_eq!(
+        body["details"]["causes"][0]["message"],
+        "Invalid value: \"default\": must match metadata.namespace"
+    );
+    let (code, body) = s
+        .post(
+            "/apis/authorization.k8s.io/v1/namespaces/default/localsubjectaccessreviews",
+            sar,
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"]["allowed"], true);
+    let (code, body) = s
+        .post(
+            sar_path,
+            json!({"spec": {"resourceAttributes": {"verb": "get"}, "nonResourceAttributes": {"verb": "get"}}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let fields: Vec<&Value> = body["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["field"])
+        .collect();
+    assert_eq!(fields, [&json!("spec.nonResourceAttributes"), &json!("spec.user")]);
     // Non-resource attributes.
     let (_, body) = s
         .request_as(

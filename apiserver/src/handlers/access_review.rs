@@ -53,14 +53,29 @@ pub async fn create(
     let status = match info.resource.as_str() {
         "selfsubjectreviews" => json!({"userInfo": user_info_json(&user)}),
         "selfsubjectrulesreviews" => rules_review(state, &user, str_of(&spec, "namespace")),
-        "selfsubjectaccessreviews" => access_review(state, info, user, &spec, None).await?,
+        "selfsubjectaccessreviews" => {
+            validate(info, &spec, false, None)?;
+            access_review(state, user, &spec).await
+        }
         "localsubjectaccessreviews" => {
-            let user = subject_of(info, &spec)?;
-            access_review(state, info, user, &spec, Some(namespace)).await?
+            // The object's namespace defaults to the URL's and must match it.
+            let meta_ns = obj
+                .get("metadata")
+                .map(|m| str_of(m, "namespace"))
+                .filter(|ns| !ns.is_empty())
+                .unwrap_or(namespace)
+                .to_string();
+            if meta_ns != namespace {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            validate(info, &spec, true, Some(&meta_ns))?;
+            access_review(state, subject_of(&spec), &spec).await
         }
         _ => {
-            let user = subject_of(info, &spec)?;
-            access_review(state, info, user, &spec, None).await?
+            validate(info, &spec, true, None)?;
+            access_review(state, subject_of(&spec), &spec).await
         }
     };
     obj.insert("apiVersion".into(), Value::String(info.api_version()));
@@ -86,7 +101,7 @@ fn user_info_json(user: &UserInfo) -> Value {
 }
 
 /// The user a SubjectAccessReview asks about.
-fn subject_of(info: &ResourceInfo, spec: &Value) -> Result<UserInfo, ApiError> {
+fn subject_of(spec: &Value) -> UserInfo {
     let groups: Vec<String> = spec
         .get("groups")
         .and_then(Value::as_array)
@@ -95,62 +110,74 @@ fn subject_of(info: &ResourceInfo, spec: &Value) -> Result<UserInfo, ApiError> {
         .filter_map(Value::as_str)
         .map(String::from)
         .collect();
-    let user = UserInfo {
+    UserInfo {
         name: str_of(spec, "user").to_string(),
         uid: str_of(spec, "uid").to_string(),
         groups,
-    };
-    if user.name.is_empty() && user.groups.is_empty() {
-        let mut errs = FieldErrors::new();
-        errs.push(FieldError::invalid(
-            "spec.user",
-            "",
-            "at least one of user or group must be specified",
-        ));
-        return Err(ApiError::invalid(&info.group, &info.kind, "", &errs));
     }
-    Ok(user)
 }
 
-/// Answers an access review for `user`; `local` is the URL's namespace of a
-/// LocalSubjectAccessReview.
-async fn access_review(
-    state: &AppState,
-    info: &ResourceInfo,
-    user: UserInfo,
-    spec: &Value,
-    local: Option<&str>,
-) -> Result<Value, ApiError> {
+/// Upstream's `ValidateSubjectAccessReviewSpec` (with `subject`: user or
+/// groups required), `ValidateSelfSubjectAccessReviewSpec`, and for a
+/// LocalSubjectAccessReview (`local`: its metadata.namespace) the namespace
+/// and non-resource checks of `ValidateLocalSubjectAccessReview`.
+fn validate(info: &ResourceInfo, spec: &Value, subject: bool, local: Option<&str>) -> Result<(), ApiError> {
     let resource = spec.get("resourceAttributes").filter(|v| v.is_object());
     let non_resource = spec.get("nonResourceAttributes").filter(|v| v.is_object());
     let mut errs = FieldErrors::new();
-    match (resource, non_resource) {
-        (None, None) => errs.push(FieldError::required(
-            "spec.resourceAttributes",
-            "one of resourceAttributes and nonResourceAttributes must be specified",
-        )),
-        (Some(_), Some(n)) => errs.push(FieldError::invalid(
+    if let (Some(_), Some(n)) = (resource, non_resource) {
+        errs.push(FieldError::invalid(
             "spec.nonResourceAttributes",
-            n.to_string(),
+            n.clone(),
             "cannot be specified in combination with resourceAttributes",
-        )),
-        _ => {}
+        ));
     }
-    if let (Some(ns), Some(r)) = (local, resource) {
-        let want = str_of(r, "namespace");
-        if want != ns {
+    if resource.is_none() && non_resource.is_none() {
+        errs.push(FieldError::invalid(
+            "spec.resourceAttributes",
+            Value::Null,
+            "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+        ));
+    }
+    if subject {
+        let user = subject_of(spec);
+        if user.name.is_empty() && user.groups.is_empty() {
             errs.push(FieldError::invalid(
-                "spec.resourceAttributes.namespace",
-                want,
-                "must match metadata.namespace",
+                "spec.user",
+                "",
+                "at least one of user or group must be specified",
             ));
         }
     }
-    if !errs.is_empty() {
-        return Err(ApiError::invalid(&info.group, &info.kind, "", &errs));
+    if let Some(ns) = local {
+        if let Some(r) = resource
+            && str_of(r, "namespace") != ns
+        {
+            errs.push(FieldError::invalid(
+                "spec.resourceAttributes.namespace",
+                str_of(r, "namespace"),
+                "must match metadata.namespace",
+            ));
+        }
+        if let Some(n) = non_resource {
+            errs.push(FieldError::invalid(
+                "spec.nonResourceAttributes",
+                n.clone(),
+                "disallowed on this kind of request",
+            ));
+        }
     }
-    let attrs = match (resource, non_resource) {
-        (Some(r), _) => Attributes {
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(&info.group, &info.kind, "", &errs))
+    }
+}
+
+/// Answers a validated access review for `user`.
+async fn access_review(state: &AppState, user: UserInfo, spec: &Value) -> Value {
+    let attrs = match spec.get("resourceAttributes").filter(|v| v.is_object()) {
+        Some(r) => Attributes {
             user,
             verb: str_of(r, "verb").to_string(),
             is_resource_request: true,
@@ -162,20 +189,22 @@ async fn access_review(
             name: str_of(r, "name").to_string(),
             ..Default::default()
         },
-        (None, Some(n)) => Attributes {
-            user,
-            verb: str_of(n, "verb").to_string(),
-            path: str_of(n, "path").to_string(),
-            ..Default::default()
-        },
-        (None, None) => return Err(ApiError::internal("no attributes")),
+        None => {
+            let n = spec.get("nonResourceAttributes").unwrap_or(&Value::Null);
+            Attributes {
+                user,
+                verb: str_of(n, "verb").to_string(),
+                path: str_of(n, "path").to_string(),
+                ..Default::default()
+            }
+        }
     };
     let (decision, reason) = state.authorizer.authorize_with_reason(&attrs).await;
     let mut status = json!({"allowed": decision == Decision::Allow});
     if !reason.is_empty() {
         status["reason"] = Value::String(reason);
     }
-    Ok(status)
+    status
 }
 
 /// The rules `user` has in `namespace` (SelfSubjectRulesReview status).
