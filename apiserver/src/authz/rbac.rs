@@ -9,7 +9,7 @@
 //! request only looks at the bindings that can apply to its user.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use rkube_storage::Revision;
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use super::rules::{PolicyRule, RoleRef, Subject};
 use super::{Attributes, Decision};
 use crate::authn::UserInfo;
 use crate::registry::Registry;
+use crate::registry::cache::ResourceCache;
 use crate::registry::list::Predicate;
 
 pub const GROUP: &str = "rbac.authorization.k8s.io";
@@ -273,11 +274,16 @@ impl Binding {
     }
 }
 
+/// The caches of clusterroles, clusterrolebindings, roles and rolebindings,
+/// each with its storage prefix.
+type RbacCaches = [(String, Arc<ResourceCache>); 4];
+
 /// The RBAC authorizer over the registry's watch cache.
 pub struct RbacAuthorizer {
     registry: Arc<Registry>,
     index: RwLock<Arc<PolicyIndex>>,
     rebuild: Mutex<()>,
+    caches: OnceLock<Option<RbacCaches>>,
 }
 
 impl RbacAuthorizer {
@@ -286,10 +292,17 @@ impl RbacAuthorizer {
             registry,
             index: RwLock::new(Arc::new(PolicyIndex::default())),
             rebuild: Mutex::new(()),
+            caches: OnceLock::new(),
         }
     }
 
-    fn caches(&self) -> Option<[(String, Arc<crate::registry::cache::ResourceCache>); 4]> {
+    /// The four RBAC resources' caches with their storage prefixes, looked
+    /// up once.
+    fn caches(&self) -> Option<&RbacCaches> {
+        self.caches.get_or_init(|| self.find_caches()).as_ref()
+    }
+
+    fn find_caches(&self) -> Option<RbacCaches> {
         let get = |r: &str| {
             let store = self.registry.store(GROUP, r)?;
             let prefix = store.storage_prefix().to_string();
@@ -309,7 +322,7 @@ impl RbacAuthorizer {
         let Some(caches) = self.caches() else {
             return Arc::default();
         };
-        let revisions = caches.clone().map(|(_, rc)| rc.revision());
+        let revisions = caches.each_ref().map(|(_, rc)| rc.revision());
         let current = self.index.read().unwrap_or_else(|p| p.into_inner()).clone();
         if current.revisions == revisions {
             return current;
@@ -319,8 +332,8 @@ impl RbacAuthorizer {
         if current.revisions == revisions {
             return current;
         }
-        let bodies = caches.map(|(prefix, rc)| {
-            rc.list(&prefix, &Predicate::everything(), 0, 0)
+        let bodies = caches.each_ref().map(|(prefix, rc)| {
+            rc.list(prefix, &Predicate::everything(), 0, 0)
                 .items
                 .iter()
                 .map(|o| o.body.clone())
