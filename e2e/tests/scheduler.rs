@@ -383,13 +383,20 @@ async fn high_priority_pod_preempts_a_lower_priority_one() {
     let mut one = sim("p-", 0, 1);
     one.cpu = "2".into();
     let e = env(vec![one]).await;
-    let with = |cpu: &str, priority: i32| {
-        json!({"priority": priority, "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
+    // Priority comes from PriorityClasses through the apiserver's Priority
+    // admission, as upstream (a pod may not set spec.priority itself).
+    let classes: Api<k8s_openapi::api::scheduling::v1::PriorityClass> = Api::all(e.client.clone());
+    for (name, value) in [("low-prio", 1), ("high-prio", 1000)] {
+        let class = serde_json::from_value(json!({"metadata": {"name": name}, "value": value})).unwrap();
+        classes.create(&Default::default(), &class).await.unwrap();
+    }
+    let with = |cpu: &str, class: &str| {
+        json!({"priorityClassName": class, "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
                "resources": {"requests": {"cpu": cpu}}}]})
     };
-    create(&e.client, vec![pod("low", json!({}), with("1500m", 1))]).await;
+    create(&e.client, vec![pod("low", json!({}), with("1500m", "low-prio"))]).await;
     placements(&e.client, &["low"]).await;
-    create(&e.client, vec![pod("high", json!({}), with("1", 1000))]).await;
+    create(&e.client, vec![pod("high", json!({}), with("1", "high-prio"))]).await;
     let placed = placements(&e.client, &["high"]).await;
     assert_eq!(placed["high"], "p-0");
     let api: Api<Pod> = Api::namespaced(e.client.clone(), "sched");
