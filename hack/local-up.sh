@@ -3,16 +3,18 @@
 # point kubectl at it. Installs what it needs when run as root. Idempotent:
 # running it again rebuilds and restarts the cluster, keeping its data.
 #
-#   hack/local-up.sh                  build, (re)start, print the KUBECONFIG line
-#   hack/local-up.sh --down           stop the cluster (data is kept)
-#   hack/local-up.sh --clean          stop it and delete its data
+#   hack/local-up.sh                       build, (re)start, print the KUBECONFIG line
+#   hack/local-up.sh --simulated-nodes N   also run N simulated nodes (no containers)
+#   hack/local-up.sh --down                stop the cluster (data is kept)
+#   hack/local-up.sh --clean               stop it and delete its data
 #
 # Environment: RKUBE_DATA_DIR (default .local/cluster in the checkout),
 # RKUBE_PORT (default 6443), RKUBE_STORAGE_BACKEND (embedded|etcd),
 # RKUBE_ETCD_SERVERS (with the etcd backend).
 #
-# Today the cluster is the API server alone; components are added here as
-# they land.
+# The cluster is the API server, the controller manager and the scheduler
+# (each a separate process, logs and pid files in the data dir), plus
+# simulated nodes when asked for; the node components come here as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/lib/deps.sh
@@ -24,10 +26,13 @@ port=${RKUBE_PORT:-6443}
 backend=${RKUBE_STORAGE_BACKEND:-embedded}
 pidfile=$data/apiserver.pid
 
-stop() {
+components="simnodes scheduler controllers apiserver"
+
+stop_one() { # name
+  local pidfile=$data/$1.pid
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     local pid; pid=$(cat "$pidfile")
-    echo ">> stopping the API server (pid $pid)" >&2
+    echo ">> stopping $1 (pid $pid)" >&2
     kill "$pid"
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
@@ -35,18 +40,36 @@ stop() {
   rm -f "$pidfile"
 }
 
-case "${1:-}" in
-  --down) stop; exit 0 ;;
-  --clean) stop; rm -rf "$data"; echo ">> removed $data" >&2; exit 0 ;;
-  "") ;;
-  *) echo "unknown argument: $1 (expected --down or --clean)" >&2; exit 2 ;;
-esac
+stop() {
+  for c in $components; do stop_one "$c"; done
+}
+
+start_one() { # name binary args...
+  local name=$1 binary=$2
+  shift 2
+  nohup "$binary" "$@" >>"$data/$name.log" 2>&1 &
+  echo $! > "$data/$name.pid"
+}
+
+simulated_nodes=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --down) stop; exit 0 ;;
+    --clean) stop; rm -rf "$data"; echo ">> removed $data" >&2; exit 0 ;;
+    --simulated-nodes)
+      simulated_nodes=${2:-}
+      [[ "$simulated_nodes" =~ ^[0-9]+$ ]] || { echo "--simulated-nodes needs a number" >&2; exit 2; }
+      shift 2 ;;
+    *) echo "unknown argument: $1 (expected --simulated-nodes N, --down or --clean)" >&2; exit 2 ;;
+  esac
+done
 
 ensure_packages build-essential pkg-config curl ca-certificates protobuf-compiler
 ensure_rust_tools
 if [ -z "${RKUBE_SKIP_BUILD:-}" ]; then
   echo ">> building (cargo build --release)" >&2
-  cargo build --release --locked -p rkube-apiserver --bin rkube-apiserver >&2
+  cargo build --release --locked -p rkube-apiserver -p rkube-controllers -p rkube-scheduler -p rkube-e2e \
+    --bin rkube-apiserver --bin rkube-controllers --bin rkube-scheduler --bin rkube-simnodes >&2
 fi
 bin=$repo/target/release/rkube-apiserver
 
@@ -54,14 +77,13 @@ ensure_admin_token "$data"
 
 stop
 echo ">> starting the API server on https://127.0.0.1:$port (storage: $backend)" >&2
-nohup "$bin" \
+start_one apiserver "$bin" \
   --data-dir "$data" \
   --secure-port "$port" \
   --storage-backend "$backend" \
   ${RKUBE_ETCD_SERVERS:+--etcd-servers "$RKUBE_ETCD_SERVERS"} \
-  --token-auth-file "$data/tokens.csv" \
-  >>"$data/apiserver.log" 2>&1 &
-echo $! > "$pidfile"
+  --token-auth-file "$data/tokens.csv"
+pidfile=$data/apiserver.pid
 
 for i in $(seq 1 100); do
   if curl -sf --cacert "$data/pki/ca.crt" "https://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
@@ -79,8 +101,29 @@ done
 write_admin_kubeconfig "$data" "$port"
 kubeconfig=$data/kubeconfig
 
+release=$repo/target/release
+echo ">> starting the controller manager and the scheduler" >&2
+start_one controllers "$release/rkube-controllers" --kubeconfig "$kubeconfig" \
+  --root-ca-file "$data/pki/ca.crt" --port "${RKUBE_CONTROLLERS_PORT:-10257}"
+start_one scheduler "$release/rkube-scheduler" --kubeconfig "$kubeconfig" \
+  --secure-port "${RKUBE_SCHEDULER_PORT:-10259}"
+if [ "$simulated_nodes" -gt 0 ]; then
+  echo ">> starting $simulated_nodes simulated nodes" >&2
+  start_one simnodes "$release/rkube-simnodes" --kubeconfig "$kubeconfig" \
+    --nodes "$simulated_nodes" --zones zone-a,zone-b,zone-c
+fi
+sleep 1
+for c in controllers scheduler $([ "$simulated_nodes" -gt 0 ] && echo simnodes); do
+  if ! kill -0 "$(cat "$data/$c.pid")" 2>/dev/null; then
+    echo "$c exited; last lines of $data/$c.log:" >&2
+    tail -20 "$data/$c.log" >&2
+    exit 1
+  fi
+done
+
 cat <<DONE
-rkube is up (API server pid $(cat "$pidfile"), data in $data, log in $data/apiserver.log).
+rkube is up: API server (pid $(cat "$pidfile")), controller manager, scheduler$([ "$simulated_nodes" -gt 0 ] && echo ", $simulated_nodes simulated nodes").
+Data and logs (apiserver.log, controllers.log, scheduler.log, simnodes.log) are in $data.
 Point kubectl at it with:
 
   export KUBECONFIG=$kubeconfig
