@@ -40,6 +40,10 @@ if [ "$lint" = 1 ]; then
   echo ">> cargo clippy" >&2
   cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
+# End-to-end tests run the components' binaries (apiserver, controller
+# manager, scheduler, simulated nodes): build every binary first.
+echo ">> cargo build --workspace --bins" >&2
+cargo build --workspace --bins --locked
 echo ">> cargo nextest run" >&2
 cargo nextest run --workspace --locked --profile ci "${extra[@]}"
 echo ">> tests finished in $(( $(date +%s) - start ))s" >&2
