@@ -6,58 +6,20 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::selector::Selector;
-use crate::validation::names::{is_qualified_name, is_valid_label_value};
-use crate::validation::{FieldError, FieldErrors, child, index};
+use crate::validation::{FieldError, FieldErrors};
 
-use super::fields::{arr, str_at, validate_labels};
 
 /// Upstream's message when a workload's selector misses its template.
 pub const SELECTOR_MISMATCH: &str = "`selector` does not match template `labels`";
 
-/// Validates a label selector at `path` (`matchLabels`, `matchExpressions`).
+/// Validates a label selector at `path` (`matchLabels`, `matchExpressions`):
+/// the shared [`crate::validation::label_selector::validate_label_selector`].
 pub fn validate_label_selector(selector: Option<&Value>, path: &str, errs: &mut FieldErrors) {
-    let Some(selector) = selector.filter(|s| !s.is_null()) else {
-        return;
-    };
-    for (i, expr) in arr(Some(selector), "matchExpressions").iter().enumerate() {
-        let p = index(&child(path, "matchExpressions"), i);
-        let expr = Some(expr);
-        let values = arr(expr, "values");
-        match str_at(expr, "operator") {
-            "In" | "NotIn" => {
-                if values.is_empty() {
-                    errs.push(FieldError::required(
-                        child(&p, "values"),
-                        "must be specified when `operator` is 'In' or 'NotIn'",
-                    ));
-                }
-            }
-            "Exists" | "DoesNotExist" => {
-                if !values.is_empty() {
-                    errs.push(FieldError::forbidden(
-                        child(&p, "values"),
-                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                    ));
-                }
-            }
-            other => errs.push(FieldError::invalid(
-                child(&p, "operator"),
-                other,
-                "not a valid selector operator",
-            )),
-        }
-        let key = str_at(expr, "key");
-        for m in is_qualified_name(key) {
-            errs.push(FieldError::invalid(child(&p, "key"), key, m));
-        }
-        for (j, v) in values.iter().enumerate() {
-            let v = v.as_str().unwrap_or("");
-            for m in is_valid_label_value(v) {
-                errs.push(FieldError::invalid(index(&child(&p, "values"), j), v, m));
-            }
-        }
-    }
-    validate_labels(selector.get("matchLabels"), &child(path, "matchLabels"), errs);
+    errs.extend(crate::validation::label_selector::validate_label_selector(
+        selector,
+        Default::default(),
+        path,
+    ));
 }
 
 /// Whether a label selector has no requirement at all.
