@@ -8,7 +8,6 @@ use serde_json::Value;
 use crate::selector::Selector;
 use crate::validation::{FieldError, FieldErrors};
 
-
 /// Upstream's message when a workload's selector misses its template.
 pub const SELECTOR_MISMATCH: &str = "`selector` does not match template `labels`";
 
