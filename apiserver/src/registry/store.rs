@@ -337,80 +337,22 @@ impl GenericStore {
                     };
                 }
             }
-            UpdateTarget::Finalize => {
-                let finalizers = new.get("spec").and_then(|s| s.get("finalizers")).cloned();
-                let rv = object::resource_version(new).to_string();
-                *new = old.clone();
-                let spec = new.entry("spec").or_insert_with(|| Value::Object(Default::default()));
-                if let Value::Object(spec) = spec {
-                    match finalizers {
-                        Some(f) => spec.insert("finalizers".into(), f),
-                        None => spec.remove("finalizers"),
-                    };
-                }
-                object::set_meta(
-                    new,
-                    "resourceVersion",
-                    if rv.is_empty() { None } else { Some(Value::String(rv)) },
-                );
+            // A subresource changes only its part of the stored object.
+            UpdateTarget::Finalize => only_from_request(new, old, &[&["spec", "finalizers"]]),
+            UpdateTarget::Approval => only_from_request(new, old, &[&["status", "conditions"]]),
+            UpdateTarget::EphemeralContainers => only_from_request(new, old, &[&["spec", "ephemeralContainers"]]),
+            // Status changes through the status subresource, and, as
+            // upstream's status strategies allow, annotations and labels
+            // (workload controllers record revisions there); the apps
+            // workloads keep their labels, like upstream.
+            UpdateTarget::Status if self.status_keeps_labels() => {
+                only_from_request(new, old, &[&["status"], &["metadata", "annotations"]])
             }
-            UpdateTarget::Approval => {
-                let conditions = new.get("status").and_then(|s| s.get("conditions")).cloned();
-                let rv = object::resource_version(new).to_string();
-                *new = old.clone();
-                let status = new.entry("status").or_insert_with(|| Value::Object(Default::default()));
-                if let Value::Object(status) = status {
-                    match conditions {
-                        Some(c) if !c.is_null() => status.insert("conditions".into(), c),
-                        _ => status.remove("conditions"),
-                    };
-                }
-                object::set_meta(
-                    new,
-                    "resourceVersion",
-                    if rv.is_empty() { None } else { Some(Value::String(rv)) },
-                );
-            }
-            UpdateTarget::EphemeralContainers => {
-                let ephemeral = new.get("spec").and_then(|s| s.get("ephemeralContainers")).cloned();
-                let rv = object::resource_version(new).to_string();
-                *new = old.clone();
-                if let Some(Value::Object(spec)) = new.get_mut("spec") {
-                    match ephemeral {
-                        Some(e) if !e.is_null() => spec.insert("ephemeralContainers".into(), e),
-                        _ => spec.remove("ephemeralContainers"),
-                    };
-                }
-                object::set_meta(
-                    new,
-                    "resourceVersion",
-                    if rv.is_empty() { None } else { Some(Value::String(rv)) },
-                );
-            }
-            UpdateTarget::Status => {
-                // Status changes through the status subresource, and, as
-                // upstream's status strategies allow, annotations and labels
-                // (workload controllers record revisions there); the apps
-                // workloads keep their labels, like upstream.
-                let status = new.remove("status");
-                let rv = object::resource_version(new).to_string();
-                let annotations = object::meta(new).get("annotations").cloned();
-                let labels = object::meta(new).get("labels").cloned();
-                *new = old.clone();
-                match status {
-                    Some(s) => new.insert("status".into(), s),
-                    None => new.remove("status"),
-                };
-                object::set_meta(new, "annotations", annotations.filter(|a| !a.is_null()));
-                if !self.status_keeps_labels() {
-                    object::set_meta(new, "labels", labels.filter(|l| !l.is_null()));
-                }
-                object::set_meta(
-                    new,
-                    "resourceVersion",
-                    if rv.is_empty() { None } else { Some(Value::String(rv)) },
-                );
-            }
+            UpdateTarget::Status => only_from_request(
+                new,
+                old,
+                &[&["status"], &["metadata", "annotations"], &["metadata", "labels"]],
+            ),
         }
         // The strategy defaults first, so that leaving out defaulted fields
         // is not a change; then any change outside metadata and status bumps
@@ -436,13 +378,7 @@ impl GenericStore {
                 self.info.namespaced,
                 self.strategy.traits().name_rule,
             ));
-            if target == UpdateTarget::EphemeralContainers {
-                errs.extend(super::kinds::pod::ephemeral::validate_update(new, old));
-            } else if target == UpdateTarget::Approval {
-                errs.extend(super::kinds::certificates::validate_approval_update(new, old));
-            } else {
-                errs.extend(self.strategy.validate_update(new, old));
-            }
+            errs.extend(self.strategy.validate_update_of(target, new, old));
         }
         if !errs.is_empty() {
             return Err(self.invalid(new, &errs));
@@ -701,6 +637,46 @@ impl GenericStore {
             "too many concurrent updates; please try again",
         ))
     }
+}
+
+/// Turns the request `new` into the stored `old` with only `paths` taken
+/// from the request (removed where the request has none), keeping the
+/// request's resourceVersion precondition: what a subresource may change.
+fn only_from_request(new: &mut Object, old: &Object, paths: &[&[&str]]) {
+    let mut result = old.clone();
+    for path in paths {
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        let value = parents
+            .iter()
+            .try_fold(&*new, |m, k| m.get(*k).and_then(Value::as_object))
+            .and_then(|parent| parent.get(*last))
+            .filter(|v| !v.is_null())
+            .cloned();
+        let mut target = &mut result;
+        for k in parents {
+            let child = target
+                .entry(k.to_string())
+                .or_insert_with(|| Value::Object(Default::default()));
+            if !child.is_object() {
+                *child = Value::Object(Default::default());
+            }
+            let Value::Object(child) = child else { return };
+            target = child;
+        }
+        match value {
+            Some(v) => target.insert(last.to_string(), v),
+            None => target.remove(*last),
+        };
+    }
+    let rv = object::resource_version(new).to_string();
+    object::set_meta(
+        &mut result,
+        "resourceVersion",
+        if rv.is_empty() { None } else { Some(Value::String(rv)) },
+    );
+    *new = result;
 }
 
 #[cfg(test)]

@@ -64,6 +64,13 @@ pub trait Strategy: Send + Sync + 'static {
         self.validate(new)
     }
 
+    /// Validation of an update through `target` (the main resource or a
+    /// subresource); the kinds with subresource rules of their own
+    /// (ephemeral containers, CSR approval) override it.
+    fn validate_update_of(&self, _target: super::store::UpdateTarget, new: &Object, old: &Object) -> FieldErrors {
+        self.validate_update(new, old)
+    }
+
     /// Whether a marked object must stay until something else finishes it
     /// (a namespace with `spec.finalizers` left), beyond its metadata
     /// finalizers.

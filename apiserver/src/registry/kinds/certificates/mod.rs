@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::default_traits;
 use crate::registry::object::{self, Object};
+use crate::registry::store::UpdateTarget;
 use crate::registry::strategy::{KindTraits, Strategy};
 use crate::validation::names::{DNS1123_LABEL_MAX, DNS1123_SUBDOMAIN_MAX, is_dns1123_label, is_dns1123_subdomain};
 use crate::validation::{ErrorType, FieldError, FieldErrors, index};
@@ -449,6 +450,13 @@ impl Strategy for CsrStrategy {
 
     fn validate_update(&self, new: &Object, old: &Object) -> FieldErrors {
         validate_update(new, old)
+    }
+
+    fn validate_update_of(&self, target: UpdateTarget, new: &Object, old: &Object) -> FieldErrors {
+        match target {
+            UpdateTarget::Approval => validate_approval_update(new, old),
+            _ => validate_update(new, old),
+        }
     }
 }
 

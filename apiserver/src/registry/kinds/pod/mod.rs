@@ -11,6 +11,7 @@ pub mod update;
 use serde_json::{Value, json};
 
 use crate::registry::object::Object;
+use crate::registry::store::UpdateTarget;
 use crate::registry::strategy::{KindTraits, Strategy};
 use crate::validation::FieldErrors;
 use crate::validation::pod_spec::validate_pod_spec;
@@ -69,6 +70,13 @@ impl Strategy for PodStrategy {
 
     fn prepare_for_update(&self, new: &mut Object, _old: &Object) {
         default_object(new);
+    }
+
+    fn validate_update_of(&self, target: UpdateTarget, new: &Object, old: &Object) -> FieldErrors {
+        match target {
+            UpdateTarget::EphemeralContainers => ephemeral::validate_update(new, old),
+            _ => self.validate_update(new, old),
+        }
     }
 
     fn validate_update(&self, new: &Object, old: &Object) -> FieldErrors {
