@@ -21,6 +21,7 @@
 #   hack/bench-api.sh --out DIR                keep JSON reports and logs in DIR
 #   hack/bench-api.sh --skip-build             use the release binaries as built
 #   hack/bench-api.sh --no-protobuf            skip the protobuf stage
+#   hack/bench-api.sh --only watch-1000,get-64 only these load stages (names as in the reports)
 #
 # Markdown tables go to stdout, progress to stderr. Exits non-zero if any
 # request failed or any watcher missed an event.
@@ -38,6 +39,7 @@ big=""
 out=""
 skip_build=""
 protobuf=1
+only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --backends) backends=$2; shift 2 ;;
@@ -46,6 +48,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --skip-build) skip_build=1; shift ;;
     --no-protobuf) protobuf=""; shift ;;
+    --only) only=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -54,6 +57,8 @@ done
 if [[ ",$backends," == *,etcd,* && ! -x /usr/bin/etcd ]]; then
   ensure_packages etcd-server
 fi
+# The build needs protoc (etcd-client generates its gRPC code).
+ensure_packages protobuf-compiler build-essential pkg-config
 ensure_rust_tools
 if [ -z "$skip_build" ]; then
   echo ">> building release rkube-apiserver and kube-load" >&2
@@ -212,6 +217,9 @@ summary=()
 load() {
   local name=$1 backend=$2 dir=$3
   shift 3
+  if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then
+    return 0
+  fi
   local json=$out/$backend-$name.json
   echo ">> $backend: $name" >&2
   if ! "$load_bin" --kubeconfig "$dir/kubeconfig" --server-pid "$api_pid" --label "${LOAD_LABEL:-$backend}" \

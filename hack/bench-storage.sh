@@ -19,6 +19,8 @@ source hack/lib/deps.sh
 if [[ ! -x /usr/bin/etcd ]]; then
     ensure_packages etcd-server
 fi
+# The build needs protoc (etcd-client generates its gRPC code).
+ensure_packages protobuf-compiler build-essential pkg-config
 ensure_rust_tools
 
 cargo build --release -p rkube-e2e --bin bench-storage

@@ -11,11 +11,11 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::{Map, Value, json};
 
 use crate::registry::object::Object;
-use crate::registry::watch::{Watch, WatchStart};
+use crate::registry::watch::{Watch, WatchLine, WatchStart};
 use crate::resources::ResourceInfo;
 use crate::status::ApiError;
 
@@ -47,6 +47,83 @@ fn bookmark(info: &ResourceInfo, rv: i64, initial_events_end: bool) -> Object {
     obj.insert("apiVersion".into(), Value::String(info.api_version()));
     obj.insert("metadata".into(), Value::Object(meta));
     obj
+}
+
+/// Ready events written together at most (bytes).
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+/// The shortest time between two writes to one watch: an event that comes
+/// sooner waits for the rest of it, with any others that come meanwhile.
+/// (With 1,000 watchers at 500 events/s, 10 ms took 10-15% off the
+/// server's CPU and halved median delivery against writing every event at
+/// once; see docs/benchmarks.md.)
+const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Rendered events waiting to go out in one write: a single event is
+/// passed on as it is, several are copied into one buffer.
+#[derive(Default)]
+struct Batch {
+    first: Option<Bytes>,
+    rest: Option<bytes::BytesMut>,
+}
+
+impl Batch {
+    fn push(&mut self, b: Bytes) {
+        match (&mut self.first, &mut self.rest) {
+            (None, _) => self.first = Some(b),
+            (Some(first), None) => {
+                let mut buf = bytes::BytesMut::with_capacity(first.len() + b.len() * 4);
+                buf.extend_from_slice(first);
+                buf.extend_from_slice(&b);
+                self.rest = Some(buf);
+            }
+            (Some(_), Some(buf)) => buf.extend_from_slice(&b),
+        }
+    }
+
+    /// Adds one event; true if it ends the stream (an ERROR).
+    fn add(&mut self, renderer: &mut WatchRenderer, last_rv: &mut i64, ev: WatchLine) -> bool {
+        *last_rv = (*last_rv).max(ev.revision);
+        self.push(renderer.render(ev.bytes));
+        ev.is_error
+    }
+
+    /// Adds the events `live` has ready, up to MAX_BATCH_BYTES; true if
+    /// the stream is over (an ERROR was added, or it ended).
+    fn take_ready(
+        &mut self,
+        live: &mut futures::stream::BoxStream<'static, WatchLine>,
+        renderer: &mut WatchRenderer,
+        last_rv: &mut i64,
+    ) -> bool {
+        while self.len() < MAX_BATCH_BYTES {
+            match live.next().now_or_never() {
+                None => return false,
+                Some(None) => return true,
+                Some(Some(ev)) => {
+                    if self.add(renderer, last_rv, ev) {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    fn len(&self) -> usize {
+        match (&self.first, &self.rest) {
+            (_, Some(buf)) => buf.len(),
+            (Some(b), None) => b.len(),
+            (None, None) => 0,
+        }
+    }
+
+    fn finish(self) -> Bytes {
+        match (self.first, self.rest) {
+            (_, Some(buf)) => buf.freeze(),
+            (Some(b), None) => b,
+            (None, None) => Bytes::new(),
+        }
+    }
 }
 
 /// What the stream task needs.
@@ -177,11 +254,21 @@ fn stream(
                         continue;
                     }
                 };
-                last_rv = last_rv.max(ev.revision);
-                tx.send(p.renderer.render(ev.bytes)).await.ok()?;
-                if ev.is_error {
+                // Events already waiting go out in the same write, and after
+                // a write the watcher pauses FLUSH_INTERVAL before the next:
+                // under load each write carries several events (fewer
+                // wakeups, syscalls and TLS records on both ends); a quiet
+                // watch still gets each event at once.
+                let mut batch = Batch::default();
+                let mut over = batch.add(&mut p.renderer, &mut last_rv, ev);
+                if !over {
+                    over = batch.take_ready(&mut live, &mut p.renderer, &mut last_rv);
+                }
+                tx.send(batch.finish()).await.ok()?;
+                if over {
                     return None::<()>;
                 }
+                tokio::time::sleep(FLUSH_INTERVAL).await;
             }
         };
         let shutdown = std::mem::replace(&mut p.shutdown, Box::pin(std::future::pending()));
@@ -193,4 +280,24 @@ fn stream(
         p.metrics.watches.dec();
     });
     tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_joins_events_in_order() {
+        assert!(Batch::default().finish().is_empty());
+        let mut one = Batch::default();
+        one.push(Bytes::from_static(b"a\n"));
+        assert_eq!(one.len(), 2);
+        assert_eq!(one.finish(), Bytes::from_static(b"a\n"));
+        let mut three = Batch::default();
+        for line in [&b"a\n"[..], b"bb\n", b"ccc\n"] {
+            three.push(Bytes::copy_from_slice(line));
+        }
+        assert_eq!(three.len(), 9);
+        assert_eq!(three.finish(), Bytes::from_static(b"a\nbb\nccc\n"));
+    }
 }

@@ -174,7 +174,7 @@ pub async fn send(client: &Client, req: Request<Vec<u8>>) -> (Result<Bytes, OpEr
 }
 
 /// `<code> <reason>: <message>` of an error answer.
-fn status_error(status: http::StatusCode, body: &[u8]) -> OpError {
+pub fn status_error(status: http::StatusCode, body: &[u8]) -> OpError {
     match decode(body) {
         Ok(v) if v.get("kind").and_then(serde_json::Value::as_str) == Some("Status") => OpError(format!(
             "{} {}: {}",

@@ -19,10 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::StreamExt;
 use http::Method;
-use kube::core::WatchEvent;
-use serde::Deserialize;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -33,6 +32,7 @@ use super::cpu::CpuClock;
 use super::latency::Recorder;
 use super::objects::{self, now_ns};
 use super::report::WatchRow;
+use super::watch_scan::{self, Scanned};
 
 /// Watches being established at once during setup.
 const SETUP_CONCURRENCY: usize = 64;
@@ -47,28 +47,6 @@ const MAX_IN_FLIGHT: usize = 64;
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// How often the drain checks whether every watcher has everything.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
-
-#[derive(Clone, Deserialize)]
-struct Annotations {
-    #[serde(rename = "kube-load/created-ns")]
-    created_ns: Option<String>,
-}
-
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Meta {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    resource_version: String,
-    annotations: Option<Annotations>,
-}
-
-/// The part of a ConfigMap a watcher reads.
-#[derive(Clone, Deserialize)]
-struct Slim {
-    metadata: Meta,
-}
 
 /// Distinct indices seen, as a bit set.
 #[derive(Debug, Clone)]
@@ -163,19 +141,30 @@ impl Shared {
     }
 }
 
-type EventStream = futures::stream::BoxStream<'static, kube::Result<WatchEvent<Slim>>>;
+type EventStream = futures::stream::BoxStream<'static, Result<Vec<Scanned>, String>>;
 
+/// Opens a watch from `rv`; its events are read with the light scanner
+/// (see `watch_scan`). An error answer is `<code> <reason>: <message>`.
 async fn open(shared: &Shared, rv: &str) -> Result<EventStream, OpError> {
     // Watch events are read as JSON lines whatever the run's encoding.
-    let req =
+    let mut req =
         client::request_json(Method::GET, &shared.watch_uri(rv), Vec::new()).map_err(|e| OpError(format!("{e:#}")))?;
-    match tokio::time::timeout(
+    req.headers_mut().insert(
+        http::header::ACCEPT_ENCODING,
+        http::HeaderValue::from_static("identity"),
+    );
+    let started = tokio::time::timeout(
         super::config::REQUEST_TIMEOUT,
-        shared.client.request_events::<Slim>(req),
+        shared.client.send(req.map(kube::client::Body::from)),
     )
-    .await
-    {
-        Ok(Ok(stream)) => Ok(stream.boxed()),
+    .await;
+    match started {
+        Ok(Ok(resp)) if resp.status().is_success() => Ok(watch_scan::events(resp.into_body(), shared.prefix.clone())),
+        Ok(Ok(resp)) => {
+            let status = resp.status();
+            let body = resp.into_body().collect_bytes().await.unwrap_or_default();
+            Err(client::status_error(status, &body))
+        }
         Ok(Err(e)) => Err(OpError::from(e)),
         Err(_) => Err(OpError("watch did not start in time".into())),
     }
@@ -183,7 +172,9 @@ async fn open(shared: &Shared, rv: &str) -> Result<EventStream, OpError> {
 
 /// One watcher, number `id`: `first` is the already-open stream from
 /// setup. Runs until told to stop.
-async fn watcher(shared: Arc<Shared>, id: usize, mut rv: String, first: EventStream) -> WatcherResult {
+async fn watcher(shared: Arc<Shared>, id: usize, rv: String, first: EventStream) -> WatcherResult {
+    // The last resourceVersion seen, as the server sent it.
+    let mut rv = Bytes::from(rv);
     let mut r = WatcherResult {
         seen: Seen::new(shared.planned),
         duplicates: 0,
@@ -205,14 +196,14 @@ async fn watcher(shared: Arc<Shared>, id: usize, mut rv: String, first: EventStr
         }
         let mut stream = match next.take() {
             Some(s) => s,
-            None => match open(&shared, &rv).await {
+            None => match open(&shared, &watch_scan::rv_string(&rv)).await {
                 Ok(s) => s,
                 Err(e) => {
                     r.watch_errors += 1;
                     if e.0.starts_with("410") {
                         r.expired += 1;
                         if let Ok(now) = shared.current_rv().await {
-                            rv = now;
+                            rv = Bytes::from(now);
                         }
                     }
                     r.errors.failure(&e);
@@ -221,64 +212,62 @@ async fn watcher(shared: Arc<Shared>, id: usize, mut rv: String, first: EventStr
                 }
             },
         };
-        loop {
-            let ev = tokio::select! {
+        'stream: loop {
+            let chunk = tokio::select! {
                 biased;
-                ev = stream.next() => ev,
+                chunk = stream.next() => chunk,
                 _ = &mut stop => return r,
             };
-            match ev {
+            let events = match chunk {
                 None => {
                     r.stream_ends += 1;
                     break;
                 }
-                Some(Ok(WatchEvent::Added(o) | WatchEvent::Modified(o))) => {
-                    let received = now_ns();
-                    rv = o.metadata.resource_version;
-                    let Some(i) = o
-                        .metadata
-                        .name
-                        .strip_prefix(&shared.prefix)
-                        .and_then(|s| s.parse::<u64>().ok())
-                    else {
-                        continue;
-                    };
-                    if !r.seen.insert(i) {
-                        r.duplicates += 1;
-                        continue;
-                    }
-                    if let Some(p) = progress {
-                        p.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let created = o
-                        .metadata
-                        .annotations
-                        .and_then(|a| a.created_ns)
-                        .and_then(|s| s.parse::<u64>().ok());
-                    if let Some(created) = created {
-                        r.latency
-                            .success(Duration::from_nanos(received.saturating_sub(created)));
-                    }
-                }
-                Some(Ok(WatchEvent::Deleted(o))) => rv = o.metadata.resource_version,
-                Some(Ok(WatchEvent::Bookmark(b))) => rv = b.metadata.resource_version,
-                Some(Ok(WatchEvent::Error(status))) => {
-                    let e = OpError(format!("{} {}: {}", status.code, status.reason, status.message));
-                    r.errors.failure(&e);
-                    if status.code == 410 {
-                        r.expired += 1;
-                        if let Ok(now) = shared.current_rv().await {
-                            rv = now;
-                        }
-                    } else {
-                        r.watch_errors += 1;
-                    }
-                    break;
-                }
+                Some(Ok(events)) => events,
                 Some(Err(e)) => {
                     r.watch_errors += 1;
-                    r.errors.failure(&OpError::from(e));
+                    r.errors.failure(&OpError(e));
                     break;
+                }
+            };
+            let received = now_ns();
+            for ev in events {
+                match ev {
+                    Scanned::Changed {
+                        rv: new_rv,
+                        index,
+                        created_ns,
+                    } => {
+                        rv = new_rv;
+                        let Some(i) = index else {
+                            continue;
+                        };
+                        if !r.seen.insert(i) {
+                            r.duplicates += 1;
+                            continue;
+                        }
+                        if let Some(p) = progress {
+                            p.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if let Some(created) = created_ns {
+                            r.latency
+                                .success(Duration::from_nanos(received.saturating_sub(created)));
+                        }
+                    }
+                    Scanned::Deleted { rv: new_rv } | Scanned::Bookmark { rv: new_rv } => rv = new_rv,
+                    Scanned::Error { code, reason, message } => {
+                        let e = OpError(format!("{code} {reason}: {message}"));
+                        r.errors.failure(&e);
+                        if code == 410 {
+                            r.expired += 1;
+                            if let Ok(now) = shared.current_rv().await {
+                                rv = Bytes::from(now);
+                            }
+                        } else {
+                            r.watch_errors += 1;
+                        }
+                        break 'stream;
+                    }
                 }
             }
         }
@@ -481,7 +470,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::load::objects::CREATED_NS;
 
     #[test]
     fn seen_bits() {
@@ -505,22 +493,5 @@ mod tests {
         assert_eq!(planned(Budget::Count(7), 500.0), 7);
         assert_eq!(planned(Budget::Duration(Duration::from_secs(10)), 500.0), 5000);
         assert_eq!(planned(Budget::Duration(Duration::from_millis(1)), 1.0), 1);
-    }
-
-    #[test]
-    fn slim_events_parse() {
-        let line = format!(
-            r#"{{"type":"ADDED","object":{{"kind":"ConfigMap","apiVersion":"v1","metadata":{{"name":"w-r-3","resourceVersion":"9","annotations":{{"{CREATED_NS}":"123"}}}},"data":{{"a":"b"}}}}}}"#
-        );
-        let ev: WatchEvent<Slim> = serde_json::from_str(&line).unwrap();
-        let WatchEvent::Added(o) = ev else { panic!("not added") };
-        assert_eq!(o.metadata.name, "w-r-3");
-        assert_eq!(o.metadata.resource_version, "9");
-        assert_eq!(o.metadata.annotations.unwrap().created_ns.as_deref(), Some("123"));
-        let bm: WatchEvent<Slim> = serde_json::from_str(
-            r#"{"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"12"}}}"#,
-        )
-        .unwrap();
-        assert!(matches!(bm, WatchEvent::Bookmark(b) if b.metadata.resource_version == "12"));
     }
 }
