@@ -97,6 +97,12 @@ pub const CONTROLLERS: &[ControllerDescriptor] = &[
         disabled_by_default: false,
         start: controllers::deployment::start,
     },
+    ControllerDescriptor {
+        name: "job-controller",
+        aliases: &["job"],
+        disabled_by_default: false,
+        start: controllers::job::start,
+    },
 ];
 
 /// Whether `name` is a known controller name or alias.

@@ -4,6 +4,7 @@
 pub mod controller_ref;
 pub mod deployment;
 pub mod garbage_collector;
+pub mod job;
 pub mod namespace;
 pub mod pod_status;
 pub mod replicaset;
