@@ -34,6 +34,11 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Whether the kind has a protobuf form (custom resources do not).
+    pub(crate) fn has_protobuf(&self) -> bool {
+        crate::protobuf::supports(&self.resource.api_version(), &self.resource.kind)
+    }
+
     fn gr(&self) -> GroupResource<'_> {
         GroupResource {
             group: &self.resource.group,
@@ -43,7 +48,7 @@ impl Ctx<'_> {
 }
 
 pub async fn get(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let output = negotiate(headers, false)?;
+    let output = negotiate(headers, false, ctx.has_protobuf())?;
     let obj = ctx.store.get(ctx.namespace, &ctx.info.name).await?;
     render::object_response(ctx.resource, output, ctx.params, obj, StatusCode::OK)
 }
@@ -82,7 +87,7 @@ pub fn list_options(ctx: &Ctx<'_>) -> Result<ListOptions, ApiError> {
 }
 
 pub async fn list(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let output = negotiate(headers, true)?;
+    let output = negotiate(headers, true, ctx.has_protobuf())?;
     let opts = list_options(ctx)?;
     let out = ctx.store.list(ctx.namespace, &opts).await?;
     render::list_response(ctx.resource, output, ctx.params, out)
