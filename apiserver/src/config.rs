@@ -22,6 +22,9 @@ pub struct Config {
     pub authorization_mode: crate::authz::Mode,
     /// `--anonymous-auth`: serve requests without credentials as `system:anonymous`.
     pub anonymous_auth: bool,
+    /// `--enable-admission-plugins` and `--disable-admission-plugins`.
+    pub enable_admission_plugins: Vec<String>,
+    pub disable_admission_plugins: Vec<String>,
 }
 
 impl Config {
