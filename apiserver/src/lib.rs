@@ -11,7 +11,6 @@
 //! storage ([`rkube_storage::StorageConfig`]), loads or creates the PKI
 //! ([`pki`]), builds the router ([`routes`]) and serves it ([`serve`]).
 
-pub mod admission;
 pub mod authn;
 pub mod authz;
 pub mod bootstrap;
@@ -58,8 +57,8 @@ pub enum ServerError {
     Bind { addr: String, source: std::io::Error },
     #[error("bootstrapping: {0}")]
     Bootstrap(#[from] status::ApiError),
-    #[error("admission plugins: {0}")]
-    Admission(#[from] admission::ChainError),
+    #[error("authentication: {0}")]
+    Authn(#[from] authn::options::AuthnError),
     #[error("serving: {0}")]
     Serve(std::io::Error),
 }
@@ -95,9 +94,12 @@ pub async fn run(
         state.registry.clone(),
     ));
     state.anonymous_auth = config.anonymous_auth;
-    state.admission = Arc::new(admission::Chain::from_flags(
-        &config.enable_admission_plugins,
-        &config.disable_admission_plugins,
+    state.authn = Arc::new(authn::options::build(
+        &config.authn,
+        state.authn.token_file.clone(),
+        state.registry.clone(),
+        &config.pki_dir(),
+        &config.external_address(),
     )?);
     let x509 = Arc::new(authn::X509Authenticator::new(pki.ca_der()?).map_err(pki::PkiError::Tls)?);
     let router = routes::router(state.clone());

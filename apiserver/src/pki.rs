@@ -6,7 +6,9 @@
 //! new `--tls-san` names take effect without touching the CA clients trust),
 //! and `admin.crt`, `admin.key`: a client certificate for user
 //! `kubernetes-admin` in group `system:masters` (created once, kept), which
-//! the admin kubeconfig of `hack/local-up.sh` uses.
+//! the admin kubeconfig of `hack/local-up.sh` uses. `sa.key` and `sa.pub`:
+//! the ECDSA P-256 key pair service-account tokens are signed with when no
+//! `--service-account-signing-key-file` is given (created once, kept).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -188,6 +190,23 @@ impl Pki {
     }
 }
 
+/// The service-account signing key `<dir>/sa.key` (with its public half in
+/// `sa.pub`), created on first start.
+pub fn service_account_key(dir: &Path) -> Result<PathBuf, PkiError> {
+    std::fs::create_dir_all(dir).map_err(|source| PkiError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let key_path = dir.join("sa.key");
+    if !key_path.exists() {
+        let key = KeyPair::generate()?;
+        write_private(&dir.join("sa.pub"), &key.public_key_pem())?;
+        write_private(&key_path, &key.serialize_pem())?;
+        tracing::info!(path = %key_path.display(), "created the service-account signing key");
+    }
+    Ok(key_path)
+}
+
 /// Issues a client certificate for `cn` in groups `orgs` (one O each).
 fn issue_client(ca_pem: &str, ca_key: &KeyPair, cn: &str, orgs: &[&str]) -> Result<(String, String), PkiError> {
     let issuer = Issuer::from_ca_cert_pem(ca_pem, ca_key).map_err(|_| PkiError::Pem {
@@ -237,5 +256,18 @@ mod tests {
         let (cert, _) = other.issue_client_cert("mallory", &["system:masters"]).unwrap();
         assert_eq!(auth.authenticate(&[der(&cert)]), ClientCertificate::Invalid);
         assert_eq!(auth.authenticate(&[]), ClientCertificate::Invalid);
+    }
+
+    #[test]
+    fn service_account_key_is_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = service_account_key(dir.path()).unwrap();
+        let first = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(service_account_key(dir.path()).unwrap(), path);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+        let signing = crate::authn::service_account::keys::load_signing_key(&path).unwrap();
+        let public = crate::authn::service_account::keys::load_public_keys(&dir.path().join("sa.pub")).unwrap();
+        assert_eq!(public[0].kid, signing.public.kid);
+        assert_eq!(signing.public.alg, jsonwebtoken::Algorithm::ES256);
     }
 }

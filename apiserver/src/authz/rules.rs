@@ -209,13 +209,12 @@ mod tests {
     fn subjects() {
         let alice = UserInfo {
             name: "alice".into(),
-            uid: String::new(),
             groups: vec!["devs".into()],
+            ..Default::default()
         };
         let sa = UserInfo {
             name: "system:serviceaccount:ns:robot".into(),
-            uid: String::new(),
-            groups: vec![],
+            ..Default::default()
         };
         let s = |kind: &str, name: &str, ns: &str| Subject {
             kind: kind.into(),

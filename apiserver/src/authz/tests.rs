@@ -408,8 +408,8 @@ async fn client_certificates_authenticate_before_tokens() {
     };
     let carol = UserInfo {
         name: "carol".into(),
-        uid: String::new(),
         groups: vec!["system:masters".into(), "system:authenticated".into()],
+        ..Default::default()
     };
     // A verified certificate wins over a bad token.
     let resp = send(ClientCertificate::Verified(carol), "Bearer nope").await;

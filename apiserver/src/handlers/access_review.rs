@@ -8,7 +8,7 @@
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{body, response};
 use crate::authn::UserInfo;
@@ -51,7 +51,7 @@ pub async fn create(
     let mut obj = body::decode_object(&headers, &bytes)?.object;
     let spec = obj.get("spec").cloned().unwrap_or_else(|| json!({}));
     let status = match info.resource.as_str() {
-        "selfsubjectreviews" => json!({"userInfo": user_info_json(&user)}),
+        "selfsubjectreviews" => json!({"userInfo": super::token_review::user_info_json(&user)}),
         "selfsubjectrulesreviews" => rules_review(state, &user, str_of(&spec, "namespace")),
         "selfsubjectaccessreviews" => {
             validate(info, &spec, false, None)?;
@@ -88,18 +88,6 @@ pub async fn create(
     Ok(response::json(StatusCode::CREATED, &Value::Object(obj)))
 }
 
-fn user_info_json(user: &UserInfo) -> Value {
-    let mut m = Map::new();
-    m.insert("username".into(), Value::String(user.name.clone()));
-    if !user.uid.is_empty() {
-        m.insert("uid".into(), Value::String(user.uid.clone()));
-    }
-    if !user.groups.is_empty() {
-        m.insert("groups".into(), json!(user.groups));
-    }
-    Value::Object(m)
-}
-
 /// The user a SubjectAccessReview asks about.
 fn subject_of(spec: &Value) -> UserInfo {
     let groups: Vec<String> = spec
@@ -114,6 +102,7 @@ fn subject_of(spec: &Value) -> UserInfo {
         name: str_of(spec, "user").to_string(),
         uid: str_of(spec, "uid").to_string(),
         groups,
+        ..Default::default()
     }
 }
 

@@ -245,6 +245,11 @@ impl ResourceCache {
         }
     }
 
+    /// The object stored under `key`, if the cache holds it.
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
+        self.read().objects.get(key).cloned()
+    }
+
     /// Replaces the contents with a fresh list at `revision`; live watchers
     /// are told to start over.
     pub fn reset(&self, items: Vec<KeyValue>, revision: Revision) {

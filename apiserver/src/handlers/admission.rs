@@ -1,25 +1,34 @@
-//! Priority (`plugin/pkg/admission/priority`): a new pod's
-//! `priorityClassName` resolved to `spec.priority` and
-//! `spec.preemptionPolicy`, the global default class applied when it names
-//! none; a priority or policy given in the pod must match the class.
+//! Admission steps that need other objects and so cannot live in a kind's
+//! strategy. So far: Priority (a pod's `priorityClassName` resolved to
+//! `spec.priority` and `spec.preemptionPolicy`, the global default class
+//! applied), as upstream's Priority admission plugin does on pod create.
 
 use serde_json::{Value, json};
 
 use crate::registry::Registry;
 use crate::registry::list::ListOptions;
 use crate::registry::object::{self, Object};
-use crate::status::ApiError;
+use crate::status::{ApiError, GroupResource};
 
-use super::{Attributes, Operation, forbidden};
+const PODS: GroupResource<'static> = GroupResource {
+    group: "",
+    resource: "pods",
+};
+
+/// Runs the admission steps for a new object of `group`/`resource`.
+pub async fn admit_create(registry: &Registry, group: &str, resource: &str, obj: &mut Object) -> Result<(), ApiError> {
+    if group.is_empty() && resource == "pods" {
+        admit_priority(registry, obj).await?;
+    }
+    Ok(())
+}
 
 /// Upstream's Priority admission for a new pod.
-pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object) -> Result<(), ApiError> {
-    if attrs.operation != Operation::Create || !attrs.is("", "pods") {
-        return Ok(());
-    }
+async fn admit_priority(registry: &Registry, pod: &mut Object) -> Result<(), ApiError> {
     let Some(classes) = registry.store("scheduling.k8s.io", "priorityclasses") else {
         return Ok(());
     };
+    let name = object::name(pod).to_string();
     let spec = pod.get("spec");
     let class_name = spec
         .and_then(|s| s.get("priorityClassName"))
@@ -40,9 +49,9 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object
         match classes.get("", &class_name).await {
             Ok(c) => Some(c),
             Err(e) if e.code == 404 => {
-                return Err(forbidden(
-                    attrs,
-                    Some(&*pod),
+                return Err(ApiError::forbidden(
+                    PODS,
+                    &name,
                     &format!("no PriorityClass with name {class_name} was found"),
                 ));
             }
@@ -64,9 +73,9 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object
     if let Some(given) = given
         && given != priority
     {
-        return Err(forbidden(
-            attrs,
-            Some(&*pod),
+        return Err(ApiError::forbidden(
+            PODS,
+            &name,
             &format!(
                 "the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name"
             ),
@@ -80,9 +89,9 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object
         && class.is_some()
         && *given != policy
     {
-        return Err(forbidden(
-            attrs,
-            Some(&*pod),
+        return Err(ApiError::forbidden(
+            PODS,
+            &name,
             &format!(
                 "the string value of PreemptionPolicy ({given}) must not be provided in pod spec; priority admission controller computed {policy} from the given PriorityClass name"
             ),
