@@ -24,6 +24,9 @@ pub struct Config {
     pub anonymous_auth: bool,
     /// Service-account token and bootstrap token flags.
     pub authn: crate::authn::options::AuthnOptions,
+    /// `--enable-admission-plugins` and `--disable-admission-plugins`.
+    pub enable_admission_plugins: Vec<String>,
+    pub disable_admission_plugins: Vec<String>,
 }
 
 impl Config {

@@ -11,6 +11,7 @@
 //! storage ([`rkube_storage::StorageConfig`]), loads or creates the PKI
 //! ([`pki`]), builds the router ([`routes`]) and serves it ([`serve`]).
 
+pub mod admission;
 pub mod authn;
 pub mod authz;
 pub mod bootstrap;
@@ -57,6 +58,8 @@ pub enum ServerError {
     Bind { addr: String, source: std::io::Error },
     #[error("bootstrapping: {0}")]
     Bootstrap(#[from] status::ApiError),
+    #[error("admission plugins: {0}")]
+    Admission(#[from] admission::ChainError),
     #[error("authentication: {0}")]
     Authn(#[from] authn::options::AuthnError),
     #[error("serving: {0}")]
@@ -100,6 +103,10 @@ pub async fn run(
         state.registry.clone(),
         &config.pki_dir(),
         &config.external_address(),
+    )?);
+    state.admission = Arc::new(admission::Chain::from_flags(
+        &config.enable_admission_plugins,
+        &config.disable_admission_plugins,
     )?);
     let x509 = Arc::new(authn::X509Authenticator::new(pki.ca_der()?).map_err(pki::PkiError::Tls)?);
     let router = routes::router(state.clone());

@@ -46,6 +46,12 @@ pub struct Options {
     /// Authorizers, comma-separated: RBAC (default), AlwaysAllow; Node is accepted and ignored.
     #[arg(long, value_delimiter = ',', default_value = "RBAC", value_parser = parse_authorization_mode)]
     pub authorization_mode: Vec<String>,
+    /// Admission plugins to enable besides the default ones, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = parse_admission_plugin)]
+    pub enable_admission_plugins: Vec<String>,
+    /// Default admission plugins to turn off, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = parse_admission_plugin)]
+    pub disable_admission_plugins: Vec<String>,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     pub log_format: String,
@@ -71,8 +77,17 @@ impl Options {
             authorization_mode: crate::authz::Mode::parse(&self.authorization_mode).unwrap_or_default(),
             anonymous_auth: self.anonymous_auth,
             authn: self.authn,
+            enable_admission_plugins: self.enable_admission_plugins,
+            disable_admission_plugins: self.disable_admission_plugins,
         }
     }
+}
+
+/// Checks one admission plugin name.
+fn parse_admission_plugin(s: &str) -> Result<String, String> {
+    crate::admission::Chain::from_flags(&[s.to_string()], &[])
+        .map(|_| s.to_string())
+        .map_err(|_| format!("unknown admission plugin {s:?}"))
 }
 
 /// Checks one `--authorization-mode` entry.

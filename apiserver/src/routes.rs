@@ -26,6 +26,8 @@ pub struct AppState {
     pub registry: Arc<crate::registry::Registry>,
     pub inflight: Arc<crate::observe::InflightLimits>,
     pub authorizer: Arc<crate::authz::Authorizer>,
+    /// The admission plugins writes go through.
+    pub admission: Arc<crate::admission::Chain>,
     /// Whether requests without credentials are the anonymous user (else 401).
     pub anonymous_auth: bool,
 }
@@ -54,6 +56,7 @@ impl AppState {
                 registry.clone(),
             )),
             anonymous_auth: true,
+            admission: Arc::new(crate::admission::Chain::default()),
             registry,
             inflight: Arc::new(crate::observe::InflightLimits::default()),
             health,

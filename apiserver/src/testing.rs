@@ -39,8 +39,24 @@ impl TestServer {
         Self::with_store(Arc::new(MemoryStore::new())).await
     }
 
-    /// A server over `store`.
+    /// A server over `store`. Like upstream's integration servers, it runs
+    /// without the ServiceAccount and TaintNodesByCondition admission
+    /// plugins, whose controllers (service accounts, node lifecycle) are
+    /// not running here.
     pub async fn with_store(store: Arc<dyn Store>) -> Self {
+        let chain = crate::admission::Chain::without(&[
+            crate::admission::Plugin::ServiceAccount,
+            crate::admission::Plugin::TaintNodesByCondition,
+        ]);
+        Self::with_store_and_admission(store, chain).await
+    }
+
+    /// A server over a fresh memory store with exactly `chain` admitting writes.
+    pub async fn with_admission(chain: crate::admission::Chain) -> Self {
+        Self::with_store_and_admission(Arc::new(MemoryStore::new()), chain).await
+    }
+
+    async fn with_store_and_admission(store: Arc<dyn Store>, chain: crate::admission::Chain) -> Self {
         let registry = Arc::new(Registry::new(store.clone(), crate::resources::ResourceTable::builtin()));
         // Bootstrapped like the real server (the secure port is a stand-in).
         let bootstrapped = async {
@@ -58,7 +74,8 @@ impl TestServer {
             Ok(t) => t,
             Err(e) => panic!("the test token file: {e:?}"),
         };
-        let state = AppState::new(store, registry, Arc::new(tokens));
+        let mut state = AppState::new(store, registry, Arc::new(tokens));
+        state.admission = Arc::new(chain);
         TestServer {
             router: router(state.clone()),
             state,

@@ -31,8 +31,14 @@ pub struct TestCluster {
     backend: Backend,
     etcd: Option<EtcdCluster>,
     apiserver: Option<Child>,
+    apiserver_args: Vec<String>,
     kubectl: PathBuf,
 }
+
+/// Admission plugins off in test clusters by default, as in upstream's
+/// integration tests: their controllers (service accounts, node lifecycle)
+/// do not run in most tests.
+pub const TEST_DISABLED_ADMISSION: &str = "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition";
 
 /// The workspace's build directory (`target/debug`), found from the test
 /// executable's location (`target/debug/deps/<test>`).
@@ -55,6 +61,12 @@ impl TestCluster {
     /// Starts etcd (for [`Backend::Etcd`]) and the apiserver, and waits
     /// until `/readyz` answers.
     pub async fn start(backend: Backend) -> Result<TestCluster> {
+        Self::start_with(backend, &[TEST_DISABLED_ADMISSION]).await
+    }
+
+    /// [`Self::start`] with exactly these extra apiserver flags (none: the
+    /// apiserver's defaults, every default admission plugin on).
+    pub async fn start_with(backend: Backend, apiserver_args: &[&str]) -> Result<TestCluster> {
         let dir = tempfile::tempdir()?;
         std::fs::write(
             dir.path().join("tokens.csv"),
@@ -73,6 +85,7 @@ impl TestCluster {
             backend,
             etcd,
             apiserver: None,
+            apiserver_args: apiserver_args.iter().map(|a| a.to_string()).collect(),
             kubectl,
         };
         cluster.start_apiserver()?;
@@ -99,6 +112,7 @@ impl TestCluster {
             .args(["--secure-port", &self.port.to_string()])
             .arg("--token-auth-file")
             .arg(data.join("tokens.csv"))
+            .args(&self.apiserver_args)
             .stdout(Stdio::null())
             .stderr(log);
         if let Some(etcd) = &self.etcd {

@@ -7,6 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
+use crate::admission::{Attributes, Operation, Validation};
+use crate::authn::UserInfo;
 use crate::patch::GroupVersionKind;
 use crate::registry::list::{ListOptions, VersionMatch};
 use crate::registry::object::{self, Object};
@@ -34,6 +36,11 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Whether the kind has a protobuf form (custom resources do not).
+    pub(crate) fn has_protobuf(&self) -> bool {
+        crate::protobuf::supports(&self.resource.api_version(), &self.resource.kind)
+    }
+
     fn gr(&self) -> GroupResource<'_> {
         GroupResource {
             group: &self.resource.group,
@@ -43,7 +50,7 @@ impl Ctx<'_> {
 }
 
 pub async fn get(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let output = negotiate(headers, false)?;
+    let output = negotiate(headers, false, ctx.has_protobuf())?;
     let obj = ctx.store.get(ctx.namespace, &ctx.info.name).await?;
     render::object_response(ctx.resource, output, ctx.params, obj, StatusCode::OK)
 }
@@ -82,7 +89,7 @@ pub fn list_options(ctx: &Ctx<'_>) -> Result<ListOptions, ApiError> {
 }
 
 pub async fn list(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let output = negotiate(headers, true)?;
+    let output = negotiate(headers, true, ctx.has_protobuf())?;
     let opts = list_options(ctx)?;
     let out = ctx.store.list(ctx.namespace, &opts).await?;
     render::list_response(ctx.resource, output, ctx.params, out)
@@ -136,41 +143,39 @@ fn check_type(info: &ResourceInfo, obj: &Object) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// NamespaceLifecycle: the namespace of a new object must exist and not be
-/// terminating.
-async fn check_namespace(ctx: &Ctx<'_>, name: &str) -> Result<(), ApiError> {
-    if !ctx.resource.namespaced {
-        return Ok(());
+/// The authenticated user of a request.
+fn request_user(req: &Request) -> UserInfo {
+    req.extensions().get::<UserInfo>().cloned().unwrap_or_default()
+}
+
+/// Admission attributes of this request.
+fn attributes<'a>(ctx: &'a Ctx<'_>, operation: Operation, user: &'a UserInfo, dry_run: bool) -> Attributes<'a> {
+    Attributes {
+        operation,
+        user,
+        namespace: ctx.namespace,
+        name: &ctx.info.name,
+        resource: ctx.resource,
+        subresource: &ctx.info.subresource,
+        old: None,
+        dry_run,
     }
-    let Some(namespaces) = ctx.state.registry.store("", "namespaces") else {
-        return Ok(());
-    };
-    let ns = namespaces.get("", ctx.namespace).await?;
-    if object::is_terminating(&ns) {
-        return Err(ApiError::forbidden(
-            ctx.gr(),
-            name,
-            &format!(
-                "unable to create new content in namespace {} because it is being terminated",
-                ctx.namespace
-            ),
-        ));
-    }
-    Ok(())
 }
 
 pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let dry_run = ctx.params.dry_run()?;
+    let user = request_user(&req);
     let (mut obj, warnings) = read_object(ctx, req).await?;
-    check_namespace(ctx, object::name(&obj)).await?;
-    super::admission::admit_create(
-        &ctx.state.registry,
-        &ctx.resource.group,
-        &ctx.resource.resource,
-        &mut obj,
-    )
-    .await?;
-    let created = ctx.store.create(ctx.namespace, obj, &CreateOptions { dry_run }).await?;
+    let attrs = attributes(ctx, Operation::Create, &user, dry_run);
+    let chain = &ctx.state.admission;
+    chain.admit(&ctx.state.registry, &attrs, Some(&mut obj)).await?;
+    let validation = Validation::new(chain, &ctx.state.registry, attrs);
+    let escalation = ctx.state.authorizer.escalation_check(&user, ctx.info).await;
+    let validation = crate::authz::escalation::Checked::new(escalation, &validation);
+    let created = ctx
+        .store
+        .create_admitted(ctx.namespace, obj, &CreateOptions { dry_run }, Some(&validation))
+        .await?;
     let resp = response::json(StatusCode::CREATED, &response::object(ctx.resource, created));
     Ok(response::with_warnings(resp, &warnings))
 }
@@ -184,10 +189,23 @@ pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         "approval" => UpdateTarget::Approval,
         _ => UpdateTarget::Main,
     };
-    let (obj, warnings) = read_object(ctx, req).await?;
+    let user = request_user(&req);
+    let (mut obj, warnings) = read_object(ctx, req).await?;
+    let attrs = attributes(ctx, Operation::Update, &user, dry_run);
+    let chain = &ctx.state.admission;
+    chain.admit(&ctx.state.registry, &attrs, Some(&mut obj)).await?;
+    let validation = Validation::new(chain, &ctx.state.registry, attrs);
+    let escalation = ctx.state.authorizer.escalation_check(&user, ctx.info).await;
+    let validation = crate::authz::escalation::Checked::new(escalation, &validation);
     let updated = ctx
         .store
-        .update(ctx.namespace, &ctx.info.name, obj, &UpdateOptions { dry_run, target })
+        .update_admitted(
+            ctx.namespace,
+            &ctx.info.name,
+            obj,
+            &UpdateOptions { dry_run, target },
+            Some(&validation),
+        )
         .await?;
     let resp = response::json(StatusCode::OK, &response::object(ctx.resource, updated));
     Ok(response::with_warnings(resp, &warnings))
@@ -263,7 +281,10 @@ pub fn apply_delete_options(o: &serde_json::Map<String, Value>, opts: &mut Delet
 }
 
 pub async fn delete(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
+    let user = request_user(&req);
     let opts = delete_options(ctx, req).await?;
+    let attrs = attributes(ctx, Operation::Delete, &user, opts.dry_run);
+    ctx.state.admission.admit(&ctx.state.registry, &attrs, None).await?;
     let outcome = ctx.store.delete(ctx.namespace, &ctx.info.name, &opts).await?;
     Ok(match outcome {
         DeleteOutcome::Pending(obj) => response::json(StatusCode::OK, &response::object(ctx.resource, obj)),
@@ -284,6 +305,7 @@ fn returns_deleted_object(info: &ResourceInfo) -> bool {
 
 pub async fn delete_collection(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let list_opts = list_options(ctx)?;
+    let user = request_user(&req);
     let opts = delete_options(ctx, req).await?;
     let listed = ctx.store.list(ctx.namespace, &list_opts).await?;
     let mut deleted = Vec::new();
@@ -291,6 +313,12 @@ pub async fn delete_collection(ctx: &Ctx<'_>, req: Request) -> Result<Response, 
         let obj = item.into_object(ctx.resource);
         let ns = object::namespace(&obj).to_string();
         let name = object::name(&obj).to_string();
+        let attrs = Attributes {
+            namespace: &ns,
+            name: &name,
+            ..attributes(ctx, Operation::Delete, &user, opts.dry_run)
+        };
+        ctx.state.admission.admit(&ctx.state.registry, &attrs, None).await?;
         match ctx.store.delete(&ns, &name, &opts).await {
             Ok(DeleteOutcome::Deleted(o) | DeleteOutcome::Pending(o)) => {
                 deleted.push(response::object(ctx.resource, o))
@@ -337,7 +365,14 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
             "application/apply-patch+yaml",
         ]));
     }
+    let user = request_user(&req);
     let body = body::read(req.into_body()).await?;
+    let attrs = attributes(ctx, Operation::Update, &user, dry_run);
+    let chain = &ctx.state.admission;
+    chain.admit(&ctx.state.registry, &attrs, None).await?;
+    let admission = Validation::new(chain, &ctx.state.registry, attrs);
+    let escalation = ctx.state.authorizer.escalation_check(&user, ctx.info).await;
+    let admission = crate::authz::escalation::Checked::new(escalation, &admission);
     let target = match ctx.info.subresource.as_str() {
         "status" => UpdateTarget::Status,
         "ephemeralcontainers" => UpdateTarget::EphemeralContainers,
@@ -350,7 +385,7 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let warnings = std::sync::Mutex::new(Vec::<String>::new());
     let patched = ctx
         .store
-        .update_with(
+        .update_with_admitted(
             ctx.namespace,
             &ctx.info.name,
             &UpdateOptions { dry_run, target },
@@ -398,6 +433,7 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
                 Ok(new)
             },
             None,
+            Some(&admission),
         )
         .await?;
     let warnings = warnings.into_inner().unwrap_or_else(|p| p.into_inner());

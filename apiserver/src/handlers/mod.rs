@@ -4,7 +4,6 @@
 //! JSON (errors as `metav1.Status`).
 
 pub mod access_review;
-pub mod admission;
 pub mod binding;
 pub mod body;
 pub mod crud;

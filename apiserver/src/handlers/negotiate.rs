@@ -5,8 +5,13 @@
 //! optionally, with `as=<Kind>;g=meta.k8s.io;v=<version>`, a
 //! transformation: a `Table` (JSON and YAML only, like upstream, so
 //! `application/vnd.kubernetes.protobuf;as=Table` is skipped) or partial
-//! object metadata (any encoding). Nothing acceptable is a 406 Status that
-//! lists every supported media type, always written as JSON.
+//! object metadata (any encoding). Custom resources have no protobuf
+//! form: for them a plain `application/vnd.kubernetes.protobuf` entry is
+//! skipped like an unknown type (upstream's CRD handler keeps protobuf out
+//! of its standard serializers but not out of the metadata and Status
+//! ones), so a client that also accepts JSON gets JSON and one that asks
+//! for protobuf only gets the 406. Nothing acceptable is a 406 Status that
+//! lists every supported media type.
 
 use axum::http::{HeaderMap, header};
 
@@ -105,11 +110,15 @@ fn encoding_of(mime: &str) -> Option<Encoding> {
     }
 }
 
-/// The output one entry asks for, if rkube can produce it.
-fn accepts(range: &MediaRange<'_>, list: bool) -> Option<Output> {
+/// The output one entry asks for, if rkube can produce it. `protobuf`
+/// says whether the kind itself has a protobuf message.
+fn accepts(range: &MediaRange<'_>, list: bool, protobuf: bool) -> Option<Output> {
     let encoding = encoding_of(&range.mime)?;
     let get = |k: &str| range.params.iter().find(|(pk, _)| *pk == k).map(|(_, v)| *v);
     let Some(kind) = get("as") else {
+        if encoding == Encoding::Protobuf && !protobuf {
+            return None;
+        }
         return Some(Output {
             form: Form::Object,
             encoding,
@@ -133,22 +142,23 @@ fn accepts(range: &MediaRange<'_>, list: bool) -> Option<Output> {
 }
 
 /// Picks the output for a request. `list` says whether the response is a
-/// collection (for `PartialObjectMetadataList`).
-pub fn negotiate(headers: &HeaderMap, list: bool) -> Result<Output, ApiError> {
+/// collection (for `PartialObjectMetadataList`); `protobuf` whether the
+/// kind has a protobuf form (false for custom resources).
+pub fn negotiate(headers: &HeaderMap, list: bool, protobuf: bool) -> Result<Output, ApiError> {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if accept.trim().is_empty() {
         return Ok(Output::JSON);
     }
     parse(accept)
         .iter()
-        .find_map(|r| accepts(r, list))
+        .find_map(|r| accepts(r, list, protobuf))
         .ok_or_else(|| ApiError::not_acceptable(SUPPORTED))
 }
 
 /// Picks the output of a watch: like [`negotiate`], but YAML has no stream
 /// form, so a watch that negotiates YAML is a 406 (upstream does not try
-/// the next entry either).
-pub fn negotiate_watch(headers: &HeaderMap) -> Result<Output, ApiError> {
+/// the next entry either). `protobuf` is as for [`negotiate`].
+pub fn negotiate_watch(headers: &HeaderMap, protobuf: bool) -> Result<Output, ApiError> {
     // Watch events carry single objects: client-go's metadata informers
     // ask for `as=PartialObjectMetadata`; the list form is accepted too.
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -157,7 +167,7 @@ pub fn negotiate_watch(headers: &HeaderMap) -> Result<Output, ApiError> {
     } else {
         parse(accept)
             .iter()
-            .find_map(|r| accepts(r, false).or_else(|| accepts(r, true)))
+            .find_map(|r| accepts(r, false, protobuf).or_else(|| accepts(r, true, protobuf)))
             .ok_or_else(|| ApiError::not_acceptable(SUPPORTED))?
     };
     if output.encoding == Encoding::Yaml {
@@ -173,7 +183,7 @@ pub fn response_encoding(headers: &HeaderMap) -> Encoding {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     parse(accept)
         .iter()
-        .find_map(|r| accepts(r, false).or_else(|| accepts(r, true)))
+        .find_map(|r| accepts(r, false, true).or_else(|| accepts(r, true, true)))
         .map_or(Encoding::Json, |o| o.encoding)
 }
 
@@ -188,7 +198,11 @@ mod tests {
     }
 
     fn check(accept: &str, list: bool) -> Result<Output, u16> {
-        negotiate(&headers(accept), list).map_err(|e| e.code)
+        negotiate(&headers(accept), list, true).map_err(|e| e.code)
+    }
+
+    fn negotiate_watch_builtin(h: &HeaderMap) -> Result<Output, ApiError> {
+        negotiate_watch(h, true)
     }
 
     fn out(form: Form, encoding: Encoding) -> Result<Output, u16> {
@@ -202,7 +216,7 @@ mod tests {
             "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
             "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json",
         ] {
-            let out = negotiate_watch(&headers(accept)).unwrap_or_else(|e| panic!("{accept}: {e:?}"));
+            let out = negotiate_watch_builtin(&headers(accept)).unwrap_or_else(|e| panic!("{accept}: {e:?}"));
             assert_eq!(out.form, Form::PartialMetadata { version: "v1" }, "{accept}");
         }
     }
@@ -232,6 +246,56 @@ mod tests {
         );
         assert_eq!(check("text/html", false), Err(406));
         assert_eq!(check("application/json;as=Table;v=v2;g=meta.k8s.io", false), Err(406));
+    }
+
+    #[test]
+    fn kinds_without_protobuf_skip_plain_protobuf() {
+        use Encoding::*;
+        let custom = |accept: &str, list: bool| negotiate(&headers(accept), list, false).map_err(|e| e.code);
+        // A protobuf client that also accepts JSON gets JSON.
+        assert_eq!(
+            custom("application/vnd.kubernetes.protobuf,application/json", false),
+            out(Form::Object, Json)
+        );
+        assert_eq!(
+            custom("application/vnd.kubernetes.protobuf, */*", true),
+            out(Form::Object, Json)
+        );
+        // Protobuf only: nothing acceptable.
+        assert_eq!(custom("application/vnd.kubernetes.protobuf", false), Err(406));
+        assert_eq!(custom("application/vnd.kubernetes.protobuf", true), Err(406));
+        // Metadata has a protobuf form whatever the kind.
+        assert_eq!(
+            custom(
+                "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+                true
+            ),
+            out(Form::PartialMetadata { version: "v1" }, Protobuf)
+        );
+        // Watches negotiate the same way.
+        assert_eq!(
+            negotiate_watch(&headers("application/vnd.kubernetes.protobuf"), false).map_err(|e| e.code),
+            Err(406)
+        );
+        assert_eq!(
+            negotiate_watch(&headers("application/vnd.kubernetes.protobuf,application/json"), false).unwrap(),
+            Output {
+                form: Form::Object,
+                encoding: Json
+            }
+        );
+        // The 406 lists every media type, as upstream's CRD handler does.
+        let e = negotiate(&headers("application/vnd.kubernetes.protobuf"), false, false).unwrap_err();
+        assert_eq!(e.reason, "NotAcceptable");
+        assert_eq!(
+            e.message,
+            "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+        );
+        // The error Status itself is protobuf for such a client (a Status has a message).
+        assert_eq!(
+            response_encoding(&headers("application/vnd.kubernetes.protobuf")),
+            Protobuf
+        );
     }
 
     #[test]
@@ -271,16 +335,16 @@ mod tests {
     #[test]
     fn watch_has_no_yaml() {
         assert_eq!(
-            negotiate_watch(&headers("application/yaml")).map_err(|e| e.code),
+            negotiate_watch_builtin(&headers("application/yaml")).map_err(|e| e.code),
             Err(406)
         );
         // Upstream negotiates first and then rejects: no fall-through.
         assert_eq!(
-            negotiate_watch(&headers("application/yaml,application/json")).map_err(|e| e.code),
+            negotiate_watch_builtin(&headers("application/yaml,application/json")).map_err(|e| e.code),
             Err(406)
         );
         assert_eq!(
-            negotiate_watch(&headers("application/vnd.kubernetes.protobuf")).unwrap(),
+            negotiate_watch_builtin(&headers("application/vnd.kubernetes.protobuf")).unwrap(),
             Output {
                 form: Form::Object,
                 encoding: Encoding::Protobuf

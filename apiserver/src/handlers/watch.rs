@@ -139,13 +139,7 @@ struct StreamParams {
 
 pub async fn serve(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiError> {
     let p = ctx.params;
-    let mut output = negotiate_watch(headers)?;
-    if output.encoding == Encoding::Protobuf
-        && !crate::protobuf::supports(&ctx.resource.api_version(), &ctx.resource.kind)
-    {
-        // Custom resources have no protobuf form: JSON, as upstream's next choice.
-        output.encoding = Encoding::Json;
-    }
+    let output = negotiate_watch(headers, ctx.has_protobuf())?;
     let content_type = match output.encoding {
         Encoding::Protobuf => "application/vnd.kubernetes.protobuf;stream=watch",
         _ => "application/json",

@@ -76,6 +76,18 @@ pub enum DeleteOutcome {
     Pending(Object),
 }
 
+/// Validating admission of a write (upstream's `createValidation` /
+/// `updateValidation`): called with the object about to be written, and
+/// the stored one on update, after the strategy prepared and validated it
+/// and before anything is reserved or written.
+pub trait WriteAdmission: Send + Sync {
+    fn validate<'a>(
+        &'a self,
+        new: &'a Object,
+        old: Option<&'a Object>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + 'a>>;
+}
+
 /// The generic store of one resource.
 pub struct GenericStore {
     pub info: Arc<ResourceInfo>,
@@ -187,7 +199,18 @@ impl GenericStore {
     }
 
     /// Creates an object in `namespace` (ignored for cluster-scoped kinds).
-    pub async fn create(&self, namespace: &str, mut obj: Object, opts: &CreateOptions) -> Result<Object, ApiError> {
+    pub async fn create(&self, namespace: &str, obj: Object, opts: &CreateOptions) -> Result<Object, ApiError> {
+        self.create_admitted(namespace, obj, opts, None).await
+    }
+
+    /// [`Self::create`] with validating admission before the write.
+    pub async fn create_admitted(
+        &self,
+        namespace: &str,
+        mut obj: Object,
+        opts: &CreateOptions,
+        admission: Option<&dyn WriteAdmission>,
+    ) -> Result<Object, ApiError> {
         // Namespace: from the URL; the body may repeat it but not contradict it.
         if self.info.namespaced {
             let body_ns = object::namespace(&obj).to_string();
@@ -246,6 +269,9 @@ impl GenericStore {
             errs.extend(self.strategy.validate(&obj));
             if !errs.is_empty() {
                 return Err(self.invalid(&obj, &errs));
+            }
+            if let Some(admission) = admission {
+                admission.validate(&obj, None).await?;
             }
             let name = object::name(&obj).to_string();
             // Allocation works on a copy so that a retry starts from the request.
@@ -396,6 +422,18 @@ impl GenericStore {
         new: Object,
         opts: &UpdateOptions,
     ) -> Result<Object, ApiError> {
+        self.update_admitted(namespace, name, new, opts, None).await
+    }
+
+    /// [`Self::update`] with validating admission before the write.
+    pub async fn update_admitted(
+        &self,
+        namespace: &str,
+        name: &str,
+        new: Object,
+        opts: &UpdateOptions,
+        admission: Option<&dyn WriteAdmission>,
+    ) -> Result<Object, ApiError> {
         let body_name = object::name(&new);
         if !body_name.is_empty() && body_name != name {
             return Err(ApiError::bad_request(format!(
@@ -411,7 +449,7 @@ impl GenericStore {
             }
         }
         let expected_rv = object::resource_version(&new).to_string();
-        self.update_with(
+        self.update_with_admitted(
             namespace,
             name,
             opts,
@@ -423,6 +461,7 @@ impl GenericStore {
                 Ok(obj)
             },
             (!expected_rv.is_empty()).then_some(expected_rv.as_str()),
+            admission,
         )
         .await
     }
@@ -437,6 +476,24 @@ impl GenericStore {
         opts: &UpdateOptions,
         mutate: F,
         expected_rv: Option<&str>,
+    ) -> Result<Object, ApiError>
+    where
+        F: Fn(&Object) -> Result<Object, ApiError>,
+    {
+        self.update_with_admitted(namespace, name, opts, mutate, expected_rv, None)
+            .await
+    }
+
+    /// [`Self::update_with`] with validating admission before each write
+    /// attempt (on the object as prepared against that attempt's stored one).
+    pub async fn update_with_admitted<F>(
+        &self,
+        namespace: &str,
+        name: &str,
+        opts: &UpdateOptions,
+        mutate: F,
+        expected_rv: Option<&str>,
+        admission: Option<&dyn WriteAdmission>,
     ) -> Result<Object, ApiError>
     where
         F: Fn(&Object) -> Result<Object, ApiError>,
@@ -468,6 +525,12 @@ impl GenericStore {
                     .get("deletionGracePeriodSeconds")
                     .and_then(Value::as_i64)
                     == Some(0);
+            if let Some(admission) = admission
+                && !finish_delete
+                && new != old_cmp
+            {
+                admission.validate(&new, Some(&old)).await?;
+            }
             let reservation = match self.strategy.allocator() {
                 Some(a) if !finish_delete => a.allocate(&*self.storage, &mut new, Some(&old), opts.dry_run).await?,
                 _ => Reservation::default(),

@@ -1,34 +1,25 @@
-//! Admission steps that need other objects and so cannot live in a kind's
-//! strategy. So far: Priority (a pod's `priorityClassName` resolved to
-//! `spec.priority` and `spec.preemptionPolicy`, the global default class
-//! applied), as upstream's Priority admission plugin does on pod create.
+//! Priority (`plugin/pkg/admission/priority`): a new pod's
+//! `priorityClassName` resolved to `spec.priority` and
+//! `spec.preemptionPolicy`, the global default class applied when it names
+//! none; a priority or policy given in the pod must match the class.
 
 use serde_json::{Value, json};
 
 use crate::registry::Registry;
 use crate::registry::list::ListOptions;
 use crate::registry::object::{self, Object};
-use crate::status::{ApiError, GroupResource};
+use crate::status::ApiError;
 
-const PODS: GroupResource<'static> = GroupResource {
-    group: "",
-    resource: "pods",
-};
-
-/// Runs the admission steps for a new object of `group`/`resource`.
-pub async fn admit_create(registry: &Registry, group: &str, resource: &str, obj: &mut Object) -> Result<(), ApiError> {
-    if group.is_empty() && resource == "pods" {
-        admit_priority(registry, obj).await?;
-    }
-    Ok(())
-}
+use super::{Attributes, Operation, forbidden};
 
 /// Upstream's Priority admission for a new pod.
-async fn admit_priority(registry: &Registry, pod: &mut Object) -> Result<(), ApiError> {
+pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object) -> Result<(), ApiError> {
+    if attrs.operation != Operation::Create || !attrs.is("", "pods") {
+        return Ok(());
+    }
     let Some(classes) = registry.store("scheduling.k8s.io", "priorityclasses") else {
         return Ok(());
     };
-    let name = object::name(pod).to_string();
     let spec = pod.get("spec");
     let class_name = spec
         .and_then(|s| s.get("priorityClassName"))
@@ -49,9 +40,9 @@ async fn admit_priority(registry: &Registry, pod: &mut Object) -> Result<(), Api
         match classes.get("", &class_name).await {
             Ok(c) => Some(c),
             Err(e) if e.code == 404 => {
-                return Err(ApiError::forbidden(
-                    PODS,
-                    &name,
+                return Err(forbidden(
+                    attrs,
+                    Some(&*pod),
                     &format!("no PriorityClass with name {class_name} was found"),
                 ));
             }
@@ -73,9 +64,9 @@ async fn admit_priority(registry: &Registry, pod: &mut Object) -> Result<(), Api
     if let Some(given) = given
         && given != priority
     {
-        return Err(ApiError::forbidden(
-            PODS,
-            &name,
+        return Err(forbidden(
+            attrs,
+            Some(&*pod),
             &format!(
                 "the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name"
             ),
@@ -89,9 +80,9 @@ async fn admit_priority(registry: &Registry, pod: &mut Object) -> Result<(), Api
         && class.is_some()
         && *given != policy
     {
-        return Err(ApiError::forbidden(
-            PODS,
-            &name,
+        return Err(forbidden(
+            attrs,
+            Some(&*pod),
             &format!(
                 "the string value of PreemptionPolicy ({given}) must not be provided in pod spec; priority admission controller computed {policy} from the given PriorityClass name"
             ),
