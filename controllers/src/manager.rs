@@ -103,6 +103,18 @@ pub const CONTROLLERS: &[ControllerDescriptor] = &[
         disabled_by_default: false,
         start: controllers::job::start,
     },
+    ControllerDescriptor {
+        name: "cronjob-controller",
+        aliases: &["cronjob"],
+        disabled_by_default: false,
+        start: controllers::cronjob::start,
+    },
+    ControllerDescriptor {
+        name: "ttl-after-finished-controller",
+        aliases: &["ttl-after-finished"],
+        disabled_by_default: false,
+        start: controllers::ttl_after_finished::start,
+    },
 ];
 
 /// Whether `name` is a known controller name or alias.

@@ -2,6 +2,7 @@
 //! `pkg/controller/<name>`.
 
 pub mod controller_ref;
+pub mod cronjob;
 pub mod deployment;
 pub mod garbage_collector;
 pub mod job;
@@ -10,3 +11,4 @@ pub mod pod_status;
 pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
+pub mod ttl_after_finished;
