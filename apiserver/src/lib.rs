@@ -20,6 +20,7 @@ pub mod config;
 pub mod convert;
 pub mod handlers;
 pub mod health;
+pub mod impersonation;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;

@@ -4,11 +4,13 @@
 //! subresource, namespace, name, or a non-resource path) go to the
 //! [`Authorizer`]: members of `system:masters` are always allowed (upstream's
 //! privileged-group authorizer), then, by `--authorization-mode`, either
-//! everything is allowed (`AlwaysAllow`) or [`rbac`] decides. A request no
-//! rule allows is answered with 403 and upstream's message
-//! ([`forbidden`]). The bootstrap roles and bindings are reconciled at start
-//! by [`policy`]; aggregated ClusterRoles are kept up to date by
-//! [`aggregation`].
+//! everything is allowed (`AlwaysAllow`) or the [`node`] authorizer (with
+//! `Node`) and then [`rbac`] decide. A request nothing allows is answered
+//! with 403 and upstream's message ([`forbidden`]). The bootstrap roles and
+//! bindings are reconciled at start by [`policy`]; aggregated ClusterRoles
+//! are kept up to date by [`aggregation`]. Writes of RBAC objects are also
+//! checked for privilege escalation ([`escalation`], with the rule
+//! comparison in [`covers`]).
 //!
 //! Architecture Invariant: authorization reads roles and bindings from the
 //! watch cache only; a denied request waits for the cache to reach the
@@ -16,6 +18,9 @@
 //! takes effect for the next request.
 
 pub mod aggregation;
+pub mod covers;
+pub mod escalation;
+pub mod node;
 pub mod policy;
 pub mod rbac;
 pub mod rules;
@@ -50,6 +55,9 @@ pub struct Attributes {
     pub resource: String,
     pub subresource: String,
     pub name: String,
+    /// The `fieldSelector` of a list or watch (the Node authorizer allows
+    /// a kubelet to list the pods of its node by `spec.nodeName`).
+    pub field_selector: String,
 }
 
 impl Attributes {
@@ -66,6 +74,7 @@ impl Attributes {
             resource: info.resource.clone(),
             subresource: info.subresource.clone(),
             name: info.name.clone(),
+            field_selector: String::new(),
         }
     }
 }
@@ -74,8 +83,9 @@ impl Attributes {
     /// A list or watch narrowed to one object by `fieldSelector=metadata.name=<name>`
     /// is about that name, as upstream's request info has it (so
     /// `resourceNames` rules can allow it).
+    /// The selector is kept in [`Attributes::field_selector`].
     pub fn name_from_field_selector(&mut self, query: Option<&str>) {
-        if !self.is_resource_request || !self.name.is_empty() || !matches!(self.verb.as_str(), "list" | "watch") {
+        if !self.is_resource_request || !matches!(self.verb.as_str(), "list" | "watch" | "deletecollection") {
             return;
         }
         let Some(selector) = form_urlencoded::parse(query.unwrap_or("").as_bytes())
@@ -84,6 +94,10 @@ impl Attributes {
         else {
             return;
         };
+        self.field_selector = selector.clone();
+        if !self.name.is_empty() || self.verb == "deletecollection" {
+            return;
+        }
         let Ok(selector) = crate::selector::fields::FieldSelector::parse(&selector) else {
             return;
         };
@@ -117,25 +131,32 @@ pub enum Mode {
     /// RBAC decides (the default).
     #[default]
     Rbac,
+    /// `Node,RBAC`: the Node authorizer, then RBAC.
+    NodeRbac,
     /// Every request is allowed.
     AlwaysAllow,
 }
 
 impl Mode {
     /// Parses kube-apiserver's comma-separated list (`Node,RBAC`):
-    /// `AlwaysAllow` anywhere allows everything, otherwise `RBAC` decides.
-    /// `Node` is accepted (the Node authorizer is not implemented yet).
+    /// `AlwaysAllow` anywhere allows everything; otherwise `RBAC` decides,
+    /// after the Node authorizer when `Node` is listed too.
     pub fn parse(modes: &[String]) -> Result<Mode, String> {
-        let mut mode = None;
+        let (mut rbac, mut node, mut always) = (false, false, false);
         for m in modes {
             match m.as_str() {
-                "RBAC" => mode = mode.or(Some(Mode::Rbac)),
-                "AlwaysAllow" => mode = Some(Mode::AlwaysAllow),
-                "Node" => {}
+                "RBAC" => rbac = true,
+                "AlwaysAllow" => always = true,
+                "Node" => node = true,
                 other => return Err(format!("authorization mode {other:?} is not supported")),
             }
         }
-        mode.ok_or_else(|| "--authorization-mode needs RBAC or AlwaysAllow".into())
+        match (always, rbac, node) {
+            (true, _, _) => Ok(Mode::AlwaysAllow),
+            (false, true, true) => Ok(Mode::NodeRbac),
+            (false, true, false) => Ok(Mode::Rbac),
+            (false, false, _) => Err("--authorization-mode needs RBAC or AlwaysAllow".into()),
+        }
     }
 }
 
@@ -144,6 +165,7 @@ pub struct Authorizer {
     mode: Mode,
     registry: Arc<Registry>,
     rbac: rbac::RbacAuthorizer,
+    node: node::NodeAuthorizer,
 }
 
 /// How long a request waits for the watch cache's first fill.
@@ -154,6 +176,7 @@ impl Authorizer {
         Authorizer {
             mode,
             rbac: rbac::RbacAuthorizer::new(registry.clone()),
+            node: node::NodeAuthorizer::new(registry.clone()),
             registry,
         }
     }
@@ -176,16 +199,37 @@ impl Authorizer {
         if !cache.is_ready() {
             let _ = tokio::time::timeout(CACHE_READY_TIMEOUT, cache.wait_ready()).await;
         }
-        let decided = self.rbac.index().authorize_with_reason(a);
+        let decided = self.decide(a);
         if decided.0.allowed() {
             return decided;
         }
         // Before refusing, catch up with writes the cache has not seen yet
         // (a binding created just before this request).
         match cache.sync_to_storage().await {
-            Ok(_) => self.rbac.index().authorize_with_reason(a),
+            Ok(_) => self.decide(a),
             Err(_) => decided,
         }
+    }
+
+    /// The union of the configured authorizers on the current cache:
+    /// the first that allows wins; otherwise their reasons, one a line.
+    fn decide(&self, a: &Attributes) -> (Decision, String) {
+        let mut reasons = Vec::new();
+        if self.mode == Mode::NodeRbac {
+            let (decision, reason) = self.node.authorize(a);
+            if decision.allowed() {
+                return (decision, reason);
+            }
+            reasons.push(reason);
+        }
+        let (decision, reason) = self.rbac.index().authorize_with_reason(a);
+        if decision.allowed() {
+            return (decision, reason);
+        }
+        reasons.push(reason);
+        reasons.retain(|r| !r.is_empty());
+        let reason = reasons.join("\n");
+        (Decision::NoOpinion(reason.clone()), reason)
     }
 
     /// The rules that apply to `user` in `namespace` (cluster-wide ones
@@ -196,7 +240,53 @@ impl Authorizer {
             out.push(r.clone());
             true
         });
-        (out, errors)
+        (out, errors.iter().map(rbac::RoleRefError::lister_message).collect())
+    }
+
+    /// The privilege-escalation check of a create, update or patch of an
+    /// RBAC object by `user`, or `None` when the request is not one or
+    /// needs no check: `system:masters`, `AlwaysAllow`, or a Role or
+    /// ClusterRole write by a user allowed to `escalate` on it (upstream's
+    /// `EscalationAllowed` and `RoleEscalationAuthorized`).
+    pub async fn escalation_check(
+        &self,
+        user: &UserInfo,
+        info: &crate::request_info::RequestInfo,
+    ) -> Option<escalation::EscalationCheck> {
+        let kind = escalation::RbacKind::of(&info.api_group, &info.resource)?;
+        if !info.subresource.is_empty() || !matches!(info.verb.as_str(), "create" | "update" | "patch") {
+            return None;
+        }
+        if self.mode == Mode::AlwaysAllow || user.groups.iter().any(|g| g == SYSTEM_MASTERS) {
+            return None;
+        }
+        let cache = &self.registry.cache;
+        if !cache.is_ready() {
+            let _ = tokio::time::timeout(CACHE_READY_TIMEOUT, cache.wait_ready()).await;
+        }
+        // Judge on everything written before the request (a role created
+        // just before a binding to it).
+        let _ = cache.sync_to_storage().await;
+        let namespace = if matches!(kind, escalation::RbacKind::Role | escalation::RbacKind::RoleBinding) {
+            info.namespace.clone()
+        } else {
+            String::new()
+        };
+        let escalate = Attributes {
+            verb: "escalate".into(),
+            ..Attributes::from_request(info, user.clone())
+        };
+        if matches!(kind, escalation::RbacKind::Role | escalation::RbacKind::ClusterRole)
+            && self.decide(&escalate).0.allowed()
+        {
+            return None;
+        }
+        Some(escalation::EscalationCheck {
+            kind,
+            user: user.clone(),
+            namespace,
+            index: self.rbac.index(),
+        })
     }
 }
 

@@ -20,6 +20,7 @@ use crate::authn::UserInfo;
 use crate::registry::Registry;
 use crate::registry::cache::ResourceCache;
 use crate::registry::list::Predicate;
+use crate::selector::go_quote::go_quote;
 
 pub const GROUP: &str = "rbac.authorization.k8s.io";
 const RESOURCES: [&str; 4] = ["clusterroles", "clusterrolebindings", "roles", "rolebindings"];
@@ -110,7 +111,7 @@ impl PolicyIndex {
     }
 
     /// An index of the given objects (JSON bodies), for tests and bootstrap.
-    fn from_bodies(bodies: [Vec<bytes::Bytes>; 4], revisions: [Revision; 4]) -> PolicyIndex {
+    pub(super) fn from_bodies(bodies: [Vec<bytes::Bytes>; 4], revisions: [Revision; 4]) -> PolicyIndex {
         let mut index = PolicyIndex {
             revisions,
             ..Default::default()
@@ -170,21 +171,28 @@ impl PolicyIndex {
         out
     }
 
-    /// The rules of the role a binding refers to, or upstream's NotFound
-    /// message when the role does not exist.
-    fn rules_of(&self, b: &Binding) -> Result<Arc<Vec<PolicyRule>>, String> {
-        match b.role_ref.kind.as_str() {
-            "ClusterRole" => self
-                .cluster_roles
-                .get(&b.role_ref.name)
-                .cloned()
-                .ok_or_else(|| format!("clusterrole.{GROUP} \"{}\" not found", b.role_ref.name)),
-            "Role" if !b.namespace.is_empty() => self
+    /// The rules of the role a binding refers to.
+    fn rules_of(&self, b: &Binding) -> Result<Arc<Vec<PolicyRule>>, RoleRefError> {
+        self.role_rules(&b.role_ref, &b.namespace)
+    }
+
+    /// The rules of the role `role_ref` names from a binding in
+    /// `namespace` (empty for a ClusterRoleBinding); upstream's
+    /// `GetRoleReferenceRules`.
+    pub fn role_rules(&self, role_ref: &RoleRef, namespace: &str) -> Result<Arc<Vec<PolicyRule>>, RoleRefError> {
+        let missing = || RoleRefError::NotFound {
+            kind: role_ref.kind.clone(),
+            name: role_ref.name.clone(),
+        };
+        match role_ref.kind.as_str() {
+            "ClusterRole" => self.cluster_roles.get(&role_ref.name).cloned().ok_or_else(missing),
+            "Role" if !namespace.is_empty() => self
                 .roles
-                .get(&(b.namespace.clone(), b.role_ref.name.clone()))
+                .get(&(namespace.to_string(), role_ref.name.clone()))
                 .cloned()
-                .ok_or_else(|| format!("role.{GROUP} \"{}\" not found", b.role_ref.name)),
-            kind => Err(format!("unsupported role reference kind: {kind:?}")),
+                .ok_or_else(missing),
+            "Role" => Err(missing()),
+            kind => Err(RoleRefError::UnsupportedKind(kind.to_string())),
         }
     }
 
@@ -196,7 +204,7 @@ impl PolicyIndex {
         user: &UserInfo,
         namespace: &str,
         mut visit: impl FnMut(&Binding, &Subject, &PolicyRule) -> bool,
-    ) -> Vec<String> {
+    ) -> Vec<RoleRefError> {
         let mut errors = Vec::new();
         for b in self.bindings_for(user, namespace) {
             let Some(subject) = b.subjects.iter().find(|s| s.applies_to(user, &b.namespace)) else {
@@ -235,12 +243,46 @@ impl PolicyIndex {
         if let Some(source) = allowed_by {
             return (Decision::Allow, format!("RBAC: allowed by {source}"));
         }
+        let errors: Vec<String> = errors.iter().map(RoleRefError::lister_message).collect();
         let reason = match errors.as_slice() {
             [] => String::new(),
             [one] => format!("RBAC: {one}"),
             many => format!("RBAC: [{}]", many.join(", ")),
         };
         (Decision::NoOpinion(reason.clone()), reason)
+    }
+}
+
+/// Why a binding's role reference gives no rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleRefError {
+    /// The Role or ClusterRole does not exist.
+    NotFound { kind: String, name: String },
+    /// The reference names neither a Role nor a ClusterRole.
+    UnsupportedKind(String),
+}
+
+impl RoleRefError {
+    /// As the authorizer reports it (upstream's listers' NotFound:
+    /// `role.rbac.authorization.k8s.io "x" not found`).
+    pub fn lister_message(&self) -> String {
+        match self {
+            RoleRefError::NotFound { kind, name } => {
+                format!("{}.{GROUP} {} not found", kind.to_ascii_lowercase(), go_quote(name))
+            }
+            RoleRefError::UnsupportedKind(kind) => format!("unsupported role reference kind: {}", go_quote(kind)),
+        }
+    }
+
+    /// As the registry reports it (`roles.rbac.authorization.k8s.io "x"
+    /// not found`), for escalation checks.
+    pub fn registry_message(&self) -> String {
+        match self {
+            RoleRefError::NotFound { kind, name } => {
+                format!("{}s.{GROUP} {} not found", kind.to_ascii_lowercase(), go_quote(name))
+            }
+            RoleRefError::UnsupportedKind(_) => self.lister_message(),
+        }
     }
 }
 

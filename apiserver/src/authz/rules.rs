@@ -44,6 +44,8 @@ pub struct Subject {
 #[serde(rename_all = "camelCase")]
 pub struct RoleRef {
     #[serde(default)]
+    pub api_group: String,
+    #[serde(default)]
     pub kind: String,
     #[serde(default)]
     pub name: String,

@@ -65,7 +65,9 @@ fn forbidden_messages_match_upstream() {
 fn modes() {
     let m = |s: &[&str]| Mode::parse(&s.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     assert_eq!(m(&["RBAC"]), Ok(Mode::Rbac));
-    assert_eq!(m(&["Node", "RBAC"]), Ok(Mode::Rbac));
+    assert_eq!(m(&["Node", "RBAC"]), Ok(Mode::NodeRbac));
+    assert_eq!(m(&["RBAC", "Node"]), Ok(Mode::NodeRbac));
+    assert_eq!(m(&["Node", "RBAC", "AlwaysAllow"]), Ok(Mode::AlwaysAllow));
     assert_eq!(m(&["AlwaysAllow"]), Ok(Mode::AlwaysAllow));
     assert!(m(&["Webhook"]).is_err());
     assert!(m(&["Node"]).is_err());
