@@ -22,6 +22,8 @@ pub struct Config {
     pub authorization_mode: crate::authz::Mode,
     /// `--anonymous-auth`: serve requests without credentials as `system:anonymous`.
     pub anonymous_auth: bool,
+    /// Service-account token and bootstrap token flags.
+    pub authn: crate::authn::options::AuthnOptions,
     /// `--enable-admission-plugins` and `--disable-admission-plugins`.
     pub enable_admission_plugins: Vec<String>,
     pub disable_admission_plugins: Vec<String>,
@@ -31,6 +33,14 @@ impl Config {
     /// Directory of the generated CA and serving certificate.
     pub fn pki_dir(&self) -> PathBuf {
         self.data_dir.join("pki")
+    }
+
+    /// `host:port` clients reach this server at (the bind address, or
+    /// 127.0.0.1 when it is unspecified).
+    pub fn external_address(&self) -> String {
+        let ip = self.bind_address.ip();
+        let ip = if ip.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { ip };
+        SocketAddr::new(ip, self.bind_address.port()).to_string()
     }
 
     /// Names the serving certificate must cover.

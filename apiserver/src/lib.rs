@@ -20,6 +20,7 @@ pub mod config;
 pub mod convert;
 pub mod handlers;
 pub mod health;
+pub mod impersonation;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
@@ -60,6 +61,8 @@ pub enum ServerError {
     Bootstrap(#[from] status::ApiError),
     #[error("admission plugins: {0}")]
     Admission(#[from] admission::ChainError),
+    #[error("authentication: {0}")]
+    Authn(#[from] authn::options::AuthnError),
     #[error("serving: {0}")]
     Serve(std::io::Error),
 }
@@ -95,6 +98,13 @@ pub async fn run(
         state.registry.clone(),
     ));
     state.anonymous_auth = config.anonymous_auth;
+    state.authn = Arc::new(authn::options::build(
+        &config.authn,
+        state.authn.token_file.clone(),
+        state.registry.clone(),
+        &config.pki_dir(),
+        &config.external_address(),
+    )?);
     state.admission = Arc::new(admission::Chain::from_flags(
         &config.enable_admission_plugins,
         &config.disable_admission_plugins,

@@ -44,7 +44,7 @@ pub struct Options {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub anonymous_auth: bool,
     /// Authorizers, comma-separated: RBAC (default), AlwaysAllow; Node is accepted and ignored.
-    #[arg(long, value_delimiter = ',', default_value = "RBAC", value_parser = parse_authorization_mode)]
+    #[arg(long, value_delimiter = ',', default_value = "Node,RBAC", value_parser = parse_authorization_mode)]
     pub authorization_mode: Vec<String>,
     /// Admission plugins to enable besides the default ones, comma-separated.
     #[arg(long, value_delimiter = ',', value_parser = parse_admission_plugin)]
@@ -55,6 +55,8 @@ pub struct Options {
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     pub log_format: String,
+    #[command(flatten)]
+    pub authn: crate::authn::options::AuthnOptions,
 }
 
 impl Options {
@@ -74,6 +76,7 @@ impl Options {
             tls_sans: self.tls_san,
             authorization_mode: crate::authz::Mode::parse(&self.authorization_mode).unwrap_or_default(),
             anonymous_auth: self.anonymous_auth,
+            authn: self.authn,
             enable_admission_plugins: self.enable_admission_plugins,
             disable_admission_plugins: self.disable_admission_plugins,
         }
@@ -161,9 +164,9 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(
             (c.authorization_mode, c.anonymous_auth),
-            (crate::authz::Mode::Rbac, true)
+            (crate::authz::Mode::NodeRbac, true)
         );
-        let c = config(&["--authorization-mode=Node,RBAC", "--anonymous-auth=false"]).unwrap();
+        let c = config(&["--authorization-mode=RBAC", "--anonymous-auth=false"]).unwrap();
         assert_eq!(
             (c.authorization_mode, c.anonymous_auth),
             (crate::authz::Mode::Rbac, false)

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use rkube_storage::Store;
 
-use crate::authn::{ClientCertificate, TokenFile, UserInfo};
+use crate::authn::{Authenticator, ClientCertificate, TokenFile};
 use crate::health::{Endpoint, Health};
 use crate::metrics::Metrics;
 use crate::status::ApiError;
@@ -19,7 +19,8 @@ use crate::status::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    pub tokens: Arc<TokenFile>,
+    /// The authenticators (token file, service accounts, bootstrap tokens).
+    pub authn: Arc<Authenticator>,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub registry: Arc<crate::registry::Registry>,
@@ -46,7 +47,10 @@ impl AppState {
     ) -> Self {
         let health = Arc::new(Health::new(store.clone()));
         health.set_watch_cache(registry.cache.clone());
+        let mut authn = Authenticator::with_token_file(Arc::unwrap_or_clone(tokens));
+        authn.service_accounts = crate::authn::service_account::ServiceAccounts::ephemeral(registry.clone());
         AppState {
+            authn: Arc::new(authn),
             authorizer: Arc::new(crate::authz::Authorizer::new(
                 crate::authz::Mode::default(),
                 registry.clone(),
@@ -58,7 +62,6 @@ impl AppState {
             health,
             metrics,
             store,
-            tokens,
         }
     }
 }
@@ -74,6 +77,11 @@ pub fn router(state: AppState) -> Router {
         .route("/livez/{check}", get(livez_check))
         .route("/readyz/{check}", get(readyz_check))
         .route("/metrics", get(metrics))
+        .route(
+            crate::authn::openid::CONFIGURATION_PATH,
+            get(crate::authn::openid::serve_configuration),
+        )
+        .route(crate::authn::openid::JWKS_PATH, get(crate::authn::openid::serve_jwks))
         .route("/openapi/v2", crate::openapi::v2())
         .route("/openapi/v3", crate::openapi::v3_index())
         .route("/openapi/v3/{*path}", crate::openapi::v3_document())
@@ -84,35 +92,23 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), crate::authz::middleware))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::impersonation::middleware))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), crate::observe::observe))
         .with_state(state)
 }
 
-/// Authenticates the request like upstream's union of authenticators: a
-/// verified client certificate first, then a bearer token (which must be
-/// known); a certificate that does not verify or an unknown token without
-/// any other credential is a 401; no credentials at all is the anonymous user.
+/// Authenticates the request ([`Authenticator::authenticate_request`]);
+/// a refusal is a 401 that never says why.
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let cert = req.extensions().get::<ClientCertificate>();
     let header = req.headers().get(header::AUTHORIZATION);
-    let user = match (cert, header) {
-        (Some(ClientCertificate::Verified(user)), _) => user.clone(),
-        (_, Some(value)) => {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-                .map(str::trim)
-                .filter(|t| !t.is_empty());
-            match token.and_then(|t| state.tokens.authenticate(t)) {
-                Some(user) => user,
-                None => return ApiError::unauthorized().into_response(),
-            }
+    let user = match state.authn.authenticate_request(cert, header, state.anonymous_auth).await {
+        Ok(user) => user,
+        Err(why) => {
+            tracing::debug!(reason = %why.0, "unauthorized request");
+            return ApiError::unauthorized().into_response();
         }
-        (Some(ClientCertificate::Invalid), None) => return ApiError::unauthorized().into_response(),
-        (None, None) if state.anonymous_auth => UserInfo::anonymous(),
-        (None, None) => return ApiError::unauthorized().into_response(),
     };
     req.extensions_mut().insert(user.clone());
     let mut resp = next.run(req).await;

@@ -14,6 +14,8 @@ pub mod params;
 pub mod render;
 pub mod response;
 pub mod scale;
+pub mod token_request;
+pub mod token_review;
 pub mod watch;
 
 #[cfg(test)]
@@ -85,6 +87,9 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
     if resource.namespaced && namespace.is_empty() && !matches!(verb, "list" | "watch") {
         return Err(ApiError::path_not_found());
     }
+    if verb == "create" && info.subresource.is_empty() && token_review::serves(&resource) {
+        return token_review::create(state, &resource, req).await;
+    }
     if verb == "create" && info.subresource.is_empty() && access_review::serves(&resource) {
         let user = req
             .extensions()
@@ -125,6 +130,7 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
         ("patch", "" | "status" | "ephemeralcontainers" | "approval") => crud::patch(&ctx, req).await,
         ("create", "binding") => binding::create(&ctx, req).await,
         ("create", "eviction") => eviction::create(&ctx, req).await,
+        ("create", "token") if resource.resource == "serviceaccounts" => token_request::create(&ctx, req).await,
         ("get", "scale") => scale::get(&ctx).await,
         ("update", "scale") => scale::write(&ctx, req, false).await,
         ("patch", "scale") => scale::write(&ctx, req, true).await,
