@@ -280,3 +280,380 @@ async fn rbac_with_token_and_certificate_users() {
     let (ok, out, _) = kubectl_as(&c, "--v=0", &["auth", "can-i", "*", "*"]);
     assert!(ok && out == "yes", "{out}");
 }
+
+/// Adds `token,user,uid` lines to the cluster's token file and restarts
+/// the apiserver to load them.
+fn add_token_users(c: &mut TestCluster, users: &[(&str, &str)]) {
+    let tokens = c.data_dir().join("tokens.csv");
+    let mut text = std::fs::read_to_string(&tokens).unwrap();
+    for (token, user) in users {
+        text.push_str(&format!("{token},{user},{user}-uid\n"));
+    }
+    std::fs::write(&tokens, text).unwrap();
+    c.restart_apiserver().unwrap();
+}
+
+/// A custom Role next to the default ones, for a token user and a
+/// certificate user: `kubectl auth can-i` answers what the role grants
+/// (resourceNames, subresources) and nothing else.
+#[tokio::test]
+async fn can_i_with_a_custom_role_and_edit_admin_for_token_users() {
+    let mut c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
+    add_token_users(&mut c, &[("e2e-dave-token", "dave")]);
+    let dave = "--token=e2e-dave-token".to_string();
+    let erin_cfg = cert_kubeconfig(&c, "erin", "auditors");
+    let erin = format!("--kubeconfig={}", erin_cfg.display());
+    c.ok(&["create", "namespace", "custom"]).unwrap();
+    c.ok(&["create", "namespace", "dave-edit"]).unwrap();
+    c.ok(&["create", "namespace", "dave-admin"]).unwrap();
+    c.ok(&[
+        "create",
+        "role",
+        "cm-reader",
+        "-n",
+        "custom",
+        "--verb=get",
+        "--resource=configmaps",
+        "--resource-name=app-config",
+    ])
+    .unwrap();
+    c.ok(&[
+        "create",
+        "role",
+        "log-reader",
+        "-n",
+        "custom",
+        "--verb=get,list",
+        "--resource=pods,pods/log",
+    ])
+    .unwrap();
+    for (who, flag) in [("dave", "--user=dave"), ("auditors", "--group=auditors")] {
+        for role in ["cm-reader", "log-reader"] {
+            c.ok(&[
+                "create",
+                "rolebinding",
+                &format!("{who}-{role}"),
+                &format!("--role={role}"),
+                flag,
+                "-n",
+                "custom",
+            ])
+            .unwrap();
+        }
+    }
+    for user in [&dave, &erin] {
+        let can = |args: &[&str]| {
+            let mut all = vec!["auth", "can-i"];
+            all.extend_from_slice(args);
+            all.extend_from_slice(&["-n", "custom"]);
+            let (_, out, err) = kubectl_as(&c, user, &all);
+            assert!(matches!(out.as_str(), "yes" | "no"), "{args:?}: {out} {err}");
+            out == "yes"
+        };
+        assert!(can(&["get", "configmaps/app-config"]));
+        assert!(!can(&["get", "configmaps/other"]));
+        assert!(!can(&["list", "configmaps"]));
+        assert!(!can(&["update", "configmaps/app-config"]));
+        assert!(can(&["get", "pods", "--subresource=log"]));
+        assert!(can(&["list", "pods"]));
+        assert!(!can(&["get", "pods", "--subresource=exec"]));
+        assert!(!can(&["delete", "pods"]));
+        assert!(!can(&["get", "secrets"]));
+    }
+    // The edit and admin columns for a token user.
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "dave-edit",
+        "--clusterrole=edit",
+        "--user=dave",
+        "-n",
+        "dave-edit",
+    ])
+    .unwrap();
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "dave-admin",
+        "--clusterrole=admin",
+        "--user=dave",
+        "-n",
+        "dave-admin",
+    ])
+    .unwrap();
+    for &(verb, resource, _, edit, admin) in MATRIX {
+        assert_eq!(
+            can_i(&c, &dave, "dave-edit", verb, resource),
+            edit,
+            "edit: {verb} {resource}"
+        );
+        assert_eq!(
+            can_i(&c, &dave, "dave-admin", verb, resource),
+            admin,
+            "admin: {verb} {resource}"
+        );
+    }
+}
+
+/// Privilege escalation: a user with `edit` (and leave to create
+/// bindings) cannot bind `admin`, whose rules they do not hold, until they
+/// get `bind` on it; creating a Role that grants more than they hold is
+/// refused too, with upstream's messages.
+#[tokio::test]
+async fn escalation_needs_bind_or_escalate() {
+    let mut c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
+    add_token_users(&mut c, &[("e2e-frank-token", "frank")]);
+    let frank = "--token=e2e-frank-token".to_string();
+    c.ok(&["create", "namespace", "proj"]).unwrap();
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "frank-edit",
+        "--clusterrole=edit",
+        "--user=frank",
+        "-n",
+        "proj",
+    ])
+    .unwrap();
+    // Only edit: bindings are not theirs to create at all.
+    let bind_admin = [
+        "create",
+        "rolebinding",
+        "grab-admin",
+        "--clusterrole=admin",
+        "--user=frank",
+        "-n",
+        "proj",
+    ];
+    let (ok, _, err) = kubectl_as(&c, &frank, &bind_admin);
+    assert!(!ok);
+    assert!(
+        err.contains(r#"User "frank" cannot create resource "rolebindings" in API group "rbac.authorization.k8s.io" in the namespace "proj""#),
+        "{err}"
+    );
+    // With leave to manage roles and bindings, binding admin is an escalation.
+    c.ok(&[
+        "create",
+        "clusterrole",
+        "rbac-writer",
+        "--verb=create,get",
+        "--resource=rolebindings,roles",
+    ])
+    .unwrap();
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "frank-rbac",
+        "--clusterrole=rbac-writer",
+        "--user=frank",
+        "-n",
+        "proj",
+    ])
+    .unwrap();
+    let (ok, _, err) = kubectl_as(&c, &frank, &bind_admin);
+    assert!(!ok);
+    assert!(
+        err.contains(r#"rolebindings.rbac.authorization.k8s.io "grab-admin" is forbidden: user "frank" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:"#),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"{APIGroups:["rbac.authorization.k8s.io"], Resources:["rolebindings"], Verbs:["delete""#),
+        "{err}"
+    );
+    // Binding view (which edit includes) is fine.
+    let (ok, _, err) = kubectl_as(
+        &c,
+        &frank,
+        &[
+            "create",
+            "rolebinding",
+            "share-view",
+            "--clusterrole=view",
+            "--user=gina",
+            "-n",
+            "proj",
+        ],
+    );
+    assert!(ok, "{err}");
+    // A Role granting what frank lacks is refused; one within edit is fine.
+    let (ok, _, err) = kubectl_as(
+        &c,
+        &frank,
+        &["create", "role", "r1", "--verb=*", "--resource=nodes", "-n", "proj"],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains(r#"roles.rbac.authorization.k8s.io "r1" is forbidden: user "frank""#)
+            && err.contains(r#"{APIGroups:[""], Resources:["nodes"], Verbs:["*"]}"#),
+        "{err}"
+    );
+    let (ok, _, err) = kubectl_as(
+        &c,
+        &frank,
+        &[
+            "create",
+            "role",
+            "r2",
+            "--verb=get,list",
+            "--resource=pods",
+            "-n",
+            "proj",
+        ],
+    );
+    assert!(ok, "{err}");
+    // `bind` on admin: now frank may bind it.
+    c.ok(&[
+        "create",
+        "clusterrole",
+        "bind-admin",
+        "--verb=bind",
+        "--resource=clusterroles.rbac.authorization.k8s.io",
+        "--resource-name=admin",
+    ])
+    .unwrap();
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "frank-bind",
+        "--clusterrole=bind-admin",
+        "--user=frank",
+        "-n",
+        "proj",
+    ])
+    .unwrap();
+    let (ok, _, err) = kubectl_as(&c, &frank, &bind_admin);
+    assert!(ok, "{err}");
+    // The new binding is in force: frank is admin in proj.
+    assert!(can_i(
+        &c,
+        &frank,
+        "proj",
+        "delete",
+        "rolebindings.rbac.authorization.k8s.io"
+    ));
+}
+
+/// `kubectl --as` and `--as-group`: the admin may impersonate anyone;
+/// others need the `impersonate` verb, and then act with the impersonated
+/// user's rights only.
+#[tokio::test]
+async fn impersonation_with_kubectl_as() {
+    let mut c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
+    add_token_users(&mut c, &[("e2e-hank-token", "hank")]);
+    let hank = "--token=e2e-hank-token".to_string();
+    let (ok, _, err) = kubectl_as(&c, "--as=ivy", &["get", "pods", "-n", "default"]);
+    assert!(!ok);
+    assert!(
+        err.contains(
+            r#"pods is forbidden: User "ivy" cannot list resource "pods" in API group "" in the namespace "default""#
+        ),
+        "{err}"
+    );
+    let (ok, out, err) = kubectl_as(
+        &c,
+        "--as=ivy",
+        &[
+            "auth",
+            "whoami",
+            "--as-group=devs",
+            "-o",
+            "jsonpath={.status.userInfo.username} {.status.userInfo.groups}",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, r#"ivy ["devs","system:authenticated"]"#);
+    let (ok, _, err) = kubectl_as(&c, &hank, &["get", "pods", "--as=ivy"]);
+    assert!(!ok);
+    assert!(
+        err.contains(r#"users "ivy" is forbidden: User "hank" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+        "{err}"
+    );
+    c.ok(&[
+        "create",
+        "clusterrole",
+        "impersonate-ivy",
+        "--verb=impersonate",
+        "--resource=users",
+        "--resource-name=ivy",
+    ])
+    .unwrap();
+    c.ok(&[
+        "create",
+        "clusterrolebinding",
+        "hank-impersonates",
+        "--clusterrole=impersonate-ivy",
+        "--user=hank",
+    ])
+    .unwrap();
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "ivy-view",
+        "--clusterrole=view",
+        "--user=ivy",
+        "-n",
+        "default",
+    ])
+    .unwrap();
+    let (ok, _, err) = kubectl_as(&c, &hank, &["get", "pods", "-n", "default", "--as=ivy"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = kubectl_as(
+        &c,
+        &hank,
+        &["auth", "can-i", "create", "pods", "-n", "default", "--as=ivy"],
+    );
+    assert!(!ok && out == "no", "{out} {err}");
+    // Groups need their own grant.
+    let (ok, _, err) = kubectl_as(&c, &hank, &["get", "pods", "--as=ivy", "--as-group=system:masters"]);
+    assert!(!ok);
+    assert!(
+        err.contains(r#"groups "system:masters" is forbidden: User "hank" cannot impersonate resource "groups""#),
+        "{err}"
+    );
+}
+
+/// The Node authorizer with a kubelet's client certificate: a node reads
+/// the secrets and config maps of pods bound to it, and nothing else.
+#[tokio::test]
+async fn node_authorizer_limits_kubelets_to_their_pods() {
+    let c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
+    let node_cfg = cert_kubeconfig(&c, "system:node:n1", "system:nodes");
+    let node = format!("--kubeconfig={}", node_cfg.display());
+    for s in ["mine", "theirs"] {
+        c.ok(&["create", "secret", "generic", s, "--from-literal=k=v"]).unwrap();
+    }
+    c.ok(&["create", "configmap", "settings", "--from-literal=a=b"])
+        .unwrap();
+    let pod = |name: &str, node: &str, secret: &str| {
+        format!(
+            r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}"}}, "spec": {{"nodeName": "{node}",
+            "containers": [{{"name": "c", "image": "busybox", "envFrom": [{{"secretRef": {{"name": "{secret}"}}}}, {{"configMapRef": {{"name": "settings"}}}}]}}]}}}}"#
+        )
+    };
+    for (name, n, secret) in [("a", "n1", "mine"), ("b", "n2", "theirs")] {
+        let out = c.kubectl_with(&["apply", "-f", "-"], Some(&pod(name, n, secret)), &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (ok, _, err) = kubectl_as(&c, &node, &["get", "secret", "mine"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = kubectl_as(&c, &node, &["get", "configmap", "settings"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = kubectl_as(&c, &node, &["get", "secret", "theirs"]);
+    assert!(!ok);
+    assert!(
+        err.contains(r#"secrets "theirs" is forbidden: User "system:node:n1" cannot get resource "secrets" in API group "" in the namespace "default": no relationship found between node 'n1' and this object"#),
+        "{err}"
+    );
+    let (ok, _, err) = kubectl_as(&c, &node, &["get", "secrets"]);
+    assert!(!ok, "{err}");
+    let (ok, _, err) = kubectl_as(&c, &node, &["get", "pods", "-A", "--field-selector=spec.nodeName=n1"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = kubectl_as(&c, &node, &["get", "pods", "-A"]);
+    assert!(!ok);
+    assert!(
+        err.contains("can only list/watch pods with spec.nodeName field selector"),
+        "{err}"
+    );
+    let (ok, _, err) = kubectl_as(&c, &node, &["get", "services", "-A"]);
+    assert!(ok, "{err}");
+}
