@@ -51,6 +51,8 @@ pub struct Config {
     pub root_ca: Option<String>,
     /// Workers per controller (`--concurrent-*-syncs`).
     pub concurrency: Concurrency,
+    /// Endpoints, EndpointSlice, mirroring and pod GC settings.
+    pub endpoints: controllers::endpoints::Settings,
 }
 
 /// Worker counts, upstream's defaults.
@@ -85,6 +87,7 @@ impl Config {
             bind: None,
             root_ca: None,
             concurrency: Concurrency::default(),
+            endpoints: controllers::endpoints::Settings::default(),
         }
     }
 }

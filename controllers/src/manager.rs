@@ -115,6 +115,30 @@ pub const CONTROLLERS: &[ControllerDescriptor] = &[
         disabled_by_default: false,
         start: controllers::ttl_after_finished::start,
     },
+    ControllerDescriptor {
+        name: "endpoints-controller",
+        aliases: &["endpoint"],
+        disabled_by_default: false,
+        start: controllers::endpoints::start,
+    },
+    ControllerDescriptor {
+        name: "endpointslice-controller",
+        aliases: &["endpointslice"],
+        disabled_by_default: false,
+        start: controllers::endpointslice::start,
+    },
+    ControllerDescriptor {
+        name: "endpointslice-mirroring-controller",
+        aliases: &["endpointslicemirroring"],
+        disabled_by_default: false,
+        start: controllers::endpointslice_mirroring::start,
+    },
+    ControllerDescriptor {
+        name: "pod-garbage-collector-controller",
+        aliases: &["podgc"],
+        disabled_by_default: false,
+        start: controllers::podgc::start,
+    },
 ];
 
 /// Whether `name` is a known controller name or alias.

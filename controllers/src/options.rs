@@ -57,6 +57,8 @@ pub struct Options {
     pub concurrent_namespace_syncs: usize,
     #[arg(long, default_value_t = 20)]
     pub concurrent_gc_syncs: usize,
+    #[command(flatten)]
+    pub endpoints: crate::controllers::endpoints::SettingsFlags,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     pub log_format: String,
@@ -71,6 +73,8 @@ pub enum OptionsError {
     RootCa(PathBuf, std::io::Error),
     #[error("--leader-elect-renew-deadline must be less than --leader-elect-lease-duration")]
     RenewDeadline,
+    #[error("{0}")]
+    Endpoints(String),
 }
 
 impl Options {
@@ -97,6 +101,7 @@ impl Options {
             leader_election,
             bind: (self.port != 0).then_some(SocketAddr::new(self.bind_address, self.port)),
             root_ca,
+            endpoints: self.endpoints.into_settings().map_err(OptionsError::Endpoints)?,
             concurrency: Concurrency {
                 replicaset: self.concurrent_replicaset_syncs,
                 deployment: self.concurrent_deployment_syncs,

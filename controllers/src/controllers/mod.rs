@@ -12,3 +12,7 @@ pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
 pub mod ttl_after_finished;
+pub mod endpoints;
+pub mod endpointslice;
+pub mod endpointslice_mirroring;
+pub mod podgc;
