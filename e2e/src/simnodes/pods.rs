@@ -6,7 +6,8 @@
 //! - [`EXIT_AFTER_ANNOTATION`] (seconds) with [`EXIT_CODE_ANNOTATION`]
 //!   (default 0): the containers exit once after running that long; the pod
 //!   ends Succeeded or Failed per its restartPolicy, or its containers are
-//!   restarted (restartCount 1);
+//!   restarted (restartCount 1). Set on a pod that is already running, they
+//!   take effect then (so a test can make one pod of a controller exit);
 //! - [`START_FAILURE_ANNOTATION`] (a reason such as `ImagePullBackOff`): the
 //!   containers stay waiting with that reason and the pod stays Pending.
 
@@ -47,6 +48,15 @@ fn container_names(pod: &Pod) -> Vec<String> {
         .as_ref()
         .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
         .unwrap_or_default()
+}
+
+/// When and with which code the pod's containers exit, per its annotations.
+fn exit_of(pod: &Pod) -> Option<(std::time::Duration, i32)> {
+    let secs = annotation(pod, EXIT_AFTER_ANNOTATION)?.parse::<f64>().ok()?;
+    let code = annotation(pod, EXIT_CODE_ANNOTATION)
+        .and_then(|c| c.parse::<i32>().ok())
+        .unwrap_or(0);
+    Some((std::time::Duration::from_secs_f64(secs.max(0.0)), code))
 }
 
 /// The status of a pod whose containers cannot start (`reason`).
@@ -179,6 +189,8 @@ struct Pods {
     tasks: JoinSet<()>,
     starting: HashSet<String>,
     deleting: HashSet<String>,
+    /// Pods whose exit is scheduled.
+    exiting: HashSet<String>,
 }
 
 impl Pods {
@@ -226,6 +238,9 @@ impl Pods {
             return;
         }
         if phase != "Pending" {
+            if phase == "Running" {
+                self.exit_later(&pod, &api, &name, &uid);
+            }
             if let Some(ip) = status
                 .and_then(|s| s.pod_ip.as_deref())
                 .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
@@ -257,14 +272,11 @@ impl Pods {
         };
         let exit = annotation(&pod, START_FAILURE_ANNOTATION)
             .is_none()
-            .then(|| annotation(&pod, EXIT_AFTER_ANNOTATION).and_then(|s| s.parse::<f64>().ok()))
-            .flatten()
-            .map(|secs| {
-                let code = annotation(&pod, EXIT_CODE_ANNOTATION)
-                    .and_then(|c| c.parse::<i32>().ok())
-                    .unwrap_or(0);
-                (std::time::Duration::from_secs_f64(secs.max(0.0)), code)
-            });
+            .then(|| exit_of(&pod))
+            .flatten();
+        if exit.is_some() {
+            self.exiting.insert(uid.clone());
+        }
         self.tasks.spawn(async move {
             {
                 let _permit = permits.acquire().await;
@@ -289,11 +301,38 @@ impl Pods {
         });
     }
 
+    /// Schedules the exit of a running pod that got the exit annotations.
+    fn exit_later(&mut self, pod: &Pod, api: &Api<Pod>, name: &str, uid: &str) {
+        let Some((after, code)) = exit_of(pod) else { return };
+        if !self.exiting.insert(uid.to_string()) {
+            return;
+        }
+        let started = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.start_time.as_ref())
+            .map_or(Timestamp::now(), |t| t.0)
+            .to_string();
+        let (pod, api, name, permits) = (pod.clone(), api.clone(), name.to_string(), self.permits.clone());
+        self.tasks.spawn(async move {
+            tokio::time::sleep(after).await;
+            let _permit = permits.acquire().await;
+            let patch = exited_status(&pod, code, &started, Timestamp::now());
+            if let Err(e) = api
+                .patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch))
+                .await
+            {
+                debug!(pod = %name, error = %e, "exiting pod failed");
+            }
+        });
+    }
+
     fn on_delete(&mut self, pod: Pod) {
         let uid = pod.metadata.uid.unwrap_or_default();
         self.state.lock_ipam().release(&uid);
         self.starting.remove(&uid);
         self.deleting.remove(&uid);
+        self.exiting.remove(&uid);
     }
 }
 
@@ -312,6 +351,7 @@ pub async fn run(client: Client, state: Arc<State>) {
         tasks: JoinSet::new(),
         starting: HashSet::new(),
         deleting: HashSet::new(),
+        exiting: HashSet::new(),
     };
     let stream = watcher::watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff();
     futures::pin_mut!(stream);
