@@ -63,6 +63,19 @@ impl Expectations {
         );
     }
 
+    /// Expects `adds` creations and the deletion of every pod in `pods` at
+    /// once (replacing earlier expectations), as a DaemonSet sync does.
+    pub fn expect(&self, key: &str, adds: usize, pods: impl IntoIterator<Item = String>) {
+        self.lock().insert(
+            key.to_string(),
+            Expectation {
+                adds: i64::try_from(adds).unwrap_or(i64::MAX),
+                deletes: pods.into_iter().collect(),
+                set_at: Instant::now(),
+            },
+        );
+    }
+
     /// One expected creation happened (or will never happen).
     pub fn creation_observed(&self, key: &str) {
         if let Some(e) = self.lock().get_mut(key) {

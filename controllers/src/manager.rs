@@ -116,6 +116,18 @@ pub const CONTROLLERS: &[ControllerDescriptor] = &[
         start: controllers::ttl_after_finished::start,
     },
     ControllerDescriptor {
+        name: "statefulset-controller",
+        aliases: &["statefulset"],
+        disabled_by_default: false,
+        start: controllers::statefulset::start,
+    },
+    ControllerDescriptor {
+        name: "daemonset-controller",
+        aliases: &["daemonset"],
+        disabled_by_default: false,
+        start: controllers::daemonset::start,
+    },
+    ControllerDescriptor {
         name: "endpoints-controller",
         aliases: &["endpoint"],
         disabled_by_default: false,
