@@ -77,13 +77,18 @@ fn watch_sees(c: &TestCluster, kubectl: &str, prefix: &str, then: impl FnOnce())
 }
 
 /// One session: version, api-resources, create -f, tables, get -w,
-/// explain, client-side apply, generators.
+/// explain, client-side apply, generators, auth can-i.
 async fn session(kubectl: &str) {
     if !Path::new(kubectl).exists() {
         eprintln!("skipping: {kubectl} is not installed");
         return;
     }
     let mut c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
+    let tokens = c.data_dir().join("tokens.csv");
+    let mut text = std::fs::read_to_string(&tokens).unwrap();
+    text.push_str(&format!("{NOBODY_TOKEN},nobody,nobody-uid\n"));
+    std::fs::write(&tokens, text).unwrap();
+    c.restart_apiserver().unwrap();
     c.use_kubectl(kubectl);
 
     let v = c.ok(&["version"]).unwrap();
@@ -213,6 +218,57 @@ async fn session(kubectl: &str) {
     c.ok(&["create", "job", "genjob", "--image=busybox", "--", "true"])
         .unwrap();
     c.ok(&["delete", "deployment", "front", "applied", "--wait"]).unwrap();
+
+    can_i(&c, kubectl);
+}
+
+/// A token user with no bindings, for `auth can-i` answers of "no".
+const NOBODY_TOKEN: &str = "e2e-nobody-token";
+
+/// `auth can-i` posts a SelfSubjectAccessReview (in protobuf from kubectl
+/// 1.32 on) and prints the decoded `status.allowed`: yes for the admin
+/// (system:masters), no for a user without bindings, and `--list` from a
+/// SelfSubjectRulesReview.
+fn can_i(c: &TestCluster, kubectl: &str) {
+    let out = c.kubectl(&["auth", "can-i", "create", "deployments.apps", "-v=8"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{kubectl}: {stdout} {stderr}");
+    assert_eq!(stdout.trim(), "yes", "{kubectl}");
+    assert!(
+        stderr.contains("selfsubjectaccessreviews"),
+        "{kubectl}: no review was posted:\n{stderr}"
+    );
+    if kubectl.ends_with(".1.32") || kubectl.ends_with(".1.33") {
+        assert!(
+            stderr.contains("Content-Type: application/vnd.kubernetes.protobuf"),
+            "{kubectl} did not send protobuf:\n{stderr}"
+        );
+    }
+    assert_eq!(
+        c.ok(&["auth", "can-i", "delete", "nodes"]).unwrap().trim(),
+        "yes",
+        "{kubectl}"
+    );
+
+    let nobody = format!("--token={NOBODY_TOKEN}");
+    let out = c.kubectl(&[&nobody, "auth", "can-i", "create", "deployments.apps", "-n", "default"]);
+    assert!(!out.status.success(), "{kubectl}: can-i says no with exit code 1");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no", "{kubectl}");
+    // Discovery is open to every authenticated user (system:discovery).
+    let out = c.kubectl(&[&nobody, "auth", "can-i", "get", "/api"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "yes",
+        "{kubectl}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let list = c.ok(&["auth", "can-i", "--list", "-n", "default"]).unwrap();
+    assert!(
+        list.lines().any(|l| l.starts_with("*.*") && l.contains("[*]")),
+        "{kubectl}: {list}"
+    );
 }
 
 #[tokio::test]
