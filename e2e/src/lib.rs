@@ -7,11 +7,14 @@
 //! - [`simnodes`]: simulated nodes (binary `rkube-simnodes`): Nodes,
 //!   Leases and pods played through the API, for scheduler tests and scale
 //!   runs without containers.
+//! - [`sched_bench`]: scheduler throughput in the style of scheduler_perf
+//!   (`hack/bench-scheduler.sh`, binary `bench-scheduler`).
 //! - [`storage_bench`]: the storage benchmark (`hack/bench-storage.sh`,
 //!   binary `bench-storage`).
 
 pub mod cluster;
 pub mod controllers_support;
 pub mod load;
+pub mod sched_bench;
 pub mod simnodes;
 pub mod storage_bench;

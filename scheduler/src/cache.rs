@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Node;
 
-use crate::node_info::NodeInfo;
+use crate::node_info::{NodeInfo, next_generation};
 use crate::pod_info::PodInfo;
 use crate::selectors::Labels;
 
@@ -93,7 +93,9 @@ impl Cache {
                 ..NodeInfo::default()
             })
         });
-        Arc::make_mut(entry)
+        let info = Arc::make_mut(entry);
+        info.generation = next_generation();
+        info
     }
 
     /// Adds or replaces a node; says whether it is new, and whether
@@ -149,7 +151,9 @@ impl Cache {
         if info.pods.is_empty() {
             self.nodes.remove(name);
         } else {
-            Arc::make_mut(info).node = None;
+            let info = Arc::make_mut(info);
+            info.node = None;
+            info.generation = next_generation();
         }
         self.dirty.insert(name.to_string());
         self.node_set_changed = true;

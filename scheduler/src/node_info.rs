@@ -2,6 +2,7 @@
 //! cache and read by plugins through the snapshot.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use k8s_openapi::api::core::v1::{Node, Taint};
 
@@ -9,11 +10,24 @@ use crate::pod_info::{HostPort, PodInfo};
 use crate::resources::Resource;
 use crate::selectors::Labels;
 
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// A new generation number, greater than every one given before (like
+/// upstream's `nextGeneration`). The cache gives a NodeInfo a new one on
+/// every change, so a plugin may keep what it computed from a NodeInfo for
+/// as long as its generation stays the same.
+pub fn next_generation() -> u64 {
+    NEXT_GENERATION.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A node and the pods bound or assumed on it.
 #[derive(Debug, Clone, Default)]
 pub struct NodeInfo {
     /// The node, `None` while only pods naming it are known.
     pub node: Option<Arc<Node>>,
+    /// Changes with every change to this NodeInfo ([`next_generation`]);
+    /// 0 for one built outside the cache, which nothing may cache.
+    pub generation: u64,
     pub name: String,
     pub labels: Labels,
     pub taints: Vec<Taint>,

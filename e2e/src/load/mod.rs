@@ -41,7 +41,7 @@ pub mod objects;
 pub mod report;
 pub mod rss;
 pub mod watch;
-mod watch_scan;
+pub mod watch_scan;
 
 use std::time::Duration;
 

@@ -42,11 +42,11 @@ pub enum Scanned {
     },
 }
 
-/// Finds the string value of one key (`"key":"value"`).
-struct Field(memmem::Finder<'static>);
+/// Finds the string value of one key (`"key":"value"`; the first one).
+pub struct Field(memmem::Finder<'static>);
 
 impl Field {
-    fn new(key: &str) -> Field {
+    pub fn new(key: &str) -> Field {
         Field(memmem::Finder::new(format!("\"{key}\":\"").as_bytes()).into_owned())
     }
 
@@ -57,7 +57,7 @@ impl Field {
         Some(start..end)
     }
 
-    fn value<'a>(&self, line: &'a [u8]) -> Option<&'a [u8]> {
+    pub fn value<'a>(&self, line: &'a [u8]) -> Option<&'a [u8]> {
         line.get(self.find(line)?)
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Node;
 
+use super::match_counts::{MatchCounts, NodeCounts, count_matching};
 use super::node_affinity::required_node_affinity_matches;
 use crate::cache::Snapshot;
 use crate::framework::{ClusterEvent, Code, CycleState, MAX_NODE_SCORE, Plugin, Point, PreFilterResult, Status};
@@ -105,6 +106,8 @@ pub struct PodTopologySpread {
     /// True with `defaultingType: System` (nodes then need not carry every
     /// topology key to be scored).
     system_defaulted: bool,
+    /// Matching pods per node, recounted only where nodes changed.
+    counts: MatchCounts,
 }
 
 impl std::fmt::Debug for PodTopologySpread {
@@ -120,6 +123,7 @@ impl PodTopologySpread {
             workloads,
             defaults: system_default_constraints(),
             system_defaulted: true,
+            counts: MatchCounts::default(),
         }
     }
 
@@ -201,13 +205,6 @@ impl PodTopologySpread {
     }
 }
 
-fn count_matching(node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
-    node.pods
-        .iter()
-        .filter(|p| p.namespace == namespace && !p.is_terminating() && selector.matches(&p.labels))
-        .count() as i64
-}
-
 fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
     constraints.iter().all(|c| node.labels.contains_key(&c.topology_key))
 }
@@ -252,7 +249,11 @@ impl Plugin for PodTopologySpread {
             return (Status::skip(), None);
         }
         let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
-        for n in &snapshot.nodes {
+        let mut matching: Vec<NodeCounts> = constraints
+            .iter()
+            .map(|c| self.counts.take(&pod.namespace, &c.selector))
+            .collect();
+        for (pos, n) in snapshot.nodes.iter().enumerate() {
             let Some(node) = &n.node else { continue };
             if !has_all_keys(n, &constraints) {
                 continue;
@@ -261,9 +262,18 @@ impl Plugin for PodTopologySpread {
                 if !c.includes_node(pod, node, n) {
                     continue;
                 }
-                let value = n.labels.get(&c.topology_key).cloned().unwrap_or_default();
-                *counts[i].entry(value).or_default() += count_matching(n, &c.selector, &pod.namespace);
+                let value = n.labels.get(&c.topology_key).map(String::as_str).unwrap_or_default();
+                let matched = matching[i].count(pos, n);
+                match counts[i].get_mut(value) {
+                    Some(total) => *total += matched,
+                    None => {
+                        counts[i].insert(value.to_string(), matched);
+                    }
+                }
             }
+        }
+        for m in matching {
+            self.counts.put(m);
         }
         let min_match = constraints
             .iter()
@@ -326,7 +336,11 @@ impl Plugin for PodTopologySpread {
                 }
             }
         }
-        for n in &snapshot.nodes {
+        let mut matching: Vec<NodeCounts> = constraints
+            .iter()
+            .map(|c| self.counts.take(&pod.namespace, &c.selector))
+            .collect();
+        for (pos, n) in snapshot.nodes.iter().enumerate() {
             let Some(node) = &n.node else { continue };
             if require_all && !has_all_keys(n, &constraints) {
                 continue;
@@ -339,9 +353,12 @@ impl Plugin for PodTopologySpread {
                     continue;
                 };
                 if let Some(slot) = counts[i].get_mut(v) {
-                    *slot += count_matching(n, &c.selector, &pod.namespace);
+                    *slot += matching[i].count(pos, n);
                 }
             }
+        }
+        for m in matching {
+            self.counts.put(m);
         }
         let weights = constraints
             .iter()
