@@ -16,6 +16,7 @@ pub mod authn;
 pub mod authz;
 pub mod bootstrap;
 pub mod bootstrap_priority;
+pub mod cel;
 pub mod config;
 pub mod convert;
 pub mod handlers;
