@@ -6,6 +6,7 @@
 pub mod access_review;
 pub mod binding;
 pub mod body;
+pub mod component_status;
 pub mod crud;
 pub mod discovery;
 pub mod eviction;
@@ -97,6 +98,9 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
             .cloned()
             .unwrap_or_default();
         return access_review::create(state, &resource, &namespace, user, req).await;
+    }
+    if component_status::serves(&resource) {
+        return component_status::serve(state, &resource, &info, &params, req.headers()).await;
     }
     // `bindings` has no objects of its own: it writes pods.
     let store_resource = match (resource.group.as_str(), resource.resource.as_str()) {

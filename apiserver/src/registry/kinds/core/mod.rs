@@ -1,6 +1,7 @@
 //! Strategies of the core (legacy, `v1`) API group's kinds.
 
 pub mod checks;
+pub mod component_status;
 pub mod config;
 pub mod endpoints;
 pub mod limit_range;
