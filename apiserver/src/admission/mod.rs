@@ -34,6 +34,7 @@ mod quota_usage;
 mod resource_quota;
 mod service_account;
 mod taint_nodes_by_condition;
+pub mod webhook;
 
 #[cfg(test)]
 mod tests;
@@ -113,12 +114,14 @@ pub enum Plugin {
     Priority,
     DefaultTolerationSeconds,
     DefaultStorageClass,
+    MutatingAdmissionWebhook,
+    ValidatingAdmissionWebhook,
     ResourceQuota,
 }
 
 impl Plugin {
     /// Every plugin, in the order the chain runs them.
-    pub const ALL: [Plugin; 8] = [
+    pub const ALL: [Plugin; 10] = [
         Plugin::NamespaceLifecycle,
         Plugin::LimitRanger,
         Plugin::ServiceAccount,
@@ -126,6 +129,8 @@ impl Plugin {
         Plugin::Priority,
         Plugin::DefaultTolerationSeconds,
         Plugin::DefaultStorageClass,
+        Plugin::MutatingAdmissionWebhook,
+        Plugin::ValidatingAdmissionWebhook,
         Plugin::ResourceQuota,
     ];
 
@@ -139,6 +144,8 @@ impl Plugin {
             Plugin::Priority => "Priority",
             Plugin::DefaultTolerationSeconds => "DefaultTolerationSeconds",
             Plugin::DefaultStorageClass => "DefaultStorageClass",
+            Plugin::MutatingAdmissionWebhook => "MutatingAdmissionWebhook",
+            Plugin::ValidatingAdmissionWebhook => "ValidatingAdmissionWebhook",
             Plugin::ResourceQuota => "ResourceQuota",
         }
     }
@@ -173,9 +180,7 @@ const KNOWN_UNIMPLEMENTED: &[&str] = &[
     "DenyServiceExternalIPs",
     "PodTopologyLabels",
     "MutatingAdmissionPolicy",
-    "MutatingAdmissionWebhook",
     "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionWebhook",
     "AlwaysDeny",
 ];
 
@@ -277,6 +282,11 @@ impl Chain {
                 (Plugin::Priority, Some(obj)) => priority::admit(registry, attrs, obj).await?,
                 (Plugin::DefaultTolerationSeconds, Some(obj)) => default_toleration_seconds::admit(attrs, obj),
                 (Plugin::DefaultStorageClass, Some(obj)) => default_storage_class::admit(registry, attrs, obj).await?,
+                (Plugin::MutatingAdmissionWebhook, Some(obj)) => webhook::admit(registry, attrs, obj).await?,
+                // Deletes have no validating phase in the store.
+                (Plugin::ValidatingAdmissionWebhook, None) if attrs.operation == Operation::Delete => {
+                    webhook::validate(registry, attrs, None).await?
+                }
                 _ => {}
             }
         }
@@ -290,6 +300,9 @@ impl Chain {
         }
         if self.has(Plugin::ServiceAccount) {
             service_account::validate(attrs, obj)?;
+        }
+        if self.has(Plugin::ValidatingAdmissionWebhook) {
+            webhook::validate(registry, attrs, Some(obj)).await?;
         }
         if self.has(Plugin::ResourceQuota) {
             resource_quota::validate(registry, attrs, obj).await?;

@@ -37,10 +37,13 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
     let encoding = info
         .is_resource_request
         .then(|| negotiate::response_encoding(req.headers()));
-    let resp = match dispatch(&state, info, req).await {
+    // Admission webhooks' warnings become Warning headers, on errors too.
+    let (result, warnings) = crate::admission::webhook::warnings::collect(dispatch(&state, info, req)).await;
+    let resp = match result {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     };
+    let resp = response::with_warnings(resp, &warnings);
     match encoding {
         Some(encoding) => response::transcode(encoding, resp).await,
         None => resp,
