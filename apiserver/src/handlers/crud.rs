@@ -165,17 +165,18 @@ fn attributes<'a>(ctx: &'a Ctx<'_>, operation: Operation, user: &'a UserInfo, dr
 pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let dry_run = ctx.params.dry_run()?;
     let user = request_user(&req);
-    let (mut obj, warnings) = read_object(ctx, req).await?;
+    let (mut obj, mut warnings) = read_object(ctx, req).await?;
     let attrs = attributes(ctx, Operation::Create, &user, dry_run);
     let chain = &ctx.state.admission;
     chain.admit(&ctx.state.registry, &attrs, Some(&mut obj)).await?;
     let validation = Validation::new(chain, &ctx.state.registry, attrs);
     let escalation = ctx.state.authorizer.escalation_check(&user, ctx.info).await;
-    let validation = crate::authz::escalation::Checked::new(escalation, &validation);
+    let checked = crate::authz::escalation::Checked::new(escalation, &validation);
     let created = ctx
         .store
-        .create_admitted(ctx.namespace, obj, &CreateOptions { dry_run }, Some(&validation))
+        .create_admitted(ctx.namespace, obj, &CreateOptions { dry_run }, Some(&checked))
         .await?;
+    warnings.extend(validation.warnings());
     let resp = response::json(StatusCode::CREATED, &response::object(ctx.resource, created));
     Ok(response::with_warnings(resp, &warnings))
 }
@@ -190,13 +191,13 @@ pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         _ => UpdateTarget::Main,
     };
     let user = request_user(&req);
-    let (mut obj, warnings) = read_object(ctx, req).await?;
+    let (mut obj, mut warnings) = read_object(ctx, req).await?;
     let attrs = attributes(ctx, Operation::Update, &user, dry_run);
     let chain = &ctx.state.admission;
     chain.admit(&ctx.state.registry, &attrs, Some(&mut obj)).await?;
     let validation = Validation::new(chain, &ctx.state.registry, attrs);
     let escalation = ctx.state.authorizer.escalation_check(&user, ctx.info).await;
-    let validation = crate::authz::escalation::Checked::new(escalation, &validation);
+    let checked = crate::authz::escalation::Checked::new(escalation, &validation);
     let updated = ctx
         .store
         .update_admitted(
@@ -204,9 +205,10 @@ pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
             &ctx.info.name,
             obj,
             &UpdateOptions { dry_run, target },
-            Some(&validation),
+            Some(&checked),
         )
         .await?;
+    warnings.extend(validation.warnings());
     let resp = response::json(StatusCode::OK, &response::object(ctx.resource, updated));
     Ok(response::with_warnings(resp, &warnings))
 }
@@ -370,9 +372,9 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let attrs = attributes(ctx, Operation::Update, &user, dry_run);
     let chain = &ctx.state.admission;
     chain.admit(&ctx.state.registry, &attrs, None).await?;
-    let admission = Validation::new(chain, &ctx.state.registry, attrs);
+    let plugins = Validation::new(chain, &ctx.state.registry, attrs);
     let escalation = ctx.state.authorizer.escalation_check(&user, ctx.info).await;
-    let admission = crate::authz::escalation::Checked::new(escalation, &admission);
+    let admission = crate::authz::escalation::Checked::new(escalation, &plugins);
     let target = match ctx.info.subresource.as_str() {
         "status" => UpdateTarget::Status,
         "ephemeralcontainers" => UpdateTarget::EphemeralContainers,
@@ -436,7 +438,8 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
             Some(&admission),
         )
         .await?;
-    let warnings = warnings.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut warnings = warnings.into_inner().unwrap_or_else(|p| p.into_inner());
+    warnings.extend(plugins.warnings());
     let resp = response::json(StatusCode::OK, &response::object(ctx.resource, patched));
     Ok(response::with_warnings(resp, &warnings))
 }
