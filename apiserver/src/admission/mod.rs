@@ -10,8 +10,9 @@
 //! - **validating** ([`Chain::validate`], through [`Validation`], the
 //!   store's [`WriteAdmission`]): run by the store on the prepared and
 //!   validated object just before the write (LimitRange min/max, the
-//!   service account's presence, ResourceQuota, which charges usage to the
-//!   quota objects here).
+//!   service account's presence, PodSecurity, whose warnings the handler
+//!   returns as `Warning` headers, ResourceQuota, which charges usage to
+//!   the quota objects here).
 //!
 //! Each plugin is one module named for it. Errors are upstream's: mostly
 //! `Forbidden` with the plugin's message, built by [`forbidden`] like
@@ -28,6 +29,7 @@ mod default_storage_class;
 mod default_toleration_seconds;
 mod limit_ranger;
 mod namespace_lifecycle;
+mod pod_security;
 mod priority;
 pub mod quantity;
 mod quota_usage;
@@ -111,6 +113,7 @@ pub enum Plugin {
     LimitRanger,
     ServiceAccount,
     TaintNodesByCondition,
+    PodSecurity,
     Priority,
     DefaultTolerationSeconds,
     DefaultStorageClass,
@@ -121,11 +124,12 @@ pub enum Plugin {
 
 impl Plugin {
     /// Every plugin, in the order the chain runs them.
-    pub const ALL: [Plugin; 10] = [
+    pub const ALL: [Plugin; 11] = [
         Plugin::NamespaceLifecycle,
         Plugin::LimitRanger,
         Plugin::ServiceAccount,
         Plugin::TaintNodesByCondition,
+        Plugin::PodSecurity,
         Plugin::Priority,
         Plugin::DefaultTolerationSeconds,
         Plugin::DefaultStorageClass,
@@ -141,6 +145,7 @@ impl Plugin {
             Plugin::LimitRanger => "LimitRanger",
             Plugin::ServiceAccount => "ServiceAccount",
             Plugin::TaintNodesByCondition => "TaintNodesByCondition",
+            Plugin::PodSecurity => "PodSecurity",
             Plugin::Priority => "Priority",
             Plugin::DefaultTolerationSeconds => "DefaultTolerationSeconds",
             Plugin::DefaultStorageClass => "DefaultStorageClass",
@@ -162,7 +167,6 @@ const KNOWN_UNIMPLEMENTED: &[&str] = &[
     "NodeRestriction",
     "AlwaysPullImages",
     "ImagePolicyWebhook",
-    "PodSecurity",
     "PodNodeSelector",
     "PodTolerationRestriction",
     "EventRateLimit",
@@ -295,11 +299,26 @@ impl Chain {
 
     /// The validating phase on the object about to be written.
     pub async fn validate(&self, registry: &Registry, attrs: &Attributes<'_>, obj: &Object) -> Result<(), ApiError> {
+        self.validate_with_warnings(registry, attrs, obj, &mut Vec::new()).await
+    }
+
+    /// The validating phase, adding the plugins' warnings (PodSecurity's)
+    /// to `warnings` for the response's `Warning` headers.
+    pub async fn validate_with_warnings(
+        &self,
+        registry: &Registry,
+        attrs: &Attributes<'_>,
+        obj: &Object,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ApiError> {
         if self.has(Plugin::LimitRanger) {
             limit_ranger::validate(registry, attrs, obj).await?;
         }
         if self.has(Plugin::ServiceAccount) {
             service_account::validate(attrs, obj)?;
+        }
+        if self.has(Plugin::PodSecurity) {
+            warnings.extend(pod_security::validate(registry, attrs, obj).await?);
         }
         if self.has(Plugin::ValidatingAdmissionWebhook) {
             webhook::validate(registry, attrs, Some(obj)).await?;
@@ -317,11 +336,23 @@ pub struct Validation<'a> {
     pub chain: &'a Chain,
     pub registry: &'a Registry,
     pub attrs: Attributes<'a>,
+    /// The warnings of the last run (a store may retry on a conflict).
+    warnings: std::sync::Mutex<Vec<String>>,
 }
 
 impl<'a> Validation<'a> {
     pub fn new(chain: &'a Chain, registry: &'a Registry, attrs: Attributes<'a>) -> Self {
-        Validation { chain, registry, attrs }
+        Validation {
+            chain,
+            registry,
+            attrs,
+            warnings: Default::default(),
+        }
+    }
+
+    /// The warnings the plugins gave, for the response.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -336,7 +367,13 @@ impl WriteAdmission for Validation<'_> {
             if old.is_some() {
                 attrs.old = old;
             }
-            self.chain.validate(self.registry, &attrs, new).await
+            let mut warnings = Vec::new();
+            let result = self
+                .chain
+                .validate_with_warnings(self.registry, &attrs, new, &mut warnings)
+                .await;
+            *self.warnings.lock().unwrap_or_else(|p| p.into_inner()) = warnings;
+            result
         })
     }
 }
