@@ -24,6 +24,10 @@ pub struct Config {
     pub anonymous_auth: bool,
     /// Service-account token and bootstrap token flags.
     pub authn: crate::authn::options::AuthnOptions,
+    /// `--encryption-provider-config`: encryption at rest.
+    pub encryption: crate::encryption::EncryptionOptions,
+    /// `--audit-policy-file` and `--audit-log-*`.
+    pub audit: crate::audit::AuditOptions,
     /// `--enable-admission-plugins` and `--disable-admission-plugins`.
     pub enable_admission_plugins: Vec<String>,
     pub disable_admission_plugins: Vec<String>,

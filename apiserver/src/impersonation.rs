@@ -228,6 +228,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     for name in names {
         headers.remove(&name);
     }
+    crate::audit::ImpersonatedUser::record(&req, &user);
     req.extensions_mut().insert(user);
     next.run(req).await
 }

@@ -12,6 +12,7 @@
 //! ([`pki`]), builds the router ([`routes`]) and serves it ([`serve`]).
 
 pub mod admission;
+pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod bootstrap;
@@ -19,6 +20,7 @@ pub mod bootstrap_priority;
 pub mod cel;
 pub mod config;
 pub mod convert;
+pub mod encryption;
 pub mod handlers;
 pub mod health;
 pub mod impersonation;
@@ -64,6 +66,10 @@ pub enum ServerError {
     Admission(#[from] admission::ChainError),
     #[error("authentication: {0}")]
     Authn(#[from] authn::options::AuthnError),
+    #[error("audit: {0}")]
+    Audit(#[from] audit::AuditError),
+    #[error("encryption at rest: {0}")]
+    Encryption(#[from] encryption::ConfigError),
     #[error("serving: {0}")]
     Serve(std::io::Error),
 }
@@ -76,7 +82,7 @@ pub async fn run(
     let started = std::time::Instant::now();
     let metrics = Arc::new(metrics::Metrics::new());
     let store: Arc<dyn rkube_storage::Store> = Arc::new(storage_metrics::InstrumentedStore::new(
-        config.storage.open().await?,
+        config.encryption.wrap(config.storage.open().await?)?,
         metrics.storage_duration.clone(),
     ));
     let compactor = rkube_storage::compactor::spawn(store.clone(), config.storage.compaction_interval);
@@ -99,6 +105,7 @@ pub async fn run(
         state.registry.clone(),
     ));
     state.anonymous_auth = config.anonymous_auth;
+    state.audit = config.audit.build()?.map(Arc::new);
     state.authn = Arc::new(authn::options::build(
         &config.authn,
         state.authn.token_file.clone(),

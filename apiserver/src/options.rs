@@ -57,6 +57,10 @@ pub struct Options {
     pub log_format: String,
     #[command(flatten)]
     pub authn: crate::authn::options::AuthnOptions,
+    #[command(flatten)]
+    pub encryption: crate::encryption::EncryptionOptions,
+    #[command(flatten)]
+    pub audit: crate::audit::AuditOptions,
 }
 
 impl Options {
@@ -77,6 +81,8 @@ impl Options {
             authorization_mode: crate::authz::Mode::parse(&self.authorization_mode).unwrap_or_default(),
             anonymous_auth: self.anonymous_auth,
             authn: self.authn,
+            encryption: self.encryption,
+            audit: self.audit,
             enable_admission_plugins: self.enable_admission_plugins,
             disable_admission_plugins: self.disable_admission_plugins,
         }

@@ -30,6 +30,8 @@ pub struct AppState {
     pub admission: Arc<crate::admission::Chain>,
     /// Whether requests without credentials are the anonymous user (else 401).
     pub anonymous_auth: bool,
+    /// The audit policy and log, when auditing is on.
+    pub audit: Option<Arc<crate::audit::Auditor>>,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
                 registry.clone(),
             )),
             anonymous_auth: true,
+            audit: None,
             admission: Arc::new(crate::admission::Chain::default()),
             registry,
             inflight: Arc::new(crate::observe::InflightLimits::default()),
@@ -93,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), crate::authz::middleware))
         .layer(middleware::from_fn_with_state(state.clone(), crate::impersonation::middleware))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::audit::audit))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), crate::observe::observe))
         .with_state(state)

@@ -81,6 +81,7 @@ pub async fn serve(
                 if let Some(c) = &client_cert {
                     req.extensions_mut().insert(c.clone());
                 }
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
                 req
             });
             let service = TowerToHyperService::new(service);
