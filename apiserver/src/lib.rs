@@ -16,6 +16,7 @@ pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod bootstrap;
+pub mod bootstrap_apiservices;
 pub mod bootstrap_priority;
 pub mod cel;
 pub mod config;
@@ -97,6 +98,7 @@ pub async fn run(
     ));
     bootstrap::ensure_system_namespaces(&registry).await?;
     bootstrap_priority::ensure_priority_classes(&registry).await?;
+    bootstrap_apiservices::ensure_local_api_services(&registry).await?;
     authz::policy::reconcile(&registry).await?;
     let aggregation = authz::aggregation::spawn(registry.clone());
     let mut state = routes::AppState::with_metrics(store.clone(), registry, Arc::new(tokens), metrics);
