@@ -151,6 +151,18 @@ pub const CONTROLLERS: &[ControllerDescriptor] = &[
         disabled_by_default: false,
         start: controllers::podgc::start,
     },
+    ControllerDescriptor {
+        name: "persistentvolume-binder-controller",
+        aliases: &["persistentvolume-binder"],
+        disabled_by_default: false,
+        start: controllers::persistentvolume::start,
+    },
+    ControllerDescriptor {
+        name: "hostpath-provisioner-controller",
+        aliases: &["hostpath-provisioner"],
+        disabled_by_default: false,
+        start: controllers::hostpath_provisioner::start,
+    },
 ];
 
 /// Whether `name` is a known controller name or alias.

@@ -20,3 +20,5 @@ pub mod daemonset;
 pub mod endpointslice;
 pub mod endpointslice_mirroring;
 pub mod podgc;
+pub mod persistentvolume;
+pub mod hostpath_provisioner;
