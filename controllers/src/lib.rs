@@ -53,6 +53,12 @@ pub struct Config {
     pub concurrency: Concurrency,
     /// Endpoints, EndpointSlice, mirroring and pod GC settings.
     pub endpoints: controllers::endpoints::Settings,
+    /// Node lifecycle and taint-eviction settings.
+    pub node_lifecycle: controllers::node_lifecycle::Settings,
+    /// Node IPAM settings (`--allocate-node-cidrs`, `--cluster-cidr`).
+    pub node_ipam: controllers::node_ipam::Settings,
+    /// ResourceQuota controller settings.
+    pub resourcequota: controllers::resourcequota::Settings,
 }
 
 /// Worker counts, upstream's defaults.
@@ -88,6 +94,9 @@ impl Config {
             root_ca: None,
             concurrency: Concurrency::default(),
             endpoints: controllers::endpoints::Settings::default(),
+            node_lifecycle: controllers::node_lifecycle::Settings::default(),
+            node_ipam: controllers::node_ipam::Settings::default(),
+            resourcequota: controllers::resourcequota::Settings::default(),
         }
     }
 }

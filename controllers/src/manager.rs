@@ -152,6 +152,30 @@ pub const CONTROLLERS: &[ControllerDescriptor] = &[
         start: controllers::podgc::start,
     },
     ControllerDescriptor {
+        name: "node-lifecycle-controller",
+        aliases: &["nodelifecycle"],
+        disabled_by_default: false,
+        start: controllers::node_lifecycle::start,
+    },
+    ControllerDescriptor {
+        name: "taint-eviction-controller",
+        aliases: &[],
+        disabled_by_default: false,
+        start: controllers::node_lifecycle::taint_eviction::start,
+    },
+    ControllerDescriptor {
+        name: "node-ipam-controller",
+        aliases: &["nodeipam"],
+        disabled_by_default: false,
+        start: controllers::node_ipam::start,
+    },
+    ControllerDescriptor {
+        name: "resourcequota-controller",
+        aliases: &["resourcequota"],
+        disabled_by_default: false,
+        start: controllers::resourcequota::start,
+    },
+    ControllerDescriptor {
         name: "persistentvolume-binder-controller",
         aliases: &["persistentvolume-binder"],
         disabled_by_default: false,

@@ -59,6 +59,12 @@ pub struct Options {
     pub concurrent_gc_syncs: usize,
     #[command(flatten)]
     pub endpoints: crate::controllers::endpoints::SettingsFlags,
+    #[command(flatten)]
+    pub node_lifecycle: crate::controllers::node_lifecycle::SettingsFlags,
+    #[command(flatten)]
+    pub node_ipam: crate::controllers::node_ipam::SettingsFlags,
+    #[command(flatten)]
+    pub resourcequota: crate::controllers::resourcequota::SettingsFlags,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     pub log_format: String,
@@ -75,6 +81,9 @@ pub enum OptionsError {
     RenewDeadline,
     #[error("{0}")]
     Endpoints(String),
+    /// A node lifecycle, node IPAM or resource quota flag is invalid.
+    #[error("{0}")]
+    NodeLifecycle(String),
 }
 
 impl Options {
@@ -102,6 +111,9 @@ impl Options {
             bind: (self.port != 0).then_some(SocketAddr::new(self.bind_address, self.port)),
             root_ca,
             endpoints: self.endpoints.into_settings().map_err(OptionsError::Endpoints)?,
+            node_lifecycle: self.node_lifecycle.into_settings().map_err(OptionsError::NodeLifecycle)?,
+            node_ipam: self.node_ipam.into_settings().map_err(OptionsError::NodeLifecycle)?,
+            resourcequota: self.resourcequota.into_settings().map_err(OptionsError::NodeLifecycle)?,
             concurrency: Concurrency {
                 replicaset: self.concurrent_replicaset_syncs,
                 deployment: self.concurrent_deployment_syncs,

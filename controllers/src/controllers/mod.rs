@@ -20,5 +20,8 @@ pub mod daemonset;
 pub mod endpointslice;
 pub mod endpointslice_mirroring;
 pub mod podgc;
+pub mod node_lifecycle;
+pub mod node_ipam;
+pub mod resourcequota;
 pub mod persistentvolume;
 pub mod hostpath_provisioner;

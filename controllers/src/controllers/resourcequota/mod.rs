@@ -1,0 +1,188 @@
+//! The ResourceQuota controller (upstream's `pkg/controller/resourcequota`):
+//! keeps each quota's `status.hard` equal to `spec.hard` and `status.used`
+//! equal to what the namespace's objects use ([`usage`]), recomputed when a
+//! quota or a counted object changes and every `--resource-quota-sync-period`.
+//! The apiserver's admission charges quotas as objects are created; this
+//! controller corrects the totals (releases on deletion, terminal pods).
+
+pub mod quantity;
+pub mod settings;
+pub mod usage;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, ResourceQuotaStatus, Secret, Service,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KQuantity;
+use kube::Resource;
+use kube::api::{Api, PostParams};
+
+pub use settings::{Settings, SettingsFlags};
+
+use crate::error::{Error, ignore_not_found};
+use crate::informer::{Change, Informer};
+use crate::manager::ControllerContext;
+use crate::queue::WorkQueue;
+use crate::runner::{Action, new_queue, run_workers};
+use quantity::Quantity;
+use usage::Objects;
+
+const NAME: &str = "resourcequota-controller";
+
+pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
+    run(ctx).boxed()
+}
+
+struct QuotaController {
+    client: kube::Client,
+    quotas: Informer<ResourceQuota>,
+    pods: Informer<Pod>,
+    services: Informer<Service>,
+    claims: Informer<PersistentVolumeClaim>,
+    config_maps: Informer<ConfigMap>,
+    secrets: Informer<Secret>,
+    controllers: Informer<ReplicationController>,
+}
+
+/// Re-queues every quota of the namespace of a changed object.
+fn requeue_namespace<K>(quotas: &Informer<ResourceQuota>, queue: &WorkQueue<String>, change: Change<'_, K>)
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (Change::Added(o) | Change::Updated { new: o, .. } | Change::Deleted(o)) = change;
+    let ns = o.meta().namespace.clone().unwrap_or_default();
+    for q in quotas.list(&ns) {
+        queue.add(format!("{ns}/{}", q.meta().name.clone().unwrap_or_default()));
+    }
+}
+
+macro_rules! watch_kind {
+    ($c:expr, $field:ident, $queue:expr) => {{
+        let (quotas, q) = ($c.quotas.clone(), $queue.clone());
+        $c.$field
+            .add_handler(move |change| requeue_namespace(&quotas, &q, change));
+    }};
+}
+
+async fn run(ctx: ControllerContext) -> Result<(), Error> {
+    let settings = ctx.config.resourcequota.clone();
+    let c = Arc::new(QuotaController {
+        client: ctx.client.clone(),
+        quotas: ctx.informers.get(),
+        pods: ctx.informers.get(),
+        services: ctx.informers.get(),
+        claims: ctx.informers.get(),
+        config_maps: ctx.informers.get(),
+        secrets: ctx.informers.get(),
+        controllers: ctx.informers.get(),
+    });
+    c.quotas.wait_synced().await;
+    c.pods.wait_synced().await;
+    c.services.wait_synced().await;
+    c.claims.wait_synced().await;
+    c.config_maps.wait_synced().await;
+    c.secrets.wait_synced().await;
+    c.controllers.wait_synced().await;
+    let queue = new_queue(NAME, &ctx.metrics);
+    let q = queue.clone();
+    c.quotas.add_handler(move |change| {
+        if let Change::Added(o) | Change::Updated { new: o, .. } = change {
+            q.add(format!(
+                "{}/{}",
+                o.metadata.namespace.clone().unwrap_or_default(),
+                o.metadata.name.clone().unwrap_or_default()
+            ));
+        }
+    });
+    watch_kind!(c, pods, queue);
+    watch_kind!(c, services, queue);
+    watch_kind!(c, claims, queue);
+    watch_kind!(c, config_maps, queue);
+    watch_kind!(c, secrets, queue);
+    watch_kind!(c, controllers, queue);
+    // The full resync.
+    let (q, h) = (queue.clone(), c.clone());
+    let resync = async move {
+        let mut tick = tokio::time::interval(settings.sync_period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            for quota in h.quotas.list_all() {
+                q.add(format!(
+                    "{}/{}",
+                    quota.metadata.namespace.clone().unwrap_or_default(),
+                    quota.metadata.name.clone().unwrap_or_default()
+                ));
+            }
+        }
+    };
+    let h = c.clone();
+    let workers = run_workers(
+        NAME,
+        queue,
+        settings.concurrent_syncs,
+        ctx.metrics.clone(),
+        move |key| {
+            let h = h.clone();
+            async move { h.sync(&key).await }
+        },
+    );
+    tokio::join!(resync, workers);
+    Ok(())
+}
+
+fn to_list(l: &usage::ResourceList) -> BTreeMap<String, KQuantity> {
+    l.iter().map(|(k, v)| (k.clone(), KQuantity(v.to_string()))).collect()
+}
+
+/// Whether two resource lists hold the same names and amounts.
+fn same(a: Option<&BTreeMap<String, KQuantity>>, b: &BTreeMap<String, KQuantity>) -> bool {
+    let Some(a) = a else { return b.is_empty() };
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| {
+            b.get(k)
+                .is_some_and(|w| Quantity::parse(&v.0).map(|q| q.nanos) == Quantity::parse(&w.0).map(|q| q.nanos))
+        })
+}
+
+impl QuotaController {
+    async fn sync(&self, key: &str) -> Result<Action, Error> {
+        let Some((ns, name)) = key.split_once('/') else {
+            return Ok(Action::Done);
+        };
+        let Some(quota) = self.quotas.get(ns, name) else {
+            return Ok(Action::Done);
+        };
+        let (pods, services, claims) = (self.pods.list(ns), self.services.list(ns), self.claims.list(ns));
+        let (config_maps, secrets) = (self.config_maps.list(ns), self.secrets.list(ns));
+        let (controllers, quotas) = (self.controllers.list(ns), self.quotas.list(ns));
+        let objects = Objects {
+            pods: pods.iter().map(AsRef::as_ref).collect(),
+            services: services.iter().map(AsRef::as_ref).collect(),
+            claims: claims.iter().map(AsRef::as_ref).collect(),
+            config_maps: config_maps.iter().map(AsRef::as_ref).collect(),
+            secrets: secrets.iter().map(AsRef::as_ref).collect(),
+            controllers: controllers.iter().map(AsRef::as_ref).collect(),
+            quotas: quotas.iter().map(AsRef::as_ref).collect(),
+        };
+        let used = to_list(&usage::calculate(&quota, &objects));
+        let hard = quota.spec.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
+        let status = quota.status.as_ref();
+        if same(status.and_then(|s| s.hard.as_ref()), &hard) && same(status.and_then(|s| s.used.as_ref()), &used) {
+            return Ok(Action::Done);
+        }
+        let mut updated = (*quota).clone();
+        updated.status = Some(ResourceQuotaStatus {
+            hard: Some(hard),
+            used: Some(used),
+        });
+        let api: Api<ResourceQuota> = Api::namespaced(self.client.clone(), ns);
+        ignore_not_found(api.replace_status(name, &PostParams::default(), &updated).await)?;
+        Ok(Action::Done)
+    }
+}
