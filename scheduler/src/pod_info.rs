@@ -51,6 +51,11 @@ impl AffinityTerm {
         }
     }
 
+    /// Whether [`AffinityTerm::matches`] reads the namespace's labels.
+    pub fn needs_namespace_labels(&self) -> bool {
+        self.namespace_selector.as_ref().is_some_and(|s| !s.is_everything())
+    }
+
     /// True when `pod` (with its namespace's labels) is selected by the term.
     pub fn matches(&self, pod: &PodInfo, namespace_labels: Option<&Labels>) -> bool {
         let ns_ok = self.namespaces.contains(&pod.namespace)

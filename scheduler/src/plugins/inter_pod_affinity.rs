@@ -3,7 +3,7 @@
 //! both sides, and existing pods' required affinity (hard weight 1), score.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::cache::Snapshot;
 use crate::framework::{ClusterEvent, Code, CycleState, MAX_NODE_SCORE, Plugin, Point, PreFilterResult, Status};
@@ -25,7 +25,53 @@ const PRE_SCORE_KEY: &str = "PreScoreInterPodAffinity";
 /// incoming pod (`hardPodAffinityWeight`).
 pub const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 
-type TopologyPair = (String, String);
+/// Counts (or scores) by topology key and then value: lookups for a node
+/// take one probe per distinct key, not a scan of every (key, value) pair.
+#[derive(Debug, Default)]
+struct TopologyCounts(Map<String, Map<String, i64>>);
+
+/// These maps live for one cycle and are keyed by label keys and values.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+impl TopologyCounts {
+    /// Adds `by` to the pair of `node`'s value for `key` (nodes without the
+    /// label do not count).
+    fn bump(&mut self, node: &NodeInfo, key: &str, by: i64) {
+        let Some(v) = node.labels.get(key) else { return };
+        let values = match self.0.get_mut(key) {
+            Some(values) => values,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        match values.get_mut(v) {
+            Some(n) => *n += by,
+            None => {
+                values.insert(v.clone(), by);
+            }
+        }
+    }
+
+    fn get(&self, key: &str, value: &str) -> i64 {
+        self.0.get(key).and_then(|m| m.get(value)).copied().unwrap_or(0)
+    }
+
+    /// The counts of the pairs `node` is in, one per key.
+    fn for_node<'a>(&'a self, node: &'a NodeInfo) -> impl Iterator<Item = i64> + 'a {
+        self.0
+            .iter()
+            .filter_map(|(k, values)| values.get(node.labels.get(k)?).copied())
+    }
+
+    fn retain_positive(&mut self) {
+        for values in self.0.values_mut() {
+            values.retain(|_, n| *n > 0);
+        }
+        self.0.retain(|_, values| !values.is_empty());
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.values().all(Map::is_empty)
+    }
+}
 
 /// The InterPodAffinity plugin.
 #[derive(Debug)]
@@ -33,31 +79,112 @@ pub struct InterPodAffinity {
     /// Score weight of an existing pod's required affinity term that the
     /// incoming pod matches.
     pub hard_pod_affinity_weight: i64,
+    /// PreFilter's per-node findings for recent pod shapes.
+    memo: Mutex<HashMap<String, Vec<(u64, NodeFindings)>>>,
 }
 
 impl Default for InterPodAffinity {
     fn default() -> Self {
+        InterPodAffinity::with_hard_pod_affinity_weight(HARD_POD_AFFINITY_WEIGHT)
+    }
+}
+
+impl InterPodAffinity {
+    pub fn with_hard_pod_affinity_weight(weight: i64) -> InterPodAffinity {
         InterPodAffinity {
-            hard_pod_affinity_weight: HARD_POD_AFFINITY_WEIGHT,
+            hard_pod_affinity_weight: weight,
+            memo: Mutex::default(),
         }
+    }
+}
+
+/// Pod shapes whose findings are kept at most.
+const MEMO_SHAPES: usize = 16;
+
+/// What PreFilter finds on one node for one incoming pod: the topology
+/// keys to bump, once per match, in each of the three tallies.
+#[derive(Debug, Clone, Default)]
+struct NodeFindings {
+    existing_anti_affinity: Vec<String>,
+    affinity: Vec<String>,
+    anti_affinity: Vec<String>,
+    /// False when a term read namespace labels (which can change without
+    /// the node changing): such findings are not kept.
+    keepable: bool,
+}
+
+/// The part of a pod PreFilter's findings depend on (besides the nodes),
+/// or None when they also depend on namespace labels.
+fn shape(pod: &PodInfo) -> Option<String> {
+    let terms = pod.required_affinity.iter().chain(&pod.required_anti_affinity);
+    if terms.clone().any(AffinityTerm::needs_namespace_labels) {
+        return None;
+    }
+    Some(format!(
+        "{}\n{:?}\n{:?}\n{:?}",
+        pod.namespace, pod.labels, pod.required_affinity, pod.required_anti_affinity
+    ))
+}
+
+impl InterPodAffinity {
+    /// PreFilter's findings on `n` for `pod`.
+    fn find(pod: &PodInfo, n: &NodeInfo, snapshot: &Snapshot) -> NodeFindings {
+        let mut f = NodeFindings {
+            keepable: true,
+            ..NodeFindings::default()
+        };
+        if n.pods_with_required_anti_affinity > 0 {
+            for existing in &n.pods {
+                for t in &existing.required_anti_affinity {
+                    let ns = if t.needs_namespace_labels() {
+                        f.keepable = false;
+                        snapshot.namespace_labels(&pod.namespace)
+                    } else {
+                        None
+                    };
+                    if t.matches(pod, ns) {
+                        f.existing_anti_affinity.push(t.topology_key.clone());
+                    }
+                }
+            }
+        }
+        if pod.required_affinity.is_empty() && pod.required_anti_affinity.is_empty() {
+            return f;
+        }
+        // Namespace labels are looked up only for terms with a namespace selector.
+        let anti_needs_ns = pod
+            .required_anti_affinity
+            .iter()
+            .any(AffinityTerm::needs_namespace_labels);
+        for existing in &n.pods {
+            if matches_all(&pod.required_affinity, existing, snapshot) {
+                f.affinity
+                    .extend(pod.required_affinity.iter().map(|t| t.topology_key.clone()));
+            }
+            let ns = if anti_needs_ns {
+                snapshot.namespace_labels(&existing.namespace)
+            } else {
+                None
+            };
+            for t in &pod.required_anti_affinity {
+                if t.matches(existing, ns) {
+                    f.anti_affinity.push(t.topology_key.clone());
+                }
+            }
+        }
+        f
     }
 }
 
 #[derive(Default)]
 struct FilterState {
-    existing_anti_affinity: HashMap<TopologyPair, i64>,
-    affinity: HashMap<TopologyPair, i64>,
-    anti_affinity: HashMap<TopologyPair, i64>,
-}
-
-fn bump(m: &mut HashMap<TopologyPair, i64>, node: &NodeInfo, key: &str, by: i64) {
-    if let Some(v) = node.labels.get(key) {
-        *m.entry((key.to_string(), v.clone())).or_default() += by;
-    }
+    existing_anti_affinity: TopologyCounts,
+    affinity: TopologyCounts,
+    anti_affinity: TopologyCounts,
 }
 
 fn process(
-    scores: &mut HashMap<TopologyPair, i64>,
+    scores: &mut TopologyCounts,
     terms: &[WeightedAffinityTerm],
     target: &PodInfo,
     ns: Option<&crate::selectors::Labels>,
@@ -66,13 +193,20 @@ fn process(
 ) {
     for t in terms {
         if t.term.matches(target, ns) {
-            bump(scores, node, &t.term.topology_key, i64::from(t.weight) * sign);
+            scores.bump(node, &t.term.topology_key, i64::from(t.weight) * sign);
         }
     }
 }
 
 fn matches_all(terms: &[AffinityTerm], pod: &PodInfo, snapshot: &Snapshot) -> bool {
-    let ns = snapshot.namespace_labels(&pod.namespace);
+    if terms.is_empty() {
+        return false;
+    }
+    let ns = if terms.iter().any(AffinityTerm::needs_namespace_labels) {
+        snapshot.namespace_labels(&pod.namespace)
+    } else {
+        None
+    };
     !terms.is_empty() && terms.iter().all(|t| t.matches(pod, ns))
 }
 
@@ -83,13 +217,7 @@ impl InterPodAffinity {
             let Some(v) = node.labels.get(&t.topology_key) else {
                 return false;
             };
-            if st
-                .affinity
-                .get(&(t.topology_key.clone(), v.clone()))
-                .copied()
-                .unwrap_or(0)
-                <= 0
-            {
+            if st.affinity.get(&t.topology_key, v) <= 0 {
                 pods_exist = false;
             }
         }
@@ -129,36 +257,54 @@ impl Plugin for InterPodAffinity {
             return (Status::skip(), None);
         }
         let mut st = FilterState::default();
-        let incoming_ns = snapshot.namespace_labels(&pod.namespace);
-        let want_incoming = !(pod.required_affinity.is_empty() && pod.required_anti_affinity.is_empty());
-        for n in &snapshot.nodes {
-            if n.pods_with_required_anti_affinity > 0 {
-                for existing in &n.pods {
-                    for t in &existing.required_anti_affinity {
-                        if t.matches(pod, incoming_ns) {
-                            bump(&mut st.existing_anti_affinity, n, &t.topology_key, 1);
-                        }
+        // Findings are kept per node generation for pods of the same shape:
+        // between two cycles only the nodes that changed are looked at again.
+        let shape = shape(pod);
+        let mut memo = shape
+            .as_ref()
+            .and_then(|k| self.memo.lock().ok()?.remove(k))
+            .unwrap_or_default();
+        for (pos, n) in snapshot.nodes.iter().enumerate() {
+            let scratch;
+            let kept = memo
+                .get(pos)
+                .is_some_and(|(generation, _)| n.generation != 0 && *generation == n.generation);
+            let f = if kept {
+                memo.get(pos).map(|(_, f)| f)
+            } else {
+                let found = Self::find(pod, n, snapshot);
+                if shape.is_some() {
+                    if memo.len() <= pos {
+                        memo.resize(pos + 1, (0, NodeFindings::default()));
                     }
+                    let generation = if found.keepable { n.generation } else { 0 };
+                    if let Some(slot) = memo.get_mut(pos) {
+                        *slot = (generation, found);
+                    }
+                    memo.get(pos).map(|(_, f)| f)
+                } else {
+                    scratch = found;
+                    Some(&scratch)
                 }
+            };
+            let Some(f) = f else { continue };
+            for key in &f.existing_anti_affinity {
+                st.existing_anti_affinity.bump(n, key, 1);
             }
-            if !want_incoming {
-                continue;
+            for key in &f.affinity {
+                st.affinity.bump(n, key, 1);
             }
-            for existing in &n.pods {
-                if matches_all(&pod.required_affinity, existing, snapshot) {
-                    for t in &pod.required_affinity {
-                        bump(&mut st.affinity, n, &t.topology_key, 1);
-                    }
-                }
-                let ns = snapshot.namespace_labels(&existing.namespace);
-                for t in &pod.required_anti_affinity {
-                    if t.matches(existing, ns) {
-                        bump(&mut st.anti_affinity, n, &t.topology_key, 1);
-                    }
-                }
+            for key in &f.anti_affinity {
+                st.anti_affinity.bump(n, key, 1);
             }
         }
-        st.affinity.retain(|_, v| *v > 0);
+        if let (Some(k), Ok(mut kept)) = (shape, self.memo.lock()) {
+            if kept.len() >= MEMO_SHAPES {
+                kept.clear();
+            }
+            kept.insert(k, memo);
+        }
+        st.affinity.retain_positive();
         let self_match = matches_all(&pod.required_affinity, pod, snapshot);
         state.write(PRE_FILTER_KEY, PreFilterData { st, self_match });
         (Status::success(), None)
@@ -174,20 +320,13 @@ impl Plugin for InterPodAffinity {
         }
         for t in &pod.required_anti_affinity {
             if let Some(v) = node.labels.get(&t.topology_key)
-                && st
-                    .anti_affinity
-                    .get(&(t.topology_key.clone(), v.clone()))
-                    .copied()
-                    .unwrap_or(0)
-                    > 0
+                && st.anti_affinity.get(&t.topology_key, v) > 0
             {
                 return Status::with(Code::Unschedulable, ERR_REASON_ANTI_AFFINITY);
             }
         }
-        for ((k, v), count) in &st.existing_anti_affinity {
-            if *count > 0 && node.labels.get(k) == Some(v) {
-                return Status::with(Code::Unschedulable, ERR_REASON_EXISTING_ANTI_AFFINITY);
-            }
+        if st.existing_anti_affinity.for_node(node).any(|count| count > 0) {
+            return Status::with(Code::Unschedulable, ERR_REASON_EXISTING_ANTI_AFFINITY);
         }
         Status::success()
     }
@@ -205,13 +344,22 @@ impl Plugin for InterPodAffinity {
             return Status::skip();
         }
         let incoming_ns = snapshot.namespace_labels(&pod.namespace);
-        let mut scores: HashMap<TopologyPair, i64> = HashMap::new();
+        let preferred_need_ns = pod
+            .preferred_affinity
+            .iter()
+            .chain(&pod.preferred_anti_affinity)
+            .any(|t| t.term.needs_namespace_labels());
+        let mut scores = TopologyCounts::default();
         for n in &snapshot.nodes {
             if n.labels.is_empty() || (!has_preferred && n.pods_with_affinity == 0) {
                 continue;
             }
             for existing in &n.pods {
-                let existing_ns = snapshot.namespace_labels(&existing.namespace);
+                let existing_ns = if preferred_need_ns {
+                    snapshot.namespace_labels(&existing.namespace)
+                } else {
+                    None
+                };
                 process(&mut scores, &pod.preferred_affinity, existing, existing_ns, n, 1);
                 process(&mut scores, &pod.preferred_anti_affinity, existing, existing_ns, n, -1);
                 if !existing.has_affinity() {
@@ -220,7 +368,7 @@ impl Plugin for InterPodAffinity {
                 if self.hard_pod_affinity_weight > 0 {
                     for t in &existing.required_affinity {
                         if t.matches(pod, incoming_ns) {
-                            bump(&mut scores, n, &t.topology_key, self.hard_pod_affinity_weight);
+                            scores.bump(n, &t.topology_key, self.hard_pod_affinity_weight);
                         }
                     }
                 }
@@ -233,14 +381,10 @@ impl Plugin for InterPodAffinity {
     }
 
     fn score(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let Some(scores) = state.read::<HashMap<TopologyPair, i64>>(PRE_SCORE_KEY) else {
+        let Some(scores) = state.read::<TopologyCounts>(PRE_SCORE_KEY) else {
             return 0;
         };
-        scores
-            .iter()
-            .filter(|((k, v), _)| node.labels.get(k) == Some(v))
-            .map(|(_, s)| *s)
-            .sum()
+        scores.for_node(node).sum()
     }
 
     fn normalize_score(&self, _state: &CycleState, _pod: &PodInfo, _nodes: &[Arc<NodeInfo>], scores: &mut [i64]) {
@@ -272,6 +416,42 @@ mod tests {
 
     fn zoned(name: &str, zone: &str, pods: Vec<PodInfo>) -> NodeInfo {
         with_pods(node(name, json!({"zone": zone}), Value::Null, json!({})), pods)
+    }
+
+    #[test]
+    fn kept_findings_follow_node_generations() {
+        use crate::node_info::next_generation;
+        let green = || json!({"color": "green"});
+        let anti = json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"color": "green"}}, "topologyKey": "kubernetes.io/hostname"}
+        ]}}});
+        let host = |name: &str, pods: Vec<PodInfo>| {
+            let mut n = with_pods(
+                node(name, json!({"kubernetes.io/hostname": name}), Value::Null, json!({})),
+                pods,
+            );
+            n.generation = next_generation();
+            n
+        };
+        let plugin = Arc::new(InterPodAffinity::default());
+        let incoming = pod("p", green(), anti.clone());
+        let run = |snap: &Snapshot| -> Vec<String> {
+            filter_all(plugin.clone(), &incoming, snap).iter().map(short).collect()
+        };
+        let empty_a = host("a", vec![]);
+        let b = host("b", vec![]);
+        let snap = Snapshot::from_nodes(vec![empty_a.clone(), b.clone()]);
+        assert_eq!(run(&snap), vec!["", ""]);
+        // Node a gets a green pod (a new generation): both tallies see it,
+        // while b's kept findings are reused.
+        let full_a = host("a", vec![pod("g", green(), anti.clone())]);
+        let snap = Snapshot::from_nodes(vec![full_a, b.clone()]);
+        let out = run(&snap);
+        assert!(out[0].contains("anti-affinity"), "{out:?}");
+        assert_eq!(out[1], "");
+        // Back to the empty node (another generation): allowed again.
+        let snap = Snapshot::from_nodes(vec![host("a", vec![]), b]);
+        assert_eq!(run(&snap), vec!["", ""]);
     }
 
     fn statuses(p: &PodInfo, snap: &Snapshot) -> Vec<String> {

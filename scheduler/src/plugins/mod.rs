@@ -16,6 +16,8 @@ pub mod taint_toleration;
 #[cfg(test)]
 pub mod testing;
 pub mod volume_binding;
+pub mod volume_restrictions;
+pub mod volume_zone;
 
 use std::sync::Arc;
 
@@ -71,14 +73,7 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
 /// Upstream plugin names accepted in configuration that have no effect
 /// here: the queue sort and binder are built in; these volume plugins are
 /// not implemented yet.
-pub const NOT_IMPLEMENTED: &[&str] = &[
-    "PrioritySort",
-    "DefaultBinder",
-    "VolumeRestrictions",
-    "NodeVolumeLimits",
-    "VolumeZone",
-    "DynamicResources",
-];
+pub const NOT_IMPLEMENTED: &[&str] = &["PrioritySort", "DefaultBinder", "NodeVolumeLimits", "DynamicResources"];
 
 /// Per-plugin arguments from the configuration (`pluginConfig[].args`),
 /// by plugin name.
@@ -111,16 +106,17 @@ pub fn new_plugin(name: &str, ctx: &PluginContext, args: &PluginArgs) -> Option<
             pod_topology_spread::PodTopologySpread::new(ctx.workloads.clone())
                 .with_args(args.get(name, "defaultingType"), args.get(name, "defaultConstraints")),
         ),
-        "InterPodAffinity" => Arc::new(inter_pod_affinity::InterPodAffinity {
-            hard_pod_affinity_weight: args
-                .get(name, "hardPodAffinityWeight")
+        "InterPodAffinity" => Arc::new(inter_pod_affinity::InterPodAffinity::with_hard_pod_affinity_weight(
+            args.get(name, "hardPodAffinityWeight")
                 .and_then(|w| w.as_i64())
                 .unwrap_or(inter_pod_affinity::HARD_POD_AFFINITY_WEIGHT),
-        }),
+        )),
         "DefaultPreemption" => Arc::new(default_preemption::DefaultPreemption::new(ctx.budgets.clone())),
         "NodeResourcesBalancedAllocation" => Arc::new(node_resources_fit::BalancedAllocation),
         "ImageLocality" => Arc::new(image_locality::ImageLocality),
         "VolumeBinding" => Arc::new(volume_binding::VolumeBinding::new(ctx.volumes.clone())),
+        "VolumeRestrictions" => Arc::new(volume_restrictions::VolumeRestrictions::new(ctx.volumes.clone())),
+        "VolumeZone" => Arc::new(volume_zone::VolumeZone::new(ctx.volumes.clone())),
         _ => return None,
     };
     Some(p)
