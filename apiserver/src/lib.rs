@@ -17,6 +17,7 @@ pub mod authn;
 pub mod authz;
 pub mod bootstrap;
 pub mod bootstrap_apiservices;
+pub mod bootstrap_flowcontrol;
 pub mod bootstrap_priority;
 pub mod cel;
 pub mod config;
@@ -99,6 +100,7 @@ pub async fn run(
     bootstrap::ensure_system_namespaces(&registry).await?;
     bootstrap_priority::ensure_priority_classes(&registry).await?;
     bootstrap_apiservices::ensure_local_api_services(&registry).await?;
+    bootstrap_flowcontrol::ensure_flowcontrol_configuration(&registry).await?;
     authz::policy::reconcile(&registry).await?;
     let aggregation = authz::aggregation::spawn(registry.clone());
     let mut state = routes::AppState::with_metrics(store.clone(), registry, Arc::new(tokens), metrics);
