@@ -157,6 +157,12 @@ impl TestCluster {
         std::fs::read_to_string(self.dir.path().join("apiserver.log")).unwrap_or_default()
     }
 
+    /// Client URLs of the cluster's etcd (empty on the embedded backend),
+    /// for tests that read what is stored directly.
+    pub fn etcd_client_urls(&self) -> Vec<String> {
+        self.etcd.as_ref().map(|e| e.client_urls()).unwrap_or_default()
+    }
+
     /// The backend this cluster runs on.
     pub fn backend(&self) -> Backend {
         self.backend
