@@ -22,11 +22,6 @@ const NAME_AGE: &[Column] = &[("Name", 0), ("Age", 0)];
 const DEFAULT: &[Column] = &[("Name", 0), ("Created At", 0)];
 const WORKLOAD_WIDE: &[Column] = &[("Containers", 1), ("Images", 1), ("Selector", 1)];
 
-/// Kinds discovery lists with the `list` verb that rkube does not list yet:
-/// componentstatuses (upstream computes them from its health checks; its
-/// columns are Name, Status, Message, Error).
-const NOT_LISTED: &[&str] = &["componentstatuses"];
-
 /// (resource as given to kubectl, namespaced, columns).
 fn expected() -> Vec<(&'static str, bool, Vec<Column>)> {
     let cat = |a: &[Column], b: &[Column]| [a, b].concat();
@@ -466,6 +461,11 @@ fn expected() -> Vec<(&'static str, bool, Vec<Column>)> {
             "apiservices",
             false,
             vec![("Name", 0), ("Service", 0), ("Available", 0), ("Age", 0)],
+        ),
+        (
+            "componentstatuses",
+            false,
+            vec![("Name", 0), ("Status", 0), ("Message", 0), ("Error", 0)],
         ),
         // No printer upstream: the default table.
         ("limitranges", true, DEFAULT.to_vec()),
@@ -967,9 +967,6 @@ async fn every_kind_prints_upstream_columns() {
     let served = c.ok(&["api-resources", "--verbs=list", "-o", "name"]).unwrap();
     let expected = expected();
     for r in served.lines() {
-        if NOT_LISTED.contains(&r) {
-            continue;
-        }
         let short = r.split('.').next().unwrap();
         let covered = expected
             .iter()
@@ -1079,4 +1076,30 @@ async fn every_kind_prints_upstream_columns() {
     // MissingPL is the Dangling condition, which the APF controller (not running here) sets.
     assert_eq!(fs[5], "?", "{fs:?}");
     assert_eq!(cells("apiservices", false, false, "v1.example.com")[1], "Local");
+
+    // What the server itself creates at start, as upstream prints it.
+    assert_eq!(cells("apiservices", false, false, "v1.apps")[1..3], ["Local", "True"]);
+    assert_eq!(
+        cells("apiservices", false, false, "v2.autoscaling")[1..3],
+        ["Local", "True"]
+    );
+    assert_eq!(
+        cells("prioritylevelconfigurations", false, false, "workload-low")[1..6],
+        ["Limited", "100", "128", "6", "50"]
+    );
+    assert_eq!(
+        cells("prioritylevelconfigurations", false, false, "exempt")[1..6],
+        ["Exempt", "<none>", "<none>", "<none>", "<none>"]
+    );
+    let probes = cells("flowschemas", false, false, "probes");
+    assert_eq!(&probes[1..4], ["exempt", "2", "<none>"], "{probes:?}");
+    let global = cells("flowschemas", false, false, "global-default");
+    assert_eq!(&global[1..4], ["global-default", "9900", "ByUser"], "{global:?}");
+    // componentstatuses are probed per request; the embedded store is etcd-0.
+    let etcd = cells("componentstatuses", false, false, "etcd-0");
+    assert_eq!(&etcd[1..], ["Healthy", "ok"], "{etcd:?}");
+    let cs = get(&c, "componentstatuses", false, false);
+    for name in ["scheduler", "controller-manager"] {
+        assert!(cs.lines().any(|l| l.starts_with(name)), "{name} missing:\n{cs}");
+    }
 }
