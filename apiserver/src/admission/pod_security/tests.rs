@@ -592,3 +592,61 @@ async fn namespace_labels_are_validated_and_tightening_warns_about_pods() {
         ]
     );
 }
+
+#[tokio::test]
+async fn pod_updates_are_checked_only_when_images_or_containers_change() {
+    let s = TestServer::new().await;
+    namespace(&s, "u", json!({})).await;
+    let (code, body, _) = post_with_warnings(&s, "/api/v1/namespaces/u/pods", named("p", bare_pod())).await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let merge = "application/merge-patch+json";
+    let (code, body) = s
+        .patch(
+            "/api/v1/namespaces/u",
+            merge,
+            json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (code, body) = s
+        .patch(
+            "/api/v1/namespaces/u/pods/p",
+            merge,
+            json!({"metadata": {"labels": {"x": "y"}}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (code, body) = s
+        .patch(
+            "/api/v1/namespaces/u/pods/p",
+            "application/strategic-merge-patch+json",
+            json!({"spec": {"containers": [{"name": "c", "image": "nginx:2"}]}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["message"],
+        r#"pods "p" is forbidden: violates PodSecurity "baseline:latest": hostPath volumes (volume "h")"#
+    );
+}
+
+#[tokio::test]
+async fn bad_labels_already_stored_do_not_block_other_label_changes() {
+    let s = TestServer::new().await;
+    // Labels that do not parse cannot be created...
+    let (code, _) = s
+        .post(
+            "/api/v1/namespaces",
+            json!({"metadata": {"name": "n", "labels": {"pod-security.kubernetes.io/warn-version": "1.30"}}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    // ...and a namespace whose enforce level fails to parse is treated as
+    // restricted for its pods (fail closed) while warn fails open.
+    let policy = policy_to_evaluate(
+        json!({"pod-security.kubernetes.io/enforce": "nope", "pod-security.kubernetes.io/warn": "nope"}).as_object(),
+    )
+    .0;
+    assert_eq!(policy.enforce.level, Level::Restricted);
+    assert_eq!(policy.warn.level, Level::Privileged);
+}
