@@ -69,6 +69,10 @@ pub struct Concurrency {
     pub namespace: usize,
     pub garbage_collector: usize,
     pub serviceaccount: usize,
+    pub statefulset: usize,
+    pub daemonset: usize,
+    pub job: usize,
+    pub cronjob: usize,
 }
 
 impl Default for Concurrency {
@@ -79,6 +83,10 @@ impl Default for Concurrency {
             namespace: 10,
             garbage_collector: 20,
             serviceaccount: 1,
+            statefulset: 5,
+            daemonset: 2,
+            job: 5,
+            cronjob: 5,
         }
     }
 }

@@ -187,6 +187,24 @@ pub const CONTROLLERS: &[ControllerDescriptor] = &[
         disabled_by_default: false,
         start: controllers::hostpath_provisioner::start,
     },
+    ControllerDescriptor {
+        name: "disruption-controller",
+        aliases: &["disruption"],
+        disabled_by_default: false,
+        start: controllers::disruption::start,
+    },
+    ControllerDescriptor {
+        name: "token-cleaner-controller",
+        aliases: &["tokencleaner"],
+        disabled_by_default: true,
+        start: controllers::bootstrap::token_cleaner::start,
+    },
+    ControllerDescriptor {
+        name: "bootstrap-signer-controller",
+        aliases: &["bootstrapsigner"],
+        disabled_by_default: true,
+        start: controllers::bootstrap::signer::start,
+    },
 ];
 
 /// Whether `name` is a known controller name or alias.

@@ -57,6 +57,14 @@ pub struct Options {
     pub concurrent_namespace_syncs: usize,
     #[arg(long, default_value_t = 20)]
     pub concurrent_gc_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_statefulset_syncs: usize,
+    #[arg(long, default_value_t = 2)]
+    pub concurrent_daemonset_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_job_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_cron_job_syncs: usize,
     #[command(flatten)]
     pub endpoints: crate::controllers::endpoints::SettingsFlags,
     #[command(flatten)]
@@ -119,6 +127,10 @@ impl Options {
                 deployment: self.concurrent_deployment_syncs,
                 namespace: self.concurrent_namespace_syncs,
                 garbage_collector: self.concurrent_gc_syncs,
+                statefulset: self.concurrent_statefulset_syncs,
+                daemonset: self.concurrent_daemonset_syncs,
+                job: self.concurrent_job_syncs,
+                cronjob: self.concurrent_cron_job_syncs,
                 serviceaccount: 1,
             },
         })

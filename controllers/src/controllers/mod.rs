@@ -23,5 +23,7 @@ pub mod podgc;
 pub mod node_lifecycle;
 pub mod node_ipam;
 pub mod resourcequota;
+pub mod disruption;
+pub mod bootstrap;
 pub mod persistentvolume;
 pub mod hostpath_provisioner;

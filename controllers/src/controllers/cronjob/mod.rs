@@ -39,8 +39,6 @@ use scheduling::{
 
 /// Upstream's name.
 pub const CONTROLLER_NAME: &str = "cronjob-controller";
-/// Workers (upstream's `--concurrent-cron-job-syncs` default).
-pub const WORKERS: usize = 5;
 
 /// The time source (the real clock, or a fixed one in tests).
 pub trait Clock: Send + Sync {
@@ -106,7 +104,7 @@ pub async fn run(ctx: ControllerContext, clock: Arc<dyn Clock>) -> Result<(), Er
     c.cronjobs.wait_synced().await;
     c.jobs.wait_synced().await;
     let w = c.clone();
-    run_workers(CONTROLLER_NAME, queue, WORKERS, ctx.metrics.clone(), move |key| {
+    run_workers(CONTROLLER_NAME, queue, ctx.config.concurrency.cronjob, ctx.metrics.clone(), move |key| {
         let w = w.clone();
         async move { w.sync(&key).await }
     })

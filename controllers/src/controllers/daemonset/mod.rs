@@ -40,8 +40,6 @@ use manage::{NodePods, node_needs, pods_by_node, pods_for_missing_nodes, rolling
 use node_fit::{pin_to_node, pod_template};
 
 const NAME: &str = "daemonset-controller";
-/// Workers (upstream `--concurrent-daemonset-syncs` default).
-const WORKERS: usize = 2;
 /// Most pods created or deleted per sync (upstream `BurstReplicas`).
 const BURST_REPLICAS: usize = 250;
 /// Back-off before deleting another failed pod on the same node.
@@ -111,7 +109,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     c.nodes.wait_synced().await;
     c.revisions.wait_synced().await;
     let w = c.clone();
-    run_workers(NAME, queue, WORKERS, ctx.metrics.clone(), move |key| {
+    run_workers(NAME, queue, ctx.config.concurrency.daemonset, ctx.metrics.clone(), move |key| {
         let w = w.clone();
         async move { w.sync(&key).await }
     })

@@ -52,8 +52,6 @@ use tracking::FinalizerExpectations;
 
 /// Upstream's name.
 pub const CONTROLLER_NAME: &str = "job-controller";
-/// Workers (upstream's `--concurrent-job-syncs` default).
-pub const WORKERS: usize = 5;
 /// Pod events are batched: the Job is synced at most once per this period
 /// for them (upstream's `syncJobBatchPeriod`).
 pub const SYNC_BATCH_PERIOD: Duration = Duration::from_secs(1);
@@ -101,7 +99,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     controller.jobs.wait_synced().await;
     controller.pods.wait_synced().await;
     let c = controller.clone();
-    let jobs = run_workers(CONTROLLER_NAME, queue, WORKERS, ctx.metrics.clone(), move |key| {
+    let jobs = run_workers(CONTROLLER_NAME, queue, ctx.config.concurrency.job, ctx.metrics.clone(), move |key| {
         let c = c.clone();
         async move { c.sync(&key).await }
     });

@@ -42,8 +42,6 @@ use plan::{Input, complete_rolling_update, status_changed};
 use pod_control::PodControl;
 
 const NAME: &str = "statefulset-controller";
-/// Workers (upstream `--concurrent-statefulset-syncs` default).
-const WORKERS: usize = 5;
 /// Most pods created or deleted at once in Parallel mode (upstream
 /// `MaxBatchSize`).
 pub const MAX_BATCH: usize = 500;
@@ -89,7 +87,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     c.revisions.wait_synced().await;
     claims.wait_synced().await;
     let w = c.clone();
-    run_workers(NAME, queue, WORKERS, ctx.metrics.clone(), move |key| {
+    run_workers(NAME, queue, ctx.config.concurrency.statefulset, ctx.metrics.clone(), move |key| {
         let w = w.clone();
         async move { w.sync(&key).await }
     })
