@@ -22,6 +22,7 @@ pub struct Settings {
 
 /// The flags behind [`Settings`].
 #[derive(Debug, Clone, clap::Args)]
+#[group(id = "node-ipam")]
 pub struct SettingsFlags {
     /// Whether Pod CIDRs are allocated and set on nodes.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]

@@ -40,6 +40,7 @@ impl Default for Settings {
 
 /// The flags behind [`Settings`].
 #[derive(Debug, Clone, clap::Args)]
+#[group(id = "node-lifecycle")]
 pub struct SettingsFlags {
     /// Period for syncing NodeStatus in the node lifecycle controller.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]

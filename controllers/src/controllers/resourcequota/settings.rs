@@ -24,6 +24,7 @@ impl Default for Settings {
 
 /// The flags behind [`Settings`].
 #[derive(Debug, Clone, clap::Args)]
+#[group(id = "resourcequota")]
 pub struct SettingsFlags {
     /// The period for syncing quota usage status in the system.
     #[arg(long, default_value = "5m0s", value_parser = parse_duration)]
