@@ -36,6 +36,7 @@ mod quota_usage;
 mod resource_quota;
 mod service_account;
 mod taint_nodes_by_condition;
+pub mod vap;
 pub mod webhook;
 
 #[cfg(test)]
@@ -118,13 +119,14 @@ pub enum Plugin {
     DefaultTolerationSeconds,
     DefaultStorageClass,
     MutatingAdmissionWebhook,
+    ValidatingAdmissionPolicy,
     ValidatingAdmissionWebhook,
     ResourceQuota,
 }
 
 impl Plugin {
     /// Every plugin, in the order the chain runs them.
-    pub const ALL: [Plugin; 11] = [
+    pub const ALL: [Plugin; 12] = [
         Plugin::NamespaceLifecycle,
         Plugin::LimitRanger,
         Plugin::ServiceAccount,
@@ -134,6 +136,7 @@ impl Plugin {
         Plugin::DefaultTolerationSeconds,
         Plugin::DefaultStorageClass,
         Plugin::MutatingAdmissionWebhook,
+        Plugin::ValidatingAdmissionPolicy,
         Plugin::ValidatingAdmissionWebhook,
         Plugin::ResourceQuota,
     ];
@@ -150,6 +153,7 @@ impl Plugin {
             Plugin::DefaultTolerationSeconds => "DefaultTolerationSeconds",
             Plugin::DefaultStorageClass => "DefaultStorageClass",
             Plugin::MutatingAdmissionWebhook => "MutatingAdmissionWebhook",
+            Plugin::ValidatingAdmissionPolicy => "ValidatingAdmissionPolicy",
             Plugin::ValidatingAdmissionWebhook => "ValidatingAdmissionWebhook",
             Plugin::ResourceQuota => "ResourceQuota",
         }
@@ -184,7 +188,6 @@ const KNOWN_UNIMPLEMENTED: &[&str] = &[
     "DenyServiceExternalIPs",
     "PodTopologyLabels",
     "MutatingAdmissionPolicy",
-    "ValidatingAdmissionPolicy",
     "AlwaysDeny",
 ];
 
@@ -291,6 +294,9 @@ impl Chain {
                 (Plugin::ValidatingAdmissionWebhook, None) if attrs.operation == Operation::Delete => {
                     webhook::validate(registry, attrs, None).await?
                 }
+                (Plugin::ValidatingAdmissionPolicy, None) if attrs.operation == Operation::Delete => {
+                    vap::validate(registry, attrs, None).await?;
+                }
                 _ => {}
             }
         }
@@ -319,6 +325,9 @@ impl Chain {
         }
         if self.has(Plugin::PodSecurity) {
             warnings.extend(pod_security::validate(registry, attrs, obj).await?);
+        }
+        if self.has(Plugin::ValidatingAdmissionPolicy) {
+            warnings.extend(vap::validate(registry, attrs, Some(obj)).await?);
         }
         if self.has(Plugin::ValidatingAdmissionWebhook) {
             webhook::validate(registry, attrs, Some(obj)).await?;

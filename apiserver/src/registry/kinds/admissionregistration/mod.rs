@@ -1,8 +1,9 @@
 //! `admissionregistration.k8s.io`: Validating and Mutating webhook
-//! configurations (`pkg/apis/admissionregistration/v1/defaults.go`,
+//! configurations, ValidatingAdmissionPolicies and their bindings (`pkg/apis/admissionregistration/v1/defaults.go`,
 //! `pkg/apis/admissionregistration/validation`).
 
 pub mod client_config;
+pub mod policies;
 pub mod rules;
 pub mod webhooks;
 
@@ -18,6 +19,8 @@ pub fn strategy_for(resource: &str) -> Option<Arc<dyn Strategy>> {
     match resource {
         "validatingwebhookconfigurations" => Some(Arc::new(webhooks::WebhookConfigurationStrategy { mutating: false })),
         "mutatingwebhookconfigurations" => Some(Arc::new(webhooks::WebhookConfigurationStrategy { mutating: true })),
+        "validatingadmissionpolicies" => Some(Arc::new(policies::PolicyStrategy { binding: false })),
+        "validatingadmissionpolicybindings" => Some(Arc::new(policies::PolicyStrategy { binding: true })),
         _ => None,
     }
 }
