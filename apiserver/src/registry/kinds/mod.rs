@@ -1,6 +1,7 @@
 //! Per-kind facts and strategies of the built-in kinds.
 
 pub mod admissionregistration;
+pub mod alpha_fields;
 pub mod apiextensions;
 pub mod apiregistration;
 pub mod apps;

@@ -55,6 +55,7 @@ impl Strategy for PodStrategy {
     }
 
     fn prepare_for_create(&self, obj: &mut Object) {
+        super::alpha_fields::drop_pod_fields(obj, None);
         default_object(obj);
         obj.insert(
             "status".into(),
@@ -68,7 +69,8 @@ impl Strategy for PodStrategy {
         errs
     }
 
-    fn prepare_for_update(&self, new: &mut Object, _old: &Object) {
+    fn prepare_for_update(&self, new: &mut Object, old: &Object) {
+        super::alpha_fields::drop_pod_fields(new, Some(old));
         default_object(new);
     }
 

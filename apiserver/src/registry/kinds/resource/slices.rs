@@ -151,6 +151,14 @@ impl Strategy for ResourceSliceStrategy {
         }
     }
 
+    fn prepare_for_create(&self, obj: &mut Object) {
+        crate::registry::kinds::alpha_fields::drop_resource_slice_fields(obj, None);
+    }
+
+    fn prepare_for_update(&self, new: &mut Object, old: &Object) {
+        crate::registry::kinds::alpha_fields::drop_resource_slice_fields(new, Some(old));
+    }
+
     fn validate(&self, obj: &Object) -> FieldErrors {
         validate_slice(obj)
     }
