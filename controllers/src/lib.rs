@@ -49,6 +49,9 @@ pub struct Config {
     pub bind: Option<SocketAddr>,
     /// PEM CA bundle published as `kube-root-ca.crt` (`--root-ca-file`).
     pub root_ca: Option<String>,
+    /// Key signing legacy service-account tokens
+    /// (`--service-account-private-key-file`).
+    pub service_account_private_key_file: Option<PathBuf>,
     /// Workers per controller (`--concurrent-*-syncs`).
     pub concurrency: Concurrency,
     /// Endpoints, EndpointSlice, mirroring and pod GC settings.
@@ -100,6 +103,7 @@ impl Config {
             leader_election: None,
             bind: None,
             root_ca: None,
+            service_account_private_key_file: None,
             concurrency: Concurrency::default(),
             endpoints: controllers::endpoints::Settings::default(),
             node_lifecycle: controllers::node_lifecycle::Settings::default(),

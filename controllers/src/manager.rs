@@ -205,6 +205,12 @@ pub const CONTROLLERS: &[ControllerDescriptor] = &[
         disabled_by_default: true,
         start: controllers::bootstrap::signer::start,
     },
+    ControllerDescriptor {
+        name: "serviceaccount-token-controller",
+        aliases: &["serviceaccount-token"],
+        disabled_by_default: false,
+        start: controllers::serviceaccount_token::start,
+    },
 ];
 
 /// Whether `name` is a known controller name or alias.

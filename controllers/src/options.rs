@@ -49,6 +49,9 @@ pub struct Options {
     /// PEM CA bundle published as `kube-root-ca.crt` in every namespace.
     #[arg(long)]
     pub root_ca_file: Option<PathBuf>,
+    /// PEM private key signing legacy service-account token Secrets.
+    #[arg(long)]
+    pub service_account_private_key_file: Option<PathBuf>,
     #[arg(long, default_value_t = 5)]
     pub concurrent_replicaset_syncs: usize,
     #[arg(long, default_value_t = 5)]
@@ -118,6 +121,7 @@ impl Options {
             leader_election,
             bind: (self.port != 0).then_some(SocketAddr::new(self.bind_address, self.port)),
             root_ca,
+            service_account_private_key_file: self.service_account_private_key_file,
             endpoints: self.endpoints.into_settings().map_err(OptionsError::Endpoints)?,
             node_lifecycle: self.node_lifecycle.into_settings().map_err(OptionsError::NodeLifecycle)?,
             node_ipam: self.node_ipam.into_settings().map_err(OptionsError::NodeLifecycle)?,

@@ -25,5 +25,6 @@ pub mod node_ipam;
 pub mod resourcequota;
 pub mod disruption;
 pub mod bootstrap;
+pub mod serviceaccount_token;
 pub mod persistentvolume;
 pub mod hostpath_provisioner;
