@@ -32,6 +32,7 @@ pub mod resources;
 pub mod scheduler;
 pub mod selectors;
 pub mod server;
+pub mod volume_binder;
 pub mod workloads;
 
 use std::net::SocketAddr;

@@ -203,9 +203,22 @@ impl Scheduler {
         let profile = fw.scheduler_name.clone();
         tokio::spawn(async move {
             let fw = this.profiles.get(&profile);
-            let pre_bind = fw
+            let mut pre_bind = fw
                 .map(|fw| fw.run_pre_bind(&pod, &node))
                 .unwrap_or_else(Status::success);
+            if pre_bind.is_success()
+                && !crate::volume_binder::claim_names(&pod).is_empty()
+                && fw.is_some_and(|fw| fw.plugin_names().contains(&crate::plugins::volume_binding::NAME))
+                && let Err(e) = crate::volume_binder::bind_pod_volumes(
+                    &this.client,
+                    &pod,
+                    &node,
+                    crate::volume_binder::BIND_TIMEOUT,
+                )
+                .await
+            {
+                pre_bind = Status::with(crate::framework::Code::Error, e);
+            }
             let result = if pre_bind.is_success() {
                 this.bind(&pod, &node)
                     .await

@@ -16,6 +16,8 @@ pub mod taint_toleration;
 #[cfg(test)]
 pub mod testing;
 pub mod volume_binding;
+pub mod volume_restrictions;
+pub mod volume_zone;
 
 use std::sync::Arc;
 
@@ -69,14 +71,12 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
 ];
 
 /// Upstream plugin names accepted in configuration that have no effect
-/// here: the queue sort and binder are built in; these volume plugins are
-/// not implemented yet.
+/// here: the queue sort and binder are built in; NodeVolumeLimits and
+/// DynamicResources are not implemented yet.
 pub const NOT_IMPLEMENTED: &[&str] = &[
     "PrioritySort",
     "DefaultBinder",
-    "VolumeRestrictions",
     "NodeVolumeLimits",
-    "VolumeZone",
     "DynamicResources",
 ];
 
@@ -120,6 +120,8 @@ pub fn new_plugin(name: &str, ctx: &PluginContext, args: &PluginArgs) -> Option<
         "NodeResourcesBalancedAllocation" => Arc::new(node_resources_fit::BalancedAllocation),
         "ImageLocality" => Arc::new(image_locality::ImageLocality),
         "VolumeBinding" => Arc::new(volume_binding::VolumeBinding::new(ctx.volumes.clone())),
+        "VolumeRestrictions" => Arc::new(volume_restrictions::VolumeRestrictions::new(ctx.volumes.clone())),
+        "VolumeZone" => Arc::new(volume_zone::VolumeZone::new(ctx.volumes.clone())),
         _ => return None,
     };
     Some(p)

@@ -1,12 +1,13 @@
-//! VolumeBinding (a first part): a pod's PersistentVolumeClaims must exist
-//! and not be terminating; an unbound claim whose StorageClass binds
-//! immediately makes the pod wait; a bound claim's PersistentVolume node
-//! affinity must match the node; an unbound WaitForFirstConsumer claim
-//! needs a provisioner or an available matching volume on the node.
+//! VolumeBinding: a pod's PersistentVolumeClaims must exist and not be
+//! terminating; an unbound claim whose StorageClass binds immediately
+//! makes the pod wait; a bound claim's PersistentVolume node affinity must
+//! match the node; an unbound WaitForFirstConsumer claim needs a
+//! provisioner or an available matching volume on the node. Its PreBind
+//! (binding the delayed claims for the chosen node, then waiting for the
+//! PV controller) makes API calls, so it lives in
+//! [`crate::volume_binder`].
 //!
-//! Not yet: binding or provisioning the delayed claims in PreBind (the
-//! pod is bound without them), storage capacity, and VolumeRestrictions /
-//! NodeVolumeLimits / VolumeZone.
+//! Not yet: storage capacity (CSIStorageCapacity) and scoring.
 
 use std::sync::Arc;
 
@@ -86,7 +87,7 @@ struct State {
     delayed: Vec<Arc<PersistentVolumeClaim>>,
 }
 
-fn class_name(pvc: &PersistentVolumeClaim) -> String {
+pub(crate) fn class_name(pvc: &PersistentVolumeClaim) -> String {
     pvc.spec
         .as_ref()
         .and_then(|s| s.storage_class_name.clone())
@@ -107,7 +108,7 @@ fn volume_node_affinity_matches(pv: &PersistentVolume, node: &NodeInfo) -> bool 
         .is_some_and(|n| node_selector_terms_match(&required.node_selector_terms, n))
 }
 
-fn storage(
+pub(crate) fn storage(
     list: Option<&std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
 ) -> i64 {
     list.and_then(|m| m.get("storage"))
@@ -117,7 +118,7 @@ fn storage(
 }
 
 /// True when `pv` is available and can satisfy `pvc` on `node`.
-fn pv_fits(pv: &PersistentVolume, pvc: &PersistentVolumeClaim, node: &NodeInfo) -> bool {
+pub(crate) fn pv_fits(pv: &PersistentVolume, pvc: &PersistentVolumeClaim, node: &NodeInfo) -> bool {
     let Some(spec) = pv.spec.as_ref() else { return false };
     let available =
         pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Available") && spec.claim_ref.is_none();
