@@ -2,9 +2,15 @@
 //! `request`; the webhook is called only when all are true. A false one
 //! wins over an error (upstream's `matchconditions.Matcher`); otherwise an
 //! error is a failed call, subject to the failurePolicy. The `authorizer`
-//! variable is not offered.
+//! variable is not offered. Expressions run on [`crate::cel`], the
+//! ValidatingAdmissionPolicy engine's CEL.
 
 use serde_json::Value;
+
+use crate::cel;
+
+/// The variables a condition may name.
+const VARIABLES: &[&str] = &["object", "oldObject", "request"];
 
 /// Whether the conditions hold: `Ok(false)` when one is false, `Err` when
 /// none is false but one could not be evaluated.
@@ -13,32 +19,22 @@ pub fn matches(webhook: &Value, review_request: &Value) -> Result<bool, String> 
     let Some(conditions) = conditions.filter(|c| !c.is_empty()) else {
         return Ok(true);
     };
-    let mut ctx = cel::Context::default();
-    for (var, field) in [("object", "object"), ("oldObject", "oldObject"), ("request", "")] {
-        let v = if field.is_empty() {
-            review_request.clone()
-        } else {
-            review_request.get(field).cloned().unwrap_or(Value::Null)
-        };
-        let v = cel::to_value(&v).map_err(|e| format!("{var}: {e}"))?;
-        ctx.add_variable_from_value(var, v);
-    }
+    let activation = cel::Activation {
+        object: review_request.get("object").cloned(),
+        old_object: review_request.get("oldObject").cloned(),
+        request: Some(review_request.clone()),
+        ..Default::default()
+    };
     let mut first_error = None;
     for c in conditions {
         let name = c.get("name").and_then(Value::as_str).unwrap_or("");
         let expr = c.get("expression").and_then(Value::as_str).unwrap_or("");
-        let result = cel::Program::compile(expr)
+        let result = cel::compile(expr, VARIABLES)
             .map_err(|e| e.to_string())
-            .and_then(|p| p.execute(&ctx).map_err(|e| e.to_string()));
+            .and_then(|p| p.eval_bool(&activation).map_err(|e| e.to_string()));
         match result {
-            Ok(cel::Value::Bool(true)) => {}
-            Ok(cel::Value::Bool(false)) => return Ok(false),
-            Ok(other) => {
-                first_error.get_or_insert(format!(
-                    "matchCondition {name:?}: expression must evaluate to bool, got {:?}",
-                    other.type_of()
-                ));
-            }
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
             Err(e) => {
                 first_error.get_or_insert(format!("matchCondition {name:?}: {e}"));
             }
