@@ -211,6 +211,12 @@ pub const CONTROLLERS: &[ControllerDescriptor] = &[
         disabled_by_default: false,
         start: controllers::serviceaccount_token::start,
     },
+    ControllerDescriptor {
+        name: "horizontal-pod-autoscaler-controller",
+        aliases: &["horizontalpodautoscaling"],
+        disabled_by_default: false,
+        start: controllers::hpa::start,
+    },
 ];
 
 /// Whether `name` is a known controller name or alias.

@@ -26,5 +26,6 @@ pub mod resourcequota;
 pub mod disruption;
 pub mod bootstrap;
 pub mod serviceaccount_token;
+pub mod hpa;
 pub mod persistentvolume;
 pub mod hostpath_provisioner;
