@@ -35,7 +35,9 @@ impl Seen {
 fn respond(path: &str, review: &Value) -> Value {
     let req = &review["request"];
     let uid = req["uid"].clone();
-    let name = req["object"]["metadata"]["name"].as_str().unwrap_or("");
+    let deleting = req["operation"] == "DELETE";
+    let object = if deleting { &req["oldObject"] } else { &req["object"] };
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
     let response = match path {
         "/mutate" => {
             let patch = if req["object"]["metadata"]["labels"].is_object() {
@@ -47,7 +49,9 @@ fn respond(path: &str, review: &Value) -> Value {
                 "patch": base64::engine::general_purpose::STANDARD.encode(patch.to_string()),
                 "warnings": ["mutated by the test webhook"]})
         }
-        "/deny" if name.starts_with("bad") => json!({"uid": uid, "allowed": false,
+        "/deny" if deleting && name.starts_with("keep") => json!({"uid": uid, "allowed": false,
+            "status": {"code": 403, "reason": "Forbidden", "message": format!("{name} may not be deleted")}}),
+        "/deny" if !deleting && name.starts_with("bad") => json!({"uid": uid, "allowed": false,
             "status": {"code": 403, "reason": "Forbidden", "message": format!("names starting with bad are not allowed: {name}")}}),
         _ => json!({"uid": uid, "allowed": true}),
     };
@@ -212,6 +216,14 @@ async fn webhooks_mutate_deny_fail_and_honour_dry_run() {
             vec![
                 hook("deny.example.com", &url("/deny"), &ca, "on", json!({})),
                 hook(
+                    "nodelete.example.com",
+                    &url("/deny"),
+                    &ca,
+                    "on",
+                    json!({"rules": [{"operations": ["DELETE"], "apiGroups": ["*"], "apiVersions": ["*"],
+                        "resources": ["configmaps"], "scope": "Namespaced"}]}),
+                ),
+                hook(
                     "down-ignore.example.com",
                     &down,
                     &ca,
@@ -312,6 +324,16 @@ async fn webhooks_mutate_deny_fail_and_honour_dry_run() {
         "mutate, deny and dry saw dryRun"
     );
     c.fails(&["get", "configmap", "dry", "-n", "hooked"]).unwrap();
+
+    // Deletes reach validating webhooks, with the stored object.
+    c.ok(&["create", "configmap", "keep-me", "-n", "hooked"]).unwrap();
+    let err = c.fails(&["delete", "configmap", "keep-me", "-n", "hooked"]).unwrap();
+    assert!(
+        err.contains("admission webhook \"nodelete.example.com\" denied the request: keep-me may not be deleted"),
+        "{err}"
+    );
+    c.ok(&["get", "configmap", "keep-me", "-n", "hooked"]).unwrap();
+    c.ok(&["delete", "configmap", "good", "-n", "hooked"]).unwrap();
 
     // Webhook configurations are never sent to webhooks, so a failing one
     // can always be removed.
