@@ -1,0 +1,256 @@
+//! ValidatingAdmissionPolicy through real kubectl against the apiserver
+//! binary: a policy with a ConfigMap as params denies a Deployment over
+//! the limit with upstream's message, a binding's namespaceSelector scopes
+//! it, a DELETE rule sees `oldObject` and gives its reason, a Warn binding
+//! warns, and a policy with an undeclared name is refused.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rkube_e2e::cluster::{Backend, TestCluster};
+
+const POLICY: &str = r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: max-replicas
+spec:
+  failurePolicy: Fail
+  paramKind:
+    apiVersion: v1
+    kind: ConfigMap
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["apps"]
+      apiVersions: ["v1"]
+      operations: ["CREATE", "UPDATE"]
+      resources: ["deployments"]
+  variables:
+  - name: limit
+    expression: "int(params.data.maxReplicas)"
+  validations:
+  - expression: "object.spec.replicas <= variables.limit"
+    messageExpression: "'replicas must be no greater than ' + string(variables.limit)"
+"#;
+
+const BINDING: &str = r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: max-replicas-binding
+spec:
+  policyName: max-replicas
+  validationActions: [Deny]
+  paramRef:
+    name: replica-limit
+    namespace: default
+    parameterNotFoundAction: Deny
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        environment: test
+"#;
+
+const PROTECT: &str = r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: protect
+spec:
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      operations: ["DELETE"]
+      resources: ["configmaps"]
+  validations:
+  - expression: "!has(oldObject.metadata.labels) || !('protected' in oldObject.metadata.labels)"
+    message: "protected objects cannot be deleted"
+    reason: Forbidden
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: protect
+spec:
+  policyName: protect
+  validationActions: [Deny]
+"#;
+
+fn apply(c: &TestCluster, yaml: &str) -> std::process::Output {
+    c.kubectl_with(&["apply", "-f", "-"], Some(yaml), &[])
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn policy_denies_through_kubectl() {
+    let c = TestCluster::start_with(Backend::Embedded, &[])
+        .await
+        .expect("cluster starts");
+    for yaml in [POLICY, BINDING] {
+        let out = apply(&c, yaml);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    c.ok(&["create", "namespace", "staging"]).unwrap();
+    c.ok(&["label", "namespace", "staging", "environment=test"]).unwrap();
+
+    // The params object is missing: parameterNotFoundAction Deny.
+    let err = c
+        .fails(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx",
+            "--replicas=3",
+            "-n",
+            "staging",
+        ])
+        .unwrap();
+    assert!(
+        err.contains("ValidatingAdmissionPolicy 'max-replicas' with binding 'max-replicas-binding' denied request: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction"),
+        "{err}"
+    );
+
+    c.ok(&[
+        "create",
+        "configmap",
+        "replica-limit",
+        "--from-literal=maxReplicas=5",
+        "-n",
+        "default",
+    ])
+    .unwrap();
+    let err = c
+        .fails(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx",
+            "--replicas=7",
+            "-n",
+            "staging",
+        ])
+        .unwrap();
+    assert!(
+        err.contains(
+            "deployments.apps \"web\" is forbidden: ValidatingAdmissionPolicy 'max-replicas' with binding 'max-replicas-binding' denied request: replicas must be no greater than 5"
+        ),
+        "{err}"
+    );
+    c.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=3",
+        "-n",
+        "staging",
+    ])
+    .unwrap();
+    let err = c
+        .fails(&[
+            "patch",
+            "deployment",
+            "web",
+            "-n",
+            "staging",
+            "-p",
+            r#"{"spec":{"replicas":9}}"#,
+        ])
+        .unwrap();
+    // kubectl renders the 422's cause as an Invalid error.
+    assert!(
+        err.contains(
+            "The deployments \"web\" is invalid: : ValidatingAdmissionPolicy 'max-replicas' with binding 'max-replicas-binding' denied request: replicas must be no greater than 5"
+        ),
+        "{err}"
+    );
+
+    // Namespaces the binding does not select are not checked.
+    c.ok(&[
+        "create",
+        "deployment",
+        "big",
+        "--image=nginx",
+        "--replicas=7",
+        "-n",
+        "default",
+    ])
+    .unwrap();
+}
+
+#[tokio::test]
+async fn delete_rule_sees_old_object_and_reason() {
+    let c = TestCluster::start_with(Backend::Embedded, &[])
+        .await
+        .expect("cluster starts");
+    let out = apply(&c, PROTECT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    c.ok(&["create", "configmap", "keep"]).unwrap();
+    c.ok(&["label", "configmap", "keep", "protected=yes"]).unwrap();
+    c.ok(&["create", "configmap", "scratch"]).unwrap();
+    let err = c.fails(&["delete", "configmap", "keep"]).unwrap();
+    assert!(
+        err.contains(
+            "Error from server (Forbidden): configmaps \"keep\" is forbidden: ValidatingAdmissionPolicy 'protect' with binding 'protect' denied request: protected objects cannot be deleted"
+        ),
+        "{err}"
+    );
+    c.ok(&["delete", "configmap", "scratch"]).unwrap();
+    c.ok(&["get", "configmap", "keep"]).unwrap();
+}
+
+const WARN: &str = r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: team-label
+spec:
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      operations: ["CREATE"]
+      resources: ["configmaps"]
+  validations:
+  - expression: "has(object.metadata.labels) && 'team' in object.metadata.labels"
+    message: "configmaps should have a team label"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: team-label
+spec:
+  policyName: team-label
+  validationActions: [Warn]
+"#;
+
+#[tokio::test]
+async fn warn_action_and_bad_expression() {
+    let c = TestCluster::start_with(Backend::Embedded, &[])
+        .await
+        .expect("cluster starts");
+    let out = apply(&c, WARN);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = c.kubectl(&["create", "configmap", "unlabelled"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "Warning: Validation failed for ValidatingAdmissionPolicy 'team-label' with binding 'team-label': configmaps should have a team label"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let bad = WARN
+        .split("---")
+        .next()
+        .unwrap()
+        .replace("has(object.metadata.labels)", "has(objekt.metadata.labels)");
+    let out = apply(&c, &bad);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(
+            "The ValidatingAdmissionPolicy \"team-label\" is invalid: spec.validations[0].expression: Invalid value: \"has(objekt.metadata.labels) && 'team' in object.metadata.labels\": compilation failed: ERROR: <input>:1:1: undeclared reference to 'objekt'"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
