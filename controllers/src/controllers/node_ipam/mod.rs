@@ -183,8 +183,9 @@ impl NodeIpam {
             return Err(Error::other(format!("no CIDR available for node {name}")));
         };
         let list: Vec<String> = cidrs.iter().map(ToString::to_string).collect();
-        let body = json!({"metadata": {"resourceVersion": node.metadata.resource_version},
-                          "spec": {"podCIDR": list[0], "podCIDRs": list}});
+        // No resourceVersion precondition: other writers (taints) must not
+        // make us hand out another CIDR, and podCIDRs can only be set once.
+        let body = json!({"spec": {"podCIDR": list[0], "podCIDRs": list}});
         match api.patch(name, &PatchParams::default(), &Patch::Merge(body)).await {
             Ok(_) => {
                 tracing::info!(controller = NAME, node = name, cidrs = ?list, "allocated pod CIDRs");
