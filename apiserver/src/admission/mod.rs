@@ -29,6 +29,7 @@ mod default_storage_class;
 mod default_toleration_seconds;
 mod limit_ranger;
 mod namespace_lifecycle;
+mod node_restriction;
 mod pod_security;
 mod priority;
 pub mod quantity;
@@ -113,6 +114,7 @@ pub enum Plugin {
     NamespaceLifecycle,
     LimitRanger,
     ServiceAccount,
+    NodeRestriction,
     TaintNodesByCondition,
     PodSecurity,
     Priority,
@@ -125,6 +127,9 @@ pub enum Plugin {
 }
 
 impl Plugin {
+    /// Plugins upstream has off unless `--enable-admission-plugins` names them.
+    pub const OFF_BY_DEFAULT: [Plugin; 1] = [Plugin::NodeRestriction];
+
     /// Every plugin, in the order the chain runs them.
     pub const ALL: [Plugin; 12] = [
         Plugin::NamespaceLifecycle,
@@ -147,6 +152,7 @@ impl Plugin {
             Plugin::NamespaceLifecycle => "NamespaceLifecycle",
             Plugin::LimitRanger => "LimitRanger",
             Plugin::ServiceAccount => "ServiceAccount",
+            Plugin::NodeRestriction => "NodeRestriction",
             Plugin::TaintNodesByCondition => "TaintNodesByCondition",
             Plugin::PodSecurity => "PodSecurity",
             Plugin::Priority => "Priority",
@@ -168,7 +174,6 @@ const KNOWN_UNIMPLEMENTED: &[&str] = &[
     "NamespaceAutoProvision",
     "NamespaceExists",
     "LimitPodHardAntiAffinityTopology",
-    "NodeRestriction",
     "AlwaysPullImages",
     "ImagePolicyWebhook",
     "PodNodeSelector",
@@ -239,7 +244,11 @@ impl Chain {
     /// `disable`, like kube-apiserver's (a name in both is an error).
     pub fn from_flags(enable: &[String], disable: &[String]) -> Result<Self, ChainError> {
         let parse = |name: &str, err: fn(String) -> ChainError| -> Result<Option<Plugin>, ChainError> {
-            match Plugin::ALL.into_iter().find(|p| p.name() == name) {
+            match Plugin::ALL
+                .into_iter()
+                .chain(Plugin::OFF_BY_DEFAULT)
+                .find(|p| p.name() == name)
+            {
                 Some(p) => Ok(Some(p)),
                 None if KNOWN_UNIMPLEMENTED.contains(&name) => Ok(None),
                 None => Err(err(name.to_string())),
@@ -254,10 +263,16 @@ impl Chain {
         for name in disable.iter().filter(|n| !n.is_empty()) {
             disabled.extend(parse(name, ChainError::UnknownDisabled)?);
         }
+        let mut chain = Chain::without(&disabled);
         for name in enable.iter().filter(|n| !n.is_empty()) {
-            parse(name, ChainError::UnknownEnabled)?;
+            if let Some(p) = parse(name, ChainError::UnknownEnabled)?
+                && !chain.plugins.contains(&p)
+            {
+                chain.plugins.push(p);
+            }
         }
-        Ok(Chain::without(&disabled))
+        chain.plugins.sort();
+        Ok(chain)
     }
 
     /// The enabled plugins, in order.
@@ -285,6 +300,10 @@ impl Chain {
                 }
                 (Plugin::LimitRanger, Some(obj)) => limit_ranger::admit(registry, attrs, obj).await?,
                 (Plugin::ServiceAccount, Some(obj)) => service_account::admit(registry, attrs, obj).await?,
+                // Deletes and evictions here; writes in the validating phase, which knows the old object.
+                (Plugin::NodeRestriction, obj) if node_restriction::in_admit_phase(attrs) => {
+                    node_restriction::check(registry, attrs, obj.as_deref()).await?
+                }
                 (Plugin::TaintNodesByCondition, Some(obj)) => taint_nodes_by_condition::admit(attrs, obj),
                 (Plugin::Priority, Some(obj)) => priority::admit(registry, attrs, obj).await?,
                 (Plugin::DefaultTolerationSeconds, Some(obj)) => default_toleration_seconds::admit(attrs, obj),
@@ -322,6 +341,9 @@ impl Chain {
         }
         if self.has(Plugin::ServiceAccount) {
             service_account::validate(attrs, obj)?;
+        }
+        if self.has(Plugin::NodeRestriction) && !node_restriction::in_admit_phase(attrs) {
+            node_restriction::check(registry, attrs, Some(obj)).await?;
         }
         if self.has(Plugin::PodSecurity) {
             warnings.extend(pod_security::validate(registry, attrs, obj).await?);

@@ -1,0 +1,526 @@
+//! NodeRestriction: what a kubelet (`system:node:<name>` in `system:nodes`)
+//! may change, on top of the Node authorizer, with upstream's messages
+//! (`plugin/pkg/admission/noderestriction`):
+//!
+//! - its own Node only, without setting or changing labels in the
+//!   `node-restriction.kubernetes.io/` namespace or any other
+//!   `kubernetes.io`/`k8s.io` label that is not a kubelet label, and
+//!   without changing taints;
+//! - pods: create mirror pods bound to itself (owned by its Node, referring
+//!   to no secrets, configmaps, claims or service account), delete and
+//!   evict pods bound to itself, and update the status of those pods
+//!   (not their labels);
+//! - its own Lease in `kube-node-lease`.
+//!
+//! Requests of other users pass untouched. Off by default, as upstream
+//! (`--enable-admission-plugins=NodeRestriction`).
+
+use serde_json::Value;
+
+use super::{Attributes, Operation, forbidden};
+use crate::authn::UserInfo;
+use crate::registry::Registry;
+use crate::registry::object::{self, Object};
+use crate::status::ApiError;
+
+const MIRROR_POD_ANNOTATION: &str = "kubernetes.io/config.mirror";
+const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+
+/// Labels a kubelet may set on its Node (`kubeletapis.IsKubeletLabel`).
+const KUBELET_LABELS: &[&str] = &[
+    "kubernetes.io/hostname",
+    "topology.kubernetes.io/zone",
+    "topology.kubernetes.io/region",
+    "failure-domain.beta.kubernetes.io/zone",
+    "failure-domain.beta.kubernetes.io/region",
+    "beta.kubernetes.io/instance-type",
+    "node.kubernetes.io/instance-type",
+    "kubernetes.io/os",
+    "kubernetes.io/arch",
+    "beta.kubernetes.io/os",
+    "beta.kubernetes.io/arch",
+];
+const KUBELET_LABEL_NAMESPACES: &[&str] = &["kubelet.kubernetes.io", "node.kubernetes.io"];
+
+/// The node a user is, if it is one (`NodeIdentity`): `Some("")` for a
+/// node user whose name lacks the node's.
+pub fn node_identity(user: &UserInfo) -> Option<&str> {
+    let name = user.name.strip_prefix("system:node:")?;
+    user.groups.iter().any(|g| g == "system:nodes").then_some(name)
+}
+
+/// Whether the request is checked in the mutating phase (deletes, which
+/// have no validating phase, and evictions, whose object is no pod);
+/// creates and updates are checked in the validating phase with the old object.
+pub fn in_admit_phase(attrs: &Attributes<'_>) -> bool {
+    attrs.operation == Operation::Delete || attrs.subresource == "eviction"
+}
+
+/// Checks a node's request; `obj` is the object to be written (`None` for deletes).
+pub async fn check(registry: &Registry, attrs: &Attributes<'_>, obj: Option<&Object>) -> Result<(), ApiError> {
+    let Some(node) = node_identity(attrs.user) else {
+        return Ok(());
+    };
+    let deny = |why: String| Err(forbidden(attrs, obj, &why));
+    if node.is_empty() {
+        return deny(format!("could not determine node from user {:?}", attrs.user.name));
+    }
+    match (attrs.resource.group.as_str(), attrs.resource.resource.as_str()) {
+        ("", "pods") => match attrs.subresource {
+            "" => match (attrs.operation, obj) {
+                (Operation::Create, Some(pod)) => admit_pod_create(registry, node, pod).await.map_or(Ok(()), deny),
+                (Operation::Delete, _) => {
+                    if pod_node(registry, attrs.namespace, attrs.name).await? != node {
+                        return deny(format!(
+                            "node {node:?} can only delete pods with spec.nodeName set to itself"
+                        ));
+                    }
+                    Ok(())
+                }
+                (op, _) => deny(format!(
+                    "unexpected operation {:?}, node {node:?} can only create and delete mirror pods",
+                    op_name(op)
+                )),
+            },
+            "status" => match (attrs.operation, attrs.old, obj) {
+                (Operation::Update, Some(old), Some(new)) => {
+                    if str_at(old, &["spec", "nodeName"]) != node {
+                        return deny(format!(
+                            "node {node:?} can only update pod status for pods with spec.nodeName set to itself"
+                        ));
+                    }
+                    if object::labels(old) != object::labels(new) {
+                        return deny(format!("node {node:?} cannot update labels through pod status"));
+                    }
+                    Ok(())
+                }
+                (op, _, _) => deny(format!("unexpected operation {:?}", op_name(op))),
+            },
+            "eviction" => {
+                let name = if attrs.name.is_empty() {
+                    obj.map(object::name).unwrap_or("")
+                } else {
+                    attrs.name
+                };
+                if pod_node(registry, attrs.namespace, name).await? != node {
+                    return deny(format!(
+                        "node {node} can only evict pods with spec.nodeName set to itself"
+                    ));
+                }
+                Ok(())
+            }
+            sub => deny(format!(
+                "unexpected pod subresource {sub:?}, only 'status' and 'eviction' are allowed"
+            )),
+        },
+        ("", "nodes") => {
+            let requested = if attrs.name.is_empty() {
+                obj.map(object::name).unwrap_or("")
+            } else {
+                attrs.name
+            };
+            if requested != node {
+                return deny(format!("node {node:?} is not allowed to modify node {requested:?}"));
+            }
+            match (attrs.operation, attrs.old, obj) {
+                (Operation::Create, _, Some(new)) => {
+                    if new
+                        .get("spec")
+                        .and_then(|s| s.get("configSource"))
+                        .is_some_and(|c| !c.is_null())
+                    {
+                        return deny(format!(
+                            "node {node:?} is not allowed to create pods with a non-nil configSource"
+                        ));
+                    }
+                    let bad = forbidden_labels(&object::labels(new), &Default::default());
+                    if !bad.is_empty() {
+                        return deny(format!(
+                            "node {node:?} is not allowed to set the following labels: {}",
+                            bad.join(", ")
+                        ));
+                    }
+                    Ok(())
+                }
+                (Operation::Update, Some(old), Some(new)) => {
+                    let source = |o: &Object| o.get("spec").and_then(|s| s.get("configSource")).cloned();
+                    if source(new).is_some_and(|c| !c.is_null()) && source(new) != source(old) {
+                        return deny(format!(
+                            "node {node:?} is not allowed to update configSource to a new non-nil configSource"
+                        ));
+                    }
+                    if taints(new) != taints(old) {
+                        return deny(format!("node {node:?} is not allowed to modify taints"));
+                    }
+                    let bad = forbidden_labels(&object::labels(new), &object::labels(old));
+                    if !bad.is_empty() {
+                        return deny(format!("is not allowed to modify labels: {}", bad.join(", ")));
+                    }
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        }
+        ("", "persistentvolumeclaims") if attrs.subresource != "status" => deny("may only update PVC status".into()),
+        ("coordination.k8s.io", "leases") => {
+            if attrs.namespace != NODE_LEASE_NAMESPACE {
+                return deny(format!(
+                    "can only access leases in the {NODE_LEASE_NAMESPACE:?} system namespace"
+                ));
+            }
+            let name = match attrs.operation {
+                Operation::Create => obj.map(object::name).unwrap_or(""),
+                _ => attrs.name,
+            };
+            if name != node {
+                return deny("can only access node lease with the same name as the requesting node".into());
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn op_name(op: Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+    }
+}
+
+fn str_at<'a>(obj: &'a Object, path: &[&str]) -> &'a str {
+    super::str_at(obj, path)
+}
+
+fn taints(node: &Object) -> Value {
+    node.get("spec")
+        .and_then(|s| s.get("taints"))
+        .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// The node a stored pod is bound to (404 when it does not exist).
+async fn pod_node(registry: &Registry, namespace: &str, name: &str) -> Result<String, ApiError> {
+    let Some(pods) = registry.store("", "pods") else {
+        return Ok(String::new());
+    };
+    let pod = pods.get(namespace, name).await?;
+    Ok(str_at(&pod, &["spec", "nodeName"]).to_string())
+}
+
+/// Labels added, removed or changed that a kubelet may not touch, sorted.
+fn forbidden_labels(
+    new: &std::collections::BTreeMap<String, String>,
+    old: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut modified: Vec<&String> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .chain(old.keys().filter(|k| !new.contains_key(*k)))
+        .collect();
+    modified.sort();
+    modified.dedup();
+    modified
+        .into_iter()
+        .filter(|label| {
+            let ns = label.split_once('/').map(|(n, _)| n).unwrap_or("");
+            let under = |domain: &str| ns == domain || ns.ends_with(&format!(".{domain}"));
+            let kubelet_label =
+                KUBELET_LABELS.contains(&label.as_str()) || KUBELET_LABEL_NAMESPACES.iter().any(|d| under(d));
+            under("node-restriction.kubernetes.io") || ((under("kubernetes.io") || under("k8s.io")) && !kubelet_label)
+        })
+        .cloned()
+        .collect()
+}
+
+/// Why a node may not create this pod, if it may not.
+async fn admit_pod_create(registry: &Registry, node: &str, pod: &Object) -> Option<String> {
+    let has_mirror = pod
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(MIRROR_POD_ANNOTATION))
+        .is_some();
+    if !has_mirror {
+        return Some(format!(
+            "pod does not have {MIRROR_POD_ANNOTATION:?} annotation, node {node:?} can only create mirror pods"
+        ));
+    }
+    if str_at(pod, &["spec", "nodeName"]) != node {
+        return Some(format!(
+            "node {node:?} can only create pods with spec.nodeName set to itself"
+        ));
+    }
+    let owners = pod
+        .get("metadata")
+        .and_then(|m| m.get("ownerReferences"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    match owners.as_slice() {
+        [] => {
+            return Some(format!(
+                "node {node:?} can only create pods with an owner reference set to itself"
+            ));
+        }
+        [owner] => {
+            let f = |k: &str| owner.get(k).and_then(Value::as_str).unwrap_or("");
+            if f("apiVersion") != "v1" || f("kind") != "Node" || f("name") != node {
+                return Some(format!(
+                    "node {node:?} can only create pods with an owner reference set to itself"
+                ));
+            }
+            if owner.get("controller").and_then(Value::as_bool) != Some(true) {
+                return Some(format!(
+                    "node {node:?} can only create pods with a controller owner reference set to itself"
+                ));
+            }
+            if owner.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true) {
+                return Some(format!(
+                    "node {node:?} must not set blockOwnerDeletion on an owner reference"
+                ));
+            }
+            let uid = match registry.store("", "nodes") {
+                Some(nodes) => match nodes.get("", node).await {
+                    Ok(n) => object::meta_str(&n, "uid").to_string(),
+                    Err(e) => return Some(format!("error looking up node {node} to verify uid: {}", e.message)),
+                },
+                None => String::new(),
+            };
+            if f("uid") != uid {
+                return Some(format!("node {node} UID mismatch: expected {} got {uid}", f("uid")));
+            }
+        }
+        _ => {
+            return Some(format!(
+                "node {node:?} can only create pods with a single owner reference set to itself"
+            ));
+        }
+    }
+    let spec = pod.get("spec").cloned().unwrap_or(Value::Null);
+    if spec
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Some(format!(
+            "node {node:?} can not create pods that reference a service account"
+        ));
+    }
+    if references(&spec, Ref::Secret) {
+        return Some(format!("node {node:?} can not create pods that reference secrets"));
+    }
+    if references(&spec, Ref::ConfigMap) {
+        return Some(format!("node {node:?} can not create pods that reference configmaps"));
+    }
+    let volumes = spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let projected = |kind: &str| {
+        volumes.iter().any(|v| {
+            v.pointer("/projected/sources")
+                .and_then(Value::as_array)
+                .is_some_and(|s| s.iter().any(|src| src.get(kind).is_some()))
+        })
+    };
+    if projected("clusterTrustBundle") {
+        return Some(format!(
+            "node {node:?} can not create pods that reference clustertrustbundles"
+        ));
+    }
+    if volumes.iter().any(|v| v.get("persistentVolumeClaim").is_some()) {
+        return Some(format!(
+            "node {node:?} can not create pods that reference persistentvolumeclaims"
+        ));
+    }
+    None
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Ref {
+    Secret,
+    ConfigMap,
+}
+
+/// Whether a pod spec names any secret (or configmap), like upstream's
+/// `VisitPodSecretNames` / `VisitPodConfigmapNames` over every container.
+fn references(spec: &Value, r: Ref) -> bool {
+    let volumes = spec.get("volumes").and_then(Value::as_array);
+    let containers = ["containers", "initContainers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|k| spec.get(*k).and_then(Value::as_array))
+        .flatten();
+    let (volume_keys, projected_key, env_key, env_from_key): (&[&str], _, _, _) = match r {
+        Ref::Secret => (
+            &[
+                "secret",
+                "azureFile",
+                "cephfs",
+                "cinder",
+                "flexVolume",
+                "rbd",
+                "scaleIO",
+                "iscsi",
+                "storageos",
+                "csi",
+            ],
+            "secret",
+            "secretKeyRef",
+            "secretRef",
+        ),
+        Ref::ConfigMap => (&["configMap"], "configMap", "configMapKeyRef", "configMapRef"),
+    };
+    if r == Ref::Secret
+        && spec
+            .get("imagePullSecrets")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    {
+        return true;
+    }
+    let volume_hit = volumes.into_iter().flatten().any(|v| {
+        volume_keys.iter().any(|k| match (r, *k) {
+            (Ref::Secret, "secret") | (Ref::ConfigMap, _) => v.get(*k).is_some(),
+            (Ref::Secret, "csi") => v.pointer("/csi/nodePublishSecretRef").is_some(),
+            (Ref::Secret, "azureFile") => v.get("azureFile").is_some(),
+            (Ref::Secret, other) => v.get(other).and_then(|s| s.get("secretRef")).is_some(),
+        }) || v
+            .pointer("/projected/sources")
+            .and_then(Value::as_array)
+            .is_some_and(|s| s.iter().any(|src| src.get(projected_key).is_some()))
+    });
+    volume_hit
+        || containers.into_iter().any(|c| {
+            c.get("env").and_then(Value::as_array).is_some_and(|env| {
+                env.iter()
+                    .any(|e| e.pointer(&format!("/valueFrom/{env_key}")).is_some())
+            }) || c
+                .get("envFrom")
+                .and_then(Value::as_array)
+                .is_some_and(|env| env.iter().any(|e| e.get(env_from_key).is_some()))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn off_unless_enabled() {
+        use crate::admission::{Chain, Plugin};
+        assert!(!Chain::default().plugins().contains(&Plugin::NodeRestriction));
+        let chain = Chain::from_flags(&["NodeRestriction".into()], &[]).unwrap();
+        let at = |p| chain.plugins().iter().position(|q| *q == p);
+        // Upstream's order: after ServiceAccount, before TaintNodesByCondition.
+        assert_eq!(at(Plugin::NodeRestriction), at(Plugin::ServiceAccount).map(|i| i + 1));
+        assert_eq!(
+            at(Plugin::TaintNodesByCondition),
+            at(Plugin::NodeRestriction).map(|i| i + 1)
+        );
+    }
+
+    #[test]
+    fn identity() {
+        let user = |name: &str, groups: &[&str]| UserInfo {
+            name: name.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(node_identity(&user("system:node:n1", &["system:nodes"])), Some("n1"));
+        assert_eq!(node_identity(&user("system:node:", &["system:nodes"])), Some(""));
+        assert_eq!(node_identity(&user("system:node:n1", &["system:authenticated"])), None);
+        assert_eq!(node_identity(&user("alice", &["system:nodes"])), None);
+    }
+
+    #[test]
+    fn label_rules() {
+        let check = |new: &[(&str, &str)], old: &[(&str, &str)], want: &[&str]| {
+            assert_eq!(
+                forbidden_labels(&labels(new), &labels(old)),
+                want,
+                "{new:?} over {old:?}"
+            );
+        };
+        check(&[("cks/test", "yes"), ("kubernetes.io/hostname", "n1")], &[], &[]);
+        check(
+            &[("node-restriction.kubernetes.io/tier", "a")],
+            &[],
+            &["node-restriction.kubernetes.io/tier"],
+        );
+        check(
+            &[("x.node-restriction.kubernetes.io/t", "a")],
+            &[],
+            &["x.node-restriction.kubernetes.io/t"],
+        );
+        check(
+            &[
+                ("foo.k8s.io/x", "b"),
+                ("x.node.kubernetes.io/ok", "c"),
+                ("kubelet.kubernetes.io/ok", "d"),
+            ],
+            &[],
+            &["foo.k8s.io/x"],
+        );
+        check(
+            &[("node-role.kubernetes.io/master", "")],
+            &[],
+            &["node-role.kubernetes.io/master"],
+        );
+        // Removing counts as modifying; unchanged labels do not.
+        check(
+            &[("node-role.kubernetes.io/x", "")],
+            &[
+                ("node-role.kubernetes.io/x", ""),
+                ("node-restriction.kubernetes.io/a", "1"),
+            ],
+            &["node-restriction.kubernetes.io/a"],
+        );
+    }
+
+    #[test]
+    fn pod_references() {
+        let check = |spec: Value, secret: bool, cm: bool| {
+            assert_eq!(
+                (references(&spec, Ref::Secret), references(&spec, Ref::ConfigMap)),
+                (secret, cm),
+                "{spec}"
+            );
+        };
+        check(serde_json::json!({"containers": [{"name": "c"}]}), false, false);
+        check(
+            serde_json::json!({"volumes": [{"name": "v", "secret": {"secretName": "s"}}]}),
+            true,
+            false,
+        );
+        check(
+            serde_json::json!({"volumes": [{"name": "v", "configMap": {"name": "c"}}]}),
+            false,
+            true,
+        );
+        check(
+            serde_json::json!({"containers": [{"env": [{"name": "E", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}]}),
+            true,
+            false,
+        );
+        check(
+            serde_json::json!({"initContainers": [{"envFrom": [{"configMapRef": {"name": "c"}}]}]}),
+            false,
+            true,
+        );
+        check(
+            serde_json::json!({"volumes": [{"projected": {"sources": [{"secret": {"name": "s"}}]}}]}),
+            true,
+            false,
+        );
+        check(serde_json::json!({"imagePullSecrets": [{"name": "s"}]}), true, false);
+    }
+}
