@@ -82,8 +82,7 @@ start_one apiserver "$bin" \
   --secure-port "$port" \
   --storage-backend "$backend" \
   ${RKUBE_ETCD_SERVERS:+--etcd-servers "$RKUBE_ETCD_SERVERS"} \
-  --token-auth-file "$data/tokens.csv" \
-  --disable-admission-plugins TaintNodesByCondition  # no node lifecycle controller removes the not-ready taint yet
+  --token-auth-file "$data/tokens.csv"
 pidfile=$data/apiserver.pid
 
 for i in $(seq 1 100); do
