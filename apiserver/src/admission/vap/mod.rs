@@ -74,6 +74,7 @@ pub async fn validate(
         return Ok(Vec::new());
     }
     let policies = list(registry, GROUP, "validatingadmissionpolicies", "").await?;
+    policy::retain_compiled(&policies.iter().map(|p| object::meta_str(p, "uid")).collect::<Vec<_>>());
     let mut namespace = None;
     if attrs.resource.namespaced
         && !attrs.namespace.is_empty()

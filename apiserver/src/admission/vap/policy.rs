@@ -119,6 +119,14 @@ pub fn compiled(policy: &Object) -> Arc<CompiledPolicy> {
     c
 }
 
+/// Drops the compiled policies whose UIDs are no longer listed.
+pub fn retain_compiled(uids: &[&str]) {
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() > uids.len() {
+        cache.retain(|uid, _| uids.contains(&uid.as_str()));
+    }
+}
+
 /// What one validation decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
