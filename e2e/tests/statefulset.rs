@@ -15,7 +15,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod};
-use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
@@ -118,16 +117,9 @@ async fn status_of(sets: &Api<StatefulSet>) -> anyhow::Result<k8s_openapi::api::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordered_pods_with_stable_identity_and_claims_then_a_rolling_update() {
     let e = env().await;
-    // Claims of a class that binds at first use with a provisioner: the
-    // scheduler places the pods without waiting for volumes.
-    let class: StorageClass = serde_json::from_value(json!({
-        "metadata": {"name": "sim"}, "provisioner": "sim.rkube.io/none", "volumeBindingMode": "WaitForFirstConsumer",
-    }))
-    .unwrap();
-    Api::<StorageClass>::all(e.client.clone())
-        .create(&PostParams::default(), &class)
-        .await
-        .unwrap();
+    // Claims of the default class (`standard`, created by the hostPath
+    // provisioner): each pod's claim is provisioned on its node and bound
+    // before the pod is bound (VolumeBinding's PreBind).
     let (log, watch) = record_pod_events(&e.client);
     let sets: Api<StatefulSet> = Api::namespaced(e.client.clone(), NS);
     let set: StatefulSet = serde_json::from_value(json!({
@@ -139,7 +131,7 @@ async fn ordered_pods_with_stable_identity_and_claims_then_a_rolling_update() {
             "template": {"metadata": {"labels": {"app": "web"}},
                          "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}},
             "volumeClaimTemplates": [{"metadata": {"name": "www"},
-                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "sim",
+                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "standard",
                          "resources": {"requests": {"storage": "1Gi"}}}}],
         },
     }))
