@@ -2,6 +2,8 @@
 //!
 //! - [`cluster`]: a real control plane (the apiserver binary on the
 //!   embedded store or a real etcd) and real kubectl, for `e2e/tests/`.
+//! - [`ctrl_bench`]: Deployments to Ready pods through the controllers
+//!   (`hack/bench-controllers.sh`, binary `bench-controllers`).
 //! - [`load`]: the API load tool (`hack/bench-api.sh`, binary
 //!   `kube-load`), for rkube or any API server behind a kubeconfig.
 //! - [`simnodes`]: simulated nodes (binary `rkube-simnodes`): Nodes,
@@ -14,6 +16,7 @@
 
 pub mod cluster;
 pub mod controllers_support;
+pub mod ctrl_bench;
 pub mod load;
 pub mod sched_bench;
 pub mod simnodes;
