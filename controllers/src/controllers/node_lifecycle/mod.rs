@@ -321,6 +321,11 @@ impl NodeLifecycle {
         }
         let mut failed = false;
         for (zone, node) in keyed {
+            // A node that never posted a Ready condition is left alone
+            // until its startup grace period makes it Unknown.
+            if health::ready_condition(node).is_none() {
+                continue;
+            }
             let name = name_of(node);
             let want = if all_disrupted {
                 None

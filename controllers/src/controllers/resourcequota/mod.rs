@@ -1,9 +1,10 @@
 //! The ResourceQuota controller (upstream's `pkg/controller/resourcequota`):
 //! keeps each quota's `status.hard` equal to `spec.hard` and `status.used`
-//! equal to what the namespace's objects use ([`usage`]), recomputed when a
-//! quota or a counted object changes and every `--resource-quota-sync-period`.
-//! The apiserver's admission charges quotas as objects are created; this
-//! controller corrects the totals (releases on deletion, terminal pods).
+//! equal to what the namespace's objects use ([`usage`]), recounted when a
+//! quota is created or its spec changes, when an object's usage goes down
+//! (deletion, a pod turning terminal, a service or claim changing), and
+//! every `--resource-quota-sync-period`. The apiserver's admission charges
+//! quotas as objects are created; this controller releases and corrects.
 
 pub mod quantity;
 pub mod settings;
@@ -48,23 +49,52 @@ struct QuotaController {
     controllers: Informer<ReplicationController>,
 }
 
-/// Re-queues every quota of the namespace of a changed object.
-fn requeue_namespace<K>(quotas: &Informer<ResourceQuota>, queue: &WorkQueue<String>, change: Change<'_, K>)
-where
+/// Re-queues every quota of the namespace of an object whose usage went
+/// down (upstream's replenishment). Creations are not watched: admission
+/// charged them already, and a recount from a cache that has not seen the
+/// new object yet would undo that charge.
+fn replenish<K>(
+    quotas: &Informer<ResourceQuota>,
+    queue: &WorkQueue<String>,
+    change: Change<'_, K>,
+    lowered: fn(&K, &K) -> bool,
+) where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
-    let (Change::Added(o) | Change::Updated { new: o, .. } | Change::Deleted(o)) = change;
+    let o = match change {
+        Change::Deleted(o) => o,
+        Change::Updated { old, new } if lowered(old, new) => new,
+        _ => return,
+    };
     let ns = o.meta().namespace.clone().unwrap_or_default();
     for q in quotas.list(&ns) {
         queue.add(format!("{ns}/{}", q.meta().name.clone().unwrap_or_default()));
     }
 }
 
+/// A pod stops counting when it becomes terminal.
+fn pod_lowered(old: &Pod, new: &Pod) -> bool {
+    !usage::pod_usage(old).is_empty() && usage::pod_usage(new).is_empty()
+}
+
+/// A service's or claim's usage changes with its type or request.
+fn service_changed(old: &Service, new: &Service) -> bool {
+    usage::service_usage(old) != usage::service_usage(new)
+}
+
+fn claim_changed(old: &PersistentVolumeClaim, new: &PersistentVolumeClaim) -> bool {
+    usage::claim_usage(old) != usage::claim_usage(new)
+}
+
+fn never<K>(_: &K, _: &K) -> bool {
+    false
+}
+
 macro_rules! watch_kind {
-    ($c:expr, $field:ident, $queue:expr) => {{
+    ($c:expr, $field:ident, $queue:expr, $lowered:expr) => {{
         let (quotas, q) = ($c.quotas.clone(), $queue.clone());
         $c.$field
-            .add_handler(move |change| requeue_namespace(&quotas, &q, change));
+            .add_handler(move |change| replenish(&quotas, &q, change, $lowered));
     }};
 }
 
@@ -90,7 +120,14 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let queue = new_queue(NAME, &ctx.metrics);
     let q = queue.clone();
     c.quotas.add_handler(move |change| {
-        if let Change::Added(o) | Change::Updated { new: o, .. } = change {
+        // Status updates (ours and admission's) do not need a recount;
+        // only new quotas and changed specs do.
+        let o = match change {
+            Change::Added(o) => o,
+            Change::Updated { old, new } if old.spec != new.spec => new,
+            _ => return,
+        };
+        {
             q.add(format!(
                 "{}/{}",
                 o.metadata.namespace.clone().unwrap_or_default(),
@@ -98,12 +135,12 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
             ));
         }
     });
-    watch_kind!(c, pods, queue);
-    watch_kind!(c, services, queue);
-    watch_kind!(c, claims, queue);
-    watch_kind!(c, config_maps, queue);
-    watch_kind!(c, secrets, queue);
-    watch_kind!(c, controllers, queue);
+    watch_kind!(c, pods, queue, pod_lowered);
+    watch_kind!(c, services, queue, service_changed);
+    watch_kind!(c, claims, queue, claim_changed);
+    watch_kind!(c, config_maps, queue, never);
+    watch_kind!(c, secrets, queue, never);
+    watch_kind!(c, controllers, queue, never);
     // The full resync.
     let (q, h) = (queue.clone(), c.clone());
     let resync = async move {
