@@ -2,19 +2,18 @@
 //! controller manager) against the real apiserver binary: a
 //! PodDisruptionBudget's status follows the pods of a Deployment as it
 //! scales (minAvailable as an int, maxUnavailable as a percentage of the
-//! Deployment's replicas), an eviction through the apiserver spends an
-//! allowed disruption, the evicted pod leaves `disruptedPods` once it is
-//! gone, and `kubectl get pdb` shows the result.
+//! Deployment's replicas) and its own spec changes, and `kubectl get pdb`
+//! shows the result.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, EvictParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, ResourceExt};
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use rkube_e2e::cluster::{Backend, TestCluster};
 use rkube_e2e::controllers_support::{ControllerManager, FakeKubelet, client, wait_for};
 use serde_json::json;
@@ -69,7 +68,7 @@ async fn scale(client: &Client, replicas: i32) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pdb_status_follows_a_deployment_and_evictions() {
+async fn pdb_status_follows_a_deployment() {
     let c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
     let client = client(&c).await.unwrap();
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
@@ -131,32 +130,17 @@ async fn pdb_status_follows_a_deployment_and_evictions() {
     wait_counts(&pdbs, "min-two", (2, 2, 2, 0)).await;
     wait_counts(&pdbs, "max-third", (2, 1, 2, 1)).await;
 
-    // Eviction supports one budget per pod: keep min-two only. It refuses
-    // (no disruption allowed) ...
-    pdbs.delete("max-third", &Default::default()).await.unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let victim = pods.list(&ListParams::default()).await.unwrap().items[0].name_any();
-    let refused = pods.evict(&victim, &EvictParams::default()).await.unwrap_err();
-    assert!(refused.to_string().contains("disruption budget"), "{refused}");
-    // ... and allowed once it is relaxed; the controller then recounts.
-    pdbs.patch(
-        "min-two",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"minAvailable": 1}})),
-    )
-    .await
-    .unwrap();
-    wait_counts(&pdbs, "min-two", (2, 1, 2, 1)).await;
-    pods.evict(&victim, &EvictParams::default()).await.unwrap();
-    // The evicted pod is replaced; once gone it is no longer recorded.
+    // Relaxing the budget is seen at once (observedGeneration follows).
+    let pdb = pdbs
+        .patch(
+            "min-two",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"minAvailable": 1}})),
+        )
+        .await
+        .unwrap();
+    assert!(pdb.metadata.generation > Some(1));
     let pdb = wait_counts(&pdbs, "min-two", (2, 1, 2, 1)).await;
-    wait_for("disruptedPods emptied", WAIT, || async {
-        let pdb = pdbs.get("min-two").await?;
-        let recorded = pdb.status.and_then(|s| s.disrupted_pods).unwrap_or_default();
-        Ok(recorded.is_empty().then_some(()))
-    })
-    .await
-    .unwrap();
     assert_eq!(condition(&pdb), ("True".into(), "SufficientPods".into()));
 
     let out = c.ok(&["get", "pdb", "-n", NS, "min-two"]).unwrap();
