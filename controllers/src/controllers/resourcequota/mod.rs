@@ -207,7 +207,16 @@ impl QuotaController {
             controllers: controllers.iter().map(AsRef::as_ref).collect(),
             quotas: quotas.iter().map(AsRef::as_ref).collect(),
         };
-        let used = to_list(&usage::calculate(&quota, &objects));
+        let mut used = to_list(&usage::calculate(&quota, &objects));
+        // Names this controller cannot count keep what admission recorded.
+        let recorded = quota.status.as_ref().and_then(|s| s.used.as_ref());
+        for (k, v) in used.iter_mut() {
+            if !usage::is_counted(k)
+                && let Some(r) = recorded.and_then(|r| r.get(k))
+            {
+                *v = r.clone();
+            }
+        }
         let hard = quota.spec.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
         let status = quota.status.as_ref();
         if same(status.and_then(|s| s.hard.as_ref()), &hard) && same(status.and_then(|s| s.used.as_ref()), &used) {

@@ -245,6 +245,41 @@ fn scopes(quota: &ResourceQuota) -> Vec<(String, String, Vec<String>)> {
     out
 }
 
+/// Whether the controller counts the quota resource `name`; other names
+/// (`count/deployments.apps`, extended resources of other kinds) are only
+/// charged by admission, and their recorded usage is kept.
+pub fn is_counted(name: &str) -> bool {
+    const COUNTED: &[&str] = &[
+        "pods",
+        "cpu",
+        "memory",
+        "ephemeral-storage",
+        "services",
+        "services.loadbalancers",
+        "services.nodeports",
+        "persistentvolumeclaims",
+        "requests.storage",
+        "configmaps",
+        "secrets",
+        "replicationcontrollers",
+        "resourcequotas",
+    ];
+    const COUNTED_KINDS: &[&str] = &[
+        "pods",
+        "services",
+        "persistentvolumeclaims",
+        "configmaps",
+        "secrets",
+        "replicationcontrollers",
+        "resourcequotas",
+    ];
+    COUNTED.contains(&name)
+        || name.strip_prefix("count/").is_some_and(|k| COUNTED_KINDS.contains(&k))
+        || name.starts_with("requests.")
+        || name.starts_with("limits.")
+        || name.contains(".storageclass.storage.k8s.io/")
+}
+
 /// The quota's `status.used`: every hard resource, summed over the
 /// objects the quota covers.
 pub fn calculate(quota: &ResourceQuota, objects: &Objects<'_>) -> ResourceList {
@@ -311,6 +346,22 @@ mod tests {
 
     fn quota(hard: Value, scopes: Value) -> ResourceQuota {
         parse(json!({"metadata": {"name": "q"}, "spec": {"hard": hard, "scopes": scopes}}))
+    }
+
+    #[test]
+    fn counted_names() {
+        for n in [
+            "pods",
+            "count/secrets",
+            "requests.cpu",
+            "limits.memory",
+            "gold.storageclass.storage.k8s.io/requests.storage",
+        ] {
+            assert!(is_counted(n), "{n}");
+        }
+        for n in ["count/deployments.apps", "count/jobs.batch", "example.com/gpu"] {
+            assert!(!is_counted(n), "{n}");
+        }
     }
 
     fn show(l: &ResourceList) -> Vec<String> {
