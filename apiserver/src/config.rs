@@ -43,7 +43,11 @@ impl Config {
     /// 127.0.0.1 when it is unspecified).
     pub fn external_address(&self) -> String {
         let ip = self.bind_address.ip();
-        let ip = if ip.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { ip };
+        let ip = if ip.is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            ip
+        };
         SocketAddr::new(ip, self.bind_address.port()).to_string()
     }
 

@@ -95,7 +95,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), crate::authz::middleware))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::impersonation::middleware))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::impersonation::middleware,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), crate::audit::audit))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), crate::observe::observe))
@@ -107,7 +110,11 @@ pub fn router(state: AppState) -> Router {
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let cert = req.extensions().get::<ClientCertificate>();
     let header = req.headers().get(header::AUTHORIZATION);
-    let user = match state.authn.authenticate_request(cert, header, state.anonymous_auth).await {
+    let user = match state
+        .authn
+        .authenticate_request(cert, header, state.anonymous_auth)
+        .await
+    {
         Ok(user) => user,
         Err(why) => {
             tracing::debug!(reason = %why.0, "unauthorized request");

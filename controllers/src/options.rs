@@ -123,9 +123,15 @@ impl Options {
             root_ca,
             service_account_private_key_file: self.service_account_private_key_file,
             endpoints: self.endpoints.into_settings().map_err(OptionsError::Endpoints)?,
-            node_lifecycle: self.node_lifecycle.into_settings().map_err(OptionsError::NodeLifecycle)?,
+            node_lifecycle: self
+                .node_lifecycle
+                .into_settings()
+                .map_err(OptionsError::NodeLifecycle)?,
             node_ipam: self.node_ipam.into_settings().map_err(OptionsError::NodeLifecycle)?,
-            resourcequota: self.resourcequota.into_settings().map_err(OptionsError::NodeLifecycle)?,
+            resourcequota: self
+                .resourcequota
+                .into_settings()
+                .map_err(OptionsError::NodeLifecycle)?,
             concurrency: Concurrency {
                 replicaset: self.concurrent_replicaset_syncs,
                 deployment: self.concurrent_deployment_syncs,

@@ -73,12 +73,7 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
 /// Upstream plugin names accepted in configuration that have no effect
 /// here: the queue sort and binder are built in; NodeVolumeLimits and
 /// DynamicResources are not implemented yet.
-pub const NOT_IMPLEMENTED: &[&str] = &[
-    "PrioritySort",
-    "DefaultBinder",
-    "NodeVolumeLimits",
-    "DynamicResources",
-];
+pub const NOT_IMPLEMENTED: &[&str] = &["PrioritySort", "DefaultBinder", "NodeVolumeLimits", "DynamicResources"];
 
 /// Per-plugin arguments from the configuration (`pluginConfig[].args`),
 /// by plugin name.

@@ -104,10 +104,16 @@ pub async fn run(ctx: ControllerContext, clock: Arc<dyn Clock>) -> Result<(), Er
     c.cronjobs.wait_synced().await;
     c.jobs.wait_synced().await;
     let w = c.clone();
-    run_workers(CONTROLLER_NAME, queue, ctx.config.concurrency.cronjob, ctx.metrics.clone(), move |key| {
-        let w = w.clone();
-        async move { w.sync(&key).await }
-    })
+    run_workers(
+        CONTROLLER_NAME,
+        queue,
+        ctx.config.concurrency.cronjob,
+        ctx.metrics.clone(),
+        move |key| {
+            let w = w.clone();
+            async move { w.sync(&key).await }
+        },
+    )
     .await;
     Ok(())
 }

@@ -109,10 +109,16 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     c.nodes.wait_synced().await;
     c.revisions.wait_synced().await;
     let w = c.clone();
-    run_workers(NAME, queue, ctx.config.concurrency.daemonset, ctx.metrics.clone(), move |key| {
-        let w = w.clone();
-        async move { w.sync(&key).await }
-    })
+    run_workers(
+        NAME,
+        queue,
+        ctx.config.concurrency.daemonset,
+        ctx.metrics.clone(),
+        move |key| {
+            let w = w.clone();
+            async move { w.sync(&key).await }
+        },
+    )
     .await;
     Ok(())
 }

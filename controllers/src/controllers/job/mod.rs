@@ -99,10 +99,16 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     controller.jobs.wait_synced().await;
     controller.pods.wait_synced().await;
     let c = controller.clone();
-    let jobs = run_workers(CONTROLLER_NAME, queue, ctx.config.concurrency.job, ctx.metrics.clone(), move |key| {
-        let c = c.clone();
-        async move { c.sync(&key).await }
-    });
+    let jobs = run_workers(
+        CONTROLLER_NAME,
+        queue,
+        ctx.config.concurrency.job,
+        ctx.metrics.clone(),
+        move |key| {
+            let c = c.clone();
+            async move { c.sync(&key).await }
+        },
+    );
     let c = controller.clone();
     let orphan_workers = run_workers(
         "job-controller-orphan-pods",

@@ -87,10 +87,16 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     c.revisions.wait_synced().await;
     claims.wait_synced().await;
     let w = c.clone();
-    run_workers(NAME, queue, ctx.config.concurrency.statefulset, ctx.metrics.clone(), move |key| {
-        let w = w.clone();
-        async move { w.sync(&key).await }
-    })
+    run_workers(
+        NAME,
+        queue,
+        ctx.config.concurrency.statefulset,
+        ctx.metrics.clone(),
+        move |key| {
+            let w = w.clone();
+            async move { w.sync(&key).await }
+        },
+    )
     .await;
     Ok(())
 }
