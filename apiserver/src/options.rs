@@ -43,7 +43,7 @@ pub struct Options {
     /// Whether requests without credentials are served as `system:anonymous` (otherwise 401).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub anonymous_auth: bool,
-    /// Authorizers, comma-separated: RBAC (default), AlwaysAllow; Node is accepted and ignored.
+    /// Authorizers in order, comma-separated: Node, RBAC (default: both), AlwaysAllow.
     #[arg(long, value_delimiter = ',', default_value = "Node,RBAC", value_parser = parse_authorization_mode)]
     pub authorization_mode: Vec<String>,
     /// Admission plugins to enable besides the default ones, comma-separated.
