@@ -62,6 +62,8 @@ pub struct Config {
     pub node_ipam: controllers::node_ipam::Settings,
     /// ResourceQuota controller settings.
     pub resourcequota: controllers::resourcequota::Settings,
+    /// CSR signing CAs and duration (`--cluster-signing-*`).
+    pub certificates: controllers::certificates::Settings,
 }
 
 /// Worker counts, upstream's defaults.
@@ -109,6 +111,7 @@ impl Config {
             node_lifecycle: controllers::node_lifecycle::Settings::default(),
             node_ipam: controllers::node_ipam::Settings::default(),
             resourcequota: controllers::resourcequota::Settings::default(),
+            certificates: controllers::certificates::Settings::default(),
         }
     }
 }

@@ -212,6 +212,24 @@ pub const CONTROLLERS: &[ControllerDescriptor] = &[
         start: controllers::serviceaccount_token::start,
     },
     ControllerDescriptor {
+        name: "certificatesigningrequest-signing-controller",
+        aliases: &["csrsigning"],
+        disabled_by_default: false,
+        start: controllers::certificates::signer::start,
+    },
+    ControllerDescriptor {
+        name: "certificatesigningrequest-approving-controller",
+        aliases: &["csrapproving"],
+        disabled_by_default: false,
+        start: controllers::certificates::approver::start,
+    },
+    ControllerDescriptor {
+        name: "certificatesigningrequest-cleaner-controller",
+        aliases: &["csrcleaner"],
+        disabled_by_default: false,
+        start: controllers::certificates::cleaner::start,
+    },
+    ControllerDescriptor {
         name: "horizontal-pod-autoscaler-controller",
         aliases: &["horizontalpodautoscaling"],
         disabled_by_default: false,

@@ -76,6 +76,8 @@ pub struct Options {
     pub node_ipam: crate::controllers::node_ipam::SettingsFlags,
     #[command(flatten)]
     pub resourcequota: crate::controllers::resourcequota::SettingsFlags,
+    #[command(flatten)]
+    pub certificates: crate::controllers::certificates::SettingsFlags,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     pub log_format: String,
@@ -95,6 +97,9 @@ pub enum OptionsError {
     /// A node lifecycle, node IPAM or resource quota flag is invalid.
     #[error("{0}")]
     NodeLifecycle(String),
+    /// A CSR signing flag is invalid.
+    #[error("{0}")]
+    Certificates(String),
 }
 
 impl Options {
@@ -132,6 +137,7 @@ impl Options {
                 .resourcequota
                 .into_settings()
                 .map_err(OptionsError::NodeLifecycle)?,
+            certificates: self.certificates.into_settings().map_err(OptionsError::Certificates)?,
             concurrency: Concurrency {
                 replicaset: self.concurrent_replicaset_syncs,
                 deployment: self.concurrent_deployment_syncs,

@@ -2,6 +2,7 @@
 //! `pkg/controller/<name>`.
 
 pub mod bootstrap;
+pub mod certificates;
 pub mod controller_ref;
 pub mod cronjob;
 pub mod daemonset;
