@@ -4,13 +4,13 @@
 //! pods those workloads select (upstream's `helper.DefaultSelector`); and of
 //! PodDisruptionBudgets, which preemption respects where it can; and of
 //! PersistentVolumeClaims, PersistentVolumes and StorageClasses
-//! (VolumeBinding).
+//! (VolumeBinding), CSINodes and VolumeAttachments (NodeVolumeLimits).
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, ReplicationController, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::api::storage::v1::{CSINode, StorageClass, VolumeAttachment};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -33,6 +33,8 @@ pub struct Workloads {
     claims: Store<PersistentVolumeClaim>,
     volumes: Store<PersistentVolume>,
     classes: Store<StorageClass>,
+    csi_nodes: Store<CSINode>,
+    attachments: Store<VolumeAttachment>,
 }
 
 impl std::fmt::Debug for Workloads {
@@ -56,6 +58,8 @@ pub fn start(
     let (claims, pvcw) = reflector::store();
     let (volumes, pvw) = reflector::store();
     let (classes, scw) = reflector::store();
+    let (csi_nodes, cnw) = reflector::store();
+    let (attachments, vaw) = reflector::store();
     let cfg = watcher::Config::default();
     let s = watcher::watcher(Api::<Service>::all(client.clone()), cfg.clone())
         .default_backoff()
@@ -97,15 +101,35 @@ pub fn start(
                 async {}
             }
         });
-    let sc = watcher::watcher(Api::<StorageClass>::all(client.clone()), cfg)
+    let sc = watcher::watcher(Api::<StorageClass>::all(client.clone()), cfg.clone())
         .default_backoff()
         .reflect(scw)
+        .for_each({
+            let n = storage_changed.clone();
+            move |_| {
+                n.notify_one();
+                async {}
+            }
+        });
+    let cn = watcher::watcher(Api::<CSINode>::all(client.clone()), cfg.clone())
+        .default_backoff()
+        .reflect(cnw)
+        .for_each({
+            let n = storage_changed.clone();
+            move |_| {
+                n.notify_one();
+                async {}
+            }
+        });
+    let va = watcher::watcher(Api::<VolumeAttachment>::all(client.clone()), cfg)
+        .default_backoff()
+        .reflect(vaw)
         .for_each(move |_| {
             storage_changed.notify_one();
             async {}
         });
     let fut = async move {
-        tokio::join!(s, r, ss, c, b, pvc, pv, sc);
+        tokio::join!(s, r, ss, c, b, pvc, pv, sc, cn, va);
     };
     (
         Workloads {
@@ -117,6 +141,8 @@ pub fn start(
             claims,
             volumes,
             classes,
+            csi_nodes,
+            attachments,
         },
         fut,
     )
@@ -206,5 +232,15 @@ impl VolumeListers for Workloads {
     }
     fn class(&self, name: &str) -> Option<std::sync::Arc<StorageClass>> {
         self.classes.get(&ObjectRef::new(name))
+    }
+    fn csi_node(&self, node: &str) -> Option<std::sync::Arc<CSINode>> {
+        self.csi_nodes.get(&ObjectRef::new(node))
+    }
+    fn attachments(&self, node: &str) -> Vec<std::sync::Arc<VolumeAttachment>> {
+        self.attachments
+            .state()
+            .into_iter()
+            .filter(|va| va.spec.node_name == node)
+            .collect()
     }
 }

@@ -1,6 +1,7 @@
 //! The in-tree plugins (upstream's `pkg/scheduler/framework/plugins`), the
 //! registry that builds them by name, and the default profile.
 
+mod csi_migration;
 pub mod default_preemption;
 pub mod image_locality;
 pub mod inter_pod_affinity;
@@ -10,12 +11,14 @@ pub mod node_name;
 pub mod node_ports;
 pub mod node_resources_fit;
 pub mod node_unschedulable;
+pub mod node_volume_limits;
 pub mod pod_topology_spread;
 pub mod scheduling_gates;
 pub mod taint_toleration;
 #[cfg(test)]
 pub mod testing;
 pub mod volume_binding;
+mod volume_lookup;
 pub mod volume_restrictions;
 pub mod volume_zone;
 
@@ -71,9 +74,9 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
 ];
 
 /// Upstream plugin names accepted in configuration that have no effect
-/// here: the queue sort and binder are built in; NodeVolumeLimits and
-/// DynamicResources are not implemented yet.
-pub const NOT_IMPLEMENTED: &[&str] = &["PrioritySort", "DefaultBinder", "NodeVolumeLimits", "DynamicResources"];
+/// here: the queue sort and binder are built in; DynamicResources is not
+/// implemented yet.
+pub const NOT_IMPLEMENTED: &[&str] = &["PrioritySort", "DefaultBinder", "DynamicResources"];
 
 /// Per-plugin arguments from the configuration (`pluginConfig[].args`),
 /// by plugin name.
@@ -117,6 +120,7 @@ pub fn new_plugin(name: &str, ctx: &PluginContext, args: &PluginArgs) -> Option<
         "VolumeBinding" => Arc::new(volume_binding::VolumeBinding::new(ctx.volumes.clone())),
         "VolumeRestrictions" => Arc::new(volume_restrictions::VolumeRestrictions::new(ctx.volumes.clone())),
         "VolumeZone" => Arc::new(volume_zone::VolumeZone::new(ctx.volumes.clone())),
+        "NodeVolumeLimits" => Arc::new(node_volume_limits::NodeVolumeLimits::new(ctx.volumes.clone())),
         _ => return None,
     };
     Some(p)

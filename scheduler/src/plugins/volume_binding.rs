@@ -12,11 +12,12 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::api::storage::v1::{CSINode, StorageClass, VolumeAttachment};
 
 use crate::cache::Snapshot;
 use crate::framework::{ClusterEvent, Code, CycleState, Plugin, Point, PreFilterResult, Status};
 use crate::node_info::NodeInfo;
+use crate::plugins::volume_lookup::{claim_names, volume_name};
 use crate::pod_info::PodInfo;
 use crate::quantity::Quantity;
 use crate::selectors::node_selector_terms_match;
@@ -41,6 +42,15 @@ pub trait VolumeListers: Send + Sync {
     fn volume(&self, name: &str) -> Option<Arc<PersistentVolume>>;
     fn volumes(&self) -> Vec<Arc<PersistentVolume>>;
     fn class(&self, name: &str) -> Option<Arc<StorageClass>>;
+    /// The CSINode of node `node` (NodeVolumeLimits).
+    fn csi_node(&self, _node: &str) -> Option<Arc<CSINode>> {
+        None
+    }
+    /// The VolumeAttachments whose `spec.nodeName` is `node`
+    /// (NodeVolumeLimits).
+    fn attachments(&self, _node: &str) -> Vec<Arc<VolumeAttachment>> {
+        Vec::new()
+    }
 }
 
 /// No storage objects.
@@ -160,15 +170,7 @@ impl Plugin for VolumeBinding {
     }
 
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, _s: &Snapshot) -> (Status, PreFilterResult) {
-        let claims: Vec<&str> = pod
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.volumes.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.persistent_volume_claim.as_ref().map(|c| c.claim_name.as_str()))
-            .collect();
+        let claims = claim_names(pod);
         if claims.is_empty() {
             return (Status::skip(), None);
         }
@@ -187,11 +189,7 @@ impl Plugin for VolumeBinding {
             }
             // Fully bound: a volume name and the PV controller's
             // bind-completed annotation (a pre-bound claim is not yet).
-            let volume = pvc
-                .spec
-                .as_ref()
-                .and_then(|s| s.volume_name.clone())
-                .filter(|v| !v.is_empty());
+            let volume = volume_name(&pvc).map(str::to_string);
             let completed = pvc
                 .metadata
                 .annotations

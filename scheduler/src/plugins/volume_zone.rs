@@ -11,6 +11,7 @@ use crate::cache::Snapshot;
 use crate::framework::{ClusterEvent, Code, CycleState, Plugin, Point, PreFilterResult, Status};
 use crate::node_info::NodeInfo;
 use crate::plugins::volume_binding::VolumeListers;
+use crate::plugins::volume_lookup::{claim_names, claim_volume, volume_name};
 use crate::pod_info::PodInfo;
 
 /// The plugin's name.
@@ -72,15 +73,7 @@ impl Plugin for VolumeZone {
     }
 
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, _s: &Snapshot) -> (Status, PreFilterResult) {
-        let claims: Vec<&str> = pod
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.volumes.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.persistent_volume_claim.as_ref().map(|c| c.claim_name.as_str()))
-            .collect();
+        let claims = claim_names(pod);
         if claims.is_empty() {
             return (Status::skip(), None);
         }
@@ -93,8 +86,7 @@ impl Plugin for VolumeZone {
                 return unresolvable(format!("persistentvolumeclaim \"{name}\" not found"));
             };
             let spec = pvc.spec.as_ref();
-            let pv_name = spec.and_then(|s| s.volume_name.as_deref()).unwrap_or("");
-            if pv_name.is_empty() {
+            if volume_name(&pvc).is_none() {
                 let class_name = spec.and_then(|s| s.storage_class_name.as_deref()).unwrap_or("");
                 if class_name.is_empty() {
                     return unresolvable("PersistentVolumeClaim had no pv name and storageClass name");
@@ -110,8 +102,10 @@ impl Plugin for VolumeZone {
                     Some(_) => return unresolvable("PersistentVolume had no name"),
                 }
             }
-            let Some(pv) = self.listers.volume(pv_name) else {
-                return unresolvable(format!("persistentvolumes \"{pv_name}\" not found"));
+            let pv = match claim_volume(self.listers.as_ref(), &pvc) {
+                Ok(Some(pv)) => pv,
+                Ok(None) => continue,
+                Err(pv_name) => return unresolvable(format!("persistentvolumes \"{pv_name}\" not found")),
             };
             let labels = pv.metadata.labels.as_ref();
             for (key, other) in TOPOLOGY_LABELS {
