@@ -19,6 +19,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch as tokio_watch;
 
+use crate::queue::WorkQueue;
+
 /// One change seen by an informer.
 #[derive(Debug)]
 pub enum Change<'a, K> {
@@ -28,6 +30,26 @@ pub enum Change<'a, K> {
     Updated { old: &'a Arc<K>, new: &'a Arc<K> },
     /// An object is gone (last known state).
     Deleted(&'a Arc<K>),
+}
+
+impl<'a, K> Change<'a, K> {
+    /// The object as it is now (its last known state if deleted).
+    pub fn object(&self) -> &'a Arc<K> {
+        match self {
+            Change::Added(o) | Change::Updated { new: o, .. } | Change::Deleted(o) => o,
+        }
+    }
+
+    /// Whether the object is gone.
+    pub fn is_deleted(&self) -> bool {
+        matches!(self, Change::Deleted(_))
+    }
+}
+
+/// A handler that queues the key of every object added, updated or
+/// deleted: what a controller registers on the kind it reconciles.
+pub fn enqueue_changes<K: Resource>(queue: WorkQueue<String>) -> impl Fn(Change<'_, K>) + Send + Sync + 'static {
+    move |change| queue.add(object_key(change.object().as_ref()))
 }
 
 type Handler<K> = Arc<dyn Fn(Change<'_, K>) + Send + Sync>;
@@ -297,4 +319,46 @@ pub fn object_key<K: Resource>(obj: &K) -> String {
 /// Splits a queue key into `(namespace, name)`.
 pub fn split_key(key: &str) -> (&str, &str) {
     key.split_once('/').unwrap_or(("", key))
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+    use crate::queue::ItemExponentialBackoff;
+
+    fn pod(namespace: &str, name: &str) -> Arc<Pod> {
+        Arc::new(Pod {
+            metadata: ObjectMeta {
+                namespace: Some(namespace.into()),
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            ..Pod::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn enqueue_changes_queues_the_current_object() {
+        let queue = WorkQueue::new(ItemExponentialBackoff::default(), |_| {});
+        let handler = enqueue_changes::<Pod>(queue.clone());
+        let (a, b_old, b_new, c) = (pod("ns", "a"), pod("ns", "b0"), pod("ns", "b"), pod("", "c"));
+        handler(Change::Added(&a));
+        handler(Change::Updated {
+            old: &b_old,
+            new: &b_new,
+        });
+        handler(Change::Deleted(&c));
+        queue.shut_down();
+        let mut keys = Vec::new();
+        while let Some(k) = queue.get().await {
+            queue.done(&k);
+            keys.push(k);
+        }
+        assert_eq!(keys, ["ns/a", "ns/b", "c"]);
+        assert!(Change::Deleted(&c).is_deleted());
+        assert!(!Change::Added(&a).is_deleted());
+    }
 }

@@ -4,6 +4,8 @@
 
 use std::future::Future;
 use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -37,6 +39,28 @@ pub fn new_queue(controller: &str, metrics: &Arc<Metrics>) -> WorkQueue<String> 
         depth.set(i64::try_from(len).unwrap_or(i64::MAX));
         adds.inc();
     })
+}
+
+/// Runs `workers` workers on `queue` until it shuts down, each reconciling
+/// a key with `sync` on the shared `controller`
+/// (`|c, key| c.sync(key).boxed()`).
+pub async fn run_controller_workers<C, F>(
+    name: &'static str,
+    queue: WorkQueue<String>,
+    workers: usize,
+    metrics: &Arc<Metrics>,
+    controller: Arc<C>,
+    sync: F,
+) where
+    C: Send + Sync + 'static,
+    F: for<'a> Fn(&'a C, &'a str) -> BoxFuture<'a, Result<Action, Error>> + Clone + Send + Sync + 'static,
+{
+    run_workers(name, queue, workers, metrics.clone(), move |key| {
+        let controller = controller.clone();
+        let sync = sync.clone();
+        async move { sync(&controller, &key).await }
+    })
+    .await;
 }
 
 /// Runs `workers` workers on `queue` until it shuts down.
@@ -76,4 +100,40 @@ pub async fn run_workers<F, Fut>(
         });
     }
     while set.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use futures::FutureExt;
+
+    use super::*;
+
+    struct Recorder {
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl Recorder {
+        async fn sync(&self, key: &str) -> Result<Action, Error> {
+            self.seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(key.to_string());
+            Ok(Action::Done)
+        }
+    }
+
+    #[tokio::test]
+    async fn controller_workers_sync_every_key_until_shut_down() {
+        let metrics = Arc::new(Metrics::new());
+        let queue = new_queue("test", &metrics);
+        queue.add("ns/a".to_string());
+        queue.add("ns/b".to_string());
+        queue.shut_down();
+        let c = Arc::new(Recorder { seen: Mutex::default() });
+        run_controller_workers("test", queue, 1, &metrics, c.clone(), |c, key| c.sync(key).boxed()).await;
+        let seen = c.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(seen, ["ns/a", "ns/b"]);
+    }
 }

@@ -9,7 +9,6 @@
 //! functions of the objects and `now` ([`scheduling`]); the clock is a
 //! [`Clock`] so tests can choose the time.
 
-pub mod schedule;
 pub mod scheduling;
 
 use std::collections::HashSet;
@@ -30,8 +29,8 @@ use crate::controllers::job::conditions::{COMPLETE, FAILED, find_true, is_finish
 use crate::error::{Error, ignore_not_found, is_already_exists, is_not_found};
 use crate::informer::{Change, Informer, object_key, split_key};
 use crate::manager::ControllerContext;
-use crate::runner::{Action, new_queue, run_workers};
-use schedule::{load_time_zone, parse};
+use crate::runner::{Action, new_queue, run_controller_workers};
+use rkube_cron::{load_time_zone, parse};
 use scheduling::{
     TOO_MANY_MISSED, job_from_template, job_name, jobs_past_history_limits, most_recent_schedule_time,
     next_schedule_duration,
@@ -103,16 +102,13 @@ pub async fn run(ctx: ControllerContext, clock: Arc<dyn Clock>) -> Result<(), Er
     });
     c.cronjobs.wait_synced().await;
     c.jobs.wait_synced().await;
-    let w = c.clone();
-    run_workers(
+    run_controller_workers(
         CONTROLLER_NAME,
         queue,
         ctx.config.concurrency.cronjob,
-        ctx.metrics.clone(),
-        move |key| {
-            let w = w.clone();
-            async move { w.sync(&key).await }
-        },
+        &ctx.metrics,
+        c,
+        |c, key| c.sync(key).boxed(),
     )
     .await;
     Ok(())

@@ -10,9 +10,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::jiff::tz::TimeZone;
 
-use super::schedule::Schedule;
 use crate::controllers::controller_ref::new_controller_ref;
 use crate::controllers::job::conditions::{COMPLETE, find_true, is_finished};
+use rkube_cron::Schedule;
 
 /// The annotation recording a Job's scheduled time.
 pub const SCHEDULED_TIMESTAMP_ANNOTATION: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
@@ -190,7 +190,7 @@ pub fn jobs_past_history_limits(cj: &CronJob, jobs: &[Arc<Job>]) -> Vec<Arc<Job>
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::controllers::cronjob::schedule::parse;
+    use rkube_cron::parse;
     use serde_json::json;
 
     fn cj(extra_spec: serde_json::Value, status: serde_json::Value) -> CronJob {

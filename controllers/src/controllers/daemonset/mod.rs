@@ -35,7 +35,7 @@ use crate::expectations::Expectations;
 use crate::informer::{Change, Informer, object_key, split_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 use manage::{NodePods, node_needs, pods_by_node, pods_for_missing_nodes, rolling_update};
 use node_fit::{pin_to_node, pod_template};
 
@@ -78,13 +78,12 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         queue: queue.clone(),
     });
     let h = c.clone();
-    c.sets.add_handler(move |change| match change {
-        Change::Added(d) | Change::Updated { new: d, .. } => h.queue.add(object_key(d.as_ref())),
-        Change::Deleted(d) => {
-            let key = object_key(d.as_ref());
+    c.sets.add_handler(move |change| {
+        let key = object_key(change.object().as_ref());
+        if change.is_deleted() {
             h.expectations.delete(&key);
-            h.queue.add(key);
         }
+        h.queue.add(key);
     });
     let h = c.clone();
     c.pods.add_handler(move |change| h.on_pod(change));
@@ -108,16 +107,13 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     c.pods.wait_synced().await;
     c.nodes.wait_synced().await;
     c.revisions.wait_synced().await;
-    let w = c.clone();
-    run_workers(
+    run_controller_workers(
         NAME,
         queue,
         ctx.config.concurrency.daemonset,
-        ctx.metrics.clone(),
-        move |key| {
-            let w = w.clone();
-            async move { w.sync(&key).await }
-        },
+        &ctx.metrics,
+        c,
+        |c, key| c.sync(key).boxed(),
     )
     .await;
     Ok(())

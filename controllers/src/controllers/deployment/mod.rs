@@ -27,10 +27,10 @@ use kube::ResourceExt;
 
 use crate::controllers::controller_ref::{controller_of, selector_is_empty, selector_matches};
 use crate::error::Error;
-use crate::informer::{Change, Informer, object_key};
+use crate::informer::{Change, Informer, enqueue_changes, object_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
-use crate::runner::{new_queue, run_workers};
+use crate::runner::{new_queue, run_controller_workers};
 
 const NAME: &str = "deployment-controller";
 
@@ -56,11 +56,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         pods: ctx.informers.get::<Pod>(),
         queue: queue.clone(),
     });
-    let h = c.clone();
-    c.deployments.add_handler(move |change| {
-        let (Change::Added(d) | Change::Updated { new: d, .. } | Change::Deleted(d)) = change;
-        h.queue.add(object_key(d.as_ref()));
-    });
+    c.deployments.add_handler(enqueue_changes(queue.clone()));
     let h = c.clone();
     c.replica_sets.add_handler(move |change| h.on_replica_set(change));
     let h = c.clone();
@@ -73,16 +69,13 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     c.deployments.wait_synced().await;
     c.replica_sets.wait_synced().await;
     c.pods.wait_synced().await;
-    let w = c.clone();
-    run_workers(
+    run_controller_workers(
         NAME,
         queue,
         ctx.config.concurrency.deployment,
-        ctx.metrics.clone(),
-        move |key| {
-            let w = w.clone();
-            async move { w.sync(&key).await }
-        },
+        &ctx.metrics,
+        c,
+        |c, key| c.sync(key).boxed(),
     )
     .await;
     Ok(())

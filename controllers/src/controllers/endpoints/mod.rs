@@ -24,10 +24,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams};
 
 use crate::error::{Error, is_not_found, status_code};
-use crate::informer::{Change, Informer, object_key, split_key};
+use crate::informer::{Change, Informer, enqueue_changes, object_key, split_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 use service_pods::{is_service_ip_set, pod_change, selects};
 pub use settings::{Settings, SettingsFlags};
 
@@ -64,11 +64,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         triggers: trigger_time::TriggerTimeTracker::default(),
         stale: Mutex::default(),
     });
-    let q = queue.clone();
-    c.services.add_handler(move |change| {
-        let (Change::Added(s) | Change::Updated { new: s, .. } | Change::Deleted(s)) = change;
-        q.add(object_key(s.as_ref()));
-    });
+    c.services.add_handler(enqueue_changes(queue.clone()));
     let q = queue.clone();
     c.endpoints.add_handler(move |change| {
         if let Change::Deleted(e) = change {
@@ -96,11 +92,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         }
     }
     let workers = ctx.config.endpoints.concurrent_endpoint_syncs;
-    run_workers(NAME, queue, workers, ctx.metrics.clone(), move |key| {
-        let c = c.clone();
-        async move { c.sync(&key).await }
-    })
-    .await;
+    run_controller_workers(NAME, queue, workers, &ctx.metrics, c, |c, key| c.sync(key).boxed()).await;
     Ok(())
 }
 

@@ -27,10 +27,10 @@ use crate::controllers::endpoints::service_pods::selects;
 use crate::controllers::endpoints::trigger_time::{self, TriggerTimeTracker};
 use crate::controllers::endpoints::{is_namespace_terminating, services_to_sync};
 use crate::error::{Error, is_not_found, status_code};
-use crate::informer::{Change, Informer, object_key, split_key};
+use crate::informer::{Change, Informer, enqueue_changes, object_key, split_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 use desired::{CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, ZONE_LABEL};
 
 const NAME: &str = "endpointslice-controller";
@@ -90,11 +90,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         triggers: TriggerTimeTracker::default(),
         max_endpoints_per_slice: ctx.config.endpoints.max_endpoints_per_slice,
     });
-    let q = queue.clone();
-    c.services.add_handler(move |change| {
-        let (Change::Added(s) | Change::Updated { new: s, .. } | Change::Deleted(s)) = change;
-        q.add(object_key(s.as_ref()));
-    });
+    c.services.add_handler(enqueue_changes(queue.clone()));
     let h = c.clone();
     c.pods.add_handler(move |change| {
         for key in services_to_sync(&h.services, change) {
@@ -123,11 +119,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     c.nodes.wait_synced().await;
     c.slices.wait_synced().await;
     let workers = ctx.config.endpoints.concurrent_service_endpoint_syncs;
-    run_workers(NAME, queue, workers, ctx.metrics.clone(), move |key| {
-        let c = c.clone();
-        async move { c.sync(&key).await }
-    })
-    .await;
+    run_controller_workers(NAME, queue, workers, &ctx.metrics, c, |c, key| c.sync(key).boxed()).await;
     Ok(())
 }
 

@@ -45,7 +45,7 @@ use crate::expectations::Expectations;
 use crate::informer::{Change, Informer, object_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
-use crate::runner::{new_queue, run_workers};
+use crate::runner::{new_queue, run_controller_workers};
 use backoff::BackoffRecord;
 use pod_template::has_tracking_finalizer;
 use tracking::FinalizerExpectations;
@@ -98,27 +98,21 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     controller.pods.add_handler(move |change| c.on_pod(change));
     controller.jobs.wait_synced().await;
     controller.pods.wait_synced().await;
-    let c = controller.clone();
-    let jobs = run_workers(
+    let jobs = run_controller_workers(
         CONTROLLER_NAME,
         queue,
         ctx.config.concurrency.job,
-        ctx.metrics.clone(),
-        move |key| {
-            let c = c.clone();
-            async move { c.sync(&key).await }
-        },
+        &ctx.metrics,
+        controller.clone(),
+        |c, key| c.sync(key).boxed(),
     );
-    let c = controller.clone();
-    let orphan_workers = run_workers(
+    let orphan_workers = run_controller_workers(
         "job-controller-orphan-pods",
         orphans,
         1,
-        ctx.metrics.clone(),
-        move |key| {
-            let c = c.clone();
-            async move { c.sync_orphan_pod(&key).await }
-        },
+        &ctx.metrics,
+        controller.clone(),
+        |c, key| c.sync_orphan_pod(key).boxed(),
     );
     futures::join!(jobs, orphan_workers);
     Ok(())

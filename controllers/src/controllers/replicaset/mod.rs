@@ -33,7 +33,7 @@ use crate::expectations::Expectations;
 use crate::informer::{Change, Informer, object_key, split_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 use source::Source;
 
 /// At most this many pods are created or deleted in one sync (upstream's
@@ -82,29 +82,24 @@ async fn run(ctx: ControllerContext, source: Source) -> Result<(), Error> {
         c.queue.add(key);
     };
     match &source {
-        Source::ReplicaSets(i) => i.add_handler(move |change| match change {
-            Change::Added(o) | Change::Updated { new: o, .. } => on_owner(object_key(o.as_ref()), false),
-            Change::Deleted(o) => on_owner(object_key(o.as_ref()), true),
-        }),
-        Source::ReplicationControllers(i) => i.add_handler(move |change| match change {
-            Change::Added(o) | Change::Updated { new: o, .. } => on_owner(object_key(o.as_ref()), false),
-            Change::Deleted(o) => on_owner(object_key(o.as_ref()), true),
-        }),
+        Source::ReplicaSets(i) => {
+            i.add_handler(move |change| on_owner(object_key(change.object().as_ref()), change.is_deleted()))
+        }
+        Source::ReplicationControllers(i) => {
+            i.add_handler(move |change| on_owner(object_key(change.object().as_ref()), change.is_deleted()))
+        }
     }
     let c = controller.clone();
     controller.pods.add_handler(move |change| c.on_pod(change));
     controller.source.wait_synced().await;
     controller.pods.wait_synced().await;
-    let c = controller.clone();
-    run_workers(
+    run_controller_workers(
         name,
         queue,
         ctx.config.concurrency.replicaset,
-        ctx.metrics.clone(),
-        move |key| {
-            let c = c.clone();
-            async move { c.sync(&key).await }
-        },
+        &ctx.metrics,
+        controller.clone(),
+        |c, key| c.sync(key).boxed(),
     )
     .await;
     Ok(())

@@ -33,10 +33,10 @@ use crate::controllers::controller_ref::{
 use crate::controllers::events::EventRecorder;
 use crate::controllers::history::{ReleasePolicy, claim_revisions, sort_revisions, template_of};
 use crate::error::{Error, ignore_not_found, is_conflict, is_not_found, status_code};
-use crate::informer::{Change, Informer, object_key, split_key};
+use crate::informer::{Change, Informer, enqueue_changes, object_key, split_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 use identity::is_member_of;
 use plan::{Input, complete_rolling_update, status_changed};
 use pod_control::PodControl;
@@ -75,27 +75,20 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         },
         queue: queue.clone(),
     });
-    let h = c.clone();
-    c.sets.add_handler(move |change| {
-        let (Change::Added(s) | Change::Updated { new: s, .. } | Change::Deleted(s)) = change;
-        h.queue.add(object_key(s.as_ref()));
-    });
+    c.sets.add_handler(enqueue_changes(queue.clone()));
     let h = c.clone();
     c.pods.add_handler(move |change| h.on_pod(change));
     c.sets.wait_synced().await;
     c.pods.wait_synced().await;
     c.revisions.wait_synced().await;
     claims.wait_synced().await;
-    let w = c.clone();
-    run_workers(
+    run_controller_workers(
         NAME,
         queue,
         ctx.config.concurrency.statefulset,
-        ctx.metrics.clone(),
-        move |key| {
-            let w = w.clone();
-            async move { w.sync(&key).await }
-        },
+        &ctx.metrics,
+        c,
+        |c, key| c.sync(key).boxed(),
     )
     .await;
     Ok(())

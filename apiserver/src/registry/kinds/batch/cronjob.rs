@@ -12,7 +12,6 @@ use crate::validation::{FieldError, FieldErrors};
 use super::super::apps::workload::spec_mut;
 use super::super::default_traits;
 use super::super::pod::defaults::{default_pod_template, set_default};
-use super::cron;
 use super::job::validate_job_spec;
 
 /// CronJob names leave room for the 11-character suffix of their jobs.
@@ -39,7 +38,7 @@ pub fn default_cronjob(obj: &mut Object) {
 /// `validateScheduleFormat` plus the TZ rules.
 fn validate_schedule(schedule: &str, allow_tz: bool, has_time_zone: bool, errs: &mut FieldErrors) {
     let path = "spec.schedule";
-    if let Err(e) = cron::parse_standard(schedule) {
+    if let Err(e) = rkube_cron::parse(schedule) {
         errs.push(FieldError::invalid(path, schedule, e));
     }
     if schedule.contains("TZ") {
@@ -72,7 +71,7 @@ fn validate_time_zone(tz: Option<&Value>, errs: &mut FieldErrors) {
         return;
     }
     for part in tz.split('/') {
-        if part == "." || part == ".." || part.starts_with('-') || !cron::valid_zone_part(part) {
+        if part == "." || part == ".." || part.starts_with('-') || !rkube_cron::valid_zone_part(part) {
             errs.push(FieldError::invalid(path, tz, format!("unknown time zone {tz}")));
             return;
         }
@@ -84,7 +83,7 @@ fn validate_time_zone(tz: Option<&Value>, errs: &mut FieldErrors) {
             "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones",
         ));
     }
-    if let Err(e) = cron::load_location(tz) {
+    if let Err(e) = rkube_cron::check_time_zone(tz) {
         errs.push(FieldError::invalid(path, tz, e));
     }
 }

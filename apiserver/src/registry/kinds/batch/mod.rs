@@ -2,7 +2,6 @@
 //! (upstream's `pkg/registry/batch/*/strategy.go`,
 //! `pkg/apis/batch/v1/defaults.go` and `pkg/apis/batch/validation`).
 
-pub mod cron;
 pub mod cronjob;
 pub mod job;
 #[cfg(test)]
