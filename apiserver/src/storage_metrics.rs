@@ -58,6 +58,14 @@ impl InstrumentedStore {
         InstrumentedStore { inner, duration }
     }
 
+    /// Awaits `call`, recording how long it took as `operation` on `key`.
+    async fn timed<T>(&self, operation: &'static str, key: &str, call: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let result = call.await;
+        self.observe(operation, key, started);
+        result
+    }
+
     fn observe(&self, operation: &'static str, key: &str, started: Instant) {
         self.duration
             .get_or_create(&StorageLabels {
@@ -77,67 +85,42 @@ impl Store for InstrumentedStore {
     }
 
     async fn get(&self, key: &str, revision: Option<Revision>) -> Result<Option<KeyValue>> {
-        let t = Instant::now();
-        let r = self.inner.get(key, revision).await;
-        self.observe("get", key, t);
-        r
+        self.timed("get", key, self.inner.get(key, revision)).await
     }
 
     async fn list(&self, prefix: &str, options: ListOptions) -> Result<ListResult> {
-        let t = Instant::now();
-        let r = self.inner.list(prefix, options).await;
-        self.observe("list", prefix, t);
-        r
+        self.timed("list", prefix, self.inner.list(prefix, options)).await
     }
 
     async fn count(&self, prefix: &str) -> Result<i64> {
-        let t = Instant::now();
-        let r = self.inner.count(prefix).await;
-        self.observe("count", prefix, t);
-        r
+        self.timed("count", prefix, self.inner.count(prefix)).await
     }
 
     async fn create(&self, key: &str, value: Bytes) -> Result<Revision> {
-        let t = Instant::now();
-        let r = self.inner.create(key, value).await;
-        self.observe("create", key, t);
-        r
+        self.timed("create", key, self.inner.create(key, value)).await
     }
 
     async fn update(&self, key: &str, value: Bytes, expected_mod_revision: Revision) -> Result<Revision> {
-        let t = Instant::now();
-        let r = self.inner.update(key, value, expected_mod_revision).await;
-        self.observe("update", key, t);
-        r
+        self.timed("update", key, self.inner.update(key, value, expected_mod_revision))
+            .await
     }
 
     async fn delete(&self, key: &str, expected_mod_revision: Option<Revision>) -> Result<(Revision, KeyValue)> {
-        let t = Instant::now();
-        let r = self.inner.delete(key, expected_mod_revision).await;
-        self.observe("delete", key, t);
-        r
+        self.timed("delete", key, self.inner.delete(key, expected_mod_revision))
+            .await
     }
 
     async fn watch(&self, prefix: &str, after: Option<Revision>) -> Result<WatchStream> {
         // Only starting the watch is timed; it then runs for long.
-        let t = Instant::now();
-        let r = self.inner.watch(prefix, after).await;
-        self.observe("watch", prefix, t);
-        r
+        self.timed("watch", prefix, self.inner.watch(prefix, after)).await
     }
 
     async fn current_revision(&self) -> Result<Revision> {
-        let t = Instant::now();
-        let r = self.inner.current_revision().await;
-        self.observe("getRevision", "", t);
-        r
+        self.timed("getRevision", "", self.inner.current_revision()).await
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
-        let t = Instant::now();
-        let r = self.inner.compact(revision).await;
-        self.observe("compact", "", t);
-        r
+        self.timed("compact", "", self.inner.compact(revision)).await
     }
 }
 

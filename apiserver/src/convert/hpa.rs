@@ -32,284 +32,174 @@ fn is_cpu_utilization(m: &Value) -> bool {
         && get(m, &["resource", "target", "averageUtilization"]).is_some_and(|v| !v.is_null())
 }
 
-/// A v2 `MetricSpec` in v1's annotation shape.
-fn metric_spec_to_v1(m: &Value) -> Value {
-    let kind = m.get("type").and_then(Value::as_str).unwrap_or("");
-    let mut out = Map::new();
-    out.insert("type".into(), json!(kind));
-    match kind {
-        "Object" => {
-            let src = m.get("object").cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            put(&mut o, "target", src.get("describedObject"));
-            put(&mut o, "metricName", get(&src, &["metric", "name"]));
-            put(&mut o, "targetValue", get(&src, &["target", "value"]));
-            put(&mut o, "selector", get(&src, &["metric", "selector"]));
-            put(&mut o, "averageValue", get(&src, &["target", "averageValue"]));
-            out.insert("object".into(), Value::Object(o));
-        }
-        "Pods" => {
-            let src = m.get("pods").cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            put(&mut o, "metricName", get(&src, &["metric", "name"]));
-            put(&mut o, "targetAverageValue", get(&src, &["target", "averageValue"]));
-            put(&mut o, "selector", get(&src, &["metric", "selector"]));
-            out.insert("pods".into(), Value::Object(o));
-        }
-        "Resource" | "ContainerResource" => {
-            let field = if kind == "Resource" {
-                "resource"
-            } else {
-                "containerResource"
-            };
-            let src = m.get(field).cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            put(&mut o, "name", src.get("name"));
-            put(
-                &mut o,
-                "targetAverageUtilization",
-                get(&src, &["target", "averageUtilization"]),
-            );
-            put(&mut o, "targetAverageValue", get(&src, &["target", "averageValue"]));
-            put(&mut o, "container", src.get("container"));
-            out.insert(field.into(), Value::Object(o));
-        }
-        "External" => {
-            let src = m.get("external").cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            put(&mut o, "metricName", get(&src, &["metric", "name"]));
-            put(&mut o, "metricSelector", get(&src, &["metric", "selector"]));
-            put(&mut o, "targetValue", get(&src, &["target", "value"]));
-            put(&mut o, "targetAverageValue", get(&src, &["target", "averageValue"]));
-            out.insert("external".into(), Value::Object(o));
-        }
-        _ => {}
-    }
-    Value::Object(out)
+/// Which half of a metric is converted: a spec's `target` or a status's
+/// `current`. v1's field names start with the same word (`targetValue`,
+/// `currentValue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Spec,
+    Status,
 }
 
-/// A v1 annotation `MetricSpec` back in v2's shape.
-fn metric_spec_to_v2(m: &Value) -> Value {
-    let kind = m.get("type").and_then(Value::as_str).unwrap_or("");
-    let metric = |src: &Value, name: &str, selector: &str| {
-        let mut o = Map::new();
-        put(&mut o, "name", src.get(name));
-        put(&mut o, "selector", src.get(selector));
-        Value::Object(o)
-    };
-    let target = |src: &Value, value: Option<&str>, average: Option<&str>, utilization: Option<&str>| {
-        let mut t = Map::new();
-        let pick = |f: Option<&str>| f.and_then(|f| src.get(f)).filter(|v| !v.is_null());
-        if let Some(v) = pick(utilization) {
-            t.insert("type".into(), json!("Utilization"));
-            t.insert("averageUtilization".into(), v.clone());
-        } else if let Some(v) = pick(average) {
-            t.insert("type".into(), json!("AverageValue"));
-            t.insert("averageValue".into(), v.clone());
-        } else if let Some(v) = pick(value) {
-            t.insert("type".into(), json!("Value"));
-            t.insert("value".into(), v.clone());
+impl Part {
+    fn section(self) -> &'static str {
+        match self {
+            Part::Spec => "target",
+            Part::Status => "current",
         }
-        Value::Object(t)
-    };
-    let mut out = Map::new();
-    out.insert("type".into(), json!(kind));
-    match kind {
-        "Object" => {
-            let src = m.get("object").cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            put(&mut o, "describedObject", src.get("target"));
-            o.insert("metric".into(), metric(&src, "metricName", "selector"));
-            o.insert(
-                "target".into(),
-                target(&src, Some("targetValue"), Some("averageValue"), None),
-            );
-            out.insert("object".into(), Value::Object(o));
-        }
-        "Pods" => {
-            let src = m.get("pods").cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            o.insert("metric".into(), metric(&src, "metricName", "selector"));
-            o.insert("target".into(), target(&src, None, Some("targetAverageValue"), None));
-            out.insert("pods".into(), Value::Object(o));
-        }
-        "Resource" | "ContainerResource" => {
-            let field = if kind == "Resource" {
-                "resource"
-            } else {
-                "containerResource"
-            };
-            let src = m.get(field).cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            put(&mut o, "name", src.get("name"));
-            put(&mut o, "container", src.get("container"));
-            o.insert(
-                "target".into(),
-                target(&src, None, Some("targetAverageValue"), Some("targetAverageUtilization")),
-            );
-            out.insert(field.into(), Value::Object(o));
-        }
-        "External" => {
-            let src = m.get("external").cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            o.insert("metric".into(), metric(&src, "metricName", "metricSelector"));
-            o.insert(
-                "target".into(),
-                target(&src, Some("targetValue"), Some("targetAverageValue"), None),
-            );
-            out.insert("external".into(), Value::Object(o));
-        }
-        _ => {}
     }
-    Value::Object(out)
 }
 
-/// A v2 `MetricStatus` in v1's annotation shape.
-fn metric_status_to_v1(m: &Value) -> Value {
-    let kind = m.get("type").and_then(Value::as_str).unwrap_or("");
-    let mut out = Map::new();
-    out.insert("type".into(), json!(kind));
-    match kind {
-        "Object" => {
-            let src = m.get("object").cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            put(&mut o, "target", src.get("describedObject"));
-            put(&mut o, "metricName", get(&src, &["metric", "name"]));
-            put(&mut o, "currentValue", get(&src, &["current", "value"]));
-            put(&mut o, "selector", get(&src, &["metric", "selector"]));
-            put(&mut o, "averageValue", get(&src, &["current", "averageValue"]));
-            out.insert("object".into(), Value::Object(o));
-        }
-        "Pods" => {
-            let src = m.get("pods").cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            put(&mut o, "metricName", get(&src, &["metric", "name"]));
-            put(&mut o, "currentAverageValue", get(&src, &["current", "averageValue"]));
-            put(&mut o, "selector", get(&src, &["metric", "selector"]));
-            out.insert("pods".into(), Value::Object(o));
-        }
-        "Resource" | "ContainerResource" => {
-            let field = if kind == "Resource" {
-                "resource"
-            } else {
-                "containerResource"
-            };
-            let src = m.get(field).cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            put(&mut o, "name", src.get("name"));
-            put(
-                &mut o,
-                "currentAverageUtilization",
-                get(&src, &["current", "averageUtilization"]),
-            );
-            put(&mut o, "currentAverageValue", get(&src, &["current", "averageValue"]));
-            put(&mut o, "container", src.get("container"));
-            out.insert(field.into(), Value::Object(o));
-        }
-        "External" => {
-            let src = m.get("external").cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            put(&mut o, "metricName", get(&src, &["metric", "name"]));
-            put(&mut o, "metricSelector", get(&src, &["metric", "selector"]));
-            put(&mut o, "currentValue", get(&src, &["current", "value"]));
-            put(&mut o, "currentAverageValue", get(&src, &["current", "averageValue"]));
-            out.insert("external".into(), Value::Object(o));
-        }
-        _ => {}
-    }
-    Value::Object(out)
+/// A v2 path segment standing for [`Part::section`].
+const SECTION: &str = "";
+
+/// One field of a v1 annotation metric and where v2 keeps it.
+struct Field {
+    /// The v1 name; with `prefixed`, after the section word
+    /// (`Value` -> `targetValue`).
+    v1: &'static str,
+    prefixed: bool,
+    v2: &'static [&'static str],
 }
 
-/// A v1 annotation `MetricStatus` back in v2's shape.
-fn metric_status_to_v2(m: &Value) -> Value {
-    let kind = m.get("type").and_then(Value::as_str).unwrap_or("");
-    let metric = |src: &Value, name: &str, selector: &str| {
-        let mut o = Map::new();
-        put(&mut o, "name", src.get(name));
-        put(&mut o, "selector", src.get(selector));
-        Value::Object(o)
-    };
-    let current = |src: &Value, fields: &[(&str, &str)]| {
-        let mut c = Map::new();
-        for (from, to) in fields {
-            put(&mut c, to, src.get(*from));
-        }
-        Value::Object(c)
-    };
-    let mut out = Map::new();
-    out.insert("type".into(), json!(kind));
-    match kind {
-        "Object" => {
-            let src = m.get("object").cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            put(&mut o, "describedObject", src.get("target"));
-            o.insert("metric".into(), metric(&src, "metricName", "selector"));
-            o.insert(
-                "current".into(),
-                current(&src, &[("currentValue", "value"), ("averageValue", "averageValue")]),
-            );
-            out.insert("object".into(), Value::Object(o));
-        }
-        "Pods" => {
-            let src = m.get("pods").cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            o.insert("metric".into(), metric(&src, "metricName", "selector"));
-            o.insert(
-                "current".into(),
-                current(&src, &[("currentAverageValue", "averageValue")]),
-            );
-            out.insert("pods".into(), Value::Object(o));
-        }
-        "Resource" | "ContainerResource" => {
-            let field = if kind == "Resource" {
-                "resource"
-            } else {
-                "containerResource"
-            };
-            let src = m.get(field).cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            put(&mut o, "name", src.get("name"));
-            put(&mut o, "container", src.get("container"));
-            o.insert(
-                "current".into(),
-                current(
-                    &src,
-                    &[
-                        ("currentAverageUtilization", "averageUtilization"),
-                        ("currentAverageValue", "averageValue"),
-                    ],
-                ),
-            );
-            out.insert(field.into(), Value::Object(o));
-        }
-        "External" => {
-            let src = m.get("external").cloned().unwrap_or(Value::Null);
-            let mut o = Map::new();
-            o.insert("metric".into(), metric(&src, "metricName", "metricSelector"));
-            o.insert(
-                "current".into(),
-                current(
-                    &src,
-                    &[("currentValue", "value"), ("currentAverageValue", "averageValue")],
-                ),
-            );
-            out.insert("external".into(), Value::Object(o));
-        }
-        _ => {}
+const fn same(v1: &'static str, v2: &'static [&'static str]) -> Field {
+    Field {
+        v1,
+        prefixed: false,
+        v2,
     }
-    Value::Object(out)
 }
 
-fn annotations_mut(obj: &mut Object) -> &mut Map<String, Value> {
-    let meta = object::meta_mut(obj);
-    let a = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
-    if !a.is_object() {
-        *a = Value::Object(Map::new());
+const fn prefixed(v1: &'static str, v2: &'static [&'static str]) -> Field {
+    Field { v1, prefixed: true, v2 }
+}
+
+impl Field {
+    fn v1_name(&self, part: Part) -> String {
+        if self.prefixed {
+            format!("{}{}", part.section(), self.v1)
+        } else {
+            self.v1.to_string()
+        }
     }
-    match a {
+
+    fn v2_path(&self, part: Part) -> Vec<&'static str> {
+        self.v2
+            .iter()
+            .map(|s| if *s == SECTION { part.section() } else { s })
+            .collect()
+    }
+}
+
+const OBJECT: &[Field] = &[
+    same("target", &["describedObject"]),
+    same("metricName", &["metric", "name"]),
+    same("selector", &["metric", "selector"]),
+    prefixed("Value", &[SECTION, "value"]),
+    same("averageValue", &[SECTION, "averageValue"]),
+];
+const PODS: &[Field] = &[
+    same("metricName", &["metric", "name"]),
+    same("selector", &["metric", "selector"]),
+    prefixed("AverageValue", &[SECTION, "averageValue"]),
+];
+const RESOURCE: &[Field] = &[
+    same("name", &["name"]),
+    same("container", &["container"]),
+    prefixed("AverageUtilization", &[SECTION, "averageUtilization"]),
+    prefixed("AverageValue", &[SECTION, "averageValue"]),
+];
+const EXTERNAL: &[Field] = &[
+    same("metricName", &["metric", "name"]),
+    same("metricSelector", &["metric", "selector"]),
+    prefixed("Value", &[SECTION, "value"]),
+    prefixed("AverageValue", &[SECTION, "averageValue"]),
+];
+
+/// The member holding a metric of `kind`, and its fields.
+fn fields_of(kind: &str) -> Option<(&'static str, &'static [Field])> {
+    Some(match kind {
+        "Object" => ("object", OBJECT),
+        "Pods" => ("pods", PODS),
+        "Resource" => ("resource", RESOURCE),
+        "ContainerResource" => ("containerResource", RESOURCE),
+        "External" => ("external", EXTERNAL),
+        _ => return None,
+    })
+}
+
+/// The object at `key` of `m`, made one if missing or not an object.
+fn child<'a>(m: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    let v = m.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if !v.is_object() {
+        *v = Value::Object(Map::new());
+    }
+    match v {
         Value::Object(m) => m,
         _ => unreachable!("just made an object"),
     }
+}
+
+/// A v2 `MetricSpec` or `MetricStatus` in v1's annotation shape.
+fn metric_to_v1(m: &Value, part: Part) -> Value {
+    let kind = m.get("type").and_then(Value::as_str).unwrap_or("");
+    let mut out = Map::new();
+    out.insert("type".into(), json!(kind));
+    if let Some((member, fields)) = fields_of(kind) {
+        let src = m.get(member).cloned().unwrap_or(Value::Null);
+        let mut o = Map::new();
+        for f in fields {
+            put(&mut o, &f.v1_name(part), get(&src, &f.v2_path(part)));
+        }
+        out.insert(member.into(), Value::Object(o));
+    }
+    Value::Object(out)
+}
+
+/// A v1 annotation metric back in v2's shape. A spec's target keeps one
+/// value, typed: the utilization, else the average value, else the value.
+fn metric_to_v2(m: &Value, part: Part) -> Value {
+    let kind = m.get("type").and_then(Value::as_str).unwrap_or("");
+    let mut out = Map::new();
+    out.insert("type".into(), json!(kind));
+    if let Some((member, fields)) = fields_of(kind) {
+        let src = m.get(member).cloned().unwrap_or(Value::Null);
+        let mut o = Map::new();
+        for f in fields {
+            let path = f.v2_path(part);
+            let Some((last, parents)) = path.split_last() else {
+                continue;
+            };
+            let node = parents.iter().fold(&mut o, |node, p| child(node, p));
+            put(node, last, src.get(f.v1_name(part)));
+        }
+        if part == Part::Spec {
+            let target = child(&mut o, "target");
+            *target = typed_target(target);
+        }
+        out.insert(member.into(), Value::Object(o));
+    }
+    Value::Object(out)
+}
+
+fn typed_target(t: &Map<String, Value>) -> Map<String, Value> {
+    let mut typed = Map::new();
+    for (field, kind) in [
+        ("averageUtilization", "Utilization"),
+        ("averageValue", "AverageValue"),
+        ("value", "Value"),
+    ] {
+        if let Some(v) = t.get(field) {
+            typed.insert("type".into(), json!(kind));
+            typed.insert(field.into(), v.clone());
+            break;
+        }
+    }
+    typed
+}
+
+fn annotations_mut(obj: &mut Object) -> &mut Map<String, Value> {
+    child(object::meta_mut(obj), "annotations")
 }
 
 /// Removes the round-trip annotations; drops an emptied annotation map.
@@ -360,7 +250,7 @@ pub fn v2_to_v1(mut obj: Object) -> Object {
     let others: Vec<Value> = metrics
         .iter()
         .filter(|m| !is_cpu_utilization(m))
-        .map(metric_spec_to_v1)
+        .map(|m| metric_to_v1(m, Part::Spec))
         .collect();
     if !others.is_empty() {
         annotations_mut(&mut obj).insert(METRICS.into(), encoded(&Value::Array(others)));
@@ -398,7 +288,7 @@ pub fn v2_to_v1(mut obj: Object) -> Object {
             );
         }
         if !current.is_empty() {
-            let v1: Vec<Value> = current.iter().map(metric_status_to_v1).collect();
+            let v1: Vec<Value> = current.iter().map(|m| metric_to_v1(m, Part::Status)).collect();
             annotations_mut(&mut obj).insert(CURRENT_METRICS.into(), encoded(&Value::Array(v1)));
         }
         if let Some(c) = status
@@ -429,7 +319,7 @@ pub fn v1_to_v2(mut obj: Object) -> Object {
     let mut metrics: Vec<Value> = decode(METRICS)
         .unwrap_or_default()
         .iter()
-        .map(metric_spec_to_v2)
+        .map(|m| metric_to_v2(m, Part::Spec))
         .collect();
     if let Some(cpu) = spec.get("targetCPUUtilizationPercentage").filter(|v| !v.is_null()) {
         metrics.push(json!({"type": "Resource", "resource": {"name": "cpu",
@@ -459,7 +349,7 @@ pub fn v1_to_v2(mut obj: Object) -> Object {
         );
         // The annotation has more than the CPU figure: it wins.
         if let Some(current) = decode(CURRENT_METRICS) {
-            let v2: Vec<Value> = current.iter().map(metric_status_to_v2).collect();
+            let v2: Vec<Value> = current.iter().map(|m| metric_to_v2(m, Part::Status)).collect();
             v2_status.insert("currentMetrics".into(), Value::Array(v2));
         } else if let Some(cpu) = status.get("currentCPUUtilizationPercentage").filter(|v| !v.is_null()) {
             v2_status.insert(
@@ -543,6 +433,42 @@ mod tests {
         assert_eq!(back["spec"]["behavior"], original["spec"]["behavior"]);
         assert_eq!(back["status"]["currentMetrics"], original["status"]["currentMetrics"]);
         assert_eq!(back["status"]["conditions"], original["status"]["conditions"]);
+    }
+
+    #[test]
+    fn every_metric_kind_maps_both_ways() {
+        let spec = json!({"type": "Object", "object": {"describedObject": {"kind": "Service", "name": "s"},
+            "metric": {"name": "hits", "selector": {"matchLabels": {"a": "b"}}},
+            "target": {"type": "AverageValue", "averageValue": "5"}}});
+        let v1 = metric_to_v1(&spec, Part::Spec);
+        assert_eq!(
+            v1,
+            json!({"type": "Object", "object": {"target": {"kind": "Service", "name": "s"}, "metricName": "hits",
+                "selector": {"matchLabels": {"a": "b"}}, "averageValue": "5"}})
+        );
+        assert_eq!(metric_to_v2(&v1, Part::Spec), spec);
+        let status = json!({"type": "ContainerResource", "containerResource": {"name": "memory", "container": "app",
+            "current": {"averageUtilization": 80, "averageValue": "1Gi"}}});
+        let v1 = metric_to_v1(&status, Part::Status);
+        assert_eq!(
+            v1,
+            json!({"type": "ContainerResource", "containerResource": {"name": "memory", "container": "app",
+                "currentAverageUtilization": 80, "currentAverageValue": "1Gi"}})
+        );
+        assert_eq!(metric_to_v2(&v1, Part::Status), status);
+        // A v1 target with several values keeps the first of utilization,
+        // average value, value.
+        let v1 =
+            json!({"type": "External", "external": {"metricName": "q", "targetValue": "1", "targetAverageValue": "2"}});
+        assert_eq!(
+            metric_to_v2(&v1, Part::Spec),
+            json!({"type": "External", "external": {"metric": {"name": "q"},
+                "target": {"type": "AverageValue", "averageValue": "2"}}})
+        );
+        assert_eq!(
+            metric_to_v2(&json!({"type": "Other"}), Part::Spec),
+            json!({"type": "Other"})
+        );
     }
 
     #[test]

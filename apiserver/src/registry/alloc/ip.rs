@@ -4,10 +4,11 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use bytes::Bytes;
-use rkube_storage::{ListOptions, StorageError, Store};
+use rkube_storage::{StorageError, Store};
 use serde_json::{Value, json};
 
 use super::Ipv4Cidr;
+use super::records::{allocation_order, recorded, release_owned};
 use crate::registry::object::{self, Object};
 
 /// Storage prefix of IPAddress objects (the generic store's key scheme).
@@ -114,58 +115,29 @@ impl IpAllocator {
         if dry_run {
             return Ok((self.range.network, None));
         }
-        let used = self.used(storage).await?;
+        let used: HashSet<Ipv4Addr> = recorded(storage, IPADDRESS_PREFIX).await?;
         let (first, last) = (self.range.first(), self.range.last());
-        let split = first
-            .saturating_add(self.range.static_band())
-            .min(last.saturating_add(1));
-        let mut bands = vec![(split, last)];
-        if split > first {
-            bands.push((first, split - 1));
-        }
-        for (lo, hi) in bands {
-            if hi < lo {
+        for ip in allocation_order(first, last, self.range.static_band()).map(Ipv4Addr::from) {
+            if used.contains(&ip) {
                 continue;
             }
-            let span = u64::from(hi - lo) + 1;
-            let start = rand::random_range(0..span);
-            for i in 0..span {
-                let ip = Ipv4Addr::from(lo + ((start + i) % span) as u32);
-                if used.contains(&ip) {
-                    continue;
-                }
-                match self.allocate(storage, ip, svc, false).await {
-                    Ok(key) => return Ok((ip, key)),
-                    // Lost a race for this address: try the next one.
-                    Err(IpError::Allocated) => continue,
-                    Err(e) => return Err(e),
-                }
+            match self.allocate(storage, ip, svc, false).await {
+                Ok(key) => return Ok((ip, key)),
+                // Lost a race for this address: try the next one.
+                Err(IpError::Allocated) => continue,
+                Err(e) => return Err(e),
             }
         }
         Err(IpError::Full)
     }
 
-    /// Addresses that have an IPAddress object.
-    async fn used(&self, storage: &dyn Store) -> Result<HashSet<Ipv4Addr>, StorageError> {
-        let list = storage.list(IPADDRESS_PREFIX, ListOptions::default()).await?;
-        Ok(list
-            .items
-            .iter()
-            .filter_map(|kv| kv.key.strip_prefix(IPADDRESS_PREFIX)?.parse().ok())
-            .collect())
-    }
-
     /// Deletes the IPAddress object of `ip` if it still belongs to `svc`.
     pub async fn release(&self, storage: &dyn Store, ip: Ipv4Addr, svc: ServiceRef<'_>) {
-        let key = key(ip);
-        let Ok(Some(kv)) = storage.get(&key, None).await else {
-            return;
-        };
-        let owned = serde_json::from_slice::<Value>(&kv.value).ok().is_some_and(|v| {
+        let owned = |v: &Value| {
             let r = &v["spec"]["parentRef"];
             r["resource"] == "services" && r["namespace"] == svc.namespace && r["name"] == svc.name
-        });
-        if owned && let Err(e) = storage.delete(&key, Some(kv.mod_revision)).await {
+        };
+        if let Err(e) = release_owned(storage, &key(ip), owned).await {
             tracing::info!(ip = %ip, error = %e, "releasing a ClusterIP");
         }
     }

@@ -17,6 +17,7 @@
 
 pub mod ip;
 pub mod ports;
+mod records;
 pub mod service;
 
 use std::net::Ipv4Addr;

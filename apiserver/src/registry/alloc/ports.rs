@@ -4,10 +4,11 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use rkube_storage::{ListOptions, StorageError, Store};
+use rkube_storage::{StorageError, Store};
 use serde_json::{Value, json};
 
 use super::ip::ServiceRef;
+use super::records::{allocation_order, recorded, release_owned};
 use super::{NODE_PORT_PREFIX, port_static_band};
 
 /// Why a port could not be allocated (upstream's `portallocator` errors).
@@ -82,59 +83,30 @@ impl PortAllocator {
         avoid: &HashSet<u16>,
         dry_run: bool,
     ) -> Result<(u16, Option<String>), PortError> {
-        let used = self.used(storage).await?;
+        let used: HashSet<u16> = recorded(storage, NODE_PORT_PREFIX).await?;
         let (first, last) = (u32::from(self.range.0), u32::from(self.range.1));
-        if last < first {
-            return Err(PortError::Full);
-        }
-        let split = (first + port_static_band(last - first + 1)).min(last + 1);
-        let mut bands = vec![(split, last)];
-        if split > first {
-            bands.push((first, split - 1));
-        }
-        for (lo, hi) in bands {
-            if hi < lo {
+        let band = port_static_band((last + 1).saturating_sub(first));
+        for port in allocation_order(first, last, band) {
+            let port = port as u16;
+            if used.contains(&port) || avoid.contains(&port) {
                 continue;
             }
-            let span = hi - lo + 1;
-            let start = rand::random_range(0..span);
-            for i in 0..span {
-                let port = (lo + (start + i) % span) as u16;
-                if used.contains(&port) || avoid.contains(&port) {
-                    continue;
-                }
-                if dry_run {
-                    return Ok((port, None));
-                }
-                match self.allocate(storage, i64::from(port), svc, false).await {
-                    Ok(key) => return Ok((port, key)),
-                    Err(PortError::Allocated) => continue,
-                    Err(e) => return Err(e),
-                }
+            if dry_run {
+                return Ok((port, None));
+            }
+            match self.allocate(storage, i64::from(port), svc, false).await {
+                Ok(key) => return Ok((port, key)),
+                Err(PortError::Allocated) => continue,
+                Err(e) => return Err(e),
             }
         }
         Err(PortError::Full)
     }
 
-    async fn used(&self, storage: &dyn Store) -> Result<HashSet<u16>, StorageError> {
-        let list = storage.list(NODE_PORT_PREFIX, ListOptions::default()).await?;
-        Ok(list
-            .items
-            .iter()
-            .filter_map(|kv| kv.key.strip_prefix(NODE_PORT_PREFIX)?.parse().ok())
-            .collect())
-    }
-
     /// Frees `port` if it still belongs to `svc`.
     pub async fn release(&self, storage: &dyn Store, port: u16, svc: ServiceRef<'_>) {
-        let key = key(port);
-        let Ok(Some(kv)) = storage.get(&key, None).await else {
-            return;
-        };
-        let owned = serde_json::from_slice::<Value>(&kv.value)
-            .ok()
-            .is_some_and(|v| v["namespace"] == svc.namespace && v["name"] == svc.name);
-        if owned && let Err(e) = storage.delete(&key, Some(kv.mod_revision)).await {
+        let owned = |v: &Value| v["namespace"] == svc.namespace && v["name"] == svc.name;
+        if let Err(e) = release_owned(storage, &key(port), owned).await {
             tracing::info!(port, error = %e, "releasing a node port");
         }
     }

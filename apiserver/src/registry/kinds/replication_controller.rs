@@ -13,6 +13,7 @@ use crate::validation::pod_spec::label_selector::{mismatch_error, template_label
 use crate::validation::pod_spec::validate_pod_template_spec;
 use crate::validation::{FieldError, FieldErrors};
 
+use super::apps::replicaset::validate_replicaset_status;
 use super::apps::workload::{self, spec, spec_mut};
 use super::default_traits;
 use super::pod::defaults::{default_pod_template, set_default};
@@ -78,21 +79,6 @@ pub fn validate_replication_controller_spec(o: &Object) -> FieldErrors {
     errs
 }
 
-fn validate_status(o: &Object) -> FieldErrors {
-    workload::validate_replica_status(
-        o.get("status"),
-        &[
-            "replicas",
-            "fullyLabeledReplicas",
-            "readyReplicas",
-            "availableReplicas",
-            "observedGeneration",
-        ],
-        &["fullyLabeledReplicas", "readyReplicas", "availableReplicas"],
-        Some("cannot be greater than readyReplicas"),
-    )
-}
-
 impl Strategy for ReplicationControllerStrategy {
     fn traits(&self) -> KindTraits {
         default_traits("", "replicationcontrollers")
@@ -113,7 +99,8 @@ impl Strategy for ReplicationControllerStrategy {
     fn validate_update(&self, new: &Object, old: &Object) -> FieldErrors {
         let mut errs = validate_replication_controller_spec(new);
         if workload::status_changed(new, old) {
-            errs.extend(validate_status(new));
+            // `ValidateReplicationControllerStatus` checks what the ReplicaSet one does.
+            errs.extend(validate_replicaset_status(new));
         }
         errs
     }
