@@ -9,6 +9,8 @@
 //! - [`simnodes`]: simulated nodes (binary `rkube-simnodes`): Nodes,
 //!   Leases and pods played through the API, for scheduler tests and scale
 //!   runs without containers.
+//! - [`scale_run`]: the cluster scale run, cluster-loader2 style
+//!   (`hack/bench-scale.sh`, binary `bench-scale`).
 //! - [`sched_bench`]: scheduler throughput in the style of scheduler_perf
 //!   (`hack/bench-scheduler.sh`, binary `bench-scheduler`).
 //! - [`storage_bench`]: the storage benchmark (`hack/bench-storage.sh`,
@@ -18,6 +20,7 @@ pub mod cluster;
 pub mod controllers_support;
 pub mod ctrl_bench;
 pub mod load;
+pub mod scale_run;
 pub mod sched_bench;
 pub mod simnodes;
 pub mod storage_bench;

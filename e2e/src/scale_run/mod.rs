@@ -1,0 +1,402 @@
+//! The cluster scale run (binary `bench-scale`, run by
+//! `hack/bench-scale.sh` with the controller manager, the scheduler and
+//! simulated nodes already running), after cluster-loader2's load test:
+//! Deployments are created at a fixed rate (10/s x 10 replicas = 100 pods/s
+//! by default) while one watch follows every pod of the namespace.
+//!
+//! Measured, against the SLOs upstream publishes for it:
+//! - pod startup latency: from the watch first showing a pod (its
+//!   creation) to the event that first shows it `Running`; p50/p99/max,
+//!   SLO p99 <= 5 s. Also from its Deployment's create request, which adds
+//!   the Deployment and ReplicaSet controllers;
+//! - API call latency: p99 per verb from the apiserver's request duration
+//!   histograms over the run (see [`api_latency`]), SLO p99 <= 1 s.
+//!
+//! Deployments come from [`crate::ctrl_bench::deployment`].
+
+pub mod api_latency;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures::StreamExt;
+use http::Method;
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::ctrl_bench::deployment;
+use crate::load::client::{self, OpError};
+use crate::load::latency::{LatencySummary, Recorder};
+use crate::load::watch_scan::Lines;
+use api_latency::{Histograms, VerbLatency};
+
+/// Pod startup SLO: p99 within 5 s.
+pub const POD_STARTUP_SLO_MS: f64 = 5000.0;
+/// API call SLO: p99 within 1 s per verb (and resource).
+pub const API_CALL_SLO_MS: f64 = 1000.0;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "bench-scale",
+    about = "cluster-loader2-style load: Deployments at a fixed rate, pod startup and API latency"
+)]
+pub struct Config {
+    /// Kubeconfig of the cluster.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Deployments to create.
+    #[arg(long, default_value_t = 3000)]
+    pub deployments: usize,
+    /// Replicas of each.
+    #[arg(long, default_value_t = 10)]
+    pub replicas: usize,
+    /// Deployment creates per second.
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    /// Creates in flight at most (the rate drops if they are slower).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Simulated nodes in the cluster (reported only).
+    #[arg(long, default_value_t = 0)]
+    pub nodes: usize,
+    /// Namespace (created if missing).
+    #[arg(long, default_value = "scale-run")]
+    pub namespace: String,
+    /// Give up this long after the last create.
+    #[arg(long, default_value_t = 600)]
+    pub settle_secs: u64,
+    /// Also write the result as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Load a server that is not on loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+/// One run's result.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Outcome {
+    pub nodes: usize,
+    pub deployments: usize,
+    pub replicas: usize,
+    pub running: usize,
+    /// Creating all the Deployments.
+    pub create_secs: f64,
+    /// First create to the last pod Running.
+    pub total_secs: f64,
+    /// Pod seen created -> seen Running.
+    pub pod_startup: LatencySummary,
+    /// Deployment create request -> pod seen Running.
+    pub from_deployment: LatencySummary,
+    pub api: Vec<VerbLatency>,
+}
+
+fn slo(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+impl Outcome {
+    pub fn markdown(&self) -> String {
+        let pods = self.deployments * self.replicas;
+        let mut out = format!(
+            "| nodes | Deployments x replicas | pods Running | create rate pods/s | creates took s | first create to last Running s | pod startup p50 / p99 / max ms | SLO p99 <= 5 s | from Deployment create p50 / p99 / max ms |\n\
+             |---:|---|---:|---:|---:|---:|---:|---|---:|\n\
+             | {} | {} x {} | {} of {} | {:.0} | {:.1} | {:.1} | {:.0} / {:.0} / {:.0} | {} | {:.0} / {:.0} / {:.0} |\n\n",
+            self.nodes,
+            self.deployments,
+            self.replicas,
+            self.running,
+            pods,
+            if self.create_secs > 0.0 {
+                pods as f64 / self.create_secs
+            } else {
+                0.0
+            },
+            self.create_secs,
+            self.total_secs,
+            self.pod_startup.p50_ms,
+            self.pod_startup.p99_ms,
+            self.pod_startup.max_ms,
+            slo(self.running == pods && self.pod_startup.p99_ms <= POD_STARTUP_SLO_MS),
+            self.from_deployment.p50_ms,
+            self.from_deployment.p99_ms,
+            self.from_deployment.max_ms,
+        );
+        out.push_str(
+            "| verb | requests | p99 ms (all resources) | worst resource | its p99 ms | SLO p99 <= 1 s |\n|---|---:|---:|---|---:|---|\n",
+        );
+        for v in &self.api {
+            out.push_str(&format!(
+                "| {} | {} | {:.0} | {} | {:.0} | {} |\n",
+                v.verb,
+                v.requests,
+                v.p99_ms,
+                v.worst_resource,
+                v.worst_p99_ms,
+                slo(v.worst_p99_ms <= API_CALL_SLO_MS)
+            ));
+        }
+        out.trim_end().to_string()
+    }
+}
+
+/// What the watch reads of a pod.
+#[derive(Deserialize)]
+struct Event {
+    #[serde(rename = "type")]
+    type_: String,
+    object: PodView,
+}
+
+#[derive(Deserialize, Default)]
+struct PodView {
+    #[serde(default)]
+    metadata: Meta,
+    #[serde(default)]
+    status: PodStatus,
+}
+
+#[derive(Deserialize, Default)]
+struct Meta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+struct PodStatus {
+    #[serde(default)]
+    phase: String,
+}
+
+/// One pod event: the pod's name, its Deployment's index, and whether it
+/// is Running. Deletions and other pods are `None`.
+fn pod_event(line: &[u8]) -> Option<(String, usize, bool)> {
+    let ev: Event = serde_json::from_slice(line).ok()?;
+    if ev.type_ == "DELETED" {
+        return None;
+    }
+    let pod = ev.object;
+    let i = pod.metadata.labels.get("app")?.strip_prefix("d-")?.parse().ok()?;
+    Some((pod.metadata.name, i, pod.status.phase == "Running"))
+}
+
+async fn scrape(client: &kube::Client) -> anyhow::Result<Histograms> {
+    let req = http::Request::get("/metrics")
+        .header(http::header::ACCEPT, "text/plain")
+        .body(Vec::new())?;
+    let body = client::send(client, req)
+        .await
+        .0
+        .map_err(|e| anyhow::anyhow!("reading the apiserver's /metrics: {e}"))?;
+    Ok(Histograms::parse(&String::from_utf8_lossy(&body)))
+}
+
+pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
+    if cfg.deployments == 0 || cfg.replicas == 0 || cfg.rate <= 0.0 || !cfg.rate.is_finite() {
+        bail!("--deployments, --replicas and --rate must be positive");
+    }
+    let (client, server) = client::connect(cfg.kubeconfig.as_deref(), cfg.allow_remote).await?;
+    eprintln!(
+        "bench-scale: {server}: {} Deployments x {} replicas at {} Deployments/s",
+        cfg.deployments, cfg.replicas, cfg.rate
+    );
+    client::ensure_namespace(&client, &cfg.namespace).await?;
+    let pods_uri = client::collection(&cfg.namespace, "pods");
+    let list = client::request_json(Method::GET, &format!("{pods_uri}?limit=1"), Vec::new())?;
+    let body = client::send(&client, list)
+        .await
+        .0
+        .map_err(|e| anyhow::anyhow!("listing pods: {e}"))?;
+    let rv = client::resource_version(&body).context("a list without resourceVersion")?;
+    let mut req = client::request_json(
+        Method::GET,
+        &format!("{pods_uri}?watch=true&resourceVersion={rv}&allowWatchBookmarks=true"),
+        Vec::new(),
+    )?;
+    req.headers_mut().insert(
+        http::header::ACCEPT_ENCODING,
+        http::HeaderValue::from_static("identity"),
+    );
+    let resp = client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .map_err(|e| anyhow::anyhow!("watching pods: {}", OpError::from(e)))?;
+    if !resp.status().is_success() {
+        bail!("watching pods: HTTP {}", resp.status());
+    }
+    let mut body = resp.into_body().into_data_stream();
+    let before = scrape(&client).await?;
+
+    // Creates are paced by an interval in their own task; their send times
+    // go into `created`.
+    let created: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; cfg.deployments]));
+    let start = Instant::now();
+    let creator = {
+        let (client, created, cfg) = (client.clone(), created.clone(), cfg.clone());
+        tokio::spawn(async move {
+            let uri = format!("/apis/apps/v1/namespaces/{}/deployments", cfg.namespace);
+            let gate = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / cfg.rate));
+            let mut tasks = JoinSet::new();
+            for i in 0..cfg.deployments {
+                tick.tick().await;
+                let permit = gate.clone().acquire_owned().await?;
+                let (c, u, created) = (client.clone(), uri.clone(), created.clone());
+                let body = deployment(i, cfg.replicas);
+                tasks.spawn(async move {
+                    if let Ok(mut m) = created.lock()
+                        && let Some(slot) = m.get_mut(i)
+                    {
+                        *slot = Some(Instant::now());
+                    }
+                    let res = client::create(&c, &u, body, false).await;
+                    drop(permit);
+                    res.map_err(|e| anyhow::anyhow!("creating d-{i}: {e}"))
+                });
+                while let Some(done) = tasks.try_join_next() {
+                    done??;
+                }
+            }
+            while let Some(done) = tasks.join_next().await {
+                done??;
+            }
+            anyhow::Ok(start.elapsed().as_secs_f64())
+        })
+    };
+
+    let want = cfg.deployments * cfg.replicas;
+    let mut first_seen: HashMap<String, Instant> = HashMap::with_capacity(want);
+    let mut running: HashSet<String> = HashSet::with_capacity(want);
+    let mut startup = Recorder::new();
+    let mut from_deployment = Recorder::new();
+    let mut lines = Lines::default();
+    let create_budget = Duration::from_secs_f64(cfg.deployments as f64 / cfg.rate);
+    let deadline = tokio::time::Instant::now() + create_budget * 2 + Duration::from_secs(cfg.settle_secs);
+    let mut last_progress = Instant::now();
+    let mut last_running = start;
+    while running.len() < want {
+        let chunk = tokio::select! {
+            chunk = body.next() => chunk,
+            _ = tokio::time::sleep_until(deadline) => break,
+        };
+        let chunk = match chunk {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => bail!("reading the pod watch: {e}"),
+            None => bail!("the pod watch ended with {} pods Running", running.len()),
+        };
+        let at = Instant::now();
+        for line in lines.push(chunk) {
+            let Some((name, i, is_running)) = pod_event(&line) else {
+                continue;
+            };
+            if running.contains(&name) {
+                continue;
+            }
+            let seen = *first_seen.entry(name.clone()).or_insert(at);
+            if !is_running {
+                continue;
+            }
+            startup.success(at.duration_since(seen));
+            let sent = created.lock().ok().and_then(|m| m.get(i).copied().flatten());
+            if let Some(sent) = sent {
+                from_deployment.success(at.duration_since(sent));
+            }
+            running.insert(name);
+            last_running = at;
+        }
+        if last_progress.elapsed() >= Duration::from_secs(10) {
+            last_progress = Instant::now();
+            eprintln!(
+                "bench-scale: {:.0} s: {} pods seen, {} of {want} Running",
+                start.elapsed().as_secs_f64(),
+                first_seen.len(),
+                running.len()
+            );
+        }
+    }
+    let create_secs = match creator.await {
+        Ok(Ok(secs)) => secs,
+        Ok(Err(e)) => return Err(e),
+        Err(e) => bail!("the creating task failed: {e}"),
+    };
+    let after = scrape(&client).await?;
+    let outcome = Outcome {
+        nodes: cfg.nodes,
+        deployments: cfg.deployments,
+        replicas: cfg.replicas,
+        running: running.len(),
+        create_secs,
+        total_secs: last_running.duration_since(start).as_secs_f64(),
+        pod_startup: startup.summary(),
+        from_deployment: from_deployment.summary(),
+        api: after.since(&before).by_verb(),
+    };
+    if let Some(path) = &cfg.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&outcome)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if running.len() < want {
+        bail!(
+            "only {} of {want} pods were Running in time\n{}",
+            running.len(),
+            outcome.markdown()
+        );
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn pod_events_are_read() {
+        let pending = br#"{"type":"ADDED","object":{"metadata":{"name":"d-3-abc","labels":{"app":"d-3"}},"status":{"phase":"Pending"}}}"#;
+        assert_eq!(pod_event(pending), Some(("d-3-abc".to_string(), 3, false)));
+        let running = br#"{"type":"MODIFIED","object":{"metadata":{"name":"d-3-abc","labels":{"app":"d-3"}},"status":{"phase":"Running"}}}"#;
+        assert_eq!(pod_event(running), Some(("d-3-abc".to_string(), 3, true)));
+        let deleted = br#"{"type":"DELETED","object":{"metadata":{"name":"d-3-abc","labels":{"app":"d-3"}},"status":{"phase":"Running"}}}"#;
+        assert_eq!(pod_event(deleted), None);
+        let bookmark = br#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"12"}}}"#;
+        assert_eq!(pod_event(bookmark), None);
+        assert_eq!(pod_event(b"garbage"), None);
+    }
+
+    #[test]
+    fn the_report_marks_missed_slos() {
+        let mut o = Outcome {
+            nodes: 2,
+            deployments: 1,
+            replicas: 2,
+            running: 2,
+            create_secs: 1.0,
+            total_secs: 2.0,
+            pod_startup: LatencySummary {
+                p50_ms: 100.0,
+                p99_ms: 6000.0,
+                max_ms: 7000.0,
+                mean_ms: 1.0,
+            },
+            ..Outcome::default()
+        };
+        o.api.push(VerbLatency {
+            verb: "POST".into(),
+            requests: 3,
+            p99_ms: 10.0,
+            worst_resource: "pods".into(),
+            worst_p99_ms: 20.0,
+        });
+        let md = o.markdown();
+        assert!(md.contains("| 100 / 6000 / 7000 | MISSED |"), "{md}");
+        assert!(md.contains("| POST | 3 | 10 | pods | 20 | met |"), "{md}");
+    }
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Cluster scale run (cluster-loader2's load profile): the release apiserver
+# (embedded store), controller manager, scheduler and N simulated nodes;
+# bench-scale creates Deployments at a fixed rate (default 1,000 nodes,
+# 3,000 Deployments x 10 replicas = 30 pods per node at 10 Deployments/s =
+# 100 pods/s) and reports pod startup latency (created -> Running, seen by
+# a watch) against the 5 s SLO, API call p99 per verb from the apiserver's
+# /metrics against the 1 s SLO, and each component's peak RSS.
+#
+#   hack/bench-scale.sh                                   1,000 nodes, 30,000 pods
+#   hack/bench-scale.sh --nodes 5000 --deployments 15000  5,000 nodes, 150,000 pods
+#   hack/bench-scale.sh --rate 20 --replicas 5            other load profiles
+#   hack/bench-scale.sh --out DIR                         keep the JSON result and logs in DIR
+#   hack/bench-scale.sh --skip-build                      use the release binaries as built
+#
+# Markdown goes to stdout, progress to stderr. Exits non-zero if not every
+# pod became Running.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=hack/lib/deps.sh
+source hack/lib/deps.sh
+# shellcheck source=hack/lib/cluster-files.sh
+source hack/lib/cluster-files.sh
+
+nodes=1000
+deployments=3000
+replicas=10
+rate=10
+out=""
+skip_build=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nodes) nodes=$2; shift 2 ;;
+    --deployments) deployments=$2; shift 2 ;;
+    --replicas) replicas=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --skip-build) skip_build=1; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+ensure_packages protobuf-compiler build-essential pkg-config
+ensure_rust_tools
+if [ -z "$skip_build" ]; then
+  echo ">> building the release binaries" >&2
+  cargo build --release -p rkube-apiserver -p rkube-controllers -p rkube-scheduler -p rkube-e2e \
+    --bin rkube-apiserver --bin rkube-controllers --bin rkube-scheduler --bin rkube-simnodes \
+    --bin bench-scale >&2
+fi
+target=${CARGO_TARGET_DIR:-target}/release
+apiserver_bin=$(realpath "$target/rkube-apiserver")
+release=$(dirname "$apiserver_bin")
+
+work=$(mktemp -d -t rkube-bench-scale.XXXXXX)
+if [ -n "$out" ]; then
+  mkdir -p "$out"
+  out=$(realpath "$out")
+else
+  out=$work/out
+  mkdir -p "$out"
+fi
+# shellcheck source=hack/lib/bench-server.sh
+source hack/lib/bench-server.sh
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+dir=$work/cluster
+api_port=""
+new_server_dir "$dir"
+start_apiserver "$dir" embedded
+write_kubeconfig "$dir"
+echo ">> apiserver ready in $ready_ms ms" >&2
+
+"$release/rkube-controllers" --kubeconfig "$dir/kubeconfig" --leader-elect=false --port 0 \
+  --root-ca-file "$dir/pki/ca.crt" >"$out/controllers.log" 2>&1 &
+controllers_pid=$!
+pids+=("$controllers_pid")
+"$release/rkube-scheduler" --kubeconfig "$dir/kubeconfig" --leader-elect=false --secure-port 0 \
+  >"$out/scheduler.log" 2>&1 &
+scheduler_pid=$!
+pids+=("$scheduler_pid")
+"$release/rkube-simnodes" --kubeconfig "$dir/kubeconfig" --nodes "$nodes" --zones zone-a,zone-b,zone-c \
+  >"$out/simnodes.log" 2>&1 &
+simnodes_pid=$!
+pids+=("$simnodes_pid")
+# The simulated nodes register and turn Ready before the clock starts.
+started=$(now_ms)
+ready_nodes=0
+for _ in $(seq 1 1200); do
+  ready_nodes=$(KUBECONFIG=$dir/kubeconfig kubectl get nodes --no-headers 2>/dev/null | grep -c " Ready" || true)
+  [ "$ready_nodes" -ge "$nodes" ] && break
+  sleep 1
+done
+echo ">> $ready_nodes of $nodes simulated nodes Ready after $(($(now_ms) - started)) ms" >&2
+
+status=0
+result=$("$release/bench-scale" --kubeconfig "$dir/kubeconfig" --nodes "$nodes" --deployments "$deployments" \
+  --replicas "$replicas" --rate "$rate" --json "$out/result.json") || status=1
+
+echo "## Cluster scale run: hack/bench-scale.sh --nodes $nodes --deployments $deployments --replicas $replicas --rate $rate (release build, $(nproc) CPUs, $(uname -r))"
+echo
+echo "$result"
+echo
+echo "| process | RSS at the end MiB | peak (VmHWM) MiB |"
+echo "|---|---:|---:|"
+echo "| apiserver | $(rss_mib "$api_pid") | $(hwm_mib "$api_pid") |"
+echo "| controller manager | $(rss_mib "$controllers_pid") | $(hwm_mib "$controllers_pid") |"
+echo "| scheduler | $(rss_mib "$scheduler_pid") | $(hwm_mib "$scheduler_pid") |"
+echo "| simulated nodes (load tool) | $(rss_mib "$simnodes_pid") | $(hwm_mib "$simnodes_pid") |"
+cp "$dir/apiserver.log" "$out/apiserver.log" 2>/dev/null || true
+exit $status
