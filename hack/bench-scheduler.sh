@@ -10,6 +10,10 @@
 #   hack/bench-scheduler.sh --cases basic:1000:10000,spread:1000:10000
 #   hack/bench-scheduler.sh --out DIR           keep JSON results and logs in DIR
 #   hack/bench-scheduler.sh --skip-build        use the release binaries as built
+#   hack/bench-scheduler.sh --baseline BIN      also run every case with another
+#                                               rkube-scheduler binary (row "baseline"),
+#                                               alternating with the built one
+#   hack/bench-scheduler.sh --repeat N          run every case N times (the machine is noisy)
 #
 # A case is WORKLOAD:NODES:PODS with WORKLOAD basic, anti-affinity (one pod
 # per node, so PODS <= NODES) or spread (maxSkew 5 over 10 zones).
@@ -26,11 +30,15 @@ source hack/lib/cluster-files.sh
 cases="basic:1000:10000,basic:5000:10000,basic:5000:50000,anti-affinity:1000:1000,spread:1000:10000"
 out=""
 skip_build=""
+baseline=""
+repeat=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --cases) cases=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --skip-build) skip_build=1; shift ;;
+    --baseline) baseline=$(realpath "$2"); shift 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -64,26 +72,36 @@ status=0
 rows=()
 api_rows=()
 IFS=, read -r -a case_list <<<"$cases"
+runs=("rkube:$scheduler_bin")
+if [ -n "$baseline" ]; then
+  runs=("baseline:$baseline" "${runs[@]}")
+fi
 for c in "${case_list[@]}"; do
   IFS=: read -r workload nodes pods <<<"$c"
-  name="$workload-$nodes-$pods"
-  dir=$work/$name
-  api_port=""
-  new_server_dir "$dir"
-  start_apiserver "$dir" embedded
-  write_kubeconfig "$dir"
-  echo ">> $name: apiserver ready in $ready_ms ms" >&2
-  if result=$("$bench_bin" --kubeconfig "$dir/kubeconfig" --nodes "$nodes" --pods "$pods" --workload "$workload" \
-    --scheduler-bin "$scheduler_bin" --scheduler-arg=--leader-elect=false --scheduler-arg=--secure-port=0 \
-    --scheduler-log "$out/$name-scheduler.log" --json "$out/$name.json" --label rkube); then
-    rows+=("$(echo "$result" | tail -1)")
-    api_rows+=("| $name | $(rss_mib "$api_pid") | $(hwm_mib "$api_pid") |")
-  else
-    status=1
-  fi
-  stop_apiserver
-  cp "$dir/apiserver.log" "$out/$name-apiserver.log" 2>/dev/null || true
-  rm -rf "$dir"
+  for r in $(seq 1 "$repeat"); do
+    for run in "${runs[@]}"; do
+      label=${run%%:*}
+      bin=${run#*:}
+      name="$workload-$nodes-$pods-$label-$r"
+      dir=$work/$name
+      api_port=""
+      new_server_dir "$dir"
+      start_apiserver "$dir" embedded
+      write_kubeconfig "$dir"
+      echo ">> $name: apiserver ready in $ready_ms ms" >&2
+      if result=$("$bench_bin" --kubeconfig "$dir/kubeconfig" --nodes "$nodes" --pods "$pods" --workload "$workload" \
+        --scheduler-bin "$bin" --scheduler-arg=--leader-elect=false --scheduler-arg=--secure-port=0 \
+        --scheduler-log "$out/$name-scheduler.log" --json "$out/$name.json" --label "$label"); then
+        rows+=("$(echo "$result" | tail -1)")
+        api_rows+=("| $name | $(rss_mib "$api_pid") | $(hwm_mib "$api_pid") |")
+      else
+        status=1
+      fi
+      stop_apiserver
+      cp "$dir/apiserver.log" "$out/$name-apiserver.log" 2>/dev/null || true
+      rm -rf "$dir"
+    done
+  done
 done
 
 echo "## rkube-scheduler: hack/bench-scheduler.sh (release build, $(nproc) CPUs, $(uname -r))"

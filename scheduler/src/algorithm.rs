@@ -100,15 +100,43 @@ pub enum ScheduleError {
     NoNodes,
 }
 
-/// Runs PreFilter and Filter; returns the feasible nodes and the statuses
-/// of the rejected ones. `next_start` is the round-robin start index.
+/// What Filter found: the feasible nodes and the rejected ones. The
+/// rejections are kept as a list and turned into [`NodeStatuses`] only
+/// when the pod fits nowhere (a successful cycle never needs them by name).
+#[derive(Debug, Default)]
+pub struct Filtered {
+    pub feasible: Vec<Arc<NodeInfo>>,
+    /// Nodes PreFilter narrowed away.
+    narrowed_out: NodeStatuses,
+    rejected: Vec<(Arc<NodeInfo>, Status)>,
+}
+
+impl Filtered {
+    /// Nodes that got a verdict (feasible or rejected).
+    pub fn evaluated(&self) -> usize {
+        self.feasible.len() + self.narrowed_out.len() + self.rejected.len()
+    }
+
+    /// The statuses of the rejected nodes, by name.
+    pub fn statuses(self) -> NodeStatuses {
+        let mut statuses = self.narrowed_out;
+        statuses.reserve(self.rejected.len());
+        for (n, s) in self.rejected {
+            statuses.insert(n.name.clone(), s);
+        }
+        statuses
+    }
+}
+
+/// Runs PreFilter and Filter; returns the feasible nodes and the rejected
+/// ones. `next_start` is the round-robin start index.
 pub fn find_nodes_that_fit(
     fw: &Framework,
     state: &mut CycleState,
     pod: &PodInfo,
     snapshot: &Snapshot,
     next_start: &mut usize,
-) -> Result<(Vec<Arc<NodeInfo>>, NodeStatuses), ScheduleError> {
+) -> Result<Filtered, ScheduleError> {
     let all = snapshot.nodes.len();
     let (pre, narrowed) = fw.run_pre_filter(state, pod, snapshot);
     if !pre.is_success() {
@@ -127,21 +155,25 @@ pub fn find_nodes_that_fit(
         }
         return Err(ScheduleError::Unschedulable(Box::new(fe)));
     }
+    let filters = fw.active_filters(state);
     // A pod nominated by an earlier preemption tries its node first.
     if let Some(nominated) = pod.nominated_node_name().and_then(|n| snapshot.get(n))
         && narrowed.as_ref().is_none_or(|names| names.contains(&nominated.name))
-        && fw
-            .run_filter_with_nominated(state, pod, nominated, snapshot.nominated.get(&nominated.name))
+        && filters
+            .run_with_nominated(state, pod, nominated, snapshot.nominated.get(&nominated.name))
             .is_success()
     {
-        return Ok((vec![nominated.clone()], NodeStatuses::new()));
+        return Ok(Filtered {
+            feasible: vec![nominated.clone()],
+            ..Filtered::default()
+        });
     }
-    let mut statuses = NodeStatuses::new();
+    let mut out = Filtered::default();
     let candidates: Vec<Arc<NodeInfo>> = match &narrowed {
         Some(names) => {
             for n in &snapshot.nodes {
                 if !names.contains(&n.name) {
-                    statuses.insert(
+                    out.narrowed_out.insert(
                         n.name.clone(),
                         Status::with(
                             Code::UnschedulableAndUnresolvable,
@@ -160,27 +192,31 @@ pub fn find_nodes_that_fit(
         &snapshot.nodes
     };
     let to_find = num_feasible_nodes_to_find(fw.percentage_of_nodes_to_score, nodes.len());
-    let mut feasible = Vec::with_capacity(to_find.min(nodes.len()));
+    out.feasible.reserve(to_find.min(nodes.len()));
     if nodes.is_empty() {
-        return Ok((feasible, statuses));
+        return Ok(out);
     }
     let start = if narrowed.is_some() {
         0
     } else {
         *next_start % nodes.len()
     };
+    let (tail, head) = nodes.split_at(start);
     let mut processed = 0;
-    for i in 0..nodes.len() {
-        if feasible.len() >= to_find {
+    for node in head.iter().chain(tail) {
+        if out.feasible.len() >= to_find {
             break;
         }
-        let node = &nodes[(start + i) % nodes.len()];
         processed += 1;
-        let s = fw.run_filter_with_nominated(state, pod, node, snapshot.nominated.get(&node.name));
+        let s = if snapshot.nominated.is_empty() {
+            filters.run(state, pod, node)
+        } else {
+            filters.run_with_nominated(state, pod, node, snapshot.nominated.get(&node.name))
+        };
         if s.is_success() {
-            feasible.push(node.clone());
+            out.feasible.push(node.clone());
         } else if s.is_rejected() {
-            statuses.insert(node.name.clone(), s);
+            out.rejected.push((node.clone(), s));
         } else {
             return Err(ScheduleError::Internal(s));
         }
@@ -188,7 +224,7 @@ pub fn find_nodes_that_fit(
     if narrowed.is_none() {
         *next_start = (start + processed) % nodes.len();
     }
-    Ok((feasible, statuses))
+    Ok(out)
 }
 
 /// Picks the highest total, breaking ties uniformly at random.
@@ -226,9 +262,10 @@ pub fn schedule_pod(
     if snapshot.nodes.is_empty() {
         return Err(ScheduleError::NoNodes);
     }
-    let (feasible, statuses) = find_nodes_that_fit(fw, state, pod, snapshot, next_start)?;
-    let evaluated = feasible.len() + statuses.len();
-    if feasible.is_empty() {
+    let filtered = find_nodes_that_fit(fw, state, pod, snapshot, next_start)?;
+    let evaluated = filtered.evaluated();
+    if filtered.feasible.is_empty() {
+        let statuses = filtered.statuses();
         let unschedulable_plugins = statuses.values().map(|s| s.plugin).collect();
         return Err(ScheduleError::Unschedulable(Box::new(FitError {
             num_all_nodes: snapshot.nodes.len(),
@@ -238,6 +275,7 @@ pub fn schedule_pod(
             unschedulable_plugins,
         })));
     }
+    let feasible = filtered.feasible;
     if feasible.len() == 1 {
         return Ok(ScheduleResult {
             node: feasible[0].name.clone(),

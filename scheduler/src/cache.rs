@@ -57,6 +57,14 @@ pub struct Snapshot {
     pub image_nodes: Arc<HashMap<String, usize>>,
     /// Pods nominated to each node (set per cycle from the queue).
     pub nominated: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// Pods with required anti-affinity on the nodes (summed from
+    /// [`NodeInfo::pods_with_required_anti_affinity`]). A copy whose nodes
+    /// were replaced afterwards (a preemption dry run) may overcount, never
+    /// undercount: plugins use it only to skip work when it is 0.
+    pub pods_with_required_anti_affinity: usize,
+    /// Pods with terms that score incoming pods (summed from
+    /// [`NodeInfo::pods_with_scoring_affinity`]), with the same caveat.
+    pub pods_with_scoring_affinity: usize,
 }
 
 impl Snapshot {
@@ -242,11 +250,19 @@ impl Cache {
             let mut nodes: Vec<Arc<NodeInfo>> = self.nodes.values().filter(|n| n.node.is_some()).cloned().collect();
             nodes.sort_by(|a, b| a.name.cmp(&b.name));
             snapshot.index = nodes.iter().enumerate().map(|(i, n)| (n.name.clone(), i)).collect();
+            snapshot.pods_with_required_anti_affinity = nodes.iter().map(|n| n.pods_with_required_anti_affinity).sum();
+            snapshot.pods_with_scoring_affinity = nodes.iter().map(|n| n.pods_with_scoring_affinity).sum();
             snapshot.nodes = nodes;
         } else {
             for name in &self.dirty {
                 if let (Some(i), Some(info)) = (snapshot.index.get(name), self.nodes.get(name)) {
-                    snapshot.nodes[*i] = info.clone();
+                    let old = std::mem::replace(&mut snapshot.nodes[*i], info.clone());
+                    snapshot.pods_with_required_anti_affinity = (snapshot.pods_with_required_anti_affinity
+                        + info.pods_with_required_anti_affinity)
+                        .saturating_sub(old.pods_with_required_anti_affinity);
+                    snapshot.pods_with_scoring_affinity = (snapshot.pods_with_scoring_affinity
+                        + info.pods_with_scoring_affinity)
+                        .saturating_sub(old.pods_with_scoring_affinity);
                 }
             }
         }
@@ -319,5 +335,55 @@ mod tests {
         assert_eq!(snap.nodes.len(), 1);
         cache.remove_pod("p1");
         assert_eq!(cache.pod_count(), 0);
+    }
+
+    fn pod_with_affinity(uid: &str, node: &str, affinity: serde_json::Value) -> Arc<PodInfo> {
+        Arc::new(PodInfo::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": uid, "namespace": "d", "uid": uid},
+                "spec": {"nodeName": node, "containers": [{"name": "c"}], "affinity": affinity},
+            }))
+            .unwrap(),
+        ))
+    }
+
+    #[test]
+    fn snapshot_sums_the_affinity_counters_of_its_nodes() {
+        let term = json!([{"labelSelector": {"matchLabels": {"a": "b"}}, "topologyKey": "zone"}]);
+        let anti = json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": term}});
+        let preferred = json!({"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 1, "podAffinityTerm": term[0]}
+        ]}});
+        let mut cache = Cache::default();
+        let mut snap = Snapshot::default();
+        let check = |snap: &Snapshot, anti: usize, scoring: usize| {
+            assert_eq!(
+                (snap.pods_with_required_anti_affinity, snap.pods_with_scoring_affinity),
+                (anti, scoring)
+            );
+        };
+        cache.add_or_update_node(node("a"));
+        cache.add_or_update_node(node("b"));
+        cache.assume_pod(pod_with_affinity("p1", "a", anti.clone()), "a");
+        cache.update_snapshot(&mut snap);
+        check(&snap, 1, 0);
+        // Incremental updates of changed nodes.
+        cache.assume_pod(pod_with_affinity("p2", "b", anti.clone()), "b");
+        cache.assume_pod(pod_with_affinity("p3", "b", preferred), "b");
+        cache.assume_pod(pod("p4", "a"), "a");
+        cache.update_snapshot(&mut snap);
+        check(&snap, 2, 1);
+        cache.remove_pod("p2");
+        cache.remove_pod("p3");
+        cache.update_snapshot(&mut snap);
+        check(&snap, 1, 0);
+        // A new node set is summed afresh; a node that went takes its pods'
+        // counts with it.
+        cache.remove_node("a");
+        cache.update_snapshot(&mut snap);
+        check(&snap, 0, 0);
+        cache.add_or_update_node(node("a"));
+        cache.update_snapshot(&mut snap);
+        check(&snap, 1, 0);
     }
 }

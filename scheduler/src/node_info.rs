@@ -42,6 +42,9 @@ pub struct NodeInfo {
     pub pods_with_affinity: usize,
     /// How many pods have required anti-affinity terms.
     pub pods_with_required_anti_affinity: usize,
+    /// How many pods have terms that score incoming pods (required
+    /// affinity, preferred affinity or anti-affinity).
+    pub pods_with_scoring_affinity: usize,
     pub used_ports: Vec<HostPort>,
     /// Image names on the node (normalized) and their sizes.
     pub images: Vec<(String, i64)>,
@@ -89,8 +92,20 @@ impl NodeInfo {
         self.node = Some(node);
     }
 
+    /// Gives a NodeInfo that has a generation a new one. The cache does so
+    /// on every change anyway; this covers copies changed outside it (a
+    /// preemption dry run taking pods off, nominated pods added for
+    /// Filter), so they never pass for the NodeInfo a plugin kept findings
+    /// for.
+    fn touch(&mut self) {
+        if self.generation != 0 {
+            self.generation = next_generation();
+        }
+    }
+
     /// Accounts a pod on this node.
     pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
+        self.touch();
         self.requested.add(&pod.requests);
         self.non_zero_requested.add(&pod.non_zero_requests);
         if pod.has_affinity() {
@@ -98,6 +113,9 @@ impl NodeInfo {
         }
         if !pod.required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity += 1;
+        }
+        if pod.has_scoring_affinity() {
+            self.pods_with_scoring_affinity += 1;
         }
         self.used_ports.extend(pod.host_ports.iter().cloned());
         self.pods.push(pod);
@@ -109,6 +127,7 @@ impl NodeInfo {
             return false;
         };
         let pod = self.pods.swap_remove(i);
+        self.touch();
         self.requested.sub(&pod.requests);
         self.non_zero_requested.sub(&pod.non_zero_requests);
         if pod.has_affinity() {
@@ -117,11 +136,55 @@ impl NodeInfo {
         if !pod.required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity -= 1;
         }
+        if pod.has_scoring_affinity() {
+            self.pods_with_scoring_affinity -= 1;
+        }
         for hp in &pod.host_ports {
             if let Some(j) = self.used_ports.iter().position(|u| u == hp) {
                 self.used_ports.swap_remove(j);
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn pod(uid: &str) -> Arc<PodInfo> {
+        let p = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": uid, "namespace": "d", "uid": uid},
+            "spec": {"containers": [{"name": "c"}]},
+        }))
+        .unwrap();
+        Arc::new(PodInfo::new(p))
+    }
+
+    #[test]
+    fn pod_changes_give_a_new_generation_unless_none_was_given() {
+        let mut n = NodeInfo {
+            generation: next_generation(),
+            ..NodeInfo::default()
+        };
+        let mut seen = vec![n.generation];
+        // A copy changed outside the cache (a preemption dry run) must not
+        // pass for the original.
+        let mut copy = n.clone();
+        copy.add_pod(pod("p"));
+        assert!(!seen.contains(&copy.generation));
+        n.add_pod(pod("p"));
+        assert!(!seen.contains(&n.generation));
+        seen.push(n.generation);
+        assert!(n.remove_pod("p"));
+        assert!(!seen.contains(&n.generation));
+        seen.push(n.generation);
+        assert!(!n.remove_pod("p"));
+        assert_eq!(Some(&n.generation), seen.last());
+        // Generation 0 means "not cacheable" and stays so.
+        let mut plain = NodeInfo::default();
+        plain.add_pod(pod("q"));
+        assert_eq!(plain.generation, 0);
     }
 }

@@ -179,6 +179,15 @@ impl PodInfo {
             && self.preferred_anti_affinity.is_empty())
     }
 
+    /// True when the pod has terms that score other pods coming to its
+    /// topology (required affinity, preferred affinity or anti-affinity;
+    /// its required anti-affinity only filters).
+    pub fn has_scoring_affinity(&self) -> bool {
+        !(self.required_affinity.is_empty()
+            && self.preferred_affinity.is_empty()
+            && self.preferred_anti_affinity.is_empty())
+    }
+
     /// The node the pod is bound (or assumed) to.
     pub fn node_name(&self) -> Option<&str> {
         self.pod

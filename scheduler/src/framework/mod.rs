@@ -92,12 +92,16 @@ impl Status {
 }
 
 /// Per-cycle data plugins compute in PreFilter/PreScore and read later.
+/// Filter reads it once per node and plugin, so its maps hash with
+/// foldhash rather than SipHash (keys are plugin constants, not input).
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
-    pub(crate) skip_filter: HashSet<&'static str>,
-    pub(crate) skip_score: HashSet<&'static str>,
+    data: HashMap<&'static str, Box<dyn Any + Send + Sync>, FastHash>,
+    pub(crate) skip_filter: HashSet<&'static str, FastHash>,
+    pub(crate) skip_score: HashSet<&'static str, FastHash>,
 }
+
+type FastHash = foldhash::fast::RandomState;
 
 impl std::fmt::Debug for CycleState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -9,6 +9,52 @@ use crate::cache::Snapshot;
 use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
 
+/// The Filter plugins of one cycle (those PreFilter did not skip).
+pub struct ActiveFilters<'a>(Vec<&'a Arc<dyn Plugin>>);
+
+impl ActiveFilters<'_> {
+    /// Filter on one node: the first rejection, or success.
+    pub fn run(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        for p in &self.0 {
+            let mut s = p.filter(state, pod, node);
+            if !s.is_success() {
+                s.plugin = p.name();
+                return s;
+            }
+        }
+        Status::success()
+    }
+
+    /// Filter, accounting the pods nominated to the node with at least the
+    /// pod's priority (upstream's `RunFilterPluginsWithNominatedPods`): the
+    /// pod must fit both with them and without them. PreFilter state is not
+    /// updated for them (only per-node accounting sees them).
+    pub fn run_with_nominated(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        nominated: Option<&Vec<Arc<PodInfo>>>,
+    ) -> Status {
+        let mut others = nominated
+            .into_iter()
+            .flatten()
+            .filter(|p| p.key != pod.key && p.priority >= pod.priority)
+            .peekable();
+        if others.peek().is_some() {
+            let mut with = node.clone();
+            for p in others {
+                with.add_pod(p.clone());
+            }
+            let s = self.run(state, pod, &with);
+            if !s.is_success() {
+                return s;
+            }
+        }
+        self.run(state, pod, node)
+    }
+}
+
 /// A score plugin and its weight.
 #[derive(Clone)]
 pub struct Weighted {
@@ -166,25 +212,24 @@ impl Framework {
         (Status::success(), result)
     }
 
-    /// Filter on one node: the first rejection, or success.
-    pub fn run_filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        for p in &self.filter {
-            if state.skip_filter.contains(p.name()) {
-                continue;
-            }
-            let mut s = p.filter(state, pod, node);
-            if !s.is_success() {
-                s.plugin = p.name();
-                return s;
-            }
-        }
-        Status::success()
+    /// The Filter plugins PreFilter did not skip, for running Filter on
+    /// many nodes without looking the skips up per node.
+    pub fn active_filters(&self, state: &CycleState) -> ActiveFilters<'_> {
+        ActiveFilters(
+            self.filter
+                .iter()
+                .filter(|p| !state.skip_filter.contains(p.name()))
+                .collect(),
+        )
     }
 
-    /// Filter, accounting the pods nominated to the node with at least the
-    /// pod's priority (upstream's `RunFilterPluginsWithNominatedPods`): the
-    /// pod must fit both with them and without them. PreFilter state is not
-    /// updated for them (only per-node accounting sees them).
+    /// Filter on one node: the first rejection, or success.
+    pub fn run_filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        self.active_filters(state).run(state, pod, node)
+    }
+
+    /// Filter, accounting the pods nominated to the node (see
+    /// [`ActiveFilters::run_with_nominated`]).
     pub fn run_filter_with_nominated(
         &self,
         state: &CycleState,
@@ -192,22 +237,8 @@ impl Framework {
         node: &NodeInfo,
         nominated: Option<&Vec<Arc<PodInfo>>>,
     ) -> Status {
-        let others: Vec<&Arc<PodInfo>> = nominated
-            .into_iter()
-            .flatten()
-            .filter(|p| p.key != pod.key && p.priority >= pod.priority)
-            .collect();
-        if !others.is_empty() {
-            let mut with = node.clone();
-            for p in others {
-                with.add_pod(p.clone());
-            }
-            let s = self.run_filter(state, pod, &with);
-            if !s.is_success() {
-                return s;
-            }
-        }
-        self.run_filter(state, pod, node)
+        self.active_filters(state)
+            .run_with_nominated(state, pod, node, nominated)
     }
 
     /// True when some plugin runs at Filter.

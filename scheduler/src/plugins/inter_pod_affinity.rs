@@ -27,49 +27,56 @@ pub const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 
 /// Counts (or scores) by topology key and then value: lookups for a node
 /// take one probe per distinct key, not a scan of every (key, value) pair.
-#[derive(Debug, Default)]
-struct TopologyCounts(Map<String, Map<String, i64>>);
+#[derive(Debug, Default, Clone)]
+struct TopologyCounts<C = i64>(Map<String, Map<String, C>>);
 
-/// These maps live for one cycle and are keyed by label keys and values.
+/// These maps are keyed by label keys and values.
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+impl<C: Copy + Default + PartialEq> TopologyCounts<C> {
+    /// Changes the count of the pair (`key`, `value`) with `f`; a pair whose
+    /// count comes back to zero is dropped, so a tally of additions and
+    /// their undoing holds only pairs that count.
+    fn update(&mut self, key: &str, value: &str, f: impl FnOnce(&mut C)) {
+        let values = match self.0.get_mut(key) {
+            Some(values) => values,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        let n = match values.get_mut(value) {
+            Some(n) => n,
+            None => values.entry(value.to_string()).or_default(),
+        };
+        f(n);
+        if *n == C::default() {
+            values.remove(value);
+            if values.is_empty() {
+                self.0.remove(key);
+            }
+        }
+    }
+
+    /// The counts of the pairs `node` is in, one per key.
+    fn for_node<'a>(&'a self, node: &'a NodeInfo) -> impl Iterator<Item = C> + 'a {
+        self.0
+            .iter()
+            .filter_map(|(k, values)| values.get(node.labels.get(k)?).copied())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.values().all(Map::is_empty)
+    }
+}
 
 impl TopologyCounts {
     /// Adds `by` to the pair of `node`'s value for `key` (nodes without the
     /// label do not count).
     fn bump(&mut self, node: &NodeInfo, key: &str, by: i64) {
         let Some(v) = node.labels.get(key) else { return };
-        let values = match self.0.get_mut(key) {
-            Some(values) => values,
-            None => self.0.entry(key.to_string()).or_default(),
-        };
-        match values.get_mut(v) {
-            Some(n) => *n += by,
-            None => {
-                values.insert(v.clone(), by);
-            }
-        }
+        self.update(key, v, |n| *n += by);
     }
 
     fn get(&self, key: &str, value: &str) -> i64 {
         self.0.get(key).and_then(|m| m.get(value)).copied().unwrap_or(0)
-    }
-
-    /// The counts of the pairs `node` is in, one per key.
-    fn for_node<'a>(&'a self, node: &'a NodeInfo) -> impl Iterator<Item = i64> + 'a {
-        self.0
-            .iter()
-            .filter_map(|(k, values)| values.get(node.labels.get(k)?).copied())
-    }
-
-    fn retain_positive(&mut self) {
-        for values in self.0.values_mut() {
-            values.retain(|_, n| *n > 0);
-        }
-        self.0.retain(|_, values| !values.is_empty());
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.values().all(Map::is_empty)
     }
 }
 
@@ -79,8 +86,8 @@ pub struct InterPodAffinity {
     /// Score weight of an existing pod's required affinity term that the
     /// incoming pod matches.
     pub hard_pod_affinity_weight: i64,
-    /// PreFilter's per-node findings for recent pod shapes.
-    memo: Mutex<HashMap<String, Vec<(u64, NodeFindings)>>>,
+    /// PreFilter's per-node findings and their tallies for recent pod shapes.
+    memo: Mutex<HashMap<String, Kept>>,
 }
 
 impl Default for InterPodAffinity {
@@ -101,16 +108,71 @@ impl InterPodAffinity {
 /// Pod shapes whose findings are kept at most.
 const MEMO_SHAPES: usize = 16;
 
+/// A (topology key, the node's value for it) pair found on a node.
+type Pair = (String, String);
+
 /// What PreFilter finds on one node for one incoming pod: the topology
-/// keys to bump, once per match, in each of the three tallies.
+/// pairs to count, once per match, in each of the three tallies.
 #[derive(Debug, Clone, Default)]
 struct NodeFindings {
-    existing_anti_affinity: Vec<String>,
-    affinity: Vec<String>,
-    anti_affinity: Vec<String>,
+    existing_anti_affinity: Vec<Pair>,
+    affinity: Vec<Pair>,
+    anti_affinity: Vec<Pair>,
     /// False when a term read namespace labels (which can change without
-    /// the node changing): such findings are not kept.
+    /// the node changing): such findings are made again every cycle.
     keepable: bool,
+}
+
+impl NodeFindings {
+    fn is_empty(&self) -> bool {
+        self.existing_anti_affinity.is_empty() && self.affinity.is_empty() && self.anti_affinity.is_empty()
+    }
+}
+
+/// PreFilter's findings for one pod shape, by snapshot position, with
+/// their tallies. Between two cycles only the nodes that changed are
+/// looked at again (their old findings are taken out of the tallies, the
+/// new ones put in), so a cycle costs a pointer compare per node plus the
+/// work on the nodes that changed. A position keeps the `Arc` of the
+/// NodeInfo its findings were made on: while it is held that NodeInfo
+/// cannot change or be freed, so the same pointer in the snapshot means
+/// the same node in the same state (the cache replaces a changed NodeInfo,
+/// a preemption dry run works on copies). Findings that read namespace
+/// labels, which change without the node changing, keep no NodeInfo and
+/// are made again every cycle.
+#[derive(Debug, Default)]
+struct Kept {
+    /// (the NodeInfo the findings were made on, findings) per position.
+    nodes: Vec<(Option<Arc<NodeInfo>>, NodeFindings)>,
+    /// The sum of every position's findings.
+    st: Arc<FilterState>,
+}
+
+impl Kept {
+    /// Brings the findings and tallies up to date with `snapshot`.
+    fn update(&mut self, pod: &PodInfo, snapshot: &Snapshot) {
+        let st = Arc::make_mut(&mut self.st);
+        for (pos, n) in snapshot.nodes.iter().enumerate() {
+            if let Some((Some(seen), _)) = self.nodes.get(pos)
+                && Arc::ptr_eq(seen, n)
+            {
+                continue;
+            }
+            let found = InterPodAffinity::find(pod, n, snapshot);
+            let seen = found.keepable.then(|| n.clone());
+            st.count(&found, 1);
+            match self.nodes.get_mut(pos) {
+                Some(slot) => {
+                    let (_, old) = std::mem::replace(slot, (seen, found));
+                    st.count(&old, -1);
+                }
+                None => self.nodes.push((seen, found)),
+            }
+        }
+        for (_, old) in self.nodes.drain(snapshot.nodes.len().min(self.nodes.len())..) {
+            st.count(&old, -1);
+        }
+    }
 }
 
 /// The part of a pod PreFilter's findings depend on (besides the nodes),
@@ -124,6 +186,11 @@ fn shape(pod: &PodInfo) -> Option<String> {
         "{}\n{:?}\n{:?}\n{:?}",
         pod.namespace, pod.labels, pod.required_affinity, pod.required_anti_affinity
     ))
+}
+
+/// The pair of `node`'s value for `key`, when it has the label.
+fn pair(node: &NodeInfo, key: &str) -> Option<Pair> {
+    node.labels.get(key).map(|v| (key.to_string(), v.clone()))
 }
 
 impl InterPodAffinity {
@@ -143,7 +210,7 @@ impl InterPodAffinity {
                         None
                     };
                     if t.matches(pod, ns) {
-                        f.existing_anti_affinity.push(t.topology_key.clone());
+                        f.existing_anti_affinity.extend(pair(n, &t.topology_key));
                     }
                 }
             }
@@ -159,7 +226,7 @@ impl InterPodAffinity {
         for existing in &n.pods {
             if matches_all(&pod.required_affinity, existing, snapshot) {
                 f.affinity
-                    .extend(pod.required_affinity.iter().map(|t| t.topology_key.clone()));
+                    .extend(pod.required_affinity.iter().filter_map(|t| pair(n, &t.topology_key)));
             }
             let ns = if anti_needs_ns {
                 snapshot.namespace_labels(&existing.namespace)
@@ -168,7 +235,7 @@ impl InterPodAffinity {
             };
             for t in &pod.required_anti_affinity {
                 if t.matches(existing, ns) {
-                    f.anti_affinity.push(t.topology_key.clone());
+                    f.anti_affinity.extend(pair(n, &t.topology_key));
                 }
             }
         }
@@ -176,11 +243,31 @@ impl InterPodAffinity {
     }
 }
 
-#[derive(Default)]
+#[derive(Debug, Default, Clone)]
 struct FilterState {
-    existing_anti_affinity: TopologyCounts,
     affinity: TopologyCounts,
-    anti_affinity: TopologyCounts,
+    /// Per pair: [matches of the incoming pod's anti-affinity terms,
+    /// existing pods' anti-affinity terms matching the incoming pod]; one
+    /// tally so that Filter looks a node's pairs up once for both.
+    anti: TopologyCounts<[i64; 2]>,
+}
+
+impl FilterState {
+    /// Adds (`sign` 1) or takes out (-1) one node's findings.
+    fn count(&mut self, f: &NodeFindings, sign: i64) {
+        if f.is_empty() {
+            return;
+        }
+        for (k, v) in &f.anti_affinity {
+            self.anti.update(k, v, |c| c[0] += sign);
+        }
+        for (k, v) in &f.existing_anti_affinity {
+            self.anti.update(k, v, |c| c[1] += sign);
+        }
+        for (k, v) in &f.affinity {
+            self.affinity.update(k, v, |n| *n += sign);
+        }
+    }
 }
 
 fn process(
@@ -228,7 +315,7 @@ impl InterPodAffinity {
 }
 
 struct PreFilterData {
-    st: FilterState,
+    st: Arc<FilterState>,
     self_match: bool,
 }
 
@@ -252,59 +339,23 @@ impl Plugin for InterPodAffinity {
     }
 
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> (Status, PreFilterResult) {
-        let any_existing_anti = snapshot.nodes.iter().any(|n| n.pods_with_required_anti_affinity > 0);
+        let any_existing_anti = snapshot.pods_with_required_anti_affinity > 0;
         if pod.required_affinity.is_empty() && pod.required_anti_affinity.is_empty() && !any_existing_anti {
             return (Status::skip(), None);
         }
-        let mut st = FilterState::default();
-        // Findings are kept per node generation for pods of the same shape:
-        // between two cycles only the nodes that changed are looked at again.
         let shape = shape(pod);
-        let mut memo = shape
+        let mut kept = shape
             .as_ref()
             .and_then(|k| self.memo.lock().ok()?.remove(k))
             .unwrap_or_default();
-        for (pos, n) in snapshot.nodes.iter().enumerate() {
-            let scratch;
-            let kept = memo
-                .get(pos)
-                .is_some_and(|(generation, _)| n.generation != 0 && *generation == n.generation);
-            let f = if kept {
-                memo.get(pos).map(|(_, f)| f)
-            } else {
-                let found = Self::find(pod, n, snapshot);
-                if shape.is_some() {
-                    if memo.len() <= pos {
-                        memo.resize(pos + 1, (0, NodeFindings::default()));
-                    }
-                    let generation = if found.keepable { n.generation } else { 0 };
-                    if let Some(slot) = memo.get_mut(pos) {
-                        *slot = (generation, found);
-                    }
-                    memo.get(pos).map(|(_, f)| f)
-                } else {
-                    scratch = found;
-                    Some(&scratch)
-                }
-            };
-            let Some(f) = f else { continue };
-            for key in &f.existing_anti_affinity {
-                st.existing_anti_affinity.bump(n, key, 1);
+        kept.update(pod, snapshot);
+        let st = kept.st.clone();
+        if let (Some(k), Ok(mut memo)) = (shape, self.memo.lock()) {
+            if memo.len() >= MEMO_SHAPES {
+                memo.clear();
             }
-            for key in &f.affinity {
-                st.affinity.bump(n, key, 1);
-            }
-            for key in &f.anti_affinity {
-                st.anti_affinity.bump(n, key, 1);
-            }
+            memo.insert(k, kept);
         }
-        if let (Some(k), Ok(mut kept)) = (shape, self.memo.lock()) {
-            if kept.len() >= MEMO_SHAPES {
-                kept.clear();
-            }
-            kept.insert(k, memo);
-        }
-        st.affinity.retain_positive();
         let self_match = matches_all(&pod.required_affinity, pod, snapshot);
         state.write(PRE_FILTER_KEY, PreFilterData { st, self_match });
         (Status::success(), None)
@@ -318,14 +369,16 @@ impl Plugin for InterPodAffinity {
         if !Self::satisfies_affinity(st, pod, node, data.self_match) {
             return Status::with(Code::UnschedulableAndUnresolvable, ERR_REASON_AFFINITY);
         }
-        for t in &pod.required_anti_affinity {
-            if let Some(v) = node.labels.get(&t.topology_key)
-                && st.anti_affinity.get(&t.topology_key, v) > 0
-            {
+        // The incoming pod's anti-affinity first, as upstream reports it
+        // before existing pods'.
+        let mut existing = false;
+        for [anti, existing_anti] in st.anti.for_node(node) {
+            if anti > 0 {
                 return Status::with(Code::Unschedulable, ERR_REASON_ANTI_AFFINITY);
             }
+            existing |= existing_anti > 0;
         }
-        if st.existing_anti_affinity.for_node(node).any(|count| count > 0) {
+        if existing {
             return Status::with(Code::Unschedulable, ERR_REASON_EXISTING_ANTI_AFFINITY);
         }
         Status::success()
@@ -339,7 +392,7 @@ impl Plugin for InterPodAffinity {
         snapshot: &Snapshot,
     ) -> Status {
         let has_preferred = !(pod.preferred_affinity.is_empty() && pod.preferred_anti_affinity.is_empty());
-        let any_existing = snapshot.nodes.iter().any(|n| n.pods_with_affinity > 0);
+        let any_existing = snapshot.pods_with_scoring_affinity > 0;
         if !has_preferred && !any_existing {
             return Status::skip();
         }
@@ -351,7 +404,7 @@ impl Plugin for InterPodAffinity {
             .any(|t| t.term.needs_namespace_labels());
         let mut scores = TopologyCounts::default();
         for n in &snapshot.nodes {
-            if n.labels.is_empty() || (!has_preferred && n.pods_with_affinity == 0) {
+            if n.labels.is_empty() || (!has_preferred && n.pods_with_scoring_affinity == 0) {
                 continue;
             }
             for existing in &n.pods {
@@ -362,7 +415,7 @@ impl Plugin for InterPodAffinity {
                 };
                 process(&mut scores, &pod.preferred_affinity, existing, existing_ns, n, 1);
                 process(&mut scores, &pod.preferred_anti_affinity, existing, existing_ns, n, -1);
-                if !existing.has_affinity() {
+                if !existing.has_scoring_affinity() {
                     continue;
                 }
                 if self.hard_pod_affinity_weight > 0 {
@@ -375,6 +428,10 @@ impl Plugin for InterPodAffinity {
                 process(&mut scores, &existing.preferred_affinity, pod, incoming_ns, n, 1);
                 process(&mut scores, &existing.preferred_anti_affinity, pod, incoming_ns, n, -1);
             }
+        }
+        if scores.is_empty() {
+            // Every node would score 0: same totals as not scoring.
+            return Status::skip();
         }
         state.write(PRE_SCORE_KEY, scores);
         Status::success()
@@ -452,6 +509,84 @@ mod tests {
         // Back to the empty node (another generation): allowed again.
         let snap = Snapshot::from_nodes(vec![host("a", vec![]), b]);
         assert_eq!(run(&snap), vec!["", ""]);
+    }
+
+    #[test]
+    fn kept_tallies_match_fresh_ones_through_cluster_changes() {
+        use crate::cache::Cache;
+        let anti = |topology: &str| {
+            json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"color": "green"}}, "topologyKey": topology}
+            ]}}})
+        };
+        let affinity = json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "zone"}
+        ]}}});
+        let incoming = [
+            pod("host-anti", json!({"color": "green"}), anti("kubernetes.io/hostname")),
+            pod("zone-anti", json!({"color": "green"}), anti("zone")),
+            pod("with-db", json!({}), affinity),
+            pod("plain", json!({"color": "green"}), json!({})),
+        ];
+        let kept = Arc::new(InterPodAffinity::default());
+        let mut cache = Cache::default();
+        let mut snap = Snapshot::default();
+        let check = |snap: &Snapshot, step: &str| {
+            for p in &incoming {
+                let fresh: Vec<String> = filter_all(Arc::new(InterPodAffinity::default()), p, snap)
+                    .iter()
+                    .map(short)
+                    .collect();
+                let got: Vec<String> = filter_all(kept.clone(), p, snap).iter().map(short).collect();
+                assert_eq!(got, fresh, "{step}: {}", p.name);
+            }
+        };
+        let add_node = |cache: &mut Cache, name: &str, zone: &str| {
+            let n = node(name, json!({"zone": zone}), Value::Null, json!({}));
+            cache.add_or_update_node(n.node.unwrap());
+        };
+        let place = |cache: &mut Cache, name: &str, labels: Value, spec: Value, on: &str| {
+            let mut p = pod(name, labels, spec);
+            let mut bound = (*p.pod).clone();
+            bound.spec.as_mut().unwrap().node_name = Some(on.into());
+            p = PodInfo::new(bound);
+            cache.assume_pod(Arc::new(p), on);
+        };
+        for (i, zone) in ["z1", "z1", "z2", "z3"].iter().enumerate() {
+            add_node(&mut cache, &format!("n{i}"), zone);
+        }
+        cache.update_snapshot(&mut snap);
+        check(&snap, "empty");
+        place(
+            &mut cache,
+            "g1",
+            json!({"color": "green"}),
+            anti("kubernetes.io/hostname"),
+            "n1",
+        );
+        place(&mut cache, "db", json!({"app": "db"}), json!({}), "n2");
+        cache.update_snapshot(&mut snap);
+        check(&snap, "two pods");
+        place(&mut cache, "g2", json!({"color": "green"}), anti("zone"), "n3");
+        place(&mut cache, "g3", json!({"color": "green"}), json!({}), "n0");
+        cache.update_snapshot(&mut snap);
+        check(&snap, "four pods");
+        // Pods go, a node goes (positions shift), another comes first in order.
+        cache.remove_pod("uid-g1");
+        cache.remove_pod("uid-db");
+        cache.update_snapshot(&mut snap);
+        check(&snap, "pods removed");
+        cache.remove_node("n0");
+        cache.update_snapshot(&mut snap);
+        check(&snap, "node removed");
+        add_node(&mut cache, "a0", "z2");
+        place(&mut cache, "db2", json!({"app": "db"}), json!({}), "a0");
+        cache.update_snapshot(&mut snap);
+        check(&snap, "node added");
+        // A node relabelled into another zone.
+        add_node(&mut cache, "n3", "z1");
+        cache.update_snapshot(&mut snap);
+        check(&snap, "relabelled");
     }
 
     fn statuses(p: &PodInfo, snap: &Snapshot) -> Vec<String> {

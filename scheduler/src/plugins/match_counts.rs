@@ -130,7 +130,9 @@ mod tests {
         mc.put(c);
         // Same generation: the kept count, even if (against the rules) the
         // pods changed without a new generation.
+        let kept = node.generation;
         node.add_pod(pod("a", "4", "web"));
+        node.generation = kept;
         let mut c = mc.take("a", &selector("web"));
         assert_eq!(c.count(0, &node), 1);
         mc.put(c);
