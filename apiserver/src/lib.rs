@@ -117,10 +117,10 @@ pub async fn run(
         &config.pki_dir(),
         &config.external_address(),
     )?);
-    state.admission = Arc::new(admission::Chain::from_flags(
-        &config.enable_admission_plugins,
-        &config.disable_admission_plugins,
-    )?);
+    state.admission = Arc::new(
+        admission::Chain::from_flags(&config.enable_admission_plugins, &config.disable_admission_plugins)?
+            .with_authorizer(state.authorizer.clone()),
+    );
     let x509 = Arc::new(authn::X509Authenticator::new(pki.ca_der()?).map_err(pki::PkiError::Tls)?);
     let router = routes::router(state.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_address)

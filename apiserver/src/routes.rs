@@ -118,7 +118,9 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         Ok(user) => user,
         Err(why) => {
             tracing::debug!(reason = %why.0, "unauthorized request");
-            return ApiError::unauthorized().into_response();
+            let mut resp = ApiError::unauthorized().into_response();
+            crate::audit::failed_authentication(&state, &req, &mut resp);
+            return resp;
         }
     };
     req.extensions_mut().insert(user.clone());

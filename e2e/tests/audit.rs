@@ -137,3 +137,117 @@ async fn audit_log_follows_the_policy() {
     assert!(!all.iter().any(|e| e["objectRef"]["namespace"] == "kube-system"));
     assert!(!all.iter().any(|e| e["requestURI"] == "/readyz"));
 }
+
+const METADATA_POLICY: &str = r#"
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    nonResourceURLs: ["/healthz*", "/readyz*", "/livez*", "/version"]
+  - level: Metadata
+"#;
+
+/// Annotations that authorization and admission add, and the one event of
+/// a request authentication refused.
+#[tokio::test]
+async fn annotations_and_refused_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, METADATA_POLICY).unwrap();
+    let log = dir.path().join("audit.log");
+    let c = TestCluster::start_with(
+        Backend::Embedded,
+        &[
+            TEST_DISABLED_ADMISSION,
+            &format!("--audit-policy-file={}", policy.display()),
+            &format!("--audit-log-path={}", log.display()),
+        ],
+    )
+    .await
+    .unwrap();
+    let complete = |pred: &dyn Fn(&Value) -> bool| {
+        find(&log, |e| e["stage"] == "ResponseComplete" && pred(e), 1)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no event in {}", std::fs::read_to_string(&log).unwrap()))
+    };
+
+    // system:masters: allowed with no reason; RBAC: allowed by the binding.
+    c.ok(&["get", "configmaps"]).unwrap();
+    let e = complete(&|e| e["objectRef"]["resource"] == "configmaps" && e["user"]["username"] == "admin");
+    assert_eq!(e["annotations"]["authorization.k8s.io/decision"], "allow", "{e}");
+    assert_eq!(e["annotations"]["authorization.k8s.io/reason"], "", "{e}");
+    c.ok(&["get", "pods", "--as=system:kube-scheduler"]).unwrap();
+    let e = complete(&|e| {
+        e["objectRef"]["resource"] == "pods" && e["impersonatedUser"]["username"] == "system:kube-scheduler"
+    });
+    assert_eq!(e["annotations"]["authorization.k8s.io/decision"], "allow", "{e}");
+    assert_eq!(
+        e["annotations"]["authorization.k8s.io/reason"],
+        r#"RBAC: allowed by ClusterRoleBinding "system:kube-scheduler" of ClusterRole "system:kube-scheduler" to User "system:kube-scheduler""#
+    );
+    c.fails(&["get", "secrets", "--as=mallory"]).unwrap();
+    let e = complete(&|e| e["objectRef"]["resource"] == "secrets" && e["impersonatedUser"]["username"] == "mallory");
+    assert_eq!(e["annotations"]["authorization.k8s.io/decision"], "forbid", "{e}");
+    assert_eq!(e["responseStatus"]["code"], 403);
+
+    // PodSecurity: the enforce policy, and the audit mode's violations.
+    c.ok(&["create", "namespace", "psa"]).unwrap();
+    c.ok(&[
+        "label",
+        "namespace",
+        "psa",
+        "pod-security.kubernetes.io/enforce=baseline",
+        "pod-security.kubernetes.io/audit=restricted",
+    ])
+    .unwrap();
+    c.ok(&["run", "web", "-n", "psa", "--image=registry.k8s.io/pause:3.10"])
+        .unwrap();
+    let e = complete(&|e| {
+        e["objectRef"]["resource"] == "pods" && e["verb"] == "create" && e["objectRef"]["namespace"] == "psa"
+    });
+    let notes = &e["annotations"];
+    assert_eq!(
+        notes["pod-security.kubernetes.io/enforce-policy"], "baseline:latest",
+        "{e}"
+    );
+    let violations = notes["pod-security.kubernetes.io/audit-violations"].as_str().unwrap();
+    assert!(
+        violations.starts_with(r#"would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false"#),
+        "{violations}"
+    );
+    c.ok(&["run", "plain", "--image=registry.k8s.io/pause:3.10"]).unwrap();
+    let e = complete(&|e| {
+        e["objectRef"]["resource"] == "pods" && e["verb"] == "create" && e["objectRef"]["name"] == "plain"
+    });
+    assert_eq!(
+        e["annotations"]["pod-security.kubernetes.io/enforce-policy"], "privileged:latest",
+        "{e}"
+    );
+    assert!(
+        e["annotations"]
+            .get("pod-security.kubernetes.io/audit-violations")
+            .is_none()
+    );
+
+    // A token nobody issued: one event, at ResponseStarted as upstream, no user.
+    c.fails(&["get", "pods", "--token=not-a-token"]).unwrap();
+    let refused = find(
+        &log,
+        |e| e["responseStatus"]["code"] == 401 && e["objectRef"]["resource"] == "pods",
+        1,
+    );
+    let e = refused
+        .first()
+        .unwrap_or_else(|| panic!("{}", std::fs::read_to_string(&log).unwrap()));
+    assert_eq!(e["stage"], "ResponseStarted", "{e}");
+    assert_eq!(e["user"], serde_json::json!({}), "{e}");
+    assert_eq!(e["level"], "Metadata");
+    assert_eq!(e["verb"], "list");
+    assert_eq!(
+        e["responseStatus"]["message"],
+        "Authentication failed, attempted: bearer"
+    );
+    assert!(e["auditID"].as_str().is_some_and(|id| !id.is_empty()));
+}

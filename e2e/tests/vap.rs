@@ -254,3 +254,168 @@ async fn warn_action_and_bad_expression() {
         stderr(&out)
     );
 }
+
+const REQUIRE_TEAM: &str = r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: require-team
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      operations: ["CREATE"]
+      resources: ["configmaps"]
+  validations:
+  - expression: >-
+      authorizer.group('').resource('secrets').namespace(object.metadata.namespace).check('list').allowed()
+      || (has(object.metadata.labels) && 'team' in object.metadata.labels)
+    message: only secret readers may omit the team label
+  auditAnnotations:
+  - key: creator
+    valueExpression: "'created by ' + request.userInfo.username"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: require-team-binding
+spec:
+  policyName: require-team
+  validationActions: [Deny, Audit]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: flag-names
+spec:
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      operations: ["CREATE"]
+      resources: ["configmaps"]
+  validations:
+  - expression: "object.metadata.name != 'flagged'"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: flag-names-audit
+spec:
+  policyName: flag-names
+  validationActions: [Audit]
+"#;
+
+const AUDIT_POLICY: &str = r#"apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    resources: [{group: "", resources: [configmaps]}]
+"#;
+
+/// The audit events of ConfigMap creates, by name.
+fn configmap_create_event(log: &std::path::Path, name: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let found = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|e| e["verb"] == "create" && e["objectRef"]["name"] == name);
+        if let Some(e) = found {
+            return e;
+        }
+        assert!(std::time::Instant::now() < deadline, "no event for {name}: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn authorizer_audit_annotations_and_audit_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, AUDIT_POLICY).unwrap();
+    let log = dir.path().join("audit.log");
+    let c = TestCluster::start_with(
+        Backend::Embedded,
+        &[
+            rkube_e2e::cluster::TEST_DISABLED_ADMISSION,
+            &format!("--audit-policy-file={}", policy.display()),
+            &format!("--audit-log-path={}", log.display()),
+        ],
+    )
+    .await
+    .expect("cluster starts");
+    let out = apply(&c, REQUIRE_TEAM);
+    assert!(out.status.success(), "{}", stderr(&out));
+    c.ok(&["create", "role", "cm-writer", "--verb=create", "--resource=configmaps"])
+        .unwrap();
+    c.ok(&["create", "rolebinding", "bob-writes", "--role=cm-writer", "--user=bob"])
+        .unwrap();
+
+    // The admin reads secrets: allowed, with the policy's audit annotation.
+    c.ok(&["create", "configmap", "from-admin"]).unwrap();
+    let e = configmap_create_event(&log, "from-admin");
+    assert_eq!(e["annotations"]["require-team/creator"], "created by admin", "{e}");
+    assert!(
+        e["annotations"]
+            .get("validation.policy.admission.k8s.io/validation_failure")
+            .is_none()
+    );
+
+    // Bob cannot list secrets: denied with upstream's message, and audited.
+    let err = c.fails(&["create", "configmap", "from-bob", "--as=bob"]).unwrap();
+    assert!(
+        err.contains(r#"configmaps "from-bob" is forbidden: ValidatingAdmissionPolicy 'require-team' with binding 'require-team-binding' denied request: only secret readers may omit the team label"#),
+        "{err}"
+    );
+    let e = configmap_create_event(&log, "from-bob");
+    assert_eq!(e["responseStatus"]["code"], 422, "{e}");
+    let failures: serde_json::Value = serde_json::from_str(
+        e["annotations"]["validation.policy.admission.k8s.io/validation_failure"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{e}")),
+    )
+    .unwrap();
+    assert_eq!(
+        failures,
+        serde_json::json!([{
+            "message": "only secret readers may omit the team label",
+            "policy": "require-team",
+            "binding": "require-team-binding",
+            "expressionIndex": 0,
+            "validationActions": ["Deny", "Audit"]
+        }])
+    );
+    // Once bob may list secrets, it is allowed.
+    c.ok(&["create", "role", "secret-reader", "--verb=list", "--resource=secrets"])
+        .unwrap();
+    c.ok(&[
+        "create",
+        "rolebinding",
+        "bob-reads",
+        "--role=secret-reader",
+        "--user=bob",
+    ])
+    .unwrap();
+    c.ok(&["create", "configmap", "from-bob", "--as=bob"]).unwrap();
+
+    // An Audit-only binding: allowed, the failure only in the audit event.
+    c.ok(&["create", "configmap", "flagged"]).unwrap();
+    let e = configmap_create_event(&log, "flagged");
+    assert_eq!(e["responseStatus"]["code"], 201, "{e}");
+    let failures: serde_json::Value = serde_json::from_str(
+        e["annotations"]["validation.policy.admission.k8s.io/validation_failure"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{e}")),
+    )
+    .unwrap();
+    assert_eq!(failures[0]["policy"], "flag-names");
+    assert_eq!(
+        failures[0]["message"],
+        "failed expression: object.metadata.name != 'flagged'"
+    );
+    assert_eq!(failures[0]["validationActions"], serde_json::json!(["Audit"]));
+}

@@ -211,6 +211,9 @@ pub enum ChainError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chain {
     plugins: Vec<Plugin>,
+    /// The server's authorizer, for ValidatingAdmissionPolicy's
+    /// `authorizer` variable (upstream's plugin initializer hands it over).
+    authorizer: vap::AuthorizerSlot,
 }
 
 impl Default for Chain {
@@ -219,6 +222,7 @@ impl Default for Chain {
     fn default() -> Self {
         Chain {
             plugins: Plugin::ALL.to_vec(),
+            authorizer: Default::default(),
         }
     }
 }
@@ -230,13 +234,23 @@ impl Chain {
         let mut plugins = plugins.to_vec();
         plugins.sort();
         plugins.dedup();
-        Chain { plugins }
+        Chain {
+            plugins,
+            authorizer: Default::default(),
+        }
+    }
+
+    /// This chain with `authorizer` for the policies' `authorizer` checks.
+    pub fn with_authorizer(mut self, authorizer: std::sync::Arc<crate::authz::Authorizer>) -> Self {
+        self.authorizer = vap::AuthorizerSlot(Some(authorizer));
+        self
     }
 
     /// The default set with `disabled` left out.
     pub fn without(disabled: &[Plugin]) -> Self {
         Chain {
             plugins: Plugin::ALL.into_iter().filter(|p| !disabled.contains(p)).collect(),
+            authorizer: Default::default(),
         }
     }
 
@@ -314,7 +328,7 @@ impl Chain {
                     webhook::validate(registry, attrs, None).await?
                 }
                 (Plugin::ValidatingAdmissionPolicy, None) if attrs.operation == Operation::Delete => {
-                    vap::validate(registry, attrs, None).await?;
+                    vap::validate(registry, &self.authorizer, attrs, None).await?;
                 }
                 _ => {}
             }
@@ -349,7 +363,7 @@ impl Chain {
             warnings.extend(pod_security::validate(registry, attrs, obj).await?);
         }
         if self.has(Plugin::ValidatingAdmissionPolicy) {
-            warnings.extend(vap::validate(registry, attrs, Some(obj)).await?);
+            warnings.extend(vap::validate(registry, &self.authorizer, attrs, Some(obj)).await?);
         }
         if self.has(Plugin::ValidatingAdmissionWebhook) {
             webhook::validate(registry, attrs, Some(obj)).await?;

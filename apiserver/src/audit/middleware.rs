@@ -17,6 +17,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::Auditor;
+use super::annotations::Annotations;
 use super::policy::{Decision, Level, Stage};
 use crate::authn::UserInfo;
 use crate::request_info::{self, RequestInfo};
@@ -61,7 +62,9 @@ fn micro_time(t: time::OffsetDateTime) -> String {
 
 fn user_json(u: &UserInfo) -> Value {
     let mut m = Map::new();
-    m.insert("username".into(), json!(u.name));
+    if !u.name.is_empty() {
+        m.insert("username".into(), json!(u.name));
+    }
     if !u.uid.is_empty() {
         m.insert("uid".into(), json!(u.uid));
     }
@@ -124,6 +127,7 @@ struct Recorder {
     auditor: Arc<Auditor>,
     decision: Decision,
     event: Map<String, Value>,
+    annotations: Annotations,
 }
 
 impl Recorder {
@@ -132,6 +136,10 @@ impl Recorder {
             return;
         }
         self.event.insert("stage".into(), json!(stage));
+        let annotations = self.annotations.snapshot();
+        if !annotations.is_empty() {
+            self.event.insert("annotations".into(), json!(annotations));
+        }
         self.event.insert(
             "stageTimestamp".into(),
             json!(micro_time(time::OffsetDateTime::now_utc())),
@@ -151,6 +159,50 @@ impl Recorder {
     }
 }
 
+/// The event of a request, before any stage: who, what, from where.
+fn new_event(
+    req: &Request,
+    info: &RequestInfo,
+    user: &UserInfo,
+    level: Level,
+    received: time::OffsetDateTime,
+) -> Map<String, Value> {
+    let audit_id = req
+        .headers()
+        .get(AUDIT_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(crate::registry::object::new_uid);
+    let mut event = Map::new();
+    event.insert("kind".into(), json!("Event"));
+    event.insert("apiVersion".into(), json!("audit.k8s.io/v1"));
+    event.insert("level".into(), json!(level));
+    event.insert("auditID".into(), json!(audit_id));
+    event.insert("stage".into(), json!(Stage::RequestReceived));
+    let uri = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    event.insert("requestURI".into(), json!(uri));
+    event.insert("verb".into(), json!(info.verb));
+    event.insert("user".into(), user_json(user));
+    event.insert("sourceIPs".into(), json!(source_ips(req)));
+    if let Some(ua) = req
+        .headers()
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        event.insert("userAgent".into(), json!(ua));
+    }
+    if info.is_resource_request {
+        event.insert("objectRef".into(), object_ref(info));
+    }
+    event.insert("requestReceivedTimestamp".into(), json!(micro_time(received)));
+    event
+}
+
 /// The middleware.
 pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Some(auditor) = state.audit.clone() else {
@@ -167,43 +219,12 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
     if decision.level == Level::None {
         return next.run(req).await;
     }
-    let audit_id = req
-        .headers()
-        .get(AUDIT_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-        .unwrap_or_else(crate::registry::object::new_uid);
-    let mut event = Map::new();
-    event.insert("kind".into(), json!("Event"));
-    event.insert("apiVersion".into(), json!("audit.k8s.io/v1"));
-    event.insert("level".into(), json!(decision.level));
-    event.insert("auditID".into(), json!(audit_id));
-    event.insert("stage".into(), json!(Stage::RequestReceived));
-    let uri = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    event.insert("requestURI".into(), json!(uri));
-    event.insert("verb".into(), json!(info.verb));
-    event.insert("user".into(), user_json(&user));
-    event.insert("sourceIPs".into(), json!(source_ips(&req)));
-    if let Some(ua) = req
-        .headers()
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-    {
-        event.insert("userAgent".into(), json!(ua));
-    }
-    if info.is_resource_request {
-        event.insert("objectRef".into(), object_ref(&info));
-    }
-    event.insert("requestReceivedTimestamp".into(), json!(micro_time(received)));
+    let event = new_event(&req, &info, &user, decision.level, received);
     let mut rec = Recorder {
         auditor,
         decision,
         event,
+        annotations: Annotations::default(),
     };
 
     // The request object: names the object of a create in objectRef at
@@ -246,7 +267,7 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
     req.extensions_mut().insert(impersonated.clone());
     rec.emit(Stage::RequestReceived);
 
-    let mut resp = next.run(req).await;
+    let mut resp = rec.annotations.clone().scope(next.run(req)).await;
     if let Ok(Some(u)) = impersonated.0.lock().map(|s| s.clone()) {
         rec.event.insert("impersonatedUser".into(), user_json(&u));
     }
@@ -321,5 +342,102 @@ impl Drop for CompleteOnDrop {
         if let Some(mut rec) = self.0.take() {
             rec.emit(Stage::ResponseComplete);
         }
+    }
+}
+
+/// Upstream's `WithFailedAuthenticationAudit`: a request that
+/// authentication refuses gets one event, at stage `ResponseStarted` (as
+/// upstream writes it), with no user, the code and the credentials it
+/// tried in `responseStatus.message`; the response gets its audit ID.
+pub fn failed_authentication(state: &AppState, req: &Request, resp: &mut Response) {
+    let Some(auditor) = state.audit.clone() else {
+        return;
+    };
+    let received = time::OffsetDateTime::now_utc();
+    let info = request_info::parse(req.method(), req.uri().path(), req.uri().query());
+    let nobody = UserInfo::default();
+    let decision = auditor.policy.decide(&nobody, &info);
+    let audit_id = match decision.level {
+        Level::None => None,
+        level => {
+            let mut rec = Recorder {
+                event: new_event(req, &info, &nobody, level, received),
+                auditor,
+                decision,
+                annotations: Annotations::default(),
+            };
+            rec.event.insert(
+                "responseStatus".into(),
+                json!({"metadata": {}, "message": auth_methods(req), "code": resp.status().as_u16()}),
+            );
+            rec.emit(Stage::ResponseStarted);
+            rec.event["auditID"].as_str().map(str::to_string)
+        }
+    };
+    if let Some(v) = audit_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        resp.headers_mut().insert(AUDIT_ID_HEADER, v);
+    }
+}
+
+/// Upstream's `getAuthMethods`: which kinds of credentials a refused
+/// request carried.
+fn auth_methods(req: &Request) -> String {
+    let mut methods = Vec::new();
+    let authorization = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    let scheme = authorization.split(' ').collect::<Vec<_>>();
+    if scheme[0].eq_ignore_ascii_case("basic") && scheme.len() > 1 {
+        methods.push("basic");
+    }
+    if scheme.len() > 1 && scheme[0].eq_ignore_ascii_case("bearer") {
+        methods.push("bearer");
+    }
+    let access_token = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .any(|(k, v)| k == "access_token" && !v.trim().is_empty());
+    if access_token {
+        methods.push("access_token");
+    }
+    if req.extensions().get::<crate::authn::ClientCertificate>().is_some() {
+        methods.push("x509");
+    }
+    if methods.is_empty() {
+        "Authentication failed, no credentials provided".to_string()
+    } else {
+        format!("Authentication failed, attempted: {}", methods.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn methods(headers: &[(&str, &str)], uri: &str) -> String {
+        let mut b = axum::http::Request::builder().uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        auth_methods(&b.body(Body::empty()).unwrap())
+    }
+
+    #[test]
+    fn failed_authentication_names_the_credentials_tried() {
+        assert_eq!(methods(&[], "/api"), "Authentication failed, no credentials provided");
+        assert_eq!(
+            methods(&[("authorization", "Bearer abc")], "/api"),
+            "Authentication failed, attempted: bearer"
+        );
+        assert_eq!(
+            methods(&[("authorization", "Basic YTpi")], "/api?access_token=x"),
+            "Authentication failed, attempted: basic, access_token"
+        );
+        // A lone scheme is no credential, as upstream splits it.
+        assert_eq!(
+            methods(&[("authorization", "Bearer")], "/api"),
+            "Authentication failed, no credentials provided"
+        );
     }
 }

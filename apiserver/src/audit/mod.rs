@@ -1,20 +1,24 @@
 //! Auditing (`--audit-policy-file`, `--audit-log-*`): who did what, as
 //! upstream's `audit.k8s.io/v1` Events, one JSON object per line.
 //! `policy.rs` decides each request's level; `middleware.rs` builds and
-//! writes the events at each stage; `backend.rs` is the rotated log file.
+//! writes the events at each stage (and the one event of a request
+//! authentication refused); `annotations.rs` collects the annotations
+//! authorization and admission add; `backend.rs` is the rotated log file.
 //!
 //! *Architecture Invariant:* auditing is one middleware on the request
 //! path; handlers know nothing of it. Without both a policy and a log path
 //! it is off and costs one branch per request.
 
+mod annotations;
 mod backend;
 mod middleware;
 mod policy;
 
 use std::path::PathBuf;
 
+pub use annotations::{annotate, is_audited};
 pub use backend::LogBackend;
-pub use middleware::{AUDIT_ID_HEADER, ImpersonatedUser, audit};
+pub use middleware::{AUDIT_ID_HEADER, ImpersonatedUser, audit, failed_authentication};
 pub use policy::{Decision, Level, Policy, PolicyError, Stage};
 
 /// The policy and where its events go.

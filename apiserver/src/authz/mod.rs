@@ -211,6 +211,15 @@ impl Authorizer {
         }
     }
 
+    /// Decides a request on the current cache, without waiting for it
+    /// (for checks made while admitting a request, like CEL's `authorizer`).
+    pub fn authorize_now(&self, a: &Attributes) -> (Decision, String) {
+        if self.mode == Mode::AlwaysAllow || a.user.groups.iter().any(|g| g == SYSTEM_MASTERS) {
+            return (Decision::Allow, String::new());
+        }
+        self.decide(a)
+    }
+
     /// The union of the configured authorizers on the current cache:
     /// the first that allows wins; otherwise their reasons, one a line.
     fn decide(&self, a: &Attributes) -> (Decision, String) {
@@ -361,7 +370,11 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     let info = crate::request_info::parse(req.method(), req.uri().path(), req.uri().query());
     let mut attrs = Attributes::from_request(&info, user);
     attrs.name_from_field_selector(req.uri().query());
-    match state.authorizer.authorize(&attrs).await {
+    let (decision, reason) = state.authorizer.authorize_with_reason(&attrs).await;
+    let verdict = if decision.allowed() { "allow" } else { "forbid" };
+    crate::audit::annotate("authorization.k8s.io/decision", verdict);
+    crate::audit::annotate("authorization.k8s.io/reason", &reason);
+    match decision {
         Decision::Allow => next.run(req).await,
         Decision::NoOpinion(reason) => {
             let mut resp = forbidden(&attrs, &reason).into_response();

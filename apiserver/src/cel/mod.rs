@@ -15,6 +15,7 @@
 //! There is no static type checker: a type mismatch surfaces when the
 //! expression runs, as an [`EvalError`].
 
+pub mod authorizer;
 mod value;
 
 #[cfg(test)]
@@ -63,6 +64,9 @@ pub enum EvalError {
 pub struct Program {
     source: String,
     program: cel::Program,
+    /// Whether it names `authorizer` (only then are the authorization
+    /// functions registered for it).
+    uses_authorizer: bool,
 }
 
 impl std::fmt::Debug for Program {
@@ -83,9 +87,11 @@ pub fn compile(expr: &str, variables: &[&str]) -> Result<Program, CompileError> 
             return Err(CompileError::UndeclaredReference(name.to_string()));
         }
     }
+    let uses_authorizer = references.has_variable("authorizer");
     Ok(Program {
         source: expr.to_string(),
         program,
+        uses_authorizer,
     })
 }
 
@@ -116,6 +122,9 @@ pub struct Activation {
     pub namespace_object: Option<Json>,
     /// `variables.<name>`: the policy's variables already evaluated.
     pub variables: serde_json::Map<String, Json>,
+    /// `authorizer`: checks as the request's user, and the request's
+    /// resource for `authorizer.requestResource`.
+    pub authorizer: Option<(Arc<dyn authorizer::Authorize>, authorizer::RequestResource)>,
 }
 
 impl Program {
@@ -136,6 +145,12 @@ impl Program {
         bind(&mut ctx, "params", &activation.params);
         bind(&mut ctx, "namespaceObject", &activation.namespace_object);
         ctx.add_variable_from_value("variables", from_json(&Json::Object(activation.variables.clone())));
+        if self.uses_authorizer
+            && let Some((authz, request)) = &activation.authorizer
+        {
+            ctx.add_variable_from_value("authorizer", authorizer::variable(request));
+            authorizer::register(&mut ctx, authz.clone()).map_err(|e| EvalError::Execution(e.to_string()))?;
+        }
         self.program
             .execute(&ctx)
             .map_err(|e| EvalError::Execution(e.to_string()))

@@ -103,3 +103,84 @@ fn json_round_trips() {
     let v = json!({"a": [1, -2, 2.5, "s", true, null], "b": {"c": 18446744073709551615u64}});
     assert_eq!(to_json(&from_json(&v)), Some(v));
 }
+
+/// Allows `create` of apps/deployments in `ns`, `get` of `/healthz`, and
+/// anything for the `kube-system:bot` service account; says what it saw.
+#[derive(Debug)]
+struct FakeAuthz;
+
+impl authorizer::Authorize for FakeAuthz {
+    fn check(&self, c: &authorizer::Check) -> authorizer::Decision {
+        let allowed = c.service_account == Some(("kube-system".into(), "bot".into()))
+            || (c.group == "apps" && c.resource == "deployments" && c.namespace == "ns" && c.verb == "create")
+            || (c.path.as_deref() == Some("/healthz") && c.verb == "get");
+        authorizer::Decision {
+            allowed,
+            reason: format!("{}/{}/{}:{}", c.group, c.resource, c.subresource, c.name),
+            error: None,
+        }
+    }
+}
+
+#[test]
+fn authorizer_checks_resources_paths_and_service_accounts() {
+    let mut vars = VARS.to_vec();
+    vars.push("authorizer");
+    let act = Activation {
+        authorizer: Some((
+            Arc::new(FakeAuthz),
+            authorizer::RequestResource {
+                group: "apps".into(),
+                resource: "deployments".into(),
+                namespace: "ns".into(),
+                name: "web".into(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    let run = |expr: &str| {
+        compile(expr, &vars)
+            .unwrap_or_else(|e| panic!("{expr}: {e}"))
+            .eval(&act)
+            .unwrap_or_else(|e| panic!("{expr}: {e}"))
+    };
+    for (expr, want) in [
+        (
+            "authorizer.group('apps').resource('deployments').namespace('ns').check('create').allowed()",
+            Value::Bool(true),
+        ),
+        (
+            "authorizer.group('apps').resource('deployments').namespace('other').check('create').allowed()",
+            Value::Bool(false),
+        ),
+        (
+            "authorizer.requestResource.check('create').allowed()",
+            Value::Bool(true),
+        ),
+        (
+            "authorizer.requestResource.check('delete').allowed()",
+            Value::Bool(false),
+        ),
+        (
+            "authorizer.requestResource.subresource('scale').check('get').reason()",
+            Value::from("apps/deployments/scale:web"),
+        ),
+        ("authorizer.path('/healthz').check('get').allowed()", Value::Bool(true)),
+        (
+            "authorizer.serviceAccount('kube-system', 'bot').group('').resource('secrets').check('list').allowed()",
+            Value::Bool(true),
+        ),
+        (
+            "authorizer.group('').resource('pods').name('p').check('get').errored()",
+            Value::Bool(false),
+        ),
+    ] {
+        assert_eq!(run(expr), want, "{expr}");
+    }
+    // A method on the wrong builder is an evaluation error, not a panic.
+    let bad = compile("authorizer.resource('pods').check('get').allowed()", &vars).unwrap();
+    assert!(bad.eval(&act).is_err());
+    // Without the variable declared, naming it does not compile.
+    assert!(compile("authorizer.path('/').check('get').allowed()", VARS).is_err());
+}

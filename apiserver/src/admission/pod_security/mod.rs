@@ -10,9 +10,10 @@
 //! - namespace labels must parse (else 422), and a stricter `enforce` on an
 //!   existing namespace warns about the pods already there that violate it.
 //!
-//! The `audit` mode only annotates audit events upstream; this server's
-//! audit log does not take annotations from admission, so it is parsed and
-//! validated but has no effect. Exemptions (usernames, runtime classes,
+//! Audited requests get upstream's audit annotations: the pod's
+//! `pod-security.kubernetes.io/enforce-policy` and, when it violates the
+//! namespace's `audit` policy, `pod-security.kubernetes.io/audit-violations`
+//! (pods and workload templates alike). Exemptions (usernames, runtime classes,
 //! namespaces) are not configurable here: nothing is exempt.
 
 mod baseline;
@@ -92,6 +93,7 @@ async fn validate_pod(registry: &Registry, attrs: &Attributes<'_>, obj: &Object)
         .await
         .map_err(|_| ApiError::internal(format!("failed to lookup namespace {:?}", attrs.namespace)))?;
     if valid && policy.fully_privileged() {
+        crate::audit::annotate(ENFORCE_POLICY_ANNOTATION, "privileged:latest");
         return Ok(Vec::new());
     }
     if attrs.operation == Operation::Update
@@ -101,7 +103,9 @@ async fn validate_pod(registry: &Registry, attrs: &Attributes<'_>, obj: &Object)
         return Ok(Vec::new());
     }
     let pod = PodView::of_object(obj);
+    crate::audit::annotate(ENFORCE_POLICY_ANNOTATION, &policy.enforce.to_string());
     let enforced = evaluate(policy.enforce, &pod);
+    annotate_audit_violations(policy, &pod, Some((policy.enforce, &enforced)));
     if !enforced.allowed() {
         let why = format!(
             "violates PodSecurity {:?}: {}",
@@ -129,7 +133,35 @@ async fn validate_pod_controller(
     let Some(template) = pod_template(&attrs.resource.resource, obj) else {
         return Ok(Vec::new());
     };
-    Ok(warn(policy, &PodView::of(template), None))
+    let pod = PodView::of(template);
+    annotate_audit_violations(policy, &pod, None);
+    Ok(warn(policy, &pod, None))
+}
+
+/// The audit annotation naming the enforce policy a pod was checked at.
+const ENFORCE_POLICY_ANNOTATION: &str = "pod-security.kubernetes.io/enforce-policy";
+/// The audit annotation with the `audit` mode's violations.
+const AUDIT_VIOLATIONS_ANNOTATION: &str = "pod-security.kubernetes.io/audit-violations";
+
+/// The `audit` mode: annotates the request's audit event with the pod's
+/// violations of the namespace's audit policy (evaluated only when the
+/// request is audited, reusing the enforce evaluation at the same level).
+fn annotate_audit_violations(policy: Policy, pod: &PodView<'_>, cached: Option<(LevelVersion, &evaluate::Aggregate)>) {
+    if !crate::audit::is_audited() || policy.audit.level == Level::Privileged {
+        return;
+    }
+    let result = match cached {
+        Some((lv, r)) if lv == policy.audit => r.clone(),
+        _ => evaluate(policy.audit, pod),
+    };
+    if !result.allowed() {
+        let why = format!(
+            "would violate PodSecurity {:?}: {}",
+            policy.audit.to_string(),
+            result.forbidden_detail()
+        );
+        crate::audit::annotate(AUDIT_VIOLATIONS_ANNOTATION, &why);
+    }
 }
 
 /// The `warn` mode's warning, reusing an evaluation already made at the

@@ -4,12 +4,17 @@
 //! once per parameter object, and applies its `validationActions`: `Deny`
 //! rejects with upstream's message ("ValidatingAdmissionPolicy 'p' with
 //! binding 'b' denied request: ..."), the reason's status code (422
-//! `Invalid` by default), `Warn` adds a response warning, `Audit` is
-//! recorded only in the log here (there is no audit backend to annotate).
+//! `Invalid` by default), `Warn` adds a response warning, `Audit` adds the
+//! failures to the request's audit event
+//! (`validation.policy.admission.k8s.io/validation_failure`). A policy's
+//! `auditAnnotations` are published as `<policy>/<key>`, and its
+//! expressions may check authorization through `authorizer`
+//! ([`authorizer`]).
 //!
 //! Policies and bindings are read from the watch cache on each request;
 //! compiled programs are kept per policy resourceVersion ([`policy::compiled`]).
 
+mod authorizer;
 mod matching;
 mod policy;
 
@@ -26,6 +31,7 @@ use crate::registry::object::{self, Object};
 use crate::selector::labels::Selector;
 use crate::status::{ApiError, StatusCause};
 
+pub use authorizer::AuthorizerSlot;
 use matching::Subject;
 use policy::{CompiledPolicy, Decision, FailurePolicy};
 
@@ -51,14 +57,31 @@ pub struct Denial {
 pub struct Outcome {
     pub denials: Vec<Denial>,
     pub warnings: Vec<String>,
+    /// The failures of bindings with the `Audit` action.
+    pub audit_failures: Vec<AuditFailure>,
 }
+
+/// One entry of the `validation_failure` audit annotation, in upstream's
+/// field order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditFailure {
+    pub message: String,
+    pub policy: String,
+    pub binding: String,
+    pub expression_index: usize,
+    pub validation_actions: Vec<String>,
+}
+
+/// The audit annotation listing the failures of `Audit` bindings.
+const VALIDATION_FAILURE_ANNOTATION: &str = "validation.policy.admission.k8s.io/validation_failure";
 
 async fn list(registry: &Registry, group: &str, resource: &str, namespace: &str) -> Result<Vec<Object>, ApiError> {
     let Some(store) = registry.store(group, resource) else {
         return Ok(Vec::new());
     };
     let info = store.info.clone();
-    let listed = store.list(namespace, &ListOptions::default()).await?;
+    let listed = store.list_cached(namespace).await?;
     Ok(listed.items.into_iter().map(|i| i.into_object(&info)).collect())
 }
 
@@ -66,6 +89,7 @@ async fn list(registry: &Registry, group: &str, resource: &str, namespace: &str)
 /// delete). Returns the warnings to add to the response.
 pub async fn validate(
     registry: &Registry,
+    authorizer: &AuthorizerSlot,
     attrs: &Attributes<'_>,
     obj: Option<&Object>,
 ) -> Result<Vec<String>, ApiError> {
@@ -109,7 +133,12 @@ pub async fn validate(
             continue;
         };
         let compiled = policy::compiled(policy_obj);
-        run_binding(registry, &compiled, binding, &subject, &mut outcome).await;
+        run_binding(registry, authorizer, &compiled, binding, &subject, &mut outcome).await;
+    }
+    if !outcome.audit_failures.is_empty()
+        && let Ok(v) = serde_json::to_string(&outcome.audit_failures)
+    {
+        crate::audit::annotate(VALIDATION_FAILURE_ANNOTATION, &v);
     }
     if let Some(d) = outcome.denials.first() {
         return Err(denial_error(attrs, obj.or(old_object), d));
@@ -120,6 +149,7 @@ pub async fn validate(
 /// Runs one binding of `policy`, adding its decisions to `out`.
 async fn run_binding(
     registry: &Registry,
+    authorizer: &AuthorizerSlot,
     policy: &CompiledPolicy,
     binding: &Object,
     s: &Subject<'_>,
@@ -156,11 +186,26 @@ async fn run_binding(
         Ok(p) => p,
         Err(e) => return config_error(out, e),
     };
-    let base = activation(s);
+    let base = activation(s, authorizer);
     for param in params {
         let mut act = base.clone();
         act.params = param;
-        for decision in policy::evaluate(policy, act) {
+        let evaluation = policy::evaluate(policy, act);
+        for (key, value) in evaluation.audit_annotations {
+            match value {
+                Ok(v) => crate::audit::annotate(&format!("{}/{key}", policy.name), &v),
+                Err(e) if policy.failure_policy == FailurePolicy::Fail => out.denials.push(Denial {
+                    policy: policy.name.clone(),
+                    binding: binding_name.clone(),
+                    message: e,
+                    reason: None,
+                }),
+                Err(e) => {
+                    tracing::info!(policy = %policy.name, binding = %binding_name, error = %e, "ValidatingAdmissionPolicy audit annotation error ignored (failurePolicy Ignore)");
+                }
+            }
+        }
+        for (index, decision) in evaluation.decisions {
             let (message, reason) = match decision {
                 Decision::Fail { message, reason } => (message, reason),
                 Decision::Error(e) if policy.failure_policy == FailurePolicy::Fail => (e, None),
@@ -181,9 +226,13 @@ async fn run_binding(
                         "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {}",
                         policy.name, binding_name, message
                     )),
-                    "Audit" => {
-                        tracing::info!(policy = %policy.name, binding = %binding_name, %message, "validation.policy.admission.k8s.io/validation_failure")
-                    }
+                    "Audit" => out.audit_failures.push(AuditFailure {
+                        message: message.clone(),
+                        policy: policy.name.clone(),
+                        binding: binding_name.clone(),
+                        expression_index: index.unwrap_or(0),
+                        validation_actions: actions.iter().map(|a| a.to_string()).collect(),
+                    }),
                     _ => {}
                 }
             }
@@ -257,7 +306,7 @@ async fn resolve_params(
 }
 
 /// The CEL variables of a request (without params).
-fn activation(s: &Subject<'_>) -> Activation {
+fn activation(s: &Subject<'_>, authorizer: &AuthorizerSlot) -> Activation {
     let a = s.attrs;
     let op = match a.operation {
         Operation::Create => "CREATE",
@@ -284,6 +333,19 @@ fn activation(s: &Subject<'_>) -> Activation {
         params: None,
         namespace_object: s.namespace.cloned().map(Value::Object),
         variables: Default::default(),
+        authorizer: Some((
+            std::sync::Arc::new(authorizer::AsUser {
+                authorizer: authorizer.0.clone(),
+                user: a.user.clone(),
+            }),
+            crate::cel::authorizer::RequestResource {
+                group: a.resource.group.clone(),
+                resource: a.resource.resource.clone(),
+                subresource: a.subresource.to_string(),
+                namespace: a.namespace.to_string(),
+                name: name.to_string(),
+            },
+        )),
     }
 }
 

@@ -12,7 +12,14 @@ use crate::registry::object::{self, Object};
 
 /// The top-level names a policy's expressions may use.
 pub fn declared(has_params: bool) -> Vec<&'static str> {
-    let mut v = vec!["object", "oldObject", "request", "namespaceObject", "variables"];
+    let mut v = vec![
+        "object",
+        "oldObject",
+        "request",
+        "namespaceObject",
+        "variables",
+        "authorizer",
+    ];
     if has_params {
         v.push("params");
     }
@@ -46,6 +53,8 @@ pub struct CompiledPolicy {
     pub match_conditions: Vec<(String, Result<Program, String>)>,
     pub variables: Vec<(String, Result<Program, String>)>,
     pub validations: Vec<Validation>,
+    /// `auditAnnotations`: (key, valueExpression).
+    pub audit_annotations: Vec<(String, Result<Program, String>)>,
 }
 
 fn compile(expr: &str, vars: &[&str]) -> Result<Program, String> {
@@ -82,6 +91,13 @@ impl CompiledPolicy {
             match_constraints: spec.get("matchConstraints").cloned(),
             match_conditions: items("matchConditions").iter().map(named).collect(),
             variables: items("variables").iter().map(named).collect(),
+            audit_annotations: items("auditAnnotations")
+                .iter()
+                .map(|a| {
+                    let key = str_of(a, "key").unwrap_or("").to_string();
+                    (key, compile(str_of(a, "valueExpression").unwrap_or(""), &vars))
+                })
+                .collect(),
             validations: items("validations")
                 .iter()
                 .map(|v| Validation {
@@ -136,10 +152,61 @@ pub enum Decision {
     Error(String),
 }
 
+/// What one policy decided for one request and parameter.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Evaluation {
+    /// The failed validations, each with its index in `validations`
+    /// (match condition errors have none).
+    pub decisions: Vec<(Option<usize>, Decision)>,
+    /// The `auditAnnotations` to publish, by key: a value, or the error
+    /// evaluating it (null values are left out).
+    pub audit_annotations: Vec<(String, Result<String, String>)>,
+}
+
 /// Runs the policy on one request and parameter: the match conditions
 /// (any false skips the policy; an error is an error), then the
-/// variables, then every validation. Returns the failed validations.
-pub fn evaluate(policy: &CompiledPolicy, mut act: Activation) -> Vec<Decision> {
+/// variables, then every validation and audit annotation.
+pub fn evaluate(policy: &CompiledPolicy, act: Activation) -> Evaluation {
+    let (decisions, act) = match validate(policy, act) {
+        Ok(v) => v,
+        Err(errors) => {
+            return Evaluation {
+                decisions: errors.into_iter().map(|e| (None, e)).collect(),
+                audit_annotations: Vec::new(),
+            };
+        }
+    };
+    let mut audit_annotations = Vec::new();
+    for (key, program) in &policy.audit_annotations {
+        let value = match program {
+            Err(e) => Err(e.clone()),
+            Ok(p) => match p.eval(&act) {
+                Ok(cel::Value::Null) => continue,
+                Ok(cel::Value::String(v)) => Ok(v.to_string()),
+                Ok(other) => Err(format!(
+                    "valueExpression '{}' resulted in unsupported return type: {}. Return type must be either string or null.",
+                    p.source(),
+                    cel::type_name(&other)
+                )),
+                Err(e) => Err(format!("valueExpression '{}' resulted in error: {e}", p.source())),
+            },
+        };
+        audit_annotations.push((key.clone(), value));
+    }
+    Evaluation {
+        decisions,
+        audit_annotations,
+    }
+}
+
+/// The match conditions, variables and validations; `Err` with the match
+/// conditions' errors, else the failed validations (empty when a match
+/// condition is false) and the activation with the variables.
+#[allow(clippy::type_complexity)]
+fn validate(
+    policy: &CompiledPolicy,
+    mut act: Activation,
+) -> Result<(Vec<(Option<usize>, Decision)>, Activation), Vec<Decision>> {
     let mut errors = Vec::new();
     for (name, cond) in &policy.match_conditions {
         match cond
@@ -148,14 +215,14 @@ pub fn evaluate(policy: &CompiledPolicy, mut act: Activation) -> Vec<Decision> {
             .and_then(|p| p.eval_bool(&act).map_err(|e| e.to_string()))
         {
             Ok(true) => {}
-            Ok(false) => return Vec::new(),
+            Ok(false) => return Ok((Vec::new(), act)),
             Err(e) => errors.push(Decision::Error(format!(
                 "failed to evaluate match condition '{name}': {e}"
             ))),
         }
     }
     if !errors.is_empty() {
-        return errors;
+        return Err(errors);
     }
     // Variables are evaluated in order, each seeing the earlier ones; one
     // that fails is left out, so only the expressions using it fail.
@@ -177,7 +244,7 @@ pub fn evaluate(policy: &CompiledPolicy, mut act: Activation) -> Vec<Decision> {
         }
     }
     let mut out = Vec::new();
-    for v in &policy.validations {
+    for (index, v) in policy.validations.iter().enumerate() {
         let expr = v.program.as_ref().map(|p| p.source().trim().to_string());
         let result = match &v.program {
             Err(e) => Err(e.clone()),
@@ -205,16 +272,22 @@ pub fn evaluate(policy: &CompiledPolicy, mut act: Activation) -> Vec<Decision> {
                     },
                     _ => default(),
                 };
-                out.push(Decision::Fail {
-                    message,
-                    reason: v.reason.clone(),
-                });
+                out.push((
+                    Some(index),
+                    Decision::Fail {
+                        message,
+                        reason: v.reason.clone(),
+                    },
+                ));
             }
             Err(e) => {
                 let source = v.program.as_ref().map(|p| p.source().to_string()).unwrap_or_default();
-                out.push(Decision::Error(format!("expression '{source}' resulted in error: {e}")));
+                out.push((
+                    Some(index),
+                    Decision::Error(format!("expression '{source}' resulted in error: {e}")),
+                ));
             }
         }
     }
-    out
+    Ok((out, act))
 }

@@ -272,6 +272,10 @@ fn eval(spec: Value, object: Value) -> Vec<Decision> {
             ..Default::default()
         },
     )
+    .decisions
+    .into_iter()
+    .map(|(_, d)| d)
+    .collect()
 }
 
 #[test]
@@ -305,5 +309,50 @@ fn match_conditions_skip_and_errors_are_reported() {
             message: "m".into(),
             reason: None
         }]
+    );
+}
+
+#[test]
+fn audit_annotations_publish_strings_skip_nulls_and_report_errors() {
+    let p = CompiledPolicy::new(
+        json!({"metadata": {"name": "p"}, "spec": {
+            "validations": [{"expression": "true"}, {"expression": "object.metadata.name != 'bad'", "message": "no bad"}],
+            "auditAnnotations": [
+                {"key": "name", "valueExpression": "'name: ' + object.metadata.name"},
+                {"key": "skipped", "valueExpression": "null"},
+                {"key": "number", "valueExpression": "1"},
+            ]
+        }})
+        .as_object()
+        .unwrap(),
+    );
+    let e = policy::evaluate(
+        &p,
+        Activation {
+            object: Some(json!({"metadata": {"name": "bad"}})),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        e.decisions,
+        vec![(
+            Some(1),
+            Decision::Fail {
+                message: "no bad".into(),
+                reason: None
+            }
+        )]
+    );
+    assert_eq!(
+        e.audit_annotations[0],
+        ("name".to_string(), Ok("name: bad".to_string()))
+    );
+    assert_eq!(e.audit_annotations.len(), 2, "{:?}", e.audit_annotations);
+    assert_eq!(
+        e.audit_annotations[1],
+        (
+            "number".to_string(),
+            Err("valueExpression '1' resulted in unsupported return type: int. Return type must be either string or null.".to_string())
+        )
     );
 }
