@@ -719,3 +719,70 @@ async fn a_pod_waiting_on_affinity_runs_once_its_peer_lands() {
     let placed = placements(&e.client, &["leader", "follower"]).await;
     assert_eq!(placed["leader"], placed["follower"]);
 }
+
+#[tokio::test]
+async fn csi_attach_limits_spread_volumes_and_turn_away_the_extra_pod() {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    use k8s_openapi::api::storage::v1::{CSIDriver, CSINode};
+    let e = env(vec![sim("l-", 0, 2)]).await;
+    let driver = "csi.example.com";
+    let drivers: Api<CSIDriver> = Api::all(e.client.clone());
+    let d: CSIDriver =
+        serde_json::from_value(json!({"metadata": {"name": driver}, "spec": {"attachRequired": true}})).unwrap();
+    drivers.create(&PostParams::default(), &d).await.unwrap();
+    assert_eq!(drivers.get(driver).await.unwrap().spec.attach_required, Some(true));
+    // Each node's kubelet would publish this: one attachable volume.
+    let csi_nodes: Api<CSINode> = Api::all(e.client.clone());
+    for n in ["l-0", "l-1"] {
+        let cn: CSINode = serde_json::from_value(json!({"metadata": {"name": n},
+            "spec": {"drivers": [{"name": driver, "nodeID": n, "allocatable": {"count": 1}}]}}))
+        .unwrap();
+        csi_nodes.create(&PostParams::default(), &cn).await.unwrap();
+    }
+    let read = csi_nodes.get("l-0").await.unwrap();
+    assert_eq!(read.spec.drivers[0].allocatable.as_ref().and_then(|a| a.count), Some(1));
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(e.client.clone(), "sched");
+    let volumes: Api<PersistentVolume> = Api::all(e.client.clone());
+    for i in 1..=3 {
+        let pv: PersistentVolume = serde_json::from_value(json!({
+            "metadata": {"name": format!("csi-pv-{i}")},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "csi": {"driver": driver, "volumeHandle": format!("vol-{i}")},
+                     "claimRef": {"namespace": "sched", "name": format!("c-{i}")}},
+        }))
+        .unwrap();
+        volumes.create(&PostParams::default(), &pv).await.unwrap();
+        let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+            "metadata": {"name": format!("c-{i}"), "annotations": {"pv.kubernetes.io/bind-completed": "yes"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                     "volumeName": format!("csi-pv-{i}")},
+        }))
+        .unwrap();
+        claims.create(&PostParams::default(), &pvc).await.unwrap();
+    }
+    let using = |name: &str, claim: &str| {
+        pod(
+            name,
+            json!({}),
+            json!({"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]}),
+        )
+    };
+    create(&e.client, vec![using("v1", "c-1")]).await;
+    placements(&e.client, &["v1"]).await;
+    create(&e.client, vec![using("v2", "c-2")]).await;
+    let first = placements(&e.client, &["v1", "v2"]).await;
+    assert_ne!(first["v1"], first["v2"], "one attachable volume per node");
+    create(&e.client, vec![using("v3", "c-3")]).await;
+    let message = failed_scheduling(&e.client, "v3").await;
+    assert!(
+        message.starts_with("0/2 nodes are available: 2 node(s) exceed max volume count. preemption: "),
+        "{message}"
+    );
+    // Freeing a node's attach slot lets the third pod land there.
+    Api::<Pod>::namespaced(e.client.clone(), "sched")
+        .delete("v1", &kube::api::DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    let placed = placements(&e.client, &["v3"]).await;
+    assert_eq!(placed["v3"], first["v1"]);
+}
