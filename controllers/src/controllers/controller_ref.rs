@@ -3,8 +3,10 @@
 //! decisions of upstream's `ControllerRefManager`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use kube::Resource;
 use serde_json::json;
 
 /// The owner reference marked as controller, if any.
@@ -13,6 +15,22 @@ pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
         .as_ref()?
         .iter()
         .find(|r| r.controller == Some(true))
+}
+
+/// The owner `meta`'s controller reference names, if the reference is to
+/// a `kind` and `get` (by name, in `meta`'s namespace) finds it with the
+/// referenced uid (upstream's `resolveControllerRef`).
+pub fn resolve_controller_ref<K: Resource>(
+    meta: &ObjectMeta,
+    kind: &str,
+    get: impl FnOnce(&str) -> Option<Arc<K>>,
+) -> Option<Arc<K>> {
+    let r = controller_of(meta)?;
+    if r.kind != kind {
+        return None;
+    }
+    let owner = get(&r.name)?;
+    (owner.meta().uid.as_deref() == Some(r.uid.as_str())).then_some(owner)
 }
 
 /// A controller reference to `owner` (blocking owner deletion, like
@@ -51,6 +69,26 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
         }
     }
     true
+}
+
+/// Whether a controller's `selector` selects `labels`: a controller with
+/// an empty selector selects nothing (it would take over a namespace).
+pub fn controller_selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    !selector_is_empty(selector) && selector_matches(selector, labels)
+}
+
+/// The `owners` whose selector (per [`controller_selects`]) matches the
+/// labels of `obj`: the controllers that may adopt it.
+pub fn owners_selecting<K>(
+    owners: Vec<Arc<K>>,
+    obj: &ObjectMeta,
+    selector: impl Fn(&K) -> Option<&LabelSelector>,
+) -> Vec<Arc<K>> {
+    let labels = obj.labels.clone().unwrap_or_default();
+    owners
+        .into_iter()
+        .filter(|o| selector(o).is_some_and(|s| controller_selects(s, &labels)))
+        .collect()
 }
 
 /// Whether the selector has no requirement (selects everything).
@@ -125,6 +163,44 @@ mod tests {
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn pod(v: serde_json::Value) -> Arc<k8s_openapi::api::core::v1::Pod> {
+        Arc::new(serde_json::from_value(v).unwrap())
+    }
+
+    #[test]
+    fn controller_refs_resolve_by_kind_name_and_uid() {
+        let owner = pod(json!({"metadata": {"name": "o", "uid": "u1"}}));
+        let child = |kind: &str, uid: &str| -> ObjectMeta {
+            serde_json::from_value(json!({"name": "c", "ownerReferences": [
+                {"apiVersion": "v1", "kind": kind, "name": "o", "uid": uid, "controller": true}]}))
+            .unwrap()
+        };
+        let get = |name: &str| (name == "o").then(|| owner.clone());
+        assert!(resolve_controller_ref(&child("Pod", "u1"), "Pod", get).is_some());
+        assert!(resolve_controller_ref(&child("Pod", "u2"), "Pod", get).is_none());
+        assert!(resolve_controller_ref(&child("Node", "u1"), "Pod", get).is_none());
+        assert!(resolve_controller_ref(&ObjectMeta::default(), "Pod", get).is_none());
+    }
+
+    #[test]
+    fn owners_select_by_non_empty_selectors() {
+        let owners = vec![
+            (sel(json!({"matchLabels": {"app": "a"}})), "a"),
+            (sel(json!({})), "everything"),
+            (sel(json!({"matchLabels": {"app": "b"}})), "b"),
+        ]
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+        let meta = ObjectMeta {
+            labels: Some(labels(&[("app", "a")])),
+            ..ObjectMeta::default()
+        };
+        let got = owners_selecting(owners, &meta, |o| Some(&o.0));
+        assert_eq!(got.iter().map(|o| o.1).collect::<Vec<_>>(), ["a"]);
+        assert!(!controller_selects(&sel(json!({})), &labels(&[])));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::controllers::controller_ref::{
-    Claim, claim, new_controller_ref, owner_refs_patch, selector_is_empty, selector_matches, with_owner, without_owner,
+    Claim, claim, controller_selects, new_controller_ref, owner_refs_patch, with_owner, without_owner,
 };
 use crate::controllers::deployment::hash::safe_encode;
 use crate::error::{Error, is_already_exists, is_conflict, is_not_found, status_code};
@@ -233,7 +233,7 @@ pub async fn claim_revisions(
     let mut owned = Vec::new();
     for rev in candidates {
         let labels = rev.metadata.labels.clone().unwrap_or_default();
-        let matches = !selector_is_empty(selector) && selector_matches(selector, &labels);
+        let matches = controller_selects(selector, &labels);
         let name = rev.metadata.name.clone().unwrap_or_default();
         match claim(&rev.metadata, &uid, matches, deleting) {
             Claim::Owned => owned.push(rev),

@@ -25,8 +25,8 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 use crate::controllers::controller_ref::{
-    Claim, claim, controller_of, new_controller_ref, owner_refs_patch, selector_is_empty, selector_matches, with_owner,
-    without_owner,
+    Claim, claim, controller_of, new_controller_ref, owner_refs_patch, owners_selecting, resolve_controller_ref,
+    selector_is_empty, selector_matches, with_owner, without_owner,
 };
 use crate::controllers::events::{EventRecorder, EventType, reference};
 use crate::controllers::history::{CONTROLLER_REVISION_HASH_LABEL, ReleasePolicy, claim_revisions, delete_revision};
@@ -121,24 +121,16 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
 
 impl DaemonSetController {
     fn resolve(&self, namespace: &str, meta: &ObjectMeta) -> Option<Arc<DaemonSet>> {
-        let r = controller_of(meta)?;
-        if r.kind != "DaemonSet" {
-            return None;
-        }
-        let d = self.sets.get(namespace, &r.name)?;
-        (d.metadata.uid.as_deref() == Some(r.uid.as_str())).then_some(d)
+        resolve_controller_ref(meta, "DaemonSet", |name| self.sets.get(namespace, name))
     }
 
     fn enqueue_selecting(&self, pod: &Pod) {
         let ns = pod.namespace().unwrap_or_default();
-        let labels = pod.metadata.labels.clone().unwrap_or_default();
-        for d in self.sets.list(&ns) {
-            if let Some(spec) = d.spec.as_ref()
-                && !selector_is_empty(&spec.selector)
-                && selector_matches(&spec.selector, &labels)
-            {
-                self.queue.add(object_key(d.as_ref()));
-            }
+        let owners = owners_selecting(self.sets.list(&ns), &pod.metadata, |o| {
+            o.spec.as_ref().map(|s| &s.selector)
+        });
+        for o in owners {
+            self.queue.add(object_key(o.as_ref()));
         }
     }
 

@@ -25,7 +25,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
-use crate::controllers::controller_ref::{controller_of, selector_is_empty, selector_matches};
+use crate::controllers::controller_ref::{controller_of, owners_selecting, resolve_controller_ref};
 use crate::error::Error;
 use crate::informer::{Change, Informer, enqueue_changes, object_key};
 use crate::manager::ControllerContext;
@@ -85,24 +85,16 @@ impl DeploymentController {
     /// The Deployment a controller reference points to, if cached with
     /// the same uid.
     fn resolve(&self, namespace: &str, meta: &ObjectMeta) -> Option<Arc<Deployment>> {
-        let r = controller_of(meta)?;
-        if r.kind != "Deployment" {
-            return None;
-        }
-        let d = self.deployments.get(namespace, &r.name)?;
-        (d.metadata.uid.as_deref() == Some(r.uid.as_str())).then_some(d)
+        resolve_controller_ref(meta, "Deployment", |name| self.deployments.get(namespace, name))
     }
 
     fn enqueue_selecting(&self, rs: &ReplicaSet) {
         let ns = rs.namespace().unwrap_or_default();
-        let labels = rs.metadata.labels.clone().unwrap_or_default();
-        for d in self.deployments.list(&ns) {
-            if let Some(spec) = d.spec.as_ref()
-                && !selector_is_empty(&spec.selector)
-                && selector_matches(&spec.selector, &labels)
-            {
-                self.queue.add(object_key(d.as_ref()));
-            }
+        let owners = owners_selecting(self.deployments.list(&ns), &rs.metadata, |o| {
+            o.spec.as_ref().map(|s| &s.selector)
+        });
+        for o in owners {
+            self.queue.add(object_key(o.as_ref()));
         }
     }
 

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::JobController;
 use super::pod_template::JOB_TRACKING_FINALIZER;
 use crate::controllers::controller_ref::{
-    Claim, claim, new_controller_ref, selector_is_empty, selector_matches, with_owner, without_owner,
+    Claim, claim, controller_selects, new_controller_ref, with_owner, without_owner,
 };
 use crate::error::{Error, ignore_not_found, status_code};
 
@@ -30,7 +30,7 @@ impl JobController {
         let mut can_adopt: Option<bool> = None;
         for pod in self.pods.list(&ns) {
             let labels = pod.metadata.labels.clone().unwrap_or_default();
-            let matches = !selector_is_empty(&selector) && selector_matches(&selector, &labels);
+            let matches = controller_selects(&selector, &labels);
             match claim(&pod.metadata, &uid, matches, deleting) {
                 Claim::Owned => claimed.push(pod),
                 Claim::Ignore => {}

@@ -38,7 +38,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
-use crate::controllers::controller_ref::{controller_of, selector_is_empty, selector_matches};
+use crate::controllers::controller_ref::{controller_of, owners_selecting, resolve_controller_ref};
 use crate::controllers::events::EventRecorder;
 use crate::error::Error;
 use crate::expectations::Expectations;
@@ -162,28 +162,16 @@ pub fn is_pod_failed(pod: &Pod, job: &Job) -> bool {
 impl JobController {
     /// The Job a controller reference points to, if cached with that uid.
     fn resolve(&self, namespace: &str, meta: &ObjectMeta) -> Option<Arc<Job>> {
-        let r = controller_of(meta)?;
-        if r.kind != "Job" || !r.api_version.starts_with("batch/") {
-            return None;
-        }
-        let job = self.jobs.get(namespace, &r.name)?;
-        (job.metadata.uid.as_deref() == Some(r.uid.as_str())).then_some(job)
+        controller_of(meta).filter(|r| r.api_version.starts_with("batch/"))?;
+        resolve_controller_ref(meta, "Job", |name| self.jobs.get(namespace, name))
     }
 
     /// Jobs in the pod's namespace whose selector matches it.
     fn selecting(&self, pod: &Pod) -> Vec<Arc<Job>> {
         let ns = pod.namespace().unwrap_or_default();
-        let labels = pod.metadata.labels.clone().unwrap_or_default();
-        self.jobs
-            .list(&ns)
-            .into_iter()
-            .filter(|j| {
-                j.spec
-                    .as_ref()
-                    .and_then(|s| s.selector.as_ref())
-                    .is_some_and(|sel| !selector_is_empty(sel) && selector_matches(sel, &labels))
-            })
-            .collect()
+        owners_selecting(self.jobs.list(&ns), &pod.metadata, |j| {
+            j.spec.as_ref()?.selector.as_ref()
+        })
     }
 
     fn enqueue_batched(&self, job: &Job) {

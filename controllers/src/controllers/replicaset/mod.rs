@@ -24,8 +24,8 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 use crate::controllers::controller_ref::{
-    Claim, claim, controller_of, new_controller_ref, owner_refs_patch, selector_is_empty, selector_matches, with_owner,
-    without_owner,
+    Claim, claim, controller_of, controller_selects, new_controller_ref, owner_refs_patch, owners_selecting,
+    resolve_controller_ref, with_owner, without_owner,
 };
 use crate::controllers::pod_status::{is_active, is_ready, is_terminating};
 use crate::error::{Error, is_not_found, status_code};
@@ -113,27 +113,15 @@ impl ReplicaSetController {
     /// The ReplicaSet a controller reference points to, if cached with
     /// the same uid.
     fn resolve(&self, namespace: &str, meta: &ObjectMeta) -> Option<Arc<ReplicaSet>> {
-        let r = controller_of(meta)?;
-        if r.kind != self.source.kind() {
-            return None;
-        }
-        let rs = self.source.get(namespace, &r.name)?;
-        (rs.metadata.uid.as_deref() == Some(r.uid.as_str())).then_some(rs)
+        resolve_controller_ref(meta, self.source.kind(), |name| self.source.get(namespace, name))
     }
 
     /// ReplicaSets in the pod's namespace whose selector matches it.
     fn selecting(&self, pod: &Pod) -> Vec<Arc<ReplicaSet>> {
         let ns = pod.namespace().unwrap_or_default();
-        let labels = pod.metadata.labels.clone().unwrap_or_default();
-        self.source
-            .list(&ns)
-            .into_iter()
-            .filter(|rs| {
-                rs.spec
-                    .as_ref()
-                    .is_some_and(|s| !selector_is_empty(&s.selector) && selector_matches(&s.selector, &labels))
-            })
-            .collect()
+        owners_selecting(self.source.list(&ns), &pod.metadata, |rs| {
+            rs.spec.as_ref().map(|s| &s.selector)
+        })
     }
 
     fn on_pod(&self, change: Change<'_, Pod>) {
@@ -277,7 +265,7 @@ impl ReplicaSetController {
         let mut can_adopt: Option<bool> = None;
         for pod in pods {
             let labels = pod.metadata.labels.clone().unwrap_or_default();
-            let matches = !selector_is_empty(&spec.selector) && selector_matches(&spec.selector, &labels);
+            let matches = controller_selects(&spec.selector, &labels);
             match claim(&pod.metadata, &uid, matches, deleting) {
                 Claim::Owned => claimed.push(pod),
                 Claim::Ignore => {}

@@ -27,8 +27,8 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
 use crate::controllers::controller_ref::{
-    Claim, claim, controller_of, new_controller_ref, owner_refs_patch, selector_is_empty, selector_matches, with_owner,
-    without_owner,
+    Claim, claim, controller_of, new_controller_ref, owner_refs_patch, owners_selecting, resolve_controller_ref,
+    selector_matches, with_owner, without_owner,
 };
 use crate::controllers::events::EventRecorder;
 use crate::controllers::history::{ReleasePolicy, claim_revisions, sort_revisions, template_of};
@@ -97,25 +97,17 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
 impl StatefulSetController {
     /// The set a controller reference points to, if cached with that uid.
     fn resolve(&self, namespace: &str, meta: &ObjectMeta) -> Option<Arc<StatefulSet>> {
-        let r = controller_of(meta)?;
-        if r.kind != "StatefulSet" {
-            return None;
-        }
-        let s = self.sets.get(namespace, &r.name)?;
-        (s.metadata.uid.as_deref() == Some(r.uid.as_str())).then_some(s)
+        resolve_controller_ref(meta, "StatefulSet", |name| self.sets.get(namespace, name))
     }
 
     /// Sets whose selector matches an orphan pod.
     fn enqueue_selecting(&self, pod: &Pod) {
         let ns = pod.namespace().unwrap_or_default();
-        let labels = pod.metadata.labels.clone().unwrap_or_default();
-        for s in self.sets.list(&ns) {
-            if let Some(spec) = s.spec.as_ref()
-                && !selector_is_empty(&spec.selector)
-                && selector_matches(&spec.selector, &labels)
-            {
-                self.queue.add(object_key(s.as_ref()));
-            }
+        let owners = owners_selecting(self.sets.list(&ns), &pod.metadata, |o| {
+            o.spec.as_ref().map(|s| &s.selector)
+        });
+        for o in owners {
+            self.queue.add(object_key(o.as_ref()));
         }
     }
 
