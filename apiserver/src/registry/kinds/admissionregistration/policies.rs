@@ -203,7 +203,42 @@ fn validate_policy(obj: &Object) -> FieldErrors {
             errs.push(FieldError::not_supported(child(&p, "reason"), reason, REASONS));
         }
     }
+    validate_audit_annotations(obj, spec, &vars, &mut errs);
     errs
+}
+
+/// `auditAnnotations`: `<policy name>/<key>` a qualified name, keys
+/// unique, each valueExpression given and compiling.
+fn validate_audit_annotations(obj: &Object, spec: Option<&Value>, vars: &[&str], errs: &mut FieldErrors) {
+    let policy_name = crate::registry::object::name(obj);
+    let mut keys = HashSet::new();
+    for (i, a) in items(spec, "auditAnnotations").iter().enumerate() {
+        let p = index("spec.auditAnnotations", i);
+        let key = str_of(a, "key");
+        if policy_name.is_empty() {
+            errs.push(FieldError::invalid(
+                child(&p, "key"),
+                key,
+                "requires metadata.name be non-empty",
+            ));
+        } else {
+            for m in is_qualified_name(&format!("{policy_name}/{key}")) {
+                errs.push(FieldError::invalid(child(&p, "key"), format!("{policy_name}/{key}"), m));
+            }
+        }
+        if !keys.insert(key) {
+            errs.push(FieldError::duplicate(child(&p, "key"), key));
+        }
+        let value = str_of(a, "valueExpression");
+        if value.trim().is_empty() {
+            errs.push(FieldError::required(
+                child(&p, "valueExpression"),
+                "valueExpression is not specified",
+            ));
+        } else {
+            validate_expression(value, vars, &child(&p, "valueExpression"), errs);
+        }
+    }
 }
 
 fn validate_binding(obj: &Object) -> FieldErrors {
@@ -352,6 +387,24 @@ mod tests {
                 "spec.validations[1].expression: Invalid value: \"object.(\": compilation failed: ERROR: <input>:1:8: \
                  Syntax error: no viable alternative at input '.('\n| object.(\n| .......^",
                 "spec.validations[1].message: Invalid value: \"a\\nb\": message must not contain line breaks",
+            ],
+        );
+    }
+
+    #[test]
+    fn audit_annotations() {
+        check(
+            false,
+            json!({"matchConstraints": rules(), "auditAnnotations": [
+                {"key": "ok", "valueExpression": "'v'"},
+                {"key": "ok", "valueExpression": " "},
+                {"key": "bad key!", "valueExpression": "nope"},
+            ]}),
+            &[
+                "spec.auditAnnotations[1].key: Duplicate value: \"ok\"",
+                "spec.auditAnnotations[1].valueExpression: Required value: valueExpression is not specified",
+                "spec.auditAnnotations[2].key: Invalid value: \"x/bad key!\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+                "spec.auditAnnotations[2].valueExpression: Invalid value: \"nope\": compilation failed: ERROR: <input>:1:1: undeclared reference to 'nope' (in container '')",
             ],
         );
     }
