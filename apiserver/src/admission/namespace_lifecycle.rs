@@ -36,7 +36,7 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, obj: Option<&Obj
     let Some(namespaces) = registry.store("", "namespaces") else {
         return Ok(());
     };
-    let ns = match namespaces.get("", attrs.namespace).await {
+    let ns = match namespaces.get_cached("", attrs.namespace).await {
         Ok(ns) => ns,
         Err(e) if e.code == 404 => {
             return Err(ApiError::not_found(

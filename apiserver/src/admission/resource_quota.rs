@@ -14,7 +14,6 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use crate::registry::Registry;
-use crate::registry::list::ListOptions;
 use crate::registry::object::{self, Object};
 use crate::registry::store::{UpdateOptions, UpdateTarget};
 use crate::status::ApiError;
@@ -157,7 +156,7 @@ pub async fn validate(registry: &Registry, attrs: &Attributes<'_>, obj: &Object)
         return Ok(());
     };
     let info = store.info.clone();
-    let listed = store.list(attrs.namespace, &ListOptions::default()).await?;
+    let listed = store.list_cached(attrs.namespace).await?;
     let mut quotas: Vec<Object> = listed
         .items
         .into_iter()

@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod cache;
+mod cached_read;
 pub mod guaranteed_update;
 pub mod kinds;
 pub mod list;
@@ -56,6 +57,10 @@ impl Registry {
     /// cache in front of them (filled in the background; lists and watches
     /// go to storage until it is ready). Must run inside a Tokio runtime.
     pub fn new(storage: Arc<dyn Store>, resources: &'static ResourceTable) -> Self {
+        // Every write through the registry is recorded, so reads on the
+        // server's own behalf can wait for the cache to have them.
+        let acknowledged = cache::AcknowledgedRevision::default();
+        let storage = acknowledged.track(storage);
         let mut stores = HashMap::new();
         for info in resources.all() {
             let key = (info.group.clone(), info.resource.clone());
@@ -75,7 +80,7 @@ impl Registry {
             .values()
             .map(|s| (s.storage_prefix().to_string(), s.info.clone()))
             .collect();
-        let cache = cache::Cache::new(storage.clone(), entries);
+        let cache = cache::Cache::with_acknowledged(storage.clone(), entries, acknowledged);
         for store in stores.values() {
             if let Some(rc) = cache.resource(store.storage_prefix()) {
                 store.set_cache(cache.clone(), rc);

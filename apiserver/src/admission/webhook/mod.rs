@@ -32,7 +32,6 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::registry::Registry;
-use crate::registry::list::ListOptions;
 use crate::registry::object::{self, Object};
 use crate::status::ApiError;
 
@@ -113,7 +112,7 @@ async fn hooks(registry: &Registry, kind: Kind) -> Result<Vec<Hook>, ApiError> {
         return Ok(Vec::new());
     };
     let info = store.info.clone();
-    let listed = store.list("", &ListOptions::default()).await?;
+    let listed = store.list_cached("").await?;
     let mut configs: Vec<Object> = listed.items.into_iter().map(|i| i.into_object(&info)).collect();
     configs.sort_by(|a, b| object::name(a).cmp(object::name(b)));
     Ok(configs

@@ -10,7 +10,9 @@
 //! revision. If the storage watch fails, the cache is rebuilt and live
 //! watchers are told to start over.
 
+mod acknowledged;
 pub mod resource;
+mod revision_reader;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,7 +25,9 @@ use tokio::sync::watch;
 use crate::resources::ResourceInfo;
 use crate::status::ApiError;
 
+pub use acknowledged::AcknowledgedRevision;
 pub use resource::{CacheEvent, CacheSignal, CachedObject, ResourceCache, Snapshot};
+use revision_reader::RevisionReader;
 
 /// Storage items read per page while filling the cache.
 const FILL_PAGE: usize = 10_000;
@@ -33,6 +37,10 @@ const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(3);
 /// The watch cache of all resources.
 pub struct Cache {
     storage: Arc<dyn Store>,
+    /// The storage's current revision for consistent reads.
+    storage_revision: RevisionReader,
+    /// The highest revision this server acknowledged a write at.
+    acknowledged: AcknowledgedRevision,
     resources: HashMap<String, Arc<ResourceCache>>,
     revision: watch::Sender<Revision>,
     ready: watch::Sender<bool>,
@@ -48,11 +56,23 @@ fn prefix_of(key: &str) -> Option<&str> {
 impl Cache {
     /// A cache for resources keyed by storage prefix.
     pub fn new(storage: Arc<dyn Store>, resources: Vec<(String, Arc<ResourceInfo>)>) -> Arc<Cache> {
+        Cache::with_acknowledged(storage, resources, AcknowledgedRevision::default())
+    }
+
+    /// A cache whose [`Cache::sync_to_acknowledged`] waits for the writes
+    /// `acknowledged` records (see [`AcknowledgedRevision::track`]).
+    pub fn with_acknowledged(
+        storage: Arc<dyn Store>,
+        resources: Vec<(String, Arc<ResourceInfo>)>,
+        acknowledged: AcknowledgedRevision,
+    ) -> Arc<Cache> {
         let resources = resources
             .into_iter()
             .map(|(p, info)| (p, Arc::new(ResourceCache::new(info))))
             .collect();
         Arc::new(Cache {
+            storage_revision: RevisionReader::new(storage.clone()),
+            acknowledged,
             storage,
             resources,
             revision: watch::channel(0).0,
@@ -96,12 +116,21 @@ impl Cache {
     /// A consistent read point: waits for the storage's current revision.
     pub async fn sync_to_storage(&self) -> Result<Revision, ApiError> {
         let current = self
-            .storage
-            .current_revision()
+            .storage_revision
+            .current()
             .await
             .map_err(|e| ApiError::service_unavailable(e.to_string()))?;
         self.wait_for(current).await?;
         Ok(current)
+    }
+
+    /// A read point for reads on the server's own behalf: waits until the
+    /// cache has every write this server acknowledged, without asking
+    /// storage (see [`AcknowledgedRevision`]).
+    pub async fn sync_to_acknowledged(&self) -> Result<Revision, ApiError> {
+        let revision = self.acknowledged.get();
+        self.wait_for(revision).await?;
+        Ok(revision)
     }
 
     /// Runs the fill-and-follow loop until the task is aborted.

@@ -1,0 +1,42 @@
+//! Reads on the server's own behalf: admission plugins look up webhook
+//! configurations, policies, quotas and namespaces on every write. Upstream
+//! reads them from informers; here they come from the watch cache once it
+//! has every write this server acknowledged (see
+//! [`super::cache::AcknowledgedRevision`]), so they cost no storage round
+//! trip and never wait for writes made after the request began. Before the
+//! cache is filled they go to storage.
+
+use crate::status::ApiError;
+
+use super::list::{ListOptions, ListOutcome};
+use super::object::Object;
+use super::store::GenericStore;
+
+impl GenericStore {
+    /// The objects in `namespace` ("" = all), as [`GenericStore::list`]
+    /// with an unset resourceVersion, but from the cache as described above.
+    pub async fn list_cached(&self, namespace: &str) -> Result<ListOutcome, ApiError> {
+        let Some((root, _)) = self.cache() else {
+            return self.list(namespace, &ListOptions::default()).await;
+        };
+        root.sync_to_acknowledged().await?;
+        let any = ListOptions {
+            resource_version: Some("0".into()),
+            ..ListOptions::default()
+        };
+        self.list(namespace, &any).await
+    }
+
+    /// One object, from the cache as described above; from storage when
+    /// the cache does not have it (written through another API server and
+    /// not yet seen) or is not filled yet.
+    pub async fn get_cached(&self, namespace: &str, name: &str) -> Result<Object, ApiError> {
+        if let Some((root, cache)) = self.cache() {
+            root.sync_to_acknowledged().await?;
+            if let Some(cached) = cache.get(&self.key(namespace, name)) {
+                return Ok(cached.decode(&self.info));
+            }
+        }
+        self.get(namespace, name).await
+    }
+}
