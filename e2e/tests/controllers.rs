@@ -20,29 +20,18 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use rkube_e2e::cluster::{Backend, TestCluster};
 use rkube_e2e::controllers_support::{
-    ControllerManager, FakeKubelet, client, fast_leader_election, mark_running_ready, mark_running_ready_since,
-    wait_for,
+    ControllerManager, FakeKubelet, PodCountWatch, client, create_namespace, fast_leader_election, init_test_logging,
+    mark_running_ready, mark_running_ready_since, wait_for,
 };
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn setup() -> (TestCluster, Client) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RKUBE_TEST_LOG").unwrap_or_else(|_| "off".into()))
-        .with_test_writer()
-        .try_init();
+    init_test_logging();
     let c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
     let client = client(&c).await.expect("client");
     (c, client)
-}
-
-async fn create_namespace(client: &Client, name: &str) {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
 }
 
 fn names<K: kube::Resource>(items: &[K]) -> Vec<String> {
@@ -58,7 +47,7 @@ fn names<K: kube::Resource>(items: &[K]) -> Vec<String> {
 async fn every_namespace_gets_default_service_account_and_root_ca() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
-    create_namespace(&client, "team-a").await;
+    create_namespace(&client, "team-a").await.unwrap();
     let ca = std::fs::read_to_string(c.data_dir().join("pki/ca.crt")).unwrap();
     for ns in ["team-a", "default", "kube-system"] {
         let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
@@ -105,7 +94,7 @@ async fn every_namespace_gets_default_service_account_and_root_ca() {
 async fn namespace_deletion_removes_every_object_then_the_namespace() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
-    create_namespace(&client, "doomed").await;
+    create_namespace(&client, "doomed").await.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "doomed");
     for i in 0..3 {
         let m: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("cm-{i}")}})).unwrap();
@@ -338,7 +327,8 @@ async fn wait_rollout_complete(client: &Client, name: &str, replicas: i32) -> De
 async fn deployment_rolls_out_within_max_surge_and_rolls_back() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
-    let kubelet = FakeKubelet::start(&client, "default");
+    let _kubelet = FakeKubelet::start(&client, "default");
+    let live = PodCountWatch::live(&client, "default").await;
     let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
@@ -404,7 +394,7 @@ async fn deployment_rolls_out_within_max_surge_and_rolls_back() {
     );
 
     // A new image rolls out one surge pod at a time.
-    kubelet.reset_max();
+    live.reset();
     c.ok(&["set", "image", "deployment/web", "app=nginx:1.26"]).unwrap();
     let d = wait_rollout_complete(&client, "web", 3).await;
     assert_eq!(
@@ -412,9 +402,9 @@ async fn deployment_rolls_out_within_max_surge_and_rolls_back() {
         Some("2")
     );
     assert!(
-        (3..=4).contains(&kubelet.max_pods()),
+        (3..=4).contains(&live.max()),
         "saw {} pods at once; replicas + maxSurge is 4",
-        kubelet.max_pods()
+        live.max()
     );
     let ps = pods.list(&ListParams::default()).await.unwrap().items;
     assert!(
@@ -440,7 +430,7 @@ async fn deployment_rolls_out_within_max_surge_and_rolls_back() {
         annotation(&back.metadata, "deployment.kubernetes.io/revision-history").as_deref(),
         Some("1")
     );
-    assert!(kubelet.max_pods() <= 4, "saw {} pods at once", kubelet.max_pods());
+    assert!(live.max() <= 4, "saw {} pods at once", live.max());
     let ps = pods.list(&ListParams::default()).await.unwrap().items;
     assert!(ps.iter().all(|p| image_of_pod(p) == "nginx:1.25"));
     cm.stop().await.unwrap();
@@ -467,12 +457,23 @@ async fn rs_sizes(rss: &Api<ReplicaSet>) -> BTreeMap<String, i32> {
         .collect()
 }
 
+/// Whether every ReplicaSet has observed its spec and has as many pods as
+/// it wants: nothing more is about to be created.
+async fn replica_sets_settled(rss: &Api<ReplicaSet>) -> kube::Result<bool> {
+    Ok(rss.list(&ListParams::default()).await?.items.iter().all(|rs| {
+        let s = rs.status.as_ref();
+        s.and_then(|s| s.observed_generation) == rs.metadata.generation
+            && s.map(|s| s.replicas) == rs.spec.as_ref().and_then(|s| s.replicas)
+    }))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_resume_and_proportional_scaling_during_a_stuck_rollout() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
     // Pods of the "broken" image never become ready.
-    let kubelet = FakeKubelet::start_with(&client, "default", |p| image_of_pod(p) != "broken:1");
+    let _kubelet = FakeKubelet::start_with(&client, "default", |p| image_of_pod(p) != "broken:1");
+    let live = PodCountWatch::live(&client, "default").await;
     let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
     ds.create(&PostParams::default(), &deployment("app", "nginx:1", 2))
@@ -506,14 +507,18 @@ async fn pause_resume_and_proportional_scaling_during_a_stuck_rollout() {
 
     // A rollout to an image that never gets ready stops at replicas +
     // maxSurge pods: 2 old, 1 new.
-    kubelet.reset_max();
+    live.reset();
     c.ok(&["set", "image", "deployment/app", "app=broken:1"]).unwrap();
     wait_for("stuck rollout", WAIT, || async {
         let sizes = rs_sizes(&rss).await;
-        Ok((sizes.get("nginx:2") == Some(&2) && sizes.get("broken:1") == Some(&1)).then_some(()))
+        Ok((sizes.get("nginx:2") == Some(&2)
+            && sizes.get("broken:1") == Some(&1)
+            && replica_sets_settled(&rss).await?)
+            .then_some(()))
     })
     .await
     .unwrap();
+    assert!(live.max() <= 3, "saw {} pods; replicas + maxSurge is 3", live.max());
     // Scaled to 10 mid-rollout: the 8 extra replicas (10 + 1 surge - 3)
     // are shared 2:1 (rounded), never more than 11 pods.
     ds.patch(
@@ -523,20 +528,17 @@ async fn pause_resume_and_proportional_scaling_during_a_stuck_rollout() {
     )
     .await
     .unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     wait_for("proportional scale-up", WAIT, || async {
         let sizes = rs_sizes(&rss).await;
-        let live = pods.list(&ListParams::default()).await?.items.len();
-        Ok((sizes.get("nginx:2") == Some(&7) && sizes.get("broken:1") == Some(&4) && live == 11).then_some(()))
+        Ok((sizes.get("nginx:2") == Some(&7)
+            && sizes.get("broken:1") == Some(&4)
+            && replica_sets_settled(&rss).await?)
+            .then_some(()))
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        kubelet.max_pods() <= 11,
-        "saw {} pods; replicas + maxSurge is 11",
-        kubelet.max_pods()
-    );
+    assert_eq!(live.now(), 11);
+    assert!(live.max() <= 11, "saw {} pods; replicas + maxSurge is 11", live.max());
     // And to 0: every ReplicaSet goes to 0.
     ds.patch(
         "app",
@@ -545,13 +547,15 @@ async fn pause_resume_and_proportional_scaling_during_a_stuck_rollout() {
     )
     .await
     .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     wait_for("scaled to zero", WAIT, || async {
         let sizes = rs_sizes(&rss).await;
-        let live = pods.list(&ListParams::default()).await?.items.len();
-        Ok((sizes.values().all(|n| *n == 0) && live == 0).then_some(()))
+        let left = pods.list(&ListParams::default()).await?.items.len();
+        Ok((sizes.values().all(|n| *n == 0) && left == 0).then_some(()))
     })
     .await
     .unwrap();
+    assert!(live.max() <= 11, "saw {} pods while scaling down", live.max());
     cm.stop().await.unwrap();
 }
 
@@ -559,21 +563,18 @@ async fn pause_resume_and_proportional_scaling_during_a_stuck_rollout() {
 async fn recreate_deletes_old_pods_before_creating_new_ones() {
     let (c, client) = setup().await;
     let cm = ControllerManager::start(&c, |_| {}).unwrap();
-    let kubelet = FakeKubelet::start(&client, "default");
+    let _kubelet = FakeKubelet::start(&client, "default");
+    let live = PodCountWatch::live(&client, "default").await;
     let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let mut d = deployment("batch", "busybox:1", 3);
     d.spec.as_mut().unwrap().strategy = serde_json::from_value(json!({"type": "Recreate"})).unwrap();
     ds.create(&PostParams::default(), &d).await.unwrap();
     wait_rollout_complete(&client, "batch", 3).await;
-    kubelet.reset_max();
+    live.reset();
     c.ok(&["set", "image", "deployment/batch", "app=busybox:2"]).unwrap();
     let d = wait_rollout_complete(&client, "batch", 3).await;
     assert_eq!(image_of(Some(&d.spec.as_ref().unwrap().template)), "busybox:2");
-    assert!(
-        kubelet.max_pods() <= 3,
-        "Recreate ran {} pods at once",
-        kubelet.max_pods()
-    );
+    assert!(live.max() <= 3, "Recreate ran {} pods at once", live.max());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let ps = pods.list(&ListParams::default()).await.unwrap().items;
     assert!(ps.len() == 3 && ps.iter().all(|p| image_of_pod(p) == "busybox:2"));
@@ -709,7 +710,7 @@ async fn only_the_leader_acts_and_a_crashed_leader_hands_over() {
     .await
     .unwrap();
     let b = ControllerManager::start(&c, |cfg| cfg.leader_election = Some(fast_leader_election("instance-b"))).unwrap();
-    create_namespace(&client, "quiet").await;
+    create_namespace(&client, "quiet").await.unwrap();
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "quiet");
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "quiet");
     wait_for("the leader publishes the root CA", WAIT, || async {
@@ -793,7 +794,7 @@ async fn the_binary_leads_serves_health_and_metrics_and_acts() {
         )
     };
     let health = wait_for("/healthz", WAIT, || http("/healthz")).await;
-    create_namespace(&client, "bin").await;
+    create_namespace(&client, "bin").await.unwrap();
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "bin");
     let acted = wait_for("default service account", WAIT, || async {
         Ok(sas.get_opt("default").await?)

@@ -7,15 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, ResourceExt};
-use rkube_e2e::cluster::{Backend, TestCluster};
-use rkube_e2e::controllers_support::{ControllerManager, client, wait_for};
+use rkube_e2e::controllers_support::{Controllers, Env, EnvOptions, wait_for};
 use rkube_e2e::simnodes::{SimConfig, SimNodes, parse_taint};
 use serde_json::json;
 
@@ -59,25 +57,19 @@ async fn status_of(sets: &Api<DaemonSet>) -> anyhow::Result<DaemonSetStatus> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_pod_per_node_new_nodes_and_rolling_update() {
-    let cluster = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
-    let client: Client = client(&cluster).await.unwrap();
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    let mut sims = vec![SimNodes::start(client.clone(), sim("node-", 0, 3)).await.unwrap()];
-    // A node the DaemonSet does not tolerate.
+    // Three nodes and one with a taint the DaemonSet does not tolerate.
     let mut tainted = sim("tainted-", 10, 1);
     tainted.taints.push(parse_taint("dedicated=db:NoSchedule").unwrap());
-    sims.push(SimNodes::start(client.clone(), tainted).await.unwrap());
-    let sched_client = client.clone();
-    let scheduler = tokio::spawn(async move {
-        let cfg = rkube_scheduler::KubeSchedulerConfiguration::default();
-        let metrics = Arc::new(rkube_scheduler::Metrics::default());
-        let _ = rkube_scheduler::run_with_client(sched_client, cfg, metrics).await;
-    });
-    let cm = ControllerManager::start(&cluster, |_| {}).unwrap();
+    let mut e = Env::start(EnvOptions {
+        namespace: Some(NS.into()),
+        nodes: vec![sim("node-", 0, 3), tainted],
+        scheduler: true,
+        controllers: Controllers::InProcess,
+        ..EnvOptions::default()
+    })
+    .await
+    .expect("environment starts");
+    let client = e.client.clone();
 
     let sets: Api<DaemonSet> = Api::namespaced(client.clone(), NS);
     let ds: DaemonSet = serde_json::from_value(json!({
@@ -143,7 +135,8 @@ async fn one_pod_per_node_new_nodes_and_rolling_update() {
     assert_eq!(pod.labels()["controller-revision-hash"], hash);
 
     // A fourth node joins and gets its pod.
-    sims.push(SimNodes::start(client.clone(), sim("node-", 3, 1)).await.unwrap());
+    e.sims
+        .push(SimNodes::start(client.clone(), sim("node-", 3, 1)).await.unwrap());
     wait_for("a pod on the new node", WAIT, || async {
         let r = ready_pods(&pods).await?;
         Ok((nodes_of(&r).contains("node-3") && r.len() == 4).then_some(()))
@@ -183,8 +176,7 @@ async fn one_pod_per_node_new_nodes_and_rolling_update() {
         sets.get("agent").await.unwrap().metadata.generation
     );
     assert_eq!(revisions.list(&ListParams::default()).await.unwrap().items.len(), 2);
-    scheduler.abort();
-    cm.stop().await.unwrap();
+    e.cm.take().unwrap().stop().await.unwrap();
 }
 
 fn s_desired(s: &DaemonSetStatus) -> i32 {

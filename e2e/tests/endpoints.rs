@@ -8,102 +8,36 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Endpoints, Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
-use rkube_e2e::cluster::{Backend, TestCluster, target_dir};
-use rkube_e2e::controllers_support::{ControllerManager, client, wait_for};
+use rkube_e2e::controllers_support::{ControllerManager, ControllersBinary, Env, EnvOptions, wait_for};
+use rkube_e2e::simnodes::SimConfig;
 use rkube_e2e::simnodes::pods::EXIT_AFTER_ANNOTATION;
-use rkube_e2e::simnodes::{SimConfig, SimNodes};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
 const NS: &str = "shop";
 
-struct Env {
-    cluster: TestCluster,
-    client: Client,
-    _sims: SimNodes,
-    scheduler: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.scheduler.abort();
-    }
-}
-
+/// `nodes` simulated nodes over three zones and the scheduler; each test
+/// starts the controllers it needs.
 async fn env(nodes: usize) -> Env {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RKUBE_TEST_LOG").unwrap_or_else(|_| "off".into()))
-        .with_test_writer()
-        .try_init();
-    let cluster = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
-    let client = client(&cluster).await.unwrap();
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    let sims = SimNodes::start(
-        client.clone(),
-        SimConfig {
+    Env::start(EnvOptions {
+        namespace: Some(NS.into()),
+        nodes: vec![SimConfig {
             count: nodes,
             name_prefix: "node-".into(),
             zones: vec!["zone-a".into(), "zone-b".into(), "zone-c".into()],
             ..SimConfig::default()
-        },
-    )
+        }],
+        scheduler: true,
+        ..EnvOptions::default()
+    })
     .await
-    .expect("simulated nodes start");
-    let c = client.clone();
-    let scheduler = tokio::spawn(async move {
-        let cfg = rkube_scheduler::KubeSchedulerConfiguration::default();
-        let metrics = Arc::new(rkube_scheduler::Metrics::default());
-        let _ = rkube_scheduler::run_with_client(c, cfg, metrics).await;
-    });
-    Env {
-        cluster,
-        client,
-        _sims: sims,
-        scheduler,
-    }
-}
-
-/// The `rkube-controllers` binary, killed on drop.
-struct ControllersBinary(Child);
-
-impl ControllersBinary {
-    fn start(c: &TestCluster, extra: &[&str]) -> ControllersBinary {
-        let bin = target_dir().unwrap().join("rkube-controllers");
-        assert!(
-            bin.exists(),
-            "{} is missing: build it with `cargo build -p rkube-controllers`",
-            bin.display()
-        );
-        let child = Command::new(bin)
-            .arg("--kubeconfig")
-            .arg(c.kubeconfig())
-            .args(["--leader-elect=false", "--port=0"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        ControllersBinary(child)
-    }
-}
-
-impl Drop for ControllersBinary {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    .expect("environment starts")
 }
 
 fn parse<T: serde::de::DeserializeOwned>(v: Value) -> T {
@@ -179,7 +113,7 @@ fn pod_ip(p: &Pod) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_endpoints_follow_pod_readiness() {
     let e = env(3).await;
-    let _cm = ControllersBinary::start(&e.cluster, &[]);
+    let _cm = ControllersBinary::start(&e.cluster, &[]).unwrap();
     create_deployment(&e.client, "web", 3).await;
     create_service(&e.client, "web", json!({"app": "web"})).await;
     let pods: Api<Pod> = Api::namespaced(e.client.clone(), NS);
@@ -314,7 +248,7 @@ async fn service_endpoints_follow_pod_readiness() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_than_100_pods_are_split_into_several_slices() {
     let e = env(3).await;
-    let _cm = ControllersBinary::start(&e.cluster, &[]);
+    let _cm = ControllersBinary::start(&e.cluster, &[]).unwrap();
     create_deployment(&e.client, "big", 230).await;
     create_service(&e.client, "big", json!({"app": "big"})).await;
     let slices = wait_for("230 endpoints in slices", Duration::from_secs(90), || async {
@@ -346,7 +280,7 @@ async fn more_than_100_pods_are_split_into_several_slices() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_endpoints_of_a_selectorless_service_are_mirrored() {
     let e = env(1).await;
-    let _cm = ControllersBinary::start(&e.cluster, &["--controllers=endpointslice-mirroring-controller"]);
+    let _cm = ControllersBinary::start(&e.cluster, &["--controllers=endpointslice-mirroring-controller"]).unwrap();
     create_service(&e.client, "external", Value::Null).await;
     let endpoints: Api<Endpoints> = Api::namespaced(e.client.clone(), NS);
     let custom: Endpoints = parse(json!({"metadata": {"name": "external", "labels": {"team": "db"}},

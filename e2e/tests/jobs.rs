@@ -9,69 +9,30 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
+use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, ResourceExt};
-use rkube_e2e::cluster::{Backend, TestCluster};
-use rkube_e2e::controllers_support::{ControllerManager, client, wait_for};
+use rkube_e2e::controllers_support::{Controllers, Env, EnvOptions, sim_nodes, wait_for};
 use rkube_e2e::simnodes::pods::{EXIT_AFTER_ANNOTATION, EXIT_CODE_ANNOTATION};
-use rkube_e2e::simnodes::{SimConfig, SimNodes};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-struct Env {
-    _cluster: TestCluster,
-    client: Client,
-    _sims: SimNodes,
-    _cm: ControllerManager,
-    scheduler: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.scheduler.abort();
-    }
-}
-
+/// Two simulated nodes, the scheduler and the controller manager.
 async fn env(ns: &str) -> Env {
-    let cluster = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
-    let client: Client = client(&cluster).await.unwrap();
-    let n: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &n)
-        .await
-        .unwrap();
-    let sims = SimNodes::start(
-        client.clone(),
-        SimConfig {
-            count: 2,
-            name_prefix: "job-node-".into(),
-            lease_interval: Duration::from_secs(5),
-            ..SimConfig::default()
-        },
-    )
+    Env::start(EnvOptions {
+        namespace: Some(ns.into()),
+        nodes: vec![sim_nodes("job-node-", 2)],
+        scheduler: true,
+        controllers: Controllers::InProcess,
+        ..EnvOptions::default()
+    })
     .await
-    .unwrap();
-    let sched_client = client.clone();
-    let scheduler = tokio::spawn(async move {
-        let cfg = rkube_scheduler::KubeSchedulerConfiguration::default();
-        let metrics = Arc::new(rkube_scheduler::Metrics::default());
-        let _ = rkube_scheduler::run_with_client(sched_client, cfg, metrics).await;
-    });
-    let cm = ControllerManager::start(&cluster, |_| {}).unwrap();
-    Env {
-        _cluster: cluster,
-        client,
-        _sims: sims,
-        _cm: cm,
-        scheduler,
-    }
+    .expect("environment starts")
 }
 
 async fn job_pods(pods: &Api<Pod>, job: &str) -> anyhow::Result<Vec<Pod>> {

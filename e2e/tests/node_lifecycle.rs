@@ -14,61 +14,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use kube::{Client, ResourceExt};
-use rkube_e2e::cluster::{Backend, TestCluster, target_dir};
-use rkube_e2e::controllers_support::{client, wait_for};
-use rkube_e2e::simnodes::{SimConfig, SimNodes};
+use rkube_e2e::controllers_support::{Controllers, Env, EnvOptions, wait_for};
+use rkube_e2e::simnodes::SimConfig;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(40);
 const NS: &str = "apps";
-
-/// The `rkube-controllers` binary (its log in the cluster's data
-/// directory), killed on drop.
-struct ControllersBinary(Child, std::path::PathBuf);
-
-impl ControllersBinary {
-    fn start(c: &TestCluster, extra: &[&str]) -> ControllersBinary {
-        let bin = target_dir().unwrap().join("rkube-controllers");
-        assert!(
-            bin.exists(),
-            "{} is missing: build it with `cargo build -p rkube-controllers`",
-            bin.display()
-        );
-        let mut child = Command::new(bin);
-        child
-            .arg("--kubeconfig")
-            .arg(c.kubeconfig())
-            .args(["--leader-elect=false", "--port=0"])
-            .args(extra);
-        let log = c.data_dir().join("controllers.log");
-        let child = child
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        ControllersBinary(child, log)
-    }
-
-    /// The log so far, for failure messages.
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.1).unwrap_or_default()
-    }
-}
-
-impl Drop for ControllersBinary {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn parse<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).unwrap()
@@ -109,47 +66,33 @@ const NOT_READY_SCHEDULE: &str = "node.kubernetes.io/not-ready:NoSchedule";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_node_is_tainted_and_its_pods_move_elsewhere() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RKUBE_TEST_LOG").unwrap_or_else(|_| "off".into()))
-        .with_test_writer()
-        .try_init();
     // TaintNodesByCondition stays on: the controller must lift its taint.
-    let cluster = TestCluster::start_with(Backend::Embedded, &["--disable-admission-plugins=ServiceAccount"])
-        .await
-        .expect("cluster starts");
-    let client: Client = client(&cluster).await.unwrap();
-    let ns: Namespace = parse(json!({"metadata": {"name": NS}}));
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    let sims = SimNodes::start(
-        client.clone(),
-        SimConfig {
+    let env = Env::start(EnvOptions {
+        apiserver_args: Some(vec!["--disable-admission-plugins=ServiceAccount".into()]),
+        namespace: Some(NS.into()),
+        nodes: vec![SimConfig {
             count: 3,
             name_prefix: "node-".into(),
             lease_interval: Duration::from_secs(1),
             status_interval: Duration::from_secs(2),
             ..SimConfig::default()
-        },
-    )
+        }],
+        scheduler: true,
+        controllers: Controllers::Binary(
+            [
+                "--node-monitor-period=1s",
+                "--node-monitor-grace-period=6s",
+                "--allocate-node-cidrs=true",
+                "--cluster-cidr=10.64.0.0/16",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+    })
     .await
-    .expect("simulated nodes start");
-    let c = client.clone();
-    let scheduler = tokio::spawn(async move {
-        let cfg = rkube_scheduler::KubeSchedulerConfiguration::default();
-        let metrics = Arc::new(rkube_scheduler::Metrics::default());
-        let _ = rkube_scheduler::run_with_client(c, cfg, metrics).await;
-    });
-    let cm = ControllersBinary::start(
-        &cluster,
-        &[
-            "--node-monitor-period=1s",
-            "--node-monitor-grace-period=6s",
-            "--allocate-node-cidrs=true",
-            "--cluster-cidr=10.64.0.0/16",
-        ],
-    );
+    .expect("environment starts");
+    let client = env.client.clone();
+    let sims = &env.sims[0];
     let nodes: Api<Node> = Api::all(client.clone());
 
     // The admission plugin's not-ready taint is lifted from Ready nodes.
@@ -161,7 +104,7 @@ async fn failed_node_is_tainted_and_its_pods_move_elsewhere() {
         .then_some(()))
     })
     .await
-    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", cm.log()));
+    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", env.controllers_log()));
 
     // Node IPAM: a node without podCIDRs gets the first CIDR no simulated
     // node holds (they hold 10.64.0-2.0/24).
@@ -172,7 +115,7 @@ async fn failed_node_is_tainted_and_its_pods_move_elsewhere() {
         Ok(n.spec.and_then(|s| s.pod_cidrs).filter(|c| !c.is_empty()))
     })
     .await
-    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", cm.log()));
+    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", env.controllers_log()));
     assert_eq!(cidrs, ["10.64.3.0/24"]);
     assert_eq!(
         nodes.get("bare").await.unwrap().spec.unwrap().pod_cidr.as_deref(),
@@ -206,7 +149,7 @@ async fn failed_node_is_tainted_and_its_pods_move_elsewhere() {
         Ok((l.len() == 3 && l.iter().all(pod_ready)).then_some(l))
     })
     .await
-    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", cm.log()));
+    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", env.controllers_log()));
     let victim = node_of(&running[0]);
     let doomed: Vec<String> = running
         .iter()
@@ -224,7 +167,7 @@ async fn failed_node_is_tainted_and_its_pods_move_elsewhere() {
         Ok(pod_ready(&pods.get("stayer").await?).then_some(()))
     })
     .await
-    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", cm.log()));
+    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", env.controllers_log()));
 
     // Stop the node's heartbeats.
     sims.set_down(&victim, true);
@@ -237,7 +180,7 @@ async fn failed_node_is_tainted_and_its_pods_move_elsewhere() {
         .then_some(n))
     })
     .await
-    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", cm.log()));
+    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", env.controllers_log()));
     let msg = n
         .status
         .unwrap()
@@ -252,7 +195,7 @@ async fn failed_node_is_tainted_and_its_pods_move_elsewhere() {
         Ok((!pod_ready(&pods.get("stayer").await?)).then_some(()))
     })
     .await
-    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", cm.log()));
+    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", env.controllers_log()));
 
     // The deployment's pods there are evicted and replaced elsewhere.
     wait_for("3 ready web pods, none on the failed node", WAIT, || async {
@@ -269,7 +212,7 @@ async fn failed_node_is_tainted_and_its_pods_move_elsewhere() {
         )
     })
     .await
-    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", cm.log()));
+    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", env.controllers_log()));
     let evicted = doomed[0].clone();
     if let Some(p) = pods.get_opt(&evicted).await.unwrap() {
         let disrupted = p
@@ -295,6 +238,5 @@ async fn failed_node_is_tainted_and_its_pods_move_elsewhere() {
         )
     })
     .await
-    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", cm.log()));
-    scheduler.abort();
+    .unwrap_or_else(|e| panic!("{e:#}\ncontroller-manager log:\n{}", env.controllers_log()));
 }

@@ -14,64 +14,27 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
-use rkube_e2e::cluster::{Backend, TestCluster};
-use rkube_e2e::controllers_support::{ControllerManager, client, wait_for};
-use rkube_e2e::simnodes::{SimConfig, SimNodes};
+use rkube_e2e::controllers_support::{Controllers, Env, EnvOptions, sim_nodes, wait_for};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
 const NS: &str = "sts";
 
-struct Env {
-    _cluster: TestCluster,
-    client: Client,
-    _cm: ControllerManager,
-    scheduler: tokio::task::JoinHandle<()>,
-    _sims: SimNodes,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.scheduler.abort();
-    }
-}
-
+/// Two simulated nodes, the scheduler and the controller manager.
 async fn env() -> Env {
-    let cluster = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
-    let client = client(&cluster).await.unwrap();
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    let sims = SimNodes::start(
-        client.clone(),
-        SimConfig {
-            count: 2,
-            lease_interval: Duration::from_secs(5),
-            ..SimConfig::default()
-        },
-    )
+    Env::start(EnvOptions {
+        namespace: Some(NS.into()),
+        nodes: vec![sim_nodes("sim-node-", 2)],
+        scheduler: true,
+        controllers: Controllers::InProcess,
+        ..EnvOptions::default()
+    })
     .await
-    .unwrap();
-    let sched_client = client.clone();
-    let scheduler = tokio::spawn(async move {
-        let cfg = rkube_scheduler::KubeSchedulerConfiguration::default();
-        let metrics = Arc::new(rkube_scheduler::Metrics::default());
-        let _ = rkube_scheduler::run_with_client(sched_client, cfg, metrics).await;
-    });
-    let cm = ControllerManager::start(&cluster, |_| {}).unwrap();
-    Env {
-        _cluster: cluster,
-        client,
-        _cm: cm,
-        scheduler,
-        _sims: sims,
-    }
+    .expect("environment starts")
 }
 
 fn is_ready(p: &Pod) -> bool {
