@@ -104,7 +104,8 @@ kubeconfig=$data/kubeconfig
 release=$repo/target/release
 echo ">> starting the controller manager and the scheduler" >&2
 start_one controllers "$release/rkube-controllers" --kubeconfig "$kubeconfig" \
-  --root-ca-file "$data/pki/ca.crt" --port "${RKUBE_CONTROLLERS_PORT:-10257}"
+  --root-ca-file "$data/pki/ca.crt" --port "${RKUBE_CONTROLLERS_PORT:-10257}" \
+  --cluster-signing-cert-file "$data/pki/ca.crt" --cluster-signing-key-file "$data/pki/ca.key"
 start_one scheduler "$release/rkube-scheduler" --kubeconfig "$kubeconfig" \
   --secure-port "${RKUBE_SCHEDULER_PORT:-10259}"
 if [ "$simulated_nodes" -gt 0 ]; then

@@ -169,6 +169,9 @@ pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let attrs = attributes(ctx, Operation::Create, &user, dry_run);
     let chain = &ctx.state.admission;
     chain.admit(&ctx.state.registry, &attrs, Some(&mut obj)).await?;
+    if ctx.resource.group == "certificates.k8s.io" && ctx.resource.resource == "certificatesigningrequests" {
+        crate::registry::kinds::certificates::set_requester(&mut obj, &user);
+    }
     let validation = Validation::new(chain, &ctx.state.registry, attrs);
     let escalation = ctx.state.authorizer.escalation_check(&user, ctx.info).await;
     let checked = crate::authz::escalation::Checked::new(escalation, &validation);

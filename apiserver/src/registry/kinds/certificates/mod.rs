@@ -394,6 +394,30 @@ pub fn validate_approval_update(new: &Object, old: &Object) -> FieldErrors {
     errs
 }
 
+/// What `PrepareForCreate` records of the requester: `spec.username`,
+/// `uid`, `groups` and `extra` are the authenticated user's, whatever the
+/// request said (signers and approvers trust them).
+pub fn set_requester(obj: &mut Object, user: &crate::authn::UserInfo) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for k in ["username", "uid", "groups", "extra"] {
+        spec.remove(k);
+    }
+    if !user.name.is_empty() {
+        spec.insert("username".into(), json!(user.name));
+    }
+    if !user.uid.is_empty() {
+        spec.insert("uid".into(), json!(user.uid));
+    }
+    if !user.groups.is_empty() {
+        spec.insert("groups".into(), json!(user.groups));
+    }
+    if !user.extra.is_empty() {
+        spec.insert("extra".into(), json!(user.extra));
+    }
+}
+
 /// `populateConditionTimestamps`.
 fn populate_condition_timestamps(new: &mut Object, old: &Object) {
     let now = object::now_rfc3339();

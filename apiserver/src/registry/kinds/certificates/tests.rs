@@ -196,3 +196,27 @@ async fn approval_subresource() {
         "{err}"
     );
 }
+
+/// `PrepareForCreate`: the requester recorded is the authenticated user,
+/// not whatever the request claimed.
+#[test]
+fn requester_is_the_authenticated_user() {
+    let mut o = csr(
+        &csr_pem(),
+        json!({"username": "admin", "groups": ["system:masters"], "uid": "forged"}),
+    );
+    let user = crate::authn::UserInfo {
+        name: "system:bootstrap:abcdef".into(),
+        uid: String::new(),
+        groups: vec!["system:bootstrappers".into(), "system:authenticated".into()],
+        extra: [("k".to_string(), vec!["v".to_string()])].into_iter().collect(),
+    };
+    set_requester(&mut o, &user);
+    assert_eq!(o["spec"]["username"], "system:bootstrap:abcdef");
+    assert_eq!(
+        o["spec"]["groups"],
+        json!(["system:bootstrappers", "system:authenticated"])
+    );
+    assert_eq!(o["spec"]["extra"], json!({"k": ["v"]}));
+    assert!(o["spec"].get("uid").is_none());
+}
