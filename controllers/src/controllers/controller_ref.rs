@@ -7,6 +7,10 @@ use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::Resource;
+use kube::api::{Api, Patch, PatchParams};
+use serde::de::DeserializeOwned;
+
+use crate::error::status_code;
 use serde_json::json;
 
 /// The owner reference marked as controller, if any.
@@ -134,6 +138,20 @@ pub fn owner_refs_patch(meta: &ObjectMeta, refs: &[OwnerReference]) -> serde_jso
             "resourceVersion": meta.resource_version,
         }
     })
+}
+
+/// Applies a claim's merge patch (adopting or releasing `name`); `None`
+/// when the object is gone or changed meanwhile (404, 409, 422), which a
+/// claim skips, as upstream's `ControllerRefManager` does.
+pub async fn patch_claim<K>(api: &Api<K>, name: &str, patch: &serde_json::Value) -> Result<Option<K>, kube::Error>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.patch(name, &PatchParams::default(), &Patch::Merge(patch)).await {
+        Ok(o) => Ok(Some(o)),
+        Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// `meta`'s owner references plus `new` (adoption).

@@ -14,14 +14,14 @@ use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::controllers::controller_ref::{
-    Claim, claim, controller_selects, new_controller_ref, owner_refs_patch, with_owner, without_owner,
+    Claim, claim, controller_selects, new_controller_ref, owner_refs_patch, patch_claim, with_owner, without_owner,
 };
 use crate::controllers::deployment::hash::safe_encode;
-use crate::error::{Error, is_already_exists, is_conflict, is_not_found, status_code};
+use crate::error::{Error, is_already_exists, is_conflict, is_not_found};
 
 /// Label on a StatefulSet's revisions: the hash in their name
 /// (upstream `ControllerRevisionHashLabel`).
@@ -241,20 +241,14 @@ pub async fn claim_revisions(
             Claim::Release if policy == ReleasePolicy::Keep => {}
             Claim::Release => {
                 let patch = owner_refs_patch(&rev.metadata, &without_owner(&rev.metadata, &uid));
-                match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                    Ok(_) => {}
-                    Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => {}
-                    Err(e) => return Err(e),
-                }
+                patch_claim(api, &name, &patch).await?;
             }
             Claim::Adopt if !can_adopt => {}
             Claim::Adopt => {
                 let r = new_controller_ref(owner, api_version, kind);
                 let patch = owner_refs_patch(&rev.metadata, &with_owner(&rev.metadata, r));
-                match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                    Ok(r) => owned.push(Arc::new(r)),
-                    Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => {}
-                    Err(e) => return Err(e),
+                if let Some(r) = patch_claim(api, &name, &patch).await? {
+                    owned.push(Arc::new(r));
                 }
             }
         }

@@ -22,15 +22,15 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 
 use crate::controllers::controller_ref::{
-    Claim, claim, controller_of, new_controller_ref, owner_refs_patch, owners_selecting, resolve_controller_ref,
-    selector_is_empty, selector_matches, with_owner, without_owner,
+    Claim, claim, controller_of, new_controller_ref, owner_refs_patch, owners_selecting, patch_claim,
+    resolve_controller_ref, selector_is_empty, selector_matches, with_owner, without_owner,
 };
 use crate::controllers::events::{EventRecorder, EventType, reference};
 use crate::controllers::history::{CONTROLLER_REVISION_HASH_LABEL, ReleasePolicy, claim_revisions, delete_revision};
-use crate::error::{Error, ignore_not_found, is_conflict, is_not_found, status_code};
+use crate::error::{Error, ignore_not_found, is_conflict, is_not_found};
 use crate::expectations::Expectations;
 use crate::informer::{Change, Informer, object_key, split_key};
 use crate::manager::ControllerContext;
@@ -239,14 +239,10 @@ impl DaemonSetController {
                     owner_refs_patch(&pod.metadata, &with_owner(&pod.metadata, r))
                 }
             };
-            match api
-                .patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-                .await
+            if let Some(p) = patch_claim(&api, &pod.name_any(), &patch).await?
+                && controller_of(&p.metadata).is_some_and(|r| r.uid == uid)
             {
-                Ok(p) if controller_of(&p.metadata).is_some_and(|r| r.uid == uid) => owned.push(Arc::new(p)),
-                Ok(_) => {}
-                Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => {}
-                Err(e) => return Err(e.into()),
+                owned.push(Arc::new(p));
             }
         }
         Ok(owned)

@@ -7,16 +7,17 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 
 use super::math::{by_creation, is_rolling};
 use super::progress::{self, PAUSED_REASON, PROGRESSING, RESUMED_REASON};
 use super::revision::ReplicaSets;
 use super::{DeploymentController, NAME};
 use crate::controllers::controller_ref::{
-    Claim, claim, new_controller_ref, owner_refs_patch, selector_is_empty, selector_matches, with_owner, without_owner,
+    Claim, claim, new_controller_ref, owner_refs_patch, patch_claim, selector_is_empty, selector_matches, with_owner,
+    without_owner,
 };
-use crate::error::{Error, ignore_not_found, status_code};
+use crate::error::{Error, ignore_not_found};
 use crate::informer::split_key;
 use crate::runner::Action;
 
@@ -90,14 +91,7 @@ impl DeploymentController {
                 Claim::Ignore => {}
                 Claim::Release => {
                     let patch = owner_refs_patch(&rs.metadata, &without_owner(&rs.metadata, &uid));
-                    match api
-                        .patch(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => {}
-                        Err(e) => return Err(e.into()),
-                    }
+                    patch_claim(&api, &rs.name_any(), &patch).await?;
                 }
                 Claim::Adopt => {
                     if can_adopt.is_none() {
@@ -111,13 +105,8 @@ impl DeploymentController {
                     }
                     let owner = new_controller_ref(&d.metadata, "apps/v1", "Deployment");
                     let patch = owner_refs_patch(&rs.metadata, &with_owner(&rs.metadata, owner));
-                    match api
-                        .patch(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                    {
-                        Ok(adopted) => out.push(adopted),
-                        Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => {}
-                        Err(e) => return Err(e.into()),
+                    if let Some(adopted) = patch_claim(&api, &rs.name_any(), &patch).await? {
+                        out.push(adopted);
                     }
                 }
             }

@@ -7,15 +7,15 @@ use std::sync::Arc;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use serde_json::json;
 
 use super::JobController;
 use super::pod_template::JOB_TRACKING_FINALIZER;
 use crate::controllers::controller_ref::{
-    Claim, claim, controller_selects, new_controller_ref, with_owner, without_owner,
+    Claim, claim, controller_selects, new_controller_ref, patch_claim, with_owner, without_owner,
 };
-use crate::error::{Error, ignore_not_found, status_code};
+use crate::error::{Error, ignore_not_found};
 
 impl JobController {
     /// Every pod in the Job's namespace this Job controls after adopting
@@ -42,14 +42,7 @@ impl JobController {
                         "finalizers": finalizers,
                         "uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version,
                     }});
-                    match api
-                        .patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => {}
-                        Err(e) => return Err(e.into()),
-                    }
+                    patch_claim(&api, &pod.name_any(), &patch).await?;
                 }
                 Claim::Adopt => {
                     if can_adopt.is_none() {
@@ -75,13 +68,8 @@ impl JobController {
                         "finalizers": finalizers,
                         "uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version,
                     }});
-                    match api
-                        .patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                    {
-                        Ok(p) => claimed.push(Arc::new(p)),
-                        Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => {}
-                        Err(e) => return Err(e.into()),
+                    if let Some(p) = patch_claim(&api, &pod.name_any(), &patch).await? {
+                        claimed.push(Arc::new(p));
                     }
                 }
             }

@@ -21,11 +21,11 @@ use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 
 use crate::controllers::controller_ref::{
     Claim, claim, controller_of, controller_selects, new_controller_ref, owner_refs_patch, owners_selecting,
-    resolve_controller_ref, with_owner, without_owner,
+    patch_claim, resolve_controller_ref, with_owner, without_owner,
 };
 use crate::controllers::pod_status::{is_active, is_ready, is_terminating};
 use crate::error::{Error, is_not_found, status_code};
@@ -271,14 +271,7 @@ impl ReplicaSetController {
                 Claim::Ignore => {}
                 Claim::Release => {
                     let patch = owner_refs_patch(&pod.metadata, &without_owner(&pod.metadata, &uid));
-                    match api
-                        .patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => {}
-                        Err(e) => return Err(e.into()),
-                    }
+                    patch_claim(&api, &pod.name_any(), &patch).await?;
                 }
                 Claim::Adopt => {
                     // Recheck with a live read before adopting, as upstream
@@ -295,13 +288,8 @@ impl ReplicaSetController {
                     }
                     let owner = new_controller_ref(&rs.metadata, self.source.api_version(), self.source.kind());
                     let patch = owner_refs_patch(&pod.metadata, &with_owner(&pod.metadata, owner));
-                    match api
-                        .patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                    {
-                        Ok(p) => claimed.push(Arc::new(p)),
-                        Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => {}
-                        Err(e) => return Err(e.into()),
+                    if let Some(p) = patch_claim(&api, &pod.name_any(), &patch).await? {
+                        claimed.push(Arc::new(p));
                     }
                 }
             }

@@ -24,15 +24,15 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 
 use crate::controllers::controller_ref::{
-    Claim, claim, controller_of, new_controller_ref, owner_refs_patch, owners_selecting, resolve_controller_ref,
-    selector_matches, with_owner, without_owner,
+    Claim, claim, controller_of, new_controller_ref, owner_refs_patch, owners_selecting, patch_claim,
+    resolve_controller_ref, selector_matches, with_owner, without_owner,
 };
 use crate::controllers::events::EventRecorder;
 use crate::controllers::history::{ReleasePolicy, claim_revisions, sort_revisions, template_of};
-use crate::error::{Error, ignore_not_found, is_conflict, is_not_found, status_code};
+use crate::error::{Error, ignore_not_found, is_conflict, is_not_found};
 use crate::informer::{Change, Informer, enqueue_changes, object_key, split_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
@@ -185,14 +185,10 @@ impl StatefulSetController {
                     owner_refs_patch(&pod.metadata, &with_owner(&pod.metadata, r))
                 }
             };
-            match api
-                .patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-                .await
+            if let Some(p) = patch_claim(&api, &pod.name_any(), &patch).await?
+                && controller_of(&p.metadata).is_some_and(|r| r.uid == uid)
             {
-                Ok(p) if controller_of(&p.metadata).is_some_and(|r| r.uid == uid) => owned.push(Arc::new(p)),
-                Ok(_) => {}
-                Err(e) if matches!(status_code(&e), Some(404 | 409 | 422)) => {}
-                Err(e) => return Err(e.into()),
+                owned.push(Arc::new(p));
             }
         }
         Ok(owned)
