@@ -8,6 +8,8 @@
 #   hack/bench-controllers.sh --deployments 100 --replicas 10 --nodes 20
 #   hack/bench-controllers.sh --out DIR               keep the JSON result and logs in DIR
 #   hack/bench-controllers.sh --skip-build            use the release binaries as built
+#   hack/bench-controllers.sh --controllers-flags "--concurrent-replicaset-syncs 50"
+#                                                     extra flags for rkube-controllers
 #
 # Markdown goes to stdout, progress to stderr. Exits non-zero if not every
 # pod became Ready.
@@ -24,6 +26,7 @@ replicas=10
 nodes=100
 out=""
 skip_build=""
+cm_flags=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --deployments) deployments=$2; shift 2 ;;
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
     --nodes) nodes=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --skip-build) skip_build=1; shift ;;
+    --controllers-flags) cm_flags=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -68,8 +72,11 @@ start_apiserver "$dir" embedded
 write_kubeconfig "$dir"
 echo ">> apiserver ready in $ready_ms ms" >&2
 
-"$release/rkube-controllers" --kubeconfig "$dir/kubeconfig" --leader-elect=false --port 0 \
-  --root-ca-file "$dir/pki/ca.crt" >"$out/controllers.log" 2>&1 &
+cm_port=$(free_port)
+cm_args=()
+[ -n "$cm_flags" ] && read -r -a cm_args <<<"$cm_flags"
+"$release/rkube-controllers" --kubeconfig "$dir/kubeconfig" --leader-elect=false --port "$cm_port" \
+  --root-ca-file "$dir/pki/ca.crt" "${cm_args[@]}" >"$out/controllers.log" 2>&1 &
 controllers_pid=$!
 pids+=("$controllers_pid")
 "$release/rkube-scheduler" --kubeconfig "$dir/kubeconfig" --leader-elect=false --secure-port 0 \
@@ -91,7 +98,7 @@ status=0
 result=$("$release/bench-controllers" --kubeconfig "$dir/kubeconfig" --deployments "$deployments" \
   --replicas "$replicas" --controllers-pid "$controllers_pid" --json "$out/result.json") || status=1
 
-echo "## rkube-controllers: hack/bench-controllers.sh (release build, $(nproc) CPUs, $(uname -r))"
+echo "## rkube-controllers: hack/bench-controllers.sh${cm_flags:+ --controllers-flags \"$cm_flags\"} (release build, $(nproc) CPUs, $(uname -r))"
 echo
 echo "$result"
 echo
@@ -101,4 +108,7 @@ echo "| apiserver | $(rss_mib "$api_pid") | $(hwm_mib "$api_pid") |"
 echo "| controller manager | $(rss_mib "$controllers_pid") | $(hwm_mib "$controllers_pid") |"
 echo "| scheduler | $(rss_mib "$scheduler_pid") | $(hwm_mib "$scheduler_pid") |"
 cp "$dir/apiserver.log" "$out/apiserver.log" 2>/dev/null || true
+# Per-controller work-queue figures (sync durations, adds, retries) for
+# finding which loop a slow run waited on.
+curl -fsS "http://127.0.0.1:$cm_port/metrics" >"$out/controllers.metrics" 2>/dev/null || true
 exit $status

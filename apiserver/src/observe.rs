@@ -1,17 +1,24 @@
-//! Request observation and admission by load: one structured log line and
-//! the request metrics (by verb, resource and code) per request, the
-//! in-flight gauges, and the in-flight cap (kube-apiserver's
-//! `--max-requests-inflight` 400 and `--max-mutating-requests-inflight`
-//! 200): past it a request gets 429 with `Retry-After`. Watches are
-//! long-running and not counted, as upstream.
+//! Request observation and admission by load.
+//!
+//! [`observe`] writes one structured log line and the request metrics (by
+//! verb, resource and code) per request. [`limit`] caps the requests being
+//! served, in the spirit of API Priority and Fairness with its bootstrap
+//! configuration: the `exempt` flow (group `system:masters`, and the health
+//! probes) is never held back; everyone else shares 400 read-only and 200
+//! mutating slots (the defaults of upstream's `--max-requests-inflight` and
+//! `--max-mutating-requests-inflight`), waits in line for
+//! one when they are taken, and gets 429 with `Retry-After` only after
+//! waiting a quarter of the request timeout (upstream's queue wait limit).
+//! Watches and other long-running requests are not counted, as upstream.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::authn::UserInfo;
 use crate::metrics::{InflightLabels, LatencyLabels, RequestLabels};
@@ -23,14 +30,20 @@ use crate::status::ApiError;
 pub const MAX_READ_INFLIGHT: usize = 400;
 /// Default cap on mutating requests in flight.
 pub const MAX_MUTATING_INFLIGHT: usize = 200;
+/// How long a request waits for a slot: a quarter of the 60 s request
+/// timeout, as upstream's flow control.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(15);
+/// The group whose requests are exempt (upstream's `exempt` FlowSchema).
+const EXEMPT_GROUP: &str = "system:masters";
+/// Health probes (upstream's `probes` FlowSchema, exempt priority level).
+const PROBE_PATHS: [&str; 3] = ["/healthz", "/livez", "/readyz"];
 
-/// In-flight counters and their caps.
+/// The in-flight slots of both kinds.
 #[derive(Debug)]
 pub struct InflightLimits {
-    read: AtomicUsize,
-    mutating: AtomicUsize,
-    max_read: usize,
-    max_mutating: usize,
+    read: Arc<Semaphore>,
+    mutating: Arc<Semaphore>,
+    wait: Duration,
 }
 
 impl Default for InflightLimits {
@@ -41,72 +54,89 @@ impl Default for InflightLimits {
 
 impl InflightLimits {
     pub fn new(max_read: usize, max_mutating: usize) -> Self {
+        Self::with_wait(max_read, max_mutating, QUEUE_WAIT)
+    }
+
+    pub fn with_wait(max_read: usize, max_mutating: usize, wait: Duration) -> Self {
         InflightLimits {
-            read: AtomicUsize::new(0),
-            mutating: AtomicUsize::new(0),
-            max_read,
-            max_mutating,
+            read: Arc::new(Semaphore::new(max_read)),
+            mutating: Arc::new(Semaphore::new(max_mutating)),
+            wait,
         }
     }
 
-    fn acquire(&self, read_only: bool) -> Option<InflightGuard<'_>> {
-        let (counter, max) = if read_only {
-            (&self.read, self.max_read)
-        } else {
-            (&self.mutating, self.max_mutating)
-        };
-        let prev = counter.fetch_add(1, Ordering::AcqRel);
-        if max > 0 && prev >= max {
-            counter.fetch_sub(1, Ordering::AcqRel);
-            return None;
+    /// A slot of the kind, waiting in line for at most the queue wait;
+    /// `None` when none freed up in time.
+    async fn acquire(&self, read_only: bool) -> Option<OwnedSemaphorePermit> {
+        let sem = if read_only { &self.read } else { &self.mutating };
+        if let Ok(p) = sem.clone().try_acquire_owned() {
+            return Some(p);
         }
-        Some(InflightGuard { counter })
+        tokio::time::timeout(self.wait, sem.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
     }
 }
 
-/// Releases an in-flight slot when dropped.
-struct InflightGuard<'a> {
-    counter: &'a AtomicUsize,
+fn is_long_running(info: &request_info::RequestInfo) -> bool {
+    info.verb == "watch"
+        || matches!(
+            info.subresource.as_str(),
+            "exec" | "attach" | "portforward" | "proxy" | "log"
+        )
 }
 
-impl Drop for InflightGuard<'_> {
-    fn drop(&mut self) {
-        self.counter.fetch_sub(1, Ordering::AcqRel);
+fn is_exempt(req: &Request) -> bool {
+    let path = req.uri().path();
+    if PROBE_PATHS
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+    {
+        return true;
     }
+    req.extensions()
+        .get::<UserInfo>()
+        .is_some_and(|u| u.groups.iter().any(|g| g == EXEMPT_GROUP))
 }
 
-/// The middleware.
+/// The in-flight cap; runs after authentication and impersonation, so it
+/// knows who is asking.
+pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let info = request_info::parse(req.method(), req.uri().path(), req.uri().query());
+    if is_long_running(&info) {
+        return next.run(req).await;
+    }
+    let read_only = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let permit = if is_exempt(&req) {
+        None
+    } else {
+        match state.inflight.acquire(read_only).await {
+            Some(p) => Some(p),
+            None => return ApiError::too_many_requests(1).into_response(),
+        }
+    };
+    let inflight = state
+        .metrics
+        .inflight
+        .get_or_create(&InflightLabels {
+            request_kind: if read_only { "readOnly" } else { "mutating" },
+        })
+        .clone();
+    inflight.inc();
+    let resp = next.run(req).await;
+    inflight.dec();
+    drop(permit);
+    resp
+}
+
+/// The logging and metrics middleware (outermost).
 pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let info = request_info::parse(req.method(), req.uri().path(), req.uri().query());
     let method = req.method().clone();
-    let read_only = matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let long_running = info.verb == "watch"
-        || matches!(
-            info.subresource.as_str(),
-            "exec" | "attach" | "portforward" | "proxy" | "log"
-        );
-    let slot = if long_running {
-        None
-    } else {
-        state.inflight.acquire(read_only).map(Some)
-    };
-    let resp = match slot {
-        None if !long_running => ApiError::too_many_requests(1).into_response(),
-        _ => {
-            let inflight = state
-                .metrics
-                .inflight
-                .get_or_create(&InflightLabels {
-                    request_kind: if read_only { "readOnly" } else { "mutating" },
-                })
-                .clone();
-            inflight.inc();
-            let resp = next.run(req).await;
-            inflight.dec();
-            resp
-        }
-    };
+    let long_running = is_long_running(&info);
+    let resp = next.run(req).await;
     let elapsed = start.elapsed();
     let code = resp.status().as_u16();
     let resource = if info.subresource.is_empty() {
@@ -157,19 +187,29 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
 mod tests {
     use super::*;
 
-    #[test]
-    fn caps_each_kind_separately_and_frees_slots() {
-        let limits = InflightLimits::new(2, 1);
-        let a = limits.acquire(true);
-        let b = limits.acquire(true);
+    #[tokio::test]
+    async fn caps_each_kind_separately_waits_for_a_slot_and_frees_slots() {
+        let limits = InflightLimits::with_wait(2, 1, Duration::from_millis(50));
+        let a = limits.acquire(true).await;
+        let b = limits.acquire(true).await;
         assert!(a.is_some() && b.is_some());
-        assert!(limits.acquire(true).is_none(), "third read over the cap");
-        let m = limits.acquire(false);
+        assert!(
+            limits.acquire(true).await.is_none(),
+            "third read over the cap, after the wait"
+        );
+        let m = limits.acquire(false).await;
         assert!(m.is_some());
-        assert!(limits.acquire(false).is_none());
+        assert!(limits.acquire(false).await.is_none());
         drop(a);
-        assert!(limits.acquire(true).is_some(), "a freed slot is reusable");
+        assert!(limits.acquire(true).await.is_some(), "a freed slot is reusable");
+        // A request in line gets the slot freed while it waits.
+        let limits = Arc::new(InflightLimits::with_wait(1, 1, Duration::from_secs(5)));
+        let held = limits.acquire(false).await;
+        let l = limits.clone();
+        let waiter = tokio::spawn(async move { l.acquire(false).await.is_some() });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(held);
+        assert!(waiter.await.unwrap_or(false), "the waiting request got the freed slot");
         drop(m);
-        assert!(limits.acquire(false).is_some());
     }
 }

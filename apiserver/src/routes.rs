@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), crate::authz::middleware))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::observe::limit))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::impersonation::middleware,

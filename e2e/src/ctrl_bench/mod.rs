@@ -254,9 +254,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(cfg.timeout_secs);
     let mut last_progress = Instant::now();
     let mut last_ready = start;
+    // A failed create (say a 429) ends the run at once instead of waiting
+    // out the deadline for pods that will never exist.
+    let mut creator = creator;
+    let mut create_secs = None;
     while ready.len() < want {
         let chunk = tokio::select! {
             chunk = body.next() => chunk,
+            done = &mut creator, if create_secs.is_none() => {
+                create_secs = Some(creator_result(done)?);
+                continue;
+            }
             _ = tokio::time::sleep_until(deadline) => break,
         };
         let chunk = match chunk {
@@ -283,10 +291,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
         }
     }
     let usage = cpu.stop();
-    let create_secs = match creator.await {
-        Ok(Ok(secs)) => secs,
-        Ok(Err(e)) => return Err(e),
-        Err(e) => bail!("the creating task failed: {e}"),
+    let create_secs = match create_secs {
+        Some(secs) => secs,
+        None => creator_result(creator.await)?,
     };
     let outcome = Outcome {
         deployments: cfg.deployments,
@@ -311,6 +318,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
         );
     }
     Ok(outcome)
+}
+
+/// The creating task's outcome: its duration, or why it failed.
+fn creator_result(done: Result<anyhow::Result<f64>, tokio::task::JoinError>) -> anyhow::Result<f64> {
+    match done {
+        Ok(r) => r,
+        Err(e) => bail!("the creating task failed: {e}"),
+    }
 }
 
 #[cfg(test)]
