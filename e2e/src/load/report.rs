@@ -82,6 +82,25 @@ pub struct WatchRow {
     pub cpu: CpuUsage,
     pub server_rss_peak_mib: Option<f64>,
     pub error_kinds: Vec<String>,
+    /// Delivery by the second of the schedule in which objects were
+    /// created: where in the run a tail comes from.
+    #[serde(default)]
+    pub timeline: Vec<WatchSecond>,
+}
+
+/// Deliveries of the objects created in one second of the schedule.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WatchSecond {
+    /// Seconds since the first create.
+    pub second: u64,
+    /// Deliveries (objects times watchers).
+    pub delivered: u64,
+    /// Deliveries that took over 100 ms.
+    pub over_100ms: u64,
+    /// The slowest delivery.
+    pub max_ms: f64,
+    /// The slowest create.
+    pub create_max_ms: f64,
 }
 
 /// Everything one `kube-load` run measured.

@@ -31,7 +31,7 @@ use super::config::Budget;
 use super::cpu::CpuClock;
 use super::latency::Recorder;
 use super::objects::{self, now_ns};
-use super::report::WatchRow;
+use super::report::{WatchRow, WatchSecond};
 use super::watch_scan::{self, Scanned};
 
 /// Watches being established at once during setup.
@@ -93,12 +93,51 @@ impl Seen {
     }
 }
 
+/// Deliveries counted against the second of the schedule their object
+/// was created in.
+#[derive(Debug, Clone, Default)]
+struct Timeline {
+    /// By second: deliveries, those over 100 ms, the slowest (µs).
+    seconds: Vec<(u64, u64, u64)>,
+}
+
+impl Timeline {
+    const SLOW: Duration = Duration::from_millis(100);
+
+    fn new(seconds: usize) -> Timeline {
+        Timeline {
+            seconds: vec![(0, 0, 0); seconds.max(1)],
+        }
+    }
+
+    /// Records a delivery of an object created `since_start` after the
+    /// first create (later ones count in the last second).
+    fn record(&mut self, since_start: Duration, took: Duration) {
+        let last = self.seconds.len() - 1;
+        let i = usize::try_from(since_start.as_secs()).unwrap_or(last).min(last);
+        if let Some((n, slow, max)) = self.seconds.get_mut(i) {
+            *n += 1;
+            *slow += u64::from(took > Self::SLOW);
+            *max = (*max).max(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        }
+    }
+
+    fn merge(&mut self, other: &Timeline) {
+        for (a, b) in self.seconds.iter_mut().zip(&other.seconds) {
+            a.0 += b.0;
+            a.1 += b.1;
+            a.2 = a.2.max(b.2);
+        }
+    }
+}
+
 /// What one watcher saw.
 #[derive(Debug)]
 struct WatcherResult {
     seen: Seen,
     duplicates: u64,
     latency: Recorder,
+    timeline: Timeline,
     stream_ends: u64,
     expired: u64,
     watch_errors: u64,
@@ -112,6 +151,10 @@ struct Shared {
     prefix: String,
     timeout_secs: u64,
     planned: u64,
+    /// Seconds in the creation schedule.
+    schedule_secs: usize,
+    /// When the first create was sent (`now_ns`; 0 before).
+    start_ns: AtomicU64,
     /// Distinct objects each watcher has received so far (by watcher).
     progress: Vec<AtomicU64>,
     stop: watch::Receiver<bool>,
@@ -179,6 +222,7 @@ async fn watcher(shared: Arc<Shared>, id: usize, rv: String, first: EventStream)
         seen: Seen::new(shared.planned),
         duplicates: 0,
         latency: Recorder::coarse(),
+        timeline: Timeline::new(shared.schedule_secs),
         stream_ends: 0,
         expired: 0,
         watch_errors: 0,
@@ -250,8 +294,11 @@ async fn watcher(shared: Arc<Shared>, id: usize, rv: String, first: EventStream)
                             p.fetch_add(1, Ordering::Relaxed);
                         }
                         if let Some(created) = created_ns {
-                            r.latency
-                                .success(Duration::from_nanos(received.saturating_sub(created)));
+                            let took = Duration::from_nanos(received.saturating_sub(created));
+                            r.latency.success(took);
+                            let start = shared.start_ns.load(Ordering::Relaxed);
+                            r.timeline
+                                .record(Duration::from_nanos(created.saturating_sub(start)), took);
                         }
                     }
                     Scanned::Deleted { rv: new_rv } | Scanned::Bookmark { rv: new_rv } => rv = new_rv,
@@ -295,6 +342,8 @@ pub async fn watch(ctx: &Ctx) -> anyhow::Result<WatchRow> {
         prefix: prefix.clone(),
         timeout_secs: schedule.as_secs() + ctx.drain.as_secs() + SETUP_TIMEOUT.as_secs() + 60,
         planned,
+        schedule_secs: schedule.as_secs_f64().ceil() as usize,
+        start_ns: AtomicU64::new(0),
         progress: (0..ctx.watchers).map(|_| AtomicU64::new(0)).collect(),
         stop: stop_rx,
     });
@@ -353,6 +402,7 @@ pub async fn watch(ctx: &Ctx) -> anyhow::Result<WatchRow> {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut creates = JoinSet::new();
     let start = tokio::time::Instant::now();
+    shared.start_ns.store(now_ns(), Ordering::Relaxed);
     let mut last_progress = Instant::now();
     for i in 0..planned {
         tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
@@ -379,11 +429,16 @@ pub async fn watch(ctx: &Ctx) -> anyhow::Result<WatchRow> {
     let mut created = Seen::new(planned);
     let mut create_errors = Recorder::new();
     let mut create_latency = Recorder::new();
+    let mut create_max = vec![Duration::ZERO; shared.schedule_secs.max(1)];
     while let Some(joined) = creates.join_next().await {
         match joined {
             Ok((i, Ok(()), took)) => {
                 created.insert(i);
                 create_latency.success(took);
+                let second = ((i as f64 / rate) as usize).min(create_max.len() - 1);
+                if let Some(m) = create_max.get_mut(second) {
+                    *m = (*m).max(took);
+                }
             }
             Ok((_, Err(e), _)) => create_errors.failure(&OpError(format!("create: {e}"))),
             Err(e) => create_errors.failure(&OpError(format!("create task failed: {e}"))),
@@ -439,8 +494,10 @@ pub async fn watch(ctx: &Ctx) -> anyhow::Result<WatchRow> {
         ..WatchRow::default()
     };
     let mut latency = Recorder::new();
+    let mut timeline = Timeline::new(shared.schedule_secs);
     let mut errors = create_errors;
     for r in &results {
+        timeline.merge(&r.timeline);
         let missing = r.seen.missing_from(&created);
         row.delivered += created.count - missing;
         row.delivered_min = row.delivered_min.min(created.count - missing);
@@ -462,6 +519,25 @@ pub async fn watch(ctx: &Ctx) -> anyhow::Result<WatchRow> {
     }
     row.latency = latency.summary();
     row.error_kinds = errors.error_kinds();
+    row.timeline = timeline
+        .seconds
+        .iter()
+        .zip(&create_max)
+        .enumerate()
+        .map(|(second, (&(delivered, over_100ms, max_us), create))| WatchSecond {
+            second: second as u64,
+            delivered,
+            over_100ms,
+            max_ms: max_us as f64 / 1000.0,
+            create_max_ms: create.as_secs_f64() * 1000.0,
+        })
+        .collect();
+    for s in &row.timeline {
+        eprintln!(
+            "kube-load: watch: second {:>3}: {} delivered, {} over 100 ms, slowest {:.1} ms (slowest create {:.1} ms)",
+            s.second, s.delivered, s.over_100ms, s.max_ms, s.create_max_ms
+        );
+    }
     Ok(row)
 }
 
@@ -486,6 +562,19 @@ mod tests {
         got.insert(5); // seen but not wanted: not missing
         assert_eq!(got.missing_from(&wanted), 2);
         assert_eq!(wanted.missing_from(&wanted), 0);
+    }
+
+    #[test]
+    fn timeline_by_second_of_creation() {
+        let ms = Duration::from_millis;
+        let mut a = Timeline::new(2);
+        a.record(ms(300), ms(20));
+        a.record(ms(1500), ms(150));
+        a.record(ms(9000), ms(5)); // after the schedule: the last second
+        let mut b = Timeline::new(2);
+        b.record(ms(10), ms(120));
+        a.merge(&b);
+        assert_eq!(a.seconds, vec![(2, 1, 120_000), (2, 1, 150_000)]);
     }
 
     #[test]
