@@ -2,7 +2,9 @@
 //! HTTPS admission server in this test (its own CA, handed to the apiserver
 //! as `caBundle`) mutates, denies and warns; webhooks that are down fail
 //! open or closed per `failurePolicy`; dry-run requests reach webhooks
-//! marked dryRun and store nothing.
+//! marked dryRun and store nothing; `kubectl patch`, `label` and (client-side)
+//! `apply` send the patched object to mutating webhooks, as an UPDATE with
+//! the stored object as `oldObject`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -48,6 +50,30 @@ fn respond(path: &str, review: &Value) -> Value {
             json!({"uid": uid, "allowed": true, "patchType": "JSONPatch",
                 "patch": base64::engine::general_purpose::STANDARD.encode(patch.to_string()),
                 "warnings": ["mutated by the test webhook"]})
+        }
+        "/mutate-update" if object["metadata"]["labels"]["forbidden"].is_string() => json!({"uid": uid,
+            "allowed": false, "status": {"code": 403, "reason": "Forbidden", "message": "label forbidden is not allowed"}}),
+        "/mutate-update" => {
+            // Labels it, and records what it was shown: the operation, the
+            // stored object's data.a and the new object's.
+            let mut labels = object["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+            labels.insert("mutated".into(), json!("yes"));
+            let mut annotations = object["metadata"]["annotations"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let a = |o: &Value| o["data"]["a"].as_str().unwrap_or("-").to_string();
+            let seen = format!(
+                "{} old={} new={}",
+                req["operation"].as_str().unwrap_or(""),
+                a(&req["oldObject"]),
+                a(object)
+            );
+            annotations.insert("seen".into(), json!(seen));
+            let patch = json!([{"op": "add", "path": "/metadata/labels", "value": labels},
+                {"op": "add", "path": "/metadata/annotations", "value": annotations}]);
+            json!({"uid": uid, "allowed": true, "patchType": "JSONPatch",
+                "patch": base64::engine::general_purpose::STANDARD.encode(patch.to_string())})
         }
         "/deny" if deleting && name.starts_with("keep") => json!({"uid": uid, "allowed": false,
             "status": {"code": 403, "reason": "Forbidden", "message": format!("{name} may not be deleted")}}),
@@ -339,4 +365,146 @@ async fn webhooks_mutate_deny_fail_and_honour_dry_run() {
     // can always be removed.
     c.ok(&["delete", "validatingwebhookconfiguration", "validate"]).unwrap();
     c.ok(&["create", "configmap", "x", "-n", "down-fail"]).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patches_reach_mutating_webhooks() {
+    let seen = Arc::new(Seen::default());
+    let (addr, ca) = admission_server(seen.clone()).await;
+    let c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
+    namespace(&c, "patched", "patch");
+    apply(
+        &c,
+        &config(
+            "MutatingWebhookConfiguration",
+            "mutate-update",
+            vec![hook(
+                "mutate-update.example.com",
+                &format!("https://{addr}/mutate-update"),
+                &ca,
+                "patch",
+                json!({}),
+            )],
+        ),
+    );
+    let get = |name: &str, path: &str| {
+        c.ok(&[
+            "get",
+            "configmap",
+            name,
+            "-n",
+            "patched",
+            "-o",
+            &format!("jsonpath={path}"),
+        ])
+        .unwrap()
+    };
+    let denied = "admission webhook \"mutate-update.example.com\" denied the request: label forbidden is not allowed";
+
+    c.ok(&["create", "configmap", "p", "-n", "patched", "--from-literal=a=1"])
+        .unwrap();
+    assert_eq!(get("p", "{.metadata.annotations.seen}"), "CREATE old=- new=1");
+
+    // kubectl patch (strategic merge, then JSON patch): the webhook sees the
+    // patched object and the stored one, and its mutation is stored.
+    c.ok(&[
+        "patch",
+        "configmap",
+        "p",
+        "-n",
+        "patched",
+        "-p",
+        r#"{"data":{"a":"2"}}"#,
+    ])
+    .unwrap();
+    assert_eq!(get("p", "{.metadata.annotations.seen}"), "UPDATE old=1 new=2");
+    assert_eq!(get("p", "{.metadata.labels.mutated}"), "yes");
+    let calls = seen.calls("/mutate-update");
+    c.ok(&[
+        "patch",
+        "configmap",
+        "p",
+        "-n",
+        "patched",
+        "--type=json",
+        "-p",
+        r#"[{"op": "replace", "path": "/data/a", "value": "3"}, {"op": "remove", "path": "/metadata/labels"}]"#,
+    ])
+    .unwrap();
+    assert_eq!(seen.calls("/mutate-update"), calls + 1);
+    assert_eq!(get("p", "{.metadata.annotations.seen}"), "UPDATE old=2 new=3");
+    assert_eq!(
+        get("p", "{.metadata.labels.mutated}"),
+        "yes",
+        "the webhook labels it again"
+    );
+    let err = c
+        .fails(&[
+            "patch",
+            "configmap",
+            "p",
+            "-n",
+            "patched",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"labels":{"forbidden":"x"}},"data":{"a":"4"}}"#,
+        ])
+        .unwrap();
+    assert!(
+        err.contains(&format!("Error from server (Forbidden): {denied}")),
+        "{err}"
+    );
+    assert_eq!(get("p", "{.data.a}"), "3");
+
+    // kubectl label is a patch too.
+    c.ok(&["label", "configmap", "p", "-n", "patched", "color=blue"])
+        .unwrap();
+    assert_eq!(get("p", "{.metadata.labels}"), r#"{"color":"blue","mutated":"yes"}"#);
+    assert_eq!(get("p", "{.metadata.annotations.seen}"), "UPDATE old=3 new=3");
+    let err = c
+        .fails(&["label", "configmap", "p", "-n", "patched", "forbidden=yes"])
+        .unwrap();
+    assert!(err.contains(denied), "{err}");
+    assert_eq!(get("p", "{.metadata.labels.forbidden}"), "");
+
+    // Client-side apply: the create, then the strategic merge patch of the
+    // change, both mutated; a denied change is not stored.
+    let manifest = |a: &str, labels: &str| {
+        format!(
+            r#"{{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {{"name": "applied", "namespace": "patched", "labels": {labels}}}, "data": {{"a": "{a}"}}}}"#
+        )
+    };
+    for (a, want) in [("1", "CREATE old=- new=1"), ("2", "UPDATE old=1 new=2")] {
+        let out = c.kubectl_with(&["apply", "-f", "-"], Some(&manifest(a, r#"{"app": "x"}"#)), &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(get("applied", "{.metadata.annotations.seen}"), want);
+        assert_eq!(get("applied", "{.metadata.labels}"), r#"{"app":"x","mutated":"yes"}"#);
+    }
+    let out = c.kubectl_with(
+        &["apply", "-f", "-"],
+        Some(&manifest("3", r#"{"forbidden": "x"}"#)),
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(denied), "{err}");
+    assert_eq!(get("applied", "{.data.a}"), "2");
+
+    // Dry-run patches reach the webhook and store nothing.
+    let out = c
+        .ok(&[
+            "patch",
+            "configmap",
+            "p",
+            "-n",
+            "patched",
+            "--dry-run=server",
+            "-p",
+            r#"{"data":{"a":"9"}}"#,
+            "-o",
+            "jsonpath={.metadata.annotations.seen}",
+        ])
+        .unwrap();
+    assert_eq!(out, "UPDATE old=3 new=9");
+    assert_eq!(get("p", "{.data.a}"), "3");
 }

@@ -89,11 +89,18 @@ start_apiserver() {
     # default ServiceAccounts or lifts the not-ready taint new Nodes get,
     # so those two admission plugins are off (as in upstream's
     # integration benchmarks); the rest of the default chain stays on.
-    local args=(--data-dir "$dir" --secure-port "$api_port" --token-auth-file "$dir/tokens.csv"
-      --disable-admission-plugins ServiceAccount,TaintNodesByCondition)
+    # APISERVER_DISABLE_PLUGINS replaces that list (empty: none).
+    local disable=${APISERVER_DISABLE_PLUGINS-ServiceAccount,TaintNodesByCondition}
+    local args=(--data-dir "$dir" --secure-port "$api_port" --token-auth-file "$dir/tokens.csv")
+    if [ -n "$disable" ]; then
+      args+=(--disable-admission-plugins "$disable")
+    fi
     if [ "$backend" = etcd ]; then
       args+=(--storage-backend etcd --etcd-servers "$etcd_url")
     fi
+    # More flags, space-separated (hack/bench-authz.sh's AlwaysAllow server).
+    # shellcheck disable=SC2206
+    args+=(${APISERVER_EXTRA_ARGS:-})
     start=$(now_ms)
     "$apiserver_bin" "${args[@]}" >>"$dir/apiserver.log" 2>&1 &
     api_pid=$!

@@ -3,7 +3,8 @@
 //! `pkg/kubeapiserver/options/plugins.go`), in two phases like upstream's:
 //!
 //! - **mutating** ([`Chain::admit`]): run by the handler on the request
-//!   object before the store prepares it (defaults from LimitRanges, the
+//!   object before the store prepares it (for PATCH, by the store on each
+//!   attempt's patched object, through [`Validation::with_mutation`]) (defaults from LimitRanges, the
 //!   service account and its token volume, priorities, tolerations, the
 //!   default StorageClass, node taints), and the checks upstream makes in
 //!   that phase (namespace lifecycle, on create, update and delete);
@@ -383,6 +384,10 @@ pub struct Validation<'a> {
     pub attrs: Attributes<'a>,
     /// The warnings of the last run (a store may retry on a conflict).
     warnings: std::sync::Mutex<Vec<String>>,
+    /// Whether the store also runs the mutating phase, on each attempt's
+    /// object with the stored one as the old object (PATCH, whose object
+    /// exists only inside the store's retry loop).
+    mutating: bool,
 }
 
 impl<'a> Validation<'a> {
@@ -392,6 +397,17 @@ impl<'a> Validation<'a> {
             registry,
             attrs,
             warnings: Default::default(),
+            mutating: false,
+        }
+    }
+
+    /// Both phases run by the store: [`Chain::admit`] on each update
+    /// attempt's object before the strategy prepares it, then
+    /// [`Chain::validate`] before the write, like upstream's patch handler.
+    pub fn with_mutation(chain: &'a Chain, registry: &'a Registry, attrs: Attributes<'a>) -> Self {
+        Validation {
+            mutating: true,
+            ..Validation::new(chain, registry, attrs)
         }
     }
 
@@ -419,6 +435,21 @@ impl WriteAdmission for Validation<'_> {
                 .await;
             *self.warnings.lock().unwrap_or_else(|p| p.into_inner()) = warnings;
             result
+        })
+    }
+
+    fn admit<'b>(
+        &'b self,
+        new: &'b mut Object,
+        old: &'b Object,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send + 'b>> {
+        Box::pin(async move {
+            if !self.mutating {
+                return Ok(());
+            }
+            let mut attrs = self.attrs.clone();
+            attrs.old = Some(old);
+            self.chain.admit(self.registry, &attrs, Some(new)).await
         })
     }
 }

@@ -6,7 +6,6 @@
 use serde_json::{Value, json};
 
 use crate::registry::Registry;
-use crate::registry::list::ListOptions;
 use crate::registry::object::{self, Object};
 use crate::status::ApiError;
 
@@ -29,7 +28,8 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object
     let class = if class_name.is_empty() {
         // The global default, if any (the lowest value wins a tie, like upstream).
         let info = classes.info.clone();
-        let listed = classes.list("", &ListOptions::default()).await?;
+        // From the cache, like upstream's lister: no storage round trip per pod.
+        let listed = classes.list_cached("").await?;
         listed
             .items
             .into_iter()
@@ -37,7 +37,7 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object
             .filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
             .min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0))
     } else {
-        match classes.get("", &class_name).await {
+        match classes.get_cached("", &class_name).await {
             Ok(c) => Some(c),
             Err(e) if e.code == 404 => {
                 return Err(forbidden(

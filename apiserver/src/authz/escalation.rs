@@ -269,6 +269,14 @@ impl WriteAdmission for Checked<'_> {
             self.inner.validate(new, old).await
         })
     }
+
+    fn admit<'b>(
+        &'b self,
+        new: &'b mut Object,
+        old: &'b Object,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + 'b>> {
+        self.inner.admit(new, old)
+    }
 }
 
 #[cfg(test)]

@@ -373,9 +373,10 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let user = request_user(&req);
     let body = body::read(req.into_body()).await?;
     let attrs = attributes(ctx, Operation::Update, &user, dry_run);
-    let chain = &ctx.state.admission;
-    chain.admit(&ctx.state.registry, &attrs, None).await?;
-    let plugins = Validation::new(chain, &ctx.state.registry, attrs);
+    // Both admission phases run in the store's retry loop: the mutating
+    // one on each attempt's patched object (re-applied after a conflict),
+    // with the stored object as the old one.
+    let plugins = Validation::with_mutation(&ctx.state.admission, &ctx.state.registry, attrs);
     let escalation = ctx.state.authorizer.escalation_check(&user, ctx.info).await;
     let admission = crate::authz::escalation::Checked::new(escalation, &plugins);
     let target = match ctx.info.subresource.as_str() {

@@ -86,6 +86,20 @@ pub trait WriteAdmission: Send + Sync {
         new: &'a Object,
         old: Option<&'a Object>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + 'a>>;
+
+    /// Mutating admission of an update inside the retry loop (upstream runs
+    /// it as one of the update's object transformers): `new` is the object
+    /// computed from the stored `old` (a PATCH's result), and may be
+    /// changed. Runs again on every conflict retry, against the new stored
+    /// object. The default does nothing.
+    fn admit<'a>(
+        &'a self,
+        new: &'a mut Object,
+        old: &'a Object,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + 'a>> {
+        let _ = (new, old);
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// The generic store of one resource.
@@ -484,8 +498,10 @@ impl GenericStore {
             .await
     }
 
-    /// [`Self::update_with`] with validating admission before each write
-    /// attempt (on the object as prepared against that attempt's stored one).
+    /// [`Self::update_with`] with admission in each attempt: its mutating
+    /// phase ([`WriteAdmission::admit`]) on `mutate`'s result, its validating
+    /// phase before the write (on the object as prepared against that
+    /// attempt's stored one).
     pub async fn update_with_admitted<F>(
         &self,
         namespace: &str,
@@ -512,6 +528,9 @@ impl GenericStore {
             }
             let old = self.decode(&current)?;
             let mut new = mutate(&old)?;
+            if let Some(admission) = admission {
+                admission.admit(&mut new, &old).await?;
+            }
             object::set_meta(&mut new, "resourceVersion", None);
             self.prepare_update(&mut new, &old, opts.target)?;
             let mut old_cmp = old.clone();

@@ -100,3 +100,79 @@ async fn status_updates_carry_annotations() {
     assert_eq!(updated["status"]["replicas"], 1);
     assert_eq!(updated["metadata"]["generation"], 1);
 }
+
+/// Counts its mutating calls; on the first, another writer changes the
+/// object so the attempt conflicts.
+struct LabelOnAdmit {
+    store: std::sync::Arc<super::GenericStore>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl super::WriteAdmission for LabelOnAdmit {
+    fn validate<'a>(
+        &'a self,
+        _new: &'a super::Object,
+        _old: Option<&'a super::Object>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), crate::status::ApiError>> + Send + 'a>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn admit<'a>(
+        &'a self,
+        new: &'a mut super::Object,
+        old: &'a super::Object,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), crate::status::ApiError>> + Send + 'a>> {
+        Box::pin(async move {
+            let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n == 0 {
+                let mut other = old.clone();
+                other.insert("data".into(), json!({"other": "writer"}));
+                self.store
+                    .update("default", "cm", other, &super::UpdateOptions::default())
+                    .await?;
+            }
+            let labels = json!({"admitted": n.to_string()});
+            crate::registry::object::set_meta(new, "labels", Some(labels));
+            Ok(())
+        })
+    }
+}
+
+/// The mutating phase of an update runs on each attempt's object: after a
+/// conflict it is applied again on top of the other writer's change.
+#[tokio::test]
+async fn mutating_admission_is_reapplied_after_a_conflict() {
+    let s = TestServer::new().await;
+    let (code, _) = s
+        .post(
+            "/api/v1/namespaces/default/configmaps",
+            json!({"metadata": {"name": "cm"}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    let store = s.registry().store("", "configmaps").unwrap();
+    let admission = LabelOnAdmit {
+        store: store.clone(),
+        calls: Default::default(),
+    };
+    let updated = store
+        .update_with_admitted(
+            "default",
+            "cm",
+            &super::UpdateOptions::default(),
+            |old| {
+                let mut new = old.clone();
+                crate::registry::object::set_meta(&mut new, "annotations", Some(json!({"patched": "yes"})));
+                Ok(new)
+            },
+            None,
+            Some(&admission),
+        )
+        .await
+        .unwrap();
+    assert_eq!(admission.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let meta = &updated["metadata"];
+    assert_eq!(meta["labels"], json!({"admitted": "1"}), "{updated:?}");
+    assert_eq!(meta["annotations"], json!({"patched": "yes"}));
+    assert_eq!(updated["data"], json!({"other": "writer"}));
+}

@@ -216,8 +216,14 @@ pub fn resource_version(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<Head>(body).ok()?.metadata.resource_version
 }
 
-/// Creates `namespace` unless it exists.
+/// Creates `namespace` unless it exists. An existing namespace is looked
+/// up first, so a user who may only work inside it (a RoleBinding there,
+/// no right to create namespaces) can run the load.
 pub async fn ensure_namespace(client: &Client, namespace: &str) -> anyhow::Result<()> {
+    let get = request(Method::GET, &format!("/api/v1/namespaces/{namespace}"), Vec::new())?;
+    if send(client, get).await.0.is_ok() {
+        return Ok(());
+    }
     let body = serde_json::to_vec(&json!({
         "apiVersion": "v1",
         "kind": "Namespace",

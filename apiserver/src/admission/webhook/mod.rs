@@ -5,8 +5,8 @@
 //! AdmissionReview v1 over HTTPS.
 //!
 //! - mutating webhooks run one after another on the request object (create
-//!   and update with a body; PATCH requests are not sent to them yet); a
-//!   JSONPatch response is applied; with `reinvocationPolicy: IfNeeded` a
+//!   and update; for PATCH, the patched object, inside the store's retry
+//!   loop so a conflict re-applies them); a JSONPatch response is applied; with `reinvocationPolicy: IfNeeded` a
 //!   webhook is called once more when a later one changed the object;
 //! - validating webhooks run concurrently on the object about to be
 //!   written (and on deletes, on the stored object);

@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# Cost of authorization and admission on the hot path (issue 5): two
+# release rkube-apiservers on the embedded store, side by side in one run,
+# loaded by kube-load with the same stages as hack/bench-api.sh
+# (create ConfigMaps at 64 clients and at 1 client, GET by name at 64
+# clients, create Pods at 32 clients):
+#
+#   - "on":  --authorization-mode Node,RBAC (the default) and the whole
+#            default admission chain (ServiceAccount included: the script
+#            creates each namespace's default ServiceAccount);
+#   - "off": --authorization-mode AlwaysAllow and every admission plugin
+#            disabled.
+#
+# Both stores hold the same policy: 5,000 RoleBindings over 50 namespaces,
+# 100 Roles and 50 ClusterRoles besides the bootstrap ones. kube-load
+# authenticates with a bearer token as user "bench" (group "bench-team"),
+# not system:masters: its rights in each load namespace come from one
+# RoleBinding of ClusterRole "edit", among ten more bindings naming it or
+# its group that grant nothing the load needs, so the RBAC evaluator walks
+# bindings on every request.
+#
+# Each stage runs on both servers in turn, --repeats times (the order
+# alternating between repeats), each repeat in fresh namespaces so the
+# create stages start from the same store size on both.
+#
+#   hack/bench-authz.sh                       3 repeats of 10 s stages (~10 min on 2 cores)
+#   hack/bench-authz.sh --repeats 1 --duration-secs 3
+#   hack/bench-authz.sh --out DIR             keep JSON reports and logs in DIR
+#   hack/bench-authz.sh --skip-build          use the release binaries as built
+#
+# Markdown to stdout (every measurement, then on/off ratios per stage and
+# repeat), progress to stderr. Exits non-zero if any request failed.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=hack/lib/deps.sh
+source hack/lib/deps.sh
+# shellcheck source=hack/lib/cluster-files.sh
+source hack/lib/cluster-files.sh
+
+duration=10
+repeats=3
+out=""
+skip_build=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration-secs) duration=$2; shift 2 ;;
+    --repeats) repeats=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --skip-build) skip_build=1; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+ensure_packages protobuf-compiler build-essential pkg-config jq
+ensure_rust_tools
+if [ -z "$skip_build" ]; then
+  echo ">> building release rkube-apiserver and kube-load" >&2
+  cargo build --release -p rkube-apiserver -p rkube-e2e --bin rkube-apiserver --bin kube-load >&2
+fi
+target=${CARGO_TARGET_DIR:-target}/release
+apiserver_bin=$(realpath "$target/rkube-apiserver")
+load_bin=$(realpath "$target/kube-load")
+command -v kubectl >/dev/null || { echo "kubectl is needed to load the policy" >&2; exit 2; }
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+work=$(mktemp -d -t rkube-bench-authz.XXXXXX)
+keep=""
+if [ -n "$out" ]; then
+  mkdir -p "$out"
+  out=$(realpath "$out")
+  keep=1
+else
+  out=$work/out
+  mkdir -p "$out"
+fi
+# shellcheck source=hack/lib/bench-server.sh
+source hack/lib/bench-server.sh
+
+stages=(create-configmaps-64 create-configmaps-1 get-64 create-pods-32)
+all_plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,TaintNodesByCondition,PodSecurity,Priority
+all_plugins+=,DefaultTolerationSeconds,DefaultStorageClass,MutatingAdmissionWebhook
+all_plugins+=,ValidatingAdmissionPolicy,ValidatingAdmissionWebhook,ResourceQuota
+
+# The load namespaces of repeat R: one per stage.
+load_namespaces() {
+  local r=$1 s
+  for s in "${stages[@]}"; do echo "authz-r$r-$s"; done
+}
+
+# The policy and namespaces, written to $work/policy/: 00-cluster.yaml
+# (50 ClusterRoles, 50 namespaces with their default ServiceAccount: the
+# load namespaces first, then fillers) and one file per namespace with 2
+# Roles and 100 RoleBindings; the load namespaces' bindings include the
+# bench user's.
+write_policy() {
+  local dir=$work/policy namespaces=() r n i ns
+  mkdir -p "$dir"
+  for r in $(seq 1 "$repeats"); do
+    mapfile -t -O "${#namespaces[@]}" namespaces < <(load_namespaces "$r")
+  done
+  n=${#namespaces[@]}
+  for i in $(seq $((n + 1)) 50); do namespaces+=("authz-fill-$i"); done
+  {
+    for i in $(seq 0 49); do
+      cat <<EOF
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: bench-crole-$i}
+rules:
+- {apiGroups: [""], resources: [secrets], resourceNames: [s-$i], verbs: [get]}
+- {apiGroups: [apps], resources: [deployments], verbs: [get, list]}
+EOF
+    done
+    for ns in "${namespaces[@]}"; do
+      cat <<EOF
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: $ns}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: default, namespace: $ns}
+EOF
+    done
+  } >"$dir/00-cluster.yaml"
+  for ns in "${namespaces[@]}"; do
+    {
+      cat <<EOF
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: secret-reader, namespace: $ns}
+rules:
+- {apiGroups: [""], resources: [secrets], verbs: [get, list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: event-writer, namespace: $ns}
+rules:
+- {apiGroups: [""], resources: [events], verbs: [create, patch]}
+EOF
+      # 100 bindings: 89 to other users and groups, 10 more naming the
+      # bench user or its group that grant nothing the load uses, and the
+      # one that grants it "edit" (named to sort last).
+      for i in $(seq 0 88); do
+        local role="kind: Role, name: secret-reader"
+        [ $((i % 2)) = 0 ] && role="kind: ClusterRole, name: bench-crole-$((i % 50))"
+        cat <<EOF
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: rb-$i, namespace: $ns}
+roleRef: {apiGroup: rbac.authorization.k8s.io, $role}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: user-$i}
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: team-$((i % 7))}
+EOF
+      done
+      for i in $(seq 0 9); do
+        local who="kind: User, name: bench"
+        [ $((i % 2)) = 0 ] && who="kind: Group, name: bench-team"
+        cat <<EOF
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: bench-other-$i, namespace: $ns}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: event-writer}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, $who}
+EOF
+      done
+      local role=edit user=bench
+      if [[ "$ns" != authz-r* ]]; then
+        role=view user=someone-else
+      fi
+      cat <<EOF
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: zz-bench-edit, namespace: $ns}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: $role}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: $user}
+EOF
+    } >"$dir/ns-$ns.yaml"
+  done
+}
+
+# The bench user's kubeconfig for the server of DIR on PORT.
+write_bench_kubeconfig() {
+  local dir=$1 port=$2
+  (umask 077 && cat >"$dir/bench.kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: rkube
+  cluster:
+    server: https://127.0.0.1:$port
+    certificate-authority-data: $(base64 -w0 <"$dir/pki/ca.crt")
+users:
+- name: bench
+  user:
+    token: $bench_token
+contexts:
+- name: rkube
+  context:
+    cluster: rkube
+    user: bench
+current-context: rkube
+KUBECONFIG
+  )
+}
+
+bench_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+declare -A pid_of port_of dir_of
+
+# start MODE: a server with its policy loaded, as the bench user sees it.
+start() {
+  local mode=$1
+  local dir=$work/$mode
+  api_port=""
+  new_server_dir "$dir"
+  echo "$bench_token,bench,bench-uid,\"bench-team\"" >>"$dir/tokens.csv"
+  # "on": the whole default chain (the load namespaces have their default
+  # ServiceAccount); "off": no plugin and no authorization.
+  local extra="" disable=""
+  if [ "$mode" = off ]; then
+    extra="--authorization-mode AlwaysAllow"
+    disable=$all_plugins
+  fi
+  APISERVER_EXTRA_ARGS=$extra APISERVER_DISABLE_PLUGINS=$disable start_apiserver "$dir" embedded
+  write_kubeconfig "$dir"
+  write_bench_kubeconfig "$dir" "$api_port"
+  pid_of[$mode]=$api_pid
+  port_of[$mode]=$api_port
+  dir_of[$mode]=$dir
+  echo ">> $mode: ready in $ready_ms ms; loading the policy" >&2
+  local t0
+  t0=$(now_ms)
+  # kubectl paces its requests; eight of them at once load it faster.
+  kubectl --kubeconfig "$dir/kubeconfig" create -f "$work/policy/00-cluster.yaml" >/dev/null
+  find "$work/policy" -name 'ns-*.yaml' -print0 |
+    xargs -0 -n 1 -P 8 kubectl --kubeconfig "$dir/kubeconfig" create -f >/dev/null
+  local rbs
+  rbs=$(kubectl --kubeconfig "$dir/kubeconfig" get rolebindings -A --no-headers | wc -l)
+  echo ">> $mode: $rbs RoleBindings in $((($(now_ms) - t0) / 1000)) s" >&2
+  local ns
+  ns=$(load_namespaces 1 | head -1)
+  if [ "$mode" = on ]; then
+    # RBAC must be what lets the bench user in, and only there.
+    local bench=(kubectl --kubeconfig "$dir/bench.kubeconfig") yes no who
+    yes=$("${bench[@]}" auth can-i create pods -n "$ns" || true)
+    no=$("${bench[@]}" auth can-i create pods -n authz-fill-50 || true)
+    who=$("${bench[@]}" auth whoami -o jsonpath='{.status.userInfo.username}')
+    if [ "$yes/$no/$who" != yes/no/bench ]; then
+      echo "the bench user's rights are not as meant: $yes/$no/$who (want yes/no/bench)" >&2
+      exit 1
+    fi
+  fi
+}
+
+status=0
+reports=()
+# load MODE REPEAT STAGE
+load() {
+  local mode=$1 r=$2 stage=$3 args
+  local json=$out/$mode-r$r-$stage.json d=(--duration-secs "$duration")
+  case "$stage" in
+    create-configmaps-64) args=(--scenario create-configmaps --clients 64 "${d[@]}") ;;
+    create-configmaps-1) args=(--scenario create-configmaps --clients 1 "${d[@]}") ;;
+    get-64) args=(--scenario get --clients 64 --objects 1000 "${d[@]}") ;;
+    create-pods-32) args=(--scenario create-pods --clients 32 "${d[@]}") ;;
+  esac
+  echo ">> repeat $r, $mode: $stage" >&2
+  if ! "$load_bin" --kubeconfig "${dir_of[$mode]}/bench.kubeconfig" --server-pid "${pid_of[$mode]}" \
+    --label "$mode r$r" --namespace "authz-r$r-$stage" --json "$json" "${args[@]}" >/dev/null; then
+    status=1
+  fi
+  [ -f "$json" ] && reports+=("$json")
+}
+
+started=$(now_ms)
+write_policy
+start on
+start off
+for r in $(seq 1 "$repeats"); do
+  order=(on off)
+  [ $((r % 2)) = 0 ] && order=(off on)
+  for stage in "${stages[@]}"; do
+    for mode in "${order[@]}"; do
+      load "$mode" "$r" "$stage"
+    done
+  done
+done
+for mode in on off; do
+  cp "${dir_of[$mode]}/apiserver.log" "$out/$mode-apiserver.log" 2>/dev/null || true
+done
+
+echo "## Authorization and admission: hack/bench-authz.sh (release build, $(nproc) CPUs, $(uname -r))"
+echo
+if [ ${#reports[@]} -gt 0 ]; then
+  "$load_bin" --merge "${reports[@]}"
+fi
+echo
+echo "| stage | repeat | on ops/s | off ops/s | on/off | on p50 ms | off p50 ms |"
+echo "|---|--:|--:|--:|--:|--:|--:|"
+for stage in "${stages[@]}"; do
+  for r in $(seq 1 "$repeats"); do
+    on=$out/on-r$r-$stage.json off=$out/off-r$r-$stage.json
+    [ -f "$on" ] && [ -f "$off" ] || continue
+    jq -rn --slurpfile a "$on" --slurpfile b "$off" --arg s "$stage" --arg r "$r" '
+      ($a[0].rows[0]) as $x | ($b[0].rows[0]) as $y |
+      "| \($s) | \($r) | \($x.ops_per_sec | floor) | \($y.ops_per_sec | floor) | " +
+      "\(($x.ops_per_sec / $y.ops_per_sec * 1000 | round) / 1000) | \($x.p50_ms) | \($y.p50_ms) |"'
+  done
+done
+echo
+echo "Total time: $((($(now_ms) - started) / 1000)) s.${keep:+ JSON reports and logs: $out}"
+exit "$status"
