@@ -419,3 +419,40 @@ async fn authorizer_audit_annotations_and_audit_action() {
     );
     assert_eq!(failures[0]["validationActions"], serde_json::json!(["Audit"]));
 }
+
+const MISSPELT: &str = r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: misspelt
+spec:
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["apps"]
+      apiVersions: ["v1"]
+      operations: ["CREATE"]
+      resources: ["deployments"]
+  validations:
+  - expression: "object.replicas > 1"
+"#;
+
+/// A field the matched kind does not have: accepted, with upstream's
+/// type-checking warning in the status.
+#[tokio::test]
+async fn type_checking_warns_of_undefined_fields() {
+    let c = TestCluster::start(Backend::Embedded).await.expect("cluster starts");
+    let out = apply(&c, MISSPELT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warning = c
+        .ok(&[
+            "get",
+            "validatingadmissionpolicy",
+            "misspelt",
+            "-o",
+            "jsonpath={.status.typeChecking.expressionWarnings[0].fieldRef}|{.status.typeChecking.expressionWarnings[0].warning}",
+        ])
+        .unwrap();
+    assert_eq!(
+        warning,
+        "spec.validations[0].expression|apps/v1, Kind=Deployment: ERROR: <input>:1:7: undefined field 'replicas'\n | object.replicas > 1\n | ......^"
+    );
+}

@@ -126,6 +126,30 @@ pub fn has_schema(gvk: &GroupVersionKind<'_>) -> bool {
     table::builtin().kind(gvk).is_some()
 }
 
+/// Checks a field path (`["spec", "replicas"]`) against a built-in kind's
+/// schema, for type checking CEL selections: `None` for a kind without a
+/// schema, `Some(Err(i))` when segment `i` is not a field of the struct it
+/// selects from, `Some(Ok(()))` when every segment is a field or the path
+/// enters a part without fixed fields (a map's values, a list, free-form
+/// JSON), where the check stops.
+pub fn check_field_path(gvk: &GroupVersionKind<'_>, path: &[&str]) -> Option<Result<(), usize>> {
+    let t = table::builtin();
+    let mut def = t.kind(gvk)?;
+    for (i, segment) in path.iter().enumerate() {
+        let table::DefKind::Struct { fields, .. } = &t.def(def)?.kind else {
+            return Some(Ok(()));
+        };
+        let Some(field) = fields.get(*segment) else {
+            return Some(Err(i));
+        };
+        match &field.ty {
+            table::Type::Ref(next) => def = *next,
+            _ => return Some(Ok(())),
+        }
+    }
+    Some(Ok(()))
+}
+
 /// Decodes `body`, an object of kind `gvk`, as kube-apiserver would.
 ///
 /// `duplicates` are the paths of fields the body parser saw twice

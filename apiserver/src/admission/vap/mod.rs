@@ -17,6 +17,7 @@
 mod authorizer;
 mod matching;
 mod policy;
+mod type_check;
 
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ use crate::status::{ApiError, StatusCause};
 pub use authorizer::AuthorizerSlot;
 use matching::Subject;
 use policy::{CompiledPolicy, Decision, FailurePolicy};
+pub use type_check::type_check;
 
 /// The top-level names a policy's CEL expressions may use (`params` only
 /// with a paramKind), for validating policies at write time.

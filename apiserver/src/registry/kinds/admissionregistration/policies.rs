@@ -325,10 +325,12 @@ impl Strategy for PolicyStrategy {
 
     fn prepare_for_create(&self, obj: &mut Object) {
         apply_defaults(obj, self.binding);
+        self.set_type_checking(obj);
     }
 
     fn prepare_for_update(&self, new: &mut Object, _old: &Object) {
         apply_defaults(new, self.binding);
+        self.set_type_checking(new);
     }
 
     fn validate(&self, obj: &Object) -> FieldErrors {
@@ -336,6 +338,21 @@ impl Strategy for PolicyStrategy {
             validate_binding(obj)
         } else {
             validate_policy(obj)
+        }
+    }
+}
+
+impl PolicyStrategy {
+    /// A policy's `status.typeChecking`, computed on every write (upstream's
+    /// status controller writes the same shortly after).
+    fn set_type_checking(&self, obj: &mut Object) {
+        if self.binding {
+            return;
+        }
+        let checked = crate::admission::vap::type_check(obj);
+        let status = obj.entry("status").or_insert_with(|| json!({}));
+        if let Some(status) = status.as_object_mut() {
+            status.insert("typeChecking".into(), checked);
         }
     }
 }
