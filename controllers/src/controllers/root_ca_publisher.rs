@@ -15,7 +15,7 @@ use kube::api::PostParams;
 use crate::error::{Error, is_already_exists, status_code};
 use crate::informer::{Change, Informer};
 use crate::manager::ControllerContext;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 
 const NAME: &str = "root-ca-certificate-publisher-controller";
 /// The ConfigMap's name in every namespace.
@@ -64,11 +64,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         namespaces,
         config_maps,
     });
-    run_workers(NAME, queue, 1, ctx.metrics.clone(), move |key| {
-        let state = state.clone();
-        async move { state.sync(&key).await }
-    })
-    .await;
+    run_controller_workers(NAME, queue, 1, &ctx.metrics, state, |c, key| c.sync(key).boxed()).await;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use kube::api::PostParams;
 use crate::error::{Error, is_already_exists, status_code};
 use crate::informer::{Change, Informer};
 use crate::manager::ControllerContext;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 
 const NAME: &str = "serviceaccount-controller";
 /// The accounts ensured in every namespace.
@@ -53,15 +53,13 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         namespaces,
         accounts,
     });
-    run_workers(
+    run_controller_workers(
         NAME,
         queue,
         ctx.config.concurrency.serviceaccount,
-        ctx.metrics.clone(),
-        move |key| {
-            let state = state.clone();
-            async move { state.sync(&key).await }
-        },
+        &ctx.metrics,
+        state,
+        |c, key| c.sync(key).boxed(),
     )
     .await;
     Ok(())

@@ -27,7 +27,7 @@ use crate::error::{Error, is_not_found};
 use crate::informer::{Change, Informer, object_key, split_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 
 const NAME: &str = "disruption-controller";
 const WORKERS: usize = 1;
@@ -91,11 +91,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         budgets,
         scales,
     });
-    run_workers(NAME, queue, WORKERS, ctx.metrics.clone(), move |key| {
-        let state = state.clone();
-        async move { state.sync(&key).await }
-    })
-    .await;
+    run_controller_workers(NAME, queue, WORKERS, &ctx.metrics, state, |c, key| c.sync(key).boxed()).await;
     Ok(())
 }
 

@@ -23,7 +23,7 @@ use crate::error::{Error, is_not_found, status_code};
 use crate::informer::{Change, Informer, object_key, split_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 use reconciler::CONTROLLER_NAME;
 
 const NAME: &str = "endpointslice-mirroring-controller";
@@ -105,11 +105,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     c.endpoints.wait_synced().await;
     c.slices.wait_synced().await;
     let workers = ctx.config.endpoints.mirroring_concurrent_service_endpoint_syncs;
-    run_workers(NAME, queue, workers, ctx.metrics.clone(), move |key| {
-        let c = c.clone();
-        async move { c.sync(&key).await }
-    })
-    .await;
+    run_controller_workers(NAME, queue, workers, &ctx.metrics, c, |c, key| c.sync(key).boxed()).await;
     Ok(())
 }
 

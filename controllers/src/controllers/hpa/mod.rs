@@ -24,7 +24,7 @@ use crate::controllers::events::{EventRecorder, EventType, reference};
 use crate::error::{Error, is_not_found};
 use crate::informer::{Change, Informer, object_key, split_key};
 use crate::manager::ControllerContext;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 use status::{Decision, decide, metric_error, set_condition};
 
 const NAME: &str = "horizontal-pod-autoscaler-controller";
@@ -57,11 +57,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         hpas,
         recorder: EventRecorder::new(ctx.client.clone(), NAME),
     });
-    run_workers(NAME, queue, WORKERS, ctx.metrics.clone(), move |key| {
-        let state = state.clone();
-        async move { state.sync(&key).await }
-    })
-    .await;
+    run_controller_workers(NAME, queue, WORKERS, &ctx.metrics, state, |c, key| c.sync(key).boxed()).await;
     Ok(())
 }
 

@@ -22,7 +22,7 @@ use crate::controllers::events::{EventRecorder, EventType, reference};
 use crate::error::{Error, ignore_not_found};
 use crate::informer::{Change, Informer};
 use crate::manager::ControllerContext;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 use cidr_set::{Cidr, CidrSet};
 
 const NAME: &str = "node-ipam-controller";
@@ -147,13 +147,8 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         }
         Change::Deleted(n) => h.alloc().release(n),
     });
-    let h = c.clone();
     // One worker: a node is never allocated for twice at once.
-    run_workers(NAME, queue, 1, ctx.metrics.clone(), move |name| {
-        let h = h.clone();
-        async move { h.sync(&name).await }
-    })
-    .await;
+    run_controller_workers(NAME, queue, 1, &ctx.metrics, c, |c, name| c.sync(name).boxed()).await;
     Ok(())
 }
 

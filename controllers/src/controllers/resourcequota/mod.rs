@@ -28,7 +28,7 @@ use crate::error::{Error, ignore_not_found};
 use crate::informer::{Change, Informer};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 use quantity::Quantity;
 use usage::Objects;
 
@@ -158,17 +158,9 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
             }
         }
     };
-    let h = c.clone();
-    let workers = run_workers(
-        NAME,
-        queue,
-        settings.concurrent_syncs,
-        ctx.metrics.clone(),
-        move |key| {
-            let h = h.clone();
-            async move { h.sync(&key).await }
-        },
-    );
+    let workers = run_controller_workers(NAME, queue, settings.concurrent_syncs, &ctx.metrics, c, |c, key| {
+        c.sync(key).boxed()
+    });
     tokio::join!(resync, workers);
     Ok(())
 }

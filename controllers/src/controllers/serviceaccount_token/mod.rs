@@ -23,7 +23,7 @@ use crate::error::{Error, is_conflict, is_not_found};
 use crate::informer::{Change, Informer, object_key, split_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
-use crate::runner::{Action, new_queue, run_workers};
+use crate::runner::{Action, new_queue, run_controller_workers};
 use signer::{TokenSigner, TokenSubject};
 
 const NAME: &str = "serviceaccount-token-controller";
@@ -107,15 +107,13 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         secrets,
         accounts,
     });
-    run_workers(
+    run_controller_workers(
         NAME,
         queue,
         ctx.config.concurrency.serviceaccount,
-        ctx.metrics.clone(),
-        move |key| {
-            let state = state.clone();
-            async move { state.sync(&key).await }
-        },
+        &ctx.metrics,
+        state,
+        |c, key| c.sync(key).boxed(),
     )
     .await;
     Ok(())
