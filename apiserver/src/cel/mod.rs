@@ -13,7 +13,11 @@
 //! object is an evaluation error unless guarded by `has()`, as upstream.
 //!
 //! There is no static type checker: a type mismatch surfaces when the
-//! expression runs, as an [`EvalError`].
+//! expression runs, as an [`EvalError`] (policies' field names are checked
+//! against the matched kinds' schemas by `admission::vap`'s type check).
+//! An activation with an authorizer also gets upstream's `authorizer`
+//! variable and its functions ([`authorizer`]), registered only for
+//! programs that name it.
 
 pub mod authorizer;
 mod value;
