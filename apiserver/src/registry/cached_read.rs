@@ -1,7 +1,7 @@
 //! Reads on the server's own behalf: admission plugins look up webhook
 //! configurations, policies, quotas and namespaces on every write. Upstream
 //! reads them from informers; here they come from the watch cache once it
-//! has every write this server acknowledged (see
+//! has every write to that resource this server acknowledged (see
 //! [`super::cache::AcknowledgedRevision`]), so they cost no storage round
 //! trip and never wait for writes made after the request began. Before the
 //! cache is filled they go to storage.
@@ -19,7 +19,7 @@ impl GenericStore {
         let Some((root, _)) = self.cache() else {
             return self.list(namespace, &ListOptions::default()).await;
         };
-        root.sync_to_acknowledged().await?;
+        root.sync_to_acknowledged(self.storage_prefix()).await?;
         let any = ListOptions {
             resource_version: Some("0".into()),
             ..ListOptions::default()
@@ -32,7 +32,7 @@ impl GenericStore {
     /// not yet seen) or is not filled yet.
     pub async fn get_cached(&self, namespace: &str, name: &str) -> Result<Object, ApiError> {
         if let Some((root, cache)) = self.cache() {
-            root.sync_to_acknowledged().await?;
+            root.sync_to_acknowledged(self.storage_prefix()).await?;
             if let Some(cached) = cache.get(&self.key(namespace, name)) {
                 return Ok(cached.decode(&self.info));
             }

@@ -1,36 +1,52 @@
-//! The highest revision of a write this server has acknowledged, kept by a
-//! [`Store`] wrapper every registry write goes through.
+//! The highest revision of a write this server has acknowledged, per
+//! resource, kept by a [`Store`] wrapper every registry write goes through.
 //!
 //! Reads made on the server's own behalf (admission plugins looking up
 //! webhook configurations, policies, quotas, the namespace) are served
 //! from the watch cache the way upstream serves them from informers, but
-//! after waiting until the cache has this revision: a write this server
-//! acknowledged before (a quota or webhook just created through it) is
-//! always seen, and no storage round trip is made. Writes made through
+//! after waiting until the cache has the resource's revision: a write this
+//! server acknowledged before (a quota or webhook just created through it)
+//! is always seen, and no storage round trip is made. Per resource, so
+//! that looking up webhook configurations does not wait for the cache to
+//! catch up with the ConfigMaps being created meanwhile. Writes made through
 //! other API servers are seen when the cache gets them, as with upstream's
 //! informers. Client LISTs and WATCHes keep reading at the storage's
 //! current revision ([`super::Cache::sync_to_storage`]).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use rkube_storage::{KeyValue, ListOptions, ListResult, Result, Revision, StorageError, Store, WatchStream};
 
-/// The highest acknowledged write revision, shared by the wrapper that
-/// records it and the cache that waits for it.
+/// The highest acknowledged write revision of each resource (by storage
+/// prefix, `/core/configmaps/`), shared by the wrapper that records it and
+/// the cache that waits for it.
 #[derive(Debug, Clone, Default)]
-pub struct AcknowledgedRevision(Arc<AtomicI64>);
+pub struct AcknowledgedRevision(Arc<Mutex<HashMap<String, Revision>>>);
 
 impl AcknowledgedRevision {
-    /// The highest revision recorded.
-    pub fn get(&self) -> Revision {
-        self.0.load(Ordering::Acquire)
+    /// The highest revision recorded for keys under `prefix` (a resource's
+    /// storage prefix); 0 if none.
+    pub fn get(&self, prefix: &str) -> Revision {
+        self.revisions().get(prefix).copied().unwrap_or(0)
     }
 
-    fn record(&self, revision: Revision) {
-        self.0.fetch_max(revision, Ordering::AcqRel);
+    fn revisions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Revision>> {
+        // Every update leaves a consistent map, so poison is harmless.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record(&self, key: &str, revision: Revision) {
+        let Some(prefix) = super::prefix_of(key) else { return };
+        let mut revisions = self.revisions();
+        match revisions.get_mut(prefix) {
+            Some(r) => *r = (*r).max(revision),
+            None => {
+                revisions.insert(prefix.to_string(), revision);
+            }
+        }
     }
 
     /// `storage`, recording the revision of each write it acknowledges, and
@@ -43,12 +59,12 @@ impl AcknowledgedRevision {
         })
     }
 
-    fn after<T>(&self, result: Result<T>, revision: impl Fn(&T) -> Revision) -> Result<T> {
+    fn after<T>(&self, key: &str, result: Result<T>, revision: impl Fn(&T) -> Revision) -> Result<T> {
         match &result {
-            Ok(v) => self.record(revision(v)),
+            Ok(v) => self.record(key, revision(v)),
             Err(StorageError::Conflict {
                 current: Some(current), ..
-            }) => self.record(current.mod_revision),
+            }) => self.record(key, current.mod_revision),
             Err(_) => {}
         }
         result
@@ -80,17 +96,17 @@ impl Store for Tracked {
 
     async fn create(&self, key: &str, value: Bytes) -> Result<Revision> {
         let result = self.inner.create(key, value).await;
-        self.acknowledged.after(result, |r| *r)
+        self.acknowledged.after(key, result, |r| *r)
     }
 
     async fn update(&self, key: &str, value: Bytes, expected_mod_revision: Revision) -> Result<Revision> {
         let result = self.inner.update(key, value, expected_mod_revision).await;
-        self.acknowledged.after(result, |r| *r)
+        self.acknowledged.after(key, result, |r| *r)
     }
 
     async fn delete(&self, key: &str, expected_mod_revision: Option<Revision>) -> Result<(Revision, KeyValue)> {
         let result = self.inner.delete(key, expected_mod_revision).await;
-        self.acknowledged.after(result, |(r, _)| *r)
+        self.acknowledged.after(key, result, |(r, _)| *r)
     }
 
     async fn watch(&self, prefix: &str, after: Option<Revision>) -> Result<WatchStream> {
@@ -114,18 +130,20 @@ mod tests {
 
     use super::*;
 
+    const CM: &str = "/core/configmaps/";
+
     #[tokio::test]
     async fn records_the_revision_of_each_acknowledged_write() {
         let acknowledged = AcknowledgedRevision::default();
         let store = acknowledged.track(Arc::new(MemoryStore::new()));
-        assert_eq!(acknowledged.get(), 0);
+        assert_eq!(acknowledged.get(CM), 0);
         let created = store.create("/core/configmaps/ns/a", Bytes::from("1")).await.unwrap();
-        assert_eq!(acknowledged.get(), created);
+        assert_eq!(acknowledged.get(CM), created);
         let updated = store
             .update("/core/configmaps/ns/a", Bytes::from("2"), created)
             .await
             .unwrap();
-        assert_eq!(acknowledged.get(), updated);
+        assert_eq!(acknowledged.get(CM), updated);
         // A refused write acknowledges nothing new, but a conflict reports
         // the current value, which the caller may go on to rely on.
         assert!(store.create("/core/configmaps/ns/a", Bytes::from("3")).await.is_err());
@@ -135,11 +153,16 @@ mod tests {
                 .await
                 .is_err()
         );
-        assert_eq!(acknowledged.get(), updated);
+        assert_eq!(acknowledged.get(CM), updated);
         let (deleted, _) = store.delete("/core/configmaps/ns/a", None).await.unwrap();
-        assert_eq!(acknowledged.get(), deleted);
+        assert_eq!(acknowledged.get(CM), deleted);
         // Reads record nothing.
         store.get("/core/configmaps/ns/a", None).await.unwrap();
-        assert_eq!(acknowledged.get(), deleted);
+        assert_eq!(acknowledged.get(CM), deleted);
+        // Each resource has its own.
+        let secret = store.create("/core/secrets/ns/s", Bytes::from("1")).await.unwrap();
+        assert_eq!(acknowledged.get("/core/secrets/"), secret);
+        assert_eq!(acknowledged.get(CM), deleted);
+        assert_eq!(acknowledged.get("/apps/deployments/"), 0);
     }
 }

@@ -125,10 +125,11 @@ impl Cache {
     }
 
     /// A read point for reads on the server's own behalf: waits until the
-    /// cache has every write this server acknowledged, without asking
-    /// storage (see [`AcknowledgedRevision`]).
-    pub async fn sync_to_acknowledged(&self) -> Result<Revision, ApiError> {
-        let revision = self.acknowledged.get();
+    /// cache has every write to the resource stored under `prefix` this
+    /// server acknowledged, without asking storage (see
+    /// [`AcknowledgedRevision`]).
+    pub async fn sync_to_acknowledged(&self, prefix: &str) -> Result<Revision, ApiError> {
+        let revision = self.acknowledged.get(prefix);
         self.wait_for(revision).await?;
         Ok(revision)
     }
