@@ -192,6 +192,7 @@ pub fn find_nodes_that_fit(
         &snapshot.nodes
     };
     let to_find = num_feasible_nodes_to_find(fw.percentage_of_nodes_to_score, nodes.len());
+    out.feasible.reserve(to_find.min(nodes.len()));
     if nodes.is_empty() {
         return Ok(out);
     }
@@ -200,18 +201,26 @@ pub fn find_nodes_that_fit(
     } else {
         *next_start % nodes.len()
     };
-    let state: &CycleState = state;
-    let found = crate::node_search::search(nodes, start, to_find, |node| {
-        if snapshot.nominated.is_empty() {
+    let (tail, head) = nodes.split_at(start);
+    let mut processed = 0;
+    for node in head.iter().chain(tail) {
+        if out.feasible.len() >= to_find {
+            break;
+        }
+        processed += 1;
+        let s = if snapshot.nominated.is_empty() {
             filters.run(state, pod, node)
         } else {
             filters.run_with_nominated(state, pod, node, snapshot.nominated.get(&node.name))
+        };
+        if s.is_success() {
+            out.feasible.push(node.clone());
+        } else if s.is_rejected() {
+            out.rejected.push((node.clone(), s));
+        } else {
+            return Err(ScheduleError::Internal(s));
         }
-    })
-    .map_err(ScheduleError::Internal)?;
-    let processed = found.processed;
-    out.feasible = found.feasible;
-    out.rejected = found.rejected;
+    }
     if narrowed.is_none() {
         *next_start = (start + processed) % nodes.len();
     }

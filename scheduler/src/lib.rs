@@ -24,7 +24,6 @@ pub mod informers;
 pub mod leader_election;
 pub mod metrics;
 pub mod node_info;
-pub mod node_search;
 pub mod plugins;
 pub mod pod_info;
 pub mod quantity;
