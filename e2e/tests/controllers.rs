@@ -718,7 +718,30 @@ async fn only_the_leader_acts_and_a_crashed_leader_hands_over() {
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // While instance-a renews its lease several times (instance-b tries
+    // to acquire it every retry period meanwhile), nothing creates the
+    // service account.
+    let renew_time = || async {
+        Ok::<_, anyhow::Error>(
+            leases
+                .get("kube-controller-manager")
+                .await?
+                .spec
+                .and_then(|s| s.renew_time)
+                .map(|t| t.0),
+        )
+    };
+    let renewals = std::sync::Mutex::new(Vec::new());
+    wait_for("three renewals by instance-a", WAIT, || async {
+        let t = renew_time().await?;
+        let mut seen = renewals.lock().unwrap();
+        if seen.last() != Some(&t) {
+            seen.push(t);
+        }
+        Ok((seen.len() > 3).then_some(()))
+    })
+    .await
+    .unwrap();
     assert!(
         sas.get_opt("default").await.unwrap().is_none(),
         "the standby instance acted"
@@ -729,17 +752,21 @@ async fn only_the_leader_acts_and_a_crashed_leader_hands_over() {
 
     // The leader crashes (no release): the standby takes over once the
     // lease expires, and acts.
-    let crashed = std::time::Instant::now();
     drop(a);
-    wait_for("instance-b leads", WAIT, || async {
-        Ok((holder().await?.as_deref() == Some("instance-b")).then_some(()))
+    let last_renewal = renew_time().await.unwrap().expect("renewTime");
+    let lease = wait_for("instance-b leads", WAIT, || async {
+        let l = leases.get("kube-controller-manager").await?.spec.unwrap_or_default();
+        Ok((l.holder_identity.as_deref() == Some("instance-b")).then_some(l))
     })
     .await
     .unwrap();
+    // Not before the lease expired, and within one more lease duration.
+    let acquired = lease.acquire_time.expect("acquireTime").0;
+    let waited = acquired.duration_since(last_renewal);
+    let term = k8s_openapi::jiff::SignedDuration::from_secs(3);
     assert!(
-        crashed.elapsed() < Duration::from_secs(8),
-        "handover took {:?}",
-        crashed.elapsed()
+        waited >= term && waited <= term * 2,
+        "instance-b took over {waited:?} after the last renewal; the lease lasts {term:?}"
     );
     wait_for("the new leader creates the service account", WAIT, || async {
         Ok(sas.get_opt("default").await?)
