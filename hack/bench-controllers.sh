@@ -75,7 +75,11 @@ echo ">> apiserver ready in $ready_ms ms" >&2
 cm_port=$(free_port)
 cm_args=()
 [ -n "$cm_flags" ] && read -r -a cm_args <<<"$cm_flags"
-"$release/rkube-controllers" --kubeconfig "$dir/kubeconfig" --leader-elect=false --port "$cm_port" \
+# RKUBE_BENCH_WRAP_CONTROLLERS (e.g. "heaptrack -o FILE") runs the
+# controller manager under a profiler; its CPU and RSS figures are then the
+# wrapper's.
+read -r -a cm_wrap <<<"${RKUBE_BENCH_WRAP_CONTROLLERS:-}"
+"${cm_wrap[@]}" "$release/rkube-controllers" --kubeconfig "$dir/kubeconfig" --leader-elect=false --port "$cm_port" \
   --root-ca-file "$dir/pki/ca.crt" "${cm_args[@]}" >"$out/controllers.log" 2>&1 &
 controllers_pid=$!
 pids+=("$controllers_pid")
