@@ -201,7 +201,11 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.signers.len(), 4);
-        assert!(s.signers.iter().all(|(_, f)| f.cert_file.as_path() == std::path::Path::new("ca.crt")));
+        assert!(
+            s.signers
+                .iter()
+                .all(|(_, f)| f.cert_file.as_path() == std::path::Path::new("ca.crt"))
+        );
         assert_eq!(s.duration, DEFAULT_DURATION);
         assert_eq!(settings(&[]).unwrap().signers, vec![]);
     }
