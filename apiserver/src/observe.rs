@@ -89,10 +89,10 @@ fn is_long_running(info: &request_info::RequestInfo) -> bool {
 
 fn is_exempt(req: &Request) -> bool {
     let path = req.uri().path();
-    if PROBE_PATHS
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
-    {
+    if PROBE_PATHS.iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }) {
         return true;
     }
     req.extensions()
@@ -186,6 +186,28 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masters_and_health_probes_are_exempt() {
+        let req = |path: &str, groups: &[&str]| {
+            let mut r = Request::new(axum::body::Body::empty());
+            *r.uri_mut() = path.parse().unwrap_or_default();
+            r.extensions_mut().insert(UserInfo {
+                name: "u".into(),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                ..UserInfo::default()
+            });
+            r
+        };
+        assert!(is_exempt(&req(
+            "/api/v1/pods",
+            &["system:masters", "system:authenticated"]
+        )));
+        assert!(!is_exempt(&req("/api/v1/pods", &["system:authenticated"])));
+        assert!(is_exempt(&req("/readyz", &[])));
+        assert!(is_exempt(&req("/healthz/etcd", &[])));
+        assert!(!is_exempt(&req("/healthzx", &[])));
+    }
 
     #[tokio::test]
     async fn caps_each_kind_separately_waits_for_a_slot_and_frees_slots() {
