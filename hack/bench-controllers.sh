@@ -10,6 +10,8 @@
 #   hack/bench-controllers.sh --skip-build            use the release binaries as built
 #   hack/bench-controllers.sh --controllers-flags "--concurrent-replicaset-syncs 50"
 #                                                     extra flags for rkube-controllers
+#   RKUBE_BENCH_WRAP_CONTROLLERS="heaptrack -o F" hack/bench-controllers.sh ...
+#                                                     the controller manager under a profiler
 #
 # Markdown goes to stdout, progress to stderr. Exits non-zero if not every
 # pod became Ready.
@@ -72,31 +74,9 @@ start_apiserver "$dir" embedded
 write_kubeconfig "$dir"
 echo ">> apiserver ready in $ready_ms ms" >&2
 
-cm_port=$(free_port)
 cm_args=()
 [ -n "$cm_flags" ] && read -r -a cm_args <<<"$cm_flags"
-# RKUBE_BENCH_WRAP_CONTROLLERS (e.g. "heaptrack -o FILE") runs the
-# controller manager under a profiler; its CPU and RSS figures are then the
-# wrapper's.
-read -r -a cm_wrap <<<"${RKUBE_BENCH_WRAP_CONTROLLERS:-}"
-"${cm_wrap[@]}" "$release/rkube-controllers" --kubeconfig "$dir/kubeconfig" --leader-elect=false --port "$cm_port" \
-  --root-ca-file "$dir/pki/ca.crt" "${cm_args[@]}" >"$out/controllers.log" 2>&1 &
-controllers_pid=$!
-pids+=("$controllers_pid")
-"$release/rkube-scheduler" --kubeconfig "$dir/kubeconfig" --leader-elect=false --secure-port 0 \
-  >"$out/scheduler.log" 2>&1 &
-scheduler_pid=$!
-pids+=("$scheduler_pid")
-"$release/rkube-simnodes" --kubeconfig "$dir/kubeconfig" --nodes "$nodes" --zones zone-a,zone-b,zone-c \
-  >"$out/simnodes.log" 2>&1 &
-pids+=("$!")
-# The simulated nodes register and turn Ready before the clock starts.
-for _ in $(seq 1 600); do
-  ready_nodes=$(KUBECONFIG=$dir/kubeconfig kubectl get nodes --no-headers 2>/dev/null | grep -c " Ready" || true)
-  [ "$ready_nodes" -ge "$nodes" ] && break
-  sleep 0.5
-done
-echo ">> $ready_nodes of $nodes simulated nodes Ready" >&2
+start_control_plane "$dir" "$out" "$nodes" "${cm_args[@]}"
 
 status=0
 result=$("$release/bench-controllers" --kubeconfig "$dir/kubeconfig" --deployments "$deployments" \

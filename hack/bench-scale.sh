@@ -73,27 +73,7 @@ start_apiserver "$dir" embedded
 write_kubeconfig "$dir"
 echo ">> apiserver ready in $ready_ms ms" >&2
 
-"$release/rkube-controllers" --kubeconfig "$dir/kubeconfig" --leader-elect=false --port 0 \
-  --root-ca-file "$dir/pki/ca.crt" >"$out/controllers.log" 2>&1 &
-controllers_pid=$!
-pids+=("$controllers_pid")
-"$release/rkube-scheduler" --kubeconfig "$dir/kubeconfig" --leader-elect=false --secure-port 0 \
-  >"$out/scheduler.log" 2>&1 &
-scheduler_pid=$!
-pids+=("$scheduler_pid")
-"$release/rkube-simnodes" --kubeconfig "$dir/kubeconfig" --nodes "$nodes" --zones zone-a,zone-b,zone-c \
-  >"$out/simnodes.log" 2>&1 &
-simnodes_pid=$!
-pids+=("$simnodes_pid")
-# The simulated nodes register and turn Ready before the clock starts.
-started=$(now_ms)
-ready_nodes=0
-for _ in $(seq 1 1200); do
-  ready_nodes=$(KUBECONFIG=$dir/kubeconfig kubectl get nodes --no-headers 2>/dev/null | grep -c " Ready" || true)
-  [ "$ready_nodes" -ge "$nodes" ] && break
-  sleep 1
-done
-echo ">> $ready_nodes of $nodes simulated nodes Ready after $(($(now_ms) - started)) ms" >&2
+start_control_plane "$dir" "$out" "$nodes"
 
 status=0
 result=$("$release/bench-scale" --kubeconfig "$dir/kubeconfig" --nodes "$nodes" --deployments "$deployments" \

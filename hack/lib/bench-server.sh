@@ -142,3 +142,38 @@ write_kubeconfig() {
   write_admin_kubeconfig "$1" "$api_port"
 }
 
+
+# start_control_plane DIR OUT NODES [controller-manager flags...]: the
+# release controller manager (its /metrics on a free port, cm_port; run
+# under RKUBE_BENCH_WRAP_CONTROLLERS, e.g. "heaptrack -o FILE", when set:
+# its CPU and RSS figures are then the wrapper's), scheduler and NODES
+# simulated nodes in three zones against the apiserver of DIR, logs in OUT;
+# returns once every node is Ready (or after 10 minutes). Needs `release`
+# (the dir of the release binaries). Sets controllers_pid, scheduler_pid,
+# simnodes_pid, cm_port and ready_nodes.
+start_control_plane() {
+  local dir=$1 out=$2 nodes=$3 started wrap
+  shift 3
+  cm_port=$(free_port)
+  read -r -a wrap <<<"${RKUBE_BENCH_WRAP_CONTROLLERS:-}"
+  "${wrap[@]}" "$release/rkube-controllers" --kubeconfig "$dir/kubeconfig" --leader-elect=false \
+    --port "$cm_port" --root-ca-file "$dir/pki/ca.crt" "$@" >"$out/controllers.log" 2>&1 &
+  controllers_pid=$!
+  pids+=("$controllers_pid")
+  "$release/rkube-scheduler" --kubeconfig "$dir/kubeconfig" --leader-elect=false --secure-port 0 \
+    >"$out/scheduler.log" 2>&1 &
+  scheduler_pid=$!
+  pids+=("$scheduler_pid")
+  "$release/rkube-simnodes" --kubeconfig "$dir/kubeconfig" --nodes "$nodes" --zones zone-a,zone-b,zone-c \
+    >"$out/simnodes.log" 2>&1 &
+  simnodes_pid=$!
+  pids+=("$simnodes_pid")
+  started=$(now_ms)
+  ready_nodes=0
+  for _ in $(seq 1 1200); do
+    ready_nodes=$(KUBECONFIG=$dir/kubeconfig kubectl get nodes --no-headers 2>/dev/null | grep -c " Ready" || true)
+    [ "$ready_nodes" -ge "$nodes" ] && break
+    sleep 0.5
+  done
+  echo ">> $ready_nodes of $nodes simulated nodes Ready after $(($(now_ms) - started)) ms" >&2
+}
