@@ -15,13 +15,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use futures::StreamExt;
-use http::Method;
-use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::load::client::{self, OpError};
+use crate::load::client;
 use crate::load::cpu::CpuClock;
 use crate::load::latency::{LatencySummary, Recorder};
 use crate::load::rss;
@@ -187,32 +185,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
     );
     client::ensure_namespace(&client, &cfg.namespace).await?;
     let pods_uri = client::collection(&cfg.namespace, "pods");
-    let list = client::request_json(Method::GET, &format!("{pods_uri}?limit=1"), Vec::new())?;
-    let body = client::send(&client, list)
-        .await
-        .0
-        .map_err(|e| anyhow::anyhow!("listing pods: {e}"))?;
-    let rv = client::resource_version(&body).context("a list without resourceVersion")?;
-    let mut req = client::request_json(
-        Method::GET,
-        &format!(
-            "{pods_uri}?watch=true&resourceVersion={rv}&timeoutSeconds={}",
-            cfg.timeout_secs + 60
-        ),
-        Vec::new(),
-    )?;
-    req.headers_mut().insert(
-        http::header::ACCEPT_ENCODING,
-        http::HeaderValue::from_static("identity"),
-    );
-    let resp = client
-        .send(req.map(kube::client::Body::from))
-        .await
-        .map_err(|e| anyhow::anyhow!("watching pods: {}", OpError::from(e)))?;
-    if !resp.status().is_success() {
-        bail!("watching pods: HTTP {}", resp.status());
-    }
-    let mut body = resp.into_body().into_data_stream();
+    let rv = client::current_resource_version(&client, &pods_uri).await?;
+    let mut body = client::watch_raw(
+        &client,
+        &pods_uri,
+        &rv,
+        &format!("&timeoutSeconds={}", cfg.timeout_secs + 60),
+    )
+    .await?;
 
     // Creates run in their own task; their send times go into `created`.
     let created: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =

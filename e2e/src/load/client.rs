@@ -216,6 +216,44 @@ pub fn resource_version(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<Head>(body).ok()?.metadata.resource_version
 }
 
+/// The current resourceVersion of the collection at `uri` (a one-item
+/// list).
+pub async fn current_resource_version(client: &Client, uri: &str) -> anyhow::Result<String> {
+    let req = request_json(Method::GET, &format!("{uri}?limit=1"), Vec::new())?;
+    let body = send(client, req)
+        .await
+        .0
+        .map_err(|e| anyhow::anyhow!("listing {uri}: {e}"))?;
+    resource_version(&body).context("a list without resourceVersion")
+}
+
+/// A JSON watch of the collection at `uri` from `rv`, uncompressed, with
+/// `query` appended (e.g. `&timeoutSeconds=600`): the body's chunks as
+/// they arrive, for the benchmarks' byte scanners.
+pub async fn watch_raw(
+    client: &Client,
+    uri: &str,
+    rv: &str,
+    query: &str,
+) -> anyhow::Result<http_body_util::BodyDataStream<kube::client::Body>> {
+    use http_body_util::BodyExt;
+    let mut req = request_json(
+        Method::GET,
+        &format!("{uri}?watch=true&resourceVersion={rv}{query}"),
+        Vec::new(),
+    )?;
+    req.headers_mut()
+        .insert(header::ACCEPT_ENCODING, http::HeaderValue::from_static("identity"));
+    let resp = client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .map_err(|e| anyhow::anyhow!("watching {uri}: {}", OpError::from(e)))?;
+    if !resp.status().is_success() {
+        bail!("watching {uri}: HTTP {}", resp.status());
+    }
+    Ok(resp.into_body().into_data_stream())
+}
+
 /// Creates `namespace` unless it exists. An existing namespace is looked
 /// up first, so a user who may only work inside it (a RoleBinding there,
 /// no right to create namespaces) can run the load.

@@ -21,13 +21,11 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Parser;
 use futures::StreamExt;
-use http::Method;
-use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::load::client::{self, OpError};
+use crate::load::client;
 use crate::load::cpu::CpuClock;
 use crate::load::rss;
 use crate::load::watch_scan::{Field, Lines};
@@ -198,16 +196,6 @@ impl BindCounter {
     }
 }
 
-/// The collection's current resourceVersion.
-async fn current_rv(client: &kube::Client, uri: &str) -> anyhow::Result<String> {
-    let req = client::request_json(Method::GET, &format!("{uri}?limit=1"), Vec::new())?;
-    let body = client::send(client, req)
-        .await
-        .0
-        .map_err(|e| anyhow::anyhow!("listing {uri}: {e}"))?;
-    client::resource_version(&body).context("a list without resourceVersion")
-}
-
 pub async fn run(cfg: Config) -> anyhow::Result<Result_> {
     if cfg.pods == 0 || cfg.nodes == 0 {
         bail!("--nodes and --pods must be positive");
@@ -231,27 +219,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<Result_> {
     eprintln!("bench-scheduler: set up in {setup_secs:.1} s");
 
     // The watch starts before the scheduler so that no bind is missed.
-    let rv = current_rv(&client, &pods_uri).await?;
-    let mut req = client::request_json(
-        Method::GET,
-        &format!(
-            "{pods_uri}?watch=true&resourceVersion={rv}&timeoutSeconds={}",
-            cfg.timeout_secs + 60
-        ),
-        Vec::new(),
-    )?;
-    req.headers_mut().insert(
-        http::header::ACCEPT_ENCODING,
-        http::HeaderValue::from_static("identity"),
-    );
-    let resp = client
-        .send(req.map(kube::client::Body::from))
-        .await
-        .map_err(|e| anyhow::anyhow!("watching pods: {}", OpError::from(e)))?;
-    if !resp.status().is_success() {
-        bail!("watching pods: HTTP {}", resp.status());
-    }
-    let mut body = resp.into_body().into_data_stream();
+    let rv = client::current_resource_version(&client, &pods_uri).await?;
+    let mut body = client::watch_raw(
+        &client,
+        &pods_uri,
+        &rv,
+        &format!("&timeoutSeconds={}", cfg.timeout_secs + 60),
+    )
+    .await?;
 
     let log = std::fs::File::create(&cfg.scheduler_log)
         .with_context(|| format!("creating {}", cfg.scheduler_log.display()))?;
