@@ -22,6 +22,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source hack/lib/deps.sh
 # shellcheck source=hack/lib/cluster-files.sh
 source hack/lib/cluster-files.sh
+# shellcheck source=hack/lib/bench-cluster.sh
+source hack/lib/bench-cluster.sh
 
 deployments=1000
 replicas=10
@@ -42,37 +44,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-# The build needs protoc (etcd-client generates its gRPC code).
-ensure_packages protobuf-compiler build-essential pkg-config
-ensure_rust_tools
-if [ -z "$skip_build" ]; then
-  echo ">> building the release binaries" >&2
-  cargo build --release -p rkube-apiserver -p rkube-controllers -p rkube-scheduler -p rkube-e2e \
-    --bin rkube-apiserver --bin rkube-controllers --bin rkube-scheduler --bin rkube-simnodes \
-    --bin bench-controllers >&2
-fi
-target=${CARGO_TARGET_DIR:-target}/release
-apiserver_bin=$(realpath "$target/rkube-apiserver")
-release=$(dirname "$apiserver_bin")
-
-work=$(mktemp -d -t rkube-bench-controllers.XXXXXX)
-if [ -n "$out" ]; then
-  mkdir -p "$out"
-  out=$(realpath "$out")
-else
-  out=$work/out
-  mkdir -p "$out"
-fi
-# shellcheck source=hack/lib/bench-server.sh
-source hack/lib/bench-server.sh
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-dir=$work/cluster
-api_port=""
-new_server_dir "$dir"
-start_apiserver "$dir" embedded
-write_kubeconfig "$dir"
-echo ">> apiserver ready in $ready_ms ms" >&2
+start_bench_cluster controllers bench-controllers
 
 cm_args=()
 [ -n "$cm_flags" ] && read -r -a cm_args <<<"$cm_flags"
