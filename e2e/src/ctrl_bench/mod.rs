@@ -194,38 +194,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
     )
     .await?;
 
-    // Creates run in their own task; their send times go into `created`.
-    let created: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
-        Arc::new(std::sync::Mutex::new(vec![None; cfg.deployments]));
     let start = Instant::now();
     let cpu = CpuClock::start(cfg.controllers_pid);
-    let creator = {
-        let (client, created, cfg) = (client.clone(), created.clone(), cfg.clone());
-        tokio::spawn(async move {
-            let uri = format!("/apis/apps/v1/namespaces/{}/deployments", cfg.namespace);
-            let gate = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
-            let mut tasks = JoinSet::new();
-            for i in 0..cfg.deployments {
-                let permit = gate.clone().acquire_owned().await?;
-                let (c, u, created) = (client.clone(), uri.clone(), created.clone());
-                let body = deployment(i, cfg.replicas);
-                tasks.spawn(async move {
-                    if let Ok(mut m) = created.lock()
-                        && let Some(slot) = m.get_mut(i)
-                    {
-                        *slot = Some(Instant::now());
-                    }
-                    let res = client::create(&c, &u, body, false).await;
-                    drop(permit);
-                    res.map_err(|e| anyhow::anyhow!("creating d-{i}: {e}"))
-                });
-            }
-            while let Some(done) = tasks.join_next().await {
-                done??;
-            }
-            anyhow::Ok(start.elapsed().as_secs_f64())
-        })
-    };
+    let (creator, created) = spawn_creates(
+        &client,
+        &cfg.namespace,
+        cfg.deployments,
+        cfg.replicas,
+        cfg.concurrency,
+        None,
+    );
 
     let want = cfg.deployments * cfg.replicas;
     let mut ready: HashSet<String> = HashSet::with_capacity(want);
@@ -300,8 +278,60 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
+/// When each Deployment's create request was sent, by index.
+pub type SendTimes = Arc<std::sync::Mutex<Vec<Option<Instant>>>>;
+
+/// Creates Deployments `d-0..count` of `replicas` in `namespace` in a task
+/// of their own, at most `concurrency` in flight and, with `rate`, at most
+/// that many per second; the task ends with the seconds it took or the
+/// first failed create. Their send times go into the returned list.
+pub fn spawn_creates(
+    client: &kube::Client,
+    namespace: &str,
+    count: usize,
+    replicas: usize,
+    concurrency: usize,
+    rate: Option<f64>,
+) -> (tokio::task::JoinHandle<anyhow::Result<f64>>, SendTimes) {
+    let created: SendTimes = Arc::new(std::sync::Mutex::new(vec![None; count]));
+    let start = Instant::now();
+    let (client, times) = (client.clone(), created.clone());
+    let uri = format!("/apis/apps/v1/namespaces/{namespace}/deployments");
+    let task = tokio::spawn(async move {
+        let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut tick = rate.map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r)));
+        let mut tasks = JoinSet::new();
+        for i in 0..count {
+            if let Some(t) = tick.as_mut() {
+                t.tick().await;
+            }
+            let permit = gate.clone().acquire_owned().await?;
+            let (c, u, times) = (client.clone(), uri.clone(), times.clone());
+            let body = deployment(i, replicas);
+            tasks.spawn(async move {
+                if let Ok(mut m) = times.lock()
+                    && let Some(slot) = m.get_mut(i)
+                {
+                    *slot = Some(Instant::now());
+                }
+                let res = client::create(&c, &u, body, false).await;
+                drop(permit);
+                res.map_err(|e| anyhow::anyhow!("creating d-{i}: {e}"))
+            });
+            while let Some(done) = tasks.try_join_next() {
+                done??;
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+        anyhow::Ok(start.elapsed().as_secs_f64())
+    });
+    (task, created)
+}
+
 /// The creating task's outcome: its duration, or why it failed.
-fn creator_result(done: Result<anyhow::Result<f64>, tokio::task::JoinError>) -> anyhow::Result<f64> {
+pub fn creator_result(done: Result<anyhow::Result<f64>, tokio::task::JoinError>) -> anyhow::Result<f64> {
     match done {
         Ok(r) => r,
         Err(e) => bail!("the creating task failed: {e}"),

@@ -18,17 +18,14 @@ pub mod api_latency;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
-use crate::ctrl_bench::deployment;
+use crate::ctrl_bench::{creator_result, spawn_creates};
 use crate::load::client;
 use crate::load::latency::{LatencySummary, Recorder};
 use crate::load::watch_scan::Lines;
@@ -212,42 +209,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
     let mut body = client::watch_raw(&client, &pods_uri, &rv, "&allowWatchBookmarks=true").await?;
     let before = scrape(&client).await?;
 
-    // Creates are paced by an interval in their own task; their send times
-    // go into `created`.
-    let created: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; cfg.deployments]));
+    // Creates are paced at the rate in their own task.
     let start = Instant::now();
-    let creator = {
-        let (client, created, cfg) = (client.clone(), created.clone(), cfg.clone());
-        tokio::spawn(async move {
-            let uri = format!("/apis/apps/v1/namespaces/{}/deployments", cfg.namespace);
-            let gate = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / cfg.rate));
-            let mut tasks = JoinSet::new();
-            for i in 0..cfg.deployments {
-                tick.tick().await;
-                let permit = gate.clone().acquire_owned().await?;
-                let (c, u, created) = (client.clone(), uri.clone(), created.clone());
-                let body = deployment(i, cfg.replicas);
-                tasks.spawn(async move {
-                    if let Ok(mut m) = created.lock()
-                        && let Some(slot) = m.get_mut(i)
-                    {
-                        *slot = Some(Instant::now());
-                    }
-                    let res = client::create(&c, &u, body, false).await;
-                    drop(permit);
-                    res.map_err(|e| anyhow::anyhow!("creating d-{i}: {e}"))
-                });
-                while let Some(done) = tasks.try_join_next() {
-                    done??;
-                }
-            }
-            while let Some(done) = tasks.join_next().await {
-                done??;
-            }
-            anyhow::Ok(start.elapsed().as_secs_f64())
-        })
-    };
+    let (creator, created) = spawn_creates(
+        &client,
+        &cfg.namespace,
+        cfg.deployments,
+        cfg.replicas,
+        cfg.concurrency,
+        Some(cfg.rate),
+    );
 
     let want = cfg.deployments * cfg.replicas;
     let mut first_seen: HashMap<String, Instant> = HashMap::with_capacity(want);
@@ -299,11 +270,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
             );
         }
     }
-    let create_secs = match creator.await {
-        Ok(Ok(secs)) => secs,
-        Ok(Err(e)) => return Err(e),
-        Err(e) => bail!("the creating task failed: {e}"),
-    };
+    let create_secs = creator_result(creator.await)?;
     let after = scrape(&client).await?;
     let outcome = Outcome {
         nodes: cfg.nodes,
