@@ -20,6 +20,7 @@
 #   hack/bench-api.sh --backends embedded --duration-secs 3
 #   hack/bench-api.sh --out DIR                keep JSON reports and logs in DIR
 #   hack/bench-api.sh --skip-build             use the release binaries as built
+#   RKUBE_BENCH_PROFILE=fast-release hack/bench-api.sh   build and run that Cargo profile
 #   hack/bench-api.sh --no-protobuf            skip the protobuf stage
 #   hack/bench-api.sh --only watch-1000,get-64 only these load stages (names as in the reports)
 #
@@ -62,9 +63,9 @@ ensure_packages protobuf-compiler build-essential pkg-config
 ensure_rust_tools
 if [ -z "$skip_build" ]; then
   echo ">> building release rkube-apiserver and kube-load" >&2
-  cargo build --release -p rkube-apiserver -p rkube-e2e --bin rkube-apiserver --bin kube-load >&2
+  cargo build --profile "${RKUBE_BENCH_PROFILE:-release}" -p rkube-apiserver -p rkube-e2e --bin rkube-apiserver --bin kube-load >&2
 fi
-target=${CARGO_TARGET_DIR:-target}/release
+target=${CARGO_TARGET_DIR:-target}/${RKUBE_BENCH_PROFILE:-release}
 apiserver_bin=$(realpath "$target/rkube-apiserver")
 load_bin=$(realpath "$target/kube-load")
 

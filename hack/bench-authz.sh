@@ -57,9 +57,9 @@ ensure_packages protobuf-compiler build-essential pkg-config jq
 ensure_rust_tools
 if [ -z "$skip_build" ]; then
   echo ">> building release rkube-apiserver and kube-load" >&2
-  cargo build --release -p rkube-apiserver -p rkube-e2e --bin rkube-apiserver --bin kube-load >&2
+  cargo build --profile "${RKUBE_BENCH_PROFILE:-release}" -p rkube-apiserver -p rkube-e2e --bin rkube-apiserver --bin kube-load >&2
 fi
-target=${CARGO_TARGET_DIR:-target}/release
+target=${CARGO_TARGET_DIR:-target}/${RKUBE_BENCH_PROFILE:-release}
 apiserver_bin=$(realpath "$target/rkube-apiserver")
 load_bin=$(realpath "$target/kube-load")
 command -v kubectl >/dev/null || { echo "kubectl is needed to load the policy" >&2; exit 2; }

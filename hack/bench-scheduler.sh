@@ -49,10 +49,10 @@ ensure_packages protobuf-compiler build-essential pkg-config
 ensure_rust_tools
 if [ -z "$skip_build" ]; then
   echo ">> building release rkube-apiserver, rkube-scheduler and bench-scheduler" >&2
-  cargo build --release -p rkube-apiserver -p rkube-scheduler -p rkube-e2e \
+  cargo build --profile "${RKUBE_BENCH_PROFILE:-release}" -p rkube-apiserver -p rkube-scheduler -p rkube-e2e \
     --bin rkube-apiserver --bin rkube-scheduler --bin bench-scheduler >&2
 fi
-target=${CARGO_TARGET_DIR:-target}/release
+target=${CARGO_TARGET_DIR:-target}/${RKUBE_BENCH_PROFILE:-release}
 apiserver_bin=$(realpath "$target/rkube-apiserver")
 scheduler_bin=$(realpath "$target/rkube-scheduler")
 bench_bin=$(realpath "$target/bench-scheduler")

@@ -23,5 +23,5 @@ fi
 ensure_packages protobuf-compiler build-essential pkg-config
 ensure_rust_tools
 
-cargo build --release -p rkube-e2e --bin bench-storage
-exec "${CARGO_TARGET_DIR:-target}/release/bench-storage" "$@"
+cargo build --profile "${RKUBE_BENCH_PROFILE:-release}" -p rkube-e2e --bin bench-storage
+exec "${CARGO_TARGET_DIR:-target}/${RKUBE_BENCH_PROFILE:-release}/bench-storage" "$@"

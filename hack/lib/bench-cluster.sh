@@ -13,11 +13,11 @@ start_bench_cluster() {
   ensure_rust_tools
   if [ -z "${skip_build:-}" ]; then
     echo ">> building the release binaries" >&2
-    cargo build --release -p rkube-apiserver -p rkube-controllers -p rkube-scheduler -p rkube-e2e \
+    cargo build --profile "${RKUBE_BENCH_PROFILE:-release}" -p rkube-apiserver -p rkube-controllers -p rkube-scheduler -p rkube-e2e \
       --bin rkube-apiserver --bin rkube-controllers --bin rkube-scheduler --bin rkube-simnodes \
       --bin "$bench_bin" >&2
   fi
-  target=${CARGO_TARGET_DIR:-target}/release
+  target=${CARGO_TARGET_DIR:-target}/${RKUBE_BENCH_PROFILE:-release}
   apiserver_bin=$(realpath "$target/rkube-apiserver")
   release=$(dirname "$apiserver_bin")
 

@@ -184,6 +184,32 @@ impl Shared {
     }
 }
 
+/// Opens `n` pooled connections by sending `n` small reads at once (their
+/// answers do not matter: a failed read still leaves its connection open).
+async fn warm_connections(shared: &Arc<Shared>, n: usize) {
+    let mut reads = JoinSet::new();
+    for _ in 0..n {
+        let shared = shared.clone();
+        reads.spawn(async move { shared.current_rv().await });
+    }
+    while reads.join_next().await.is_some() {}
+}
+
+/// One second of creates at `rate` before the measured ones, named outside
+/// the run's prefix so watchers deliver them without counting them.
+async fn warm_up(ctx: &Ctx, uri: &str, rate: f64) {
+    let n = rate.ceil() as usize;
+    let start = tokio::time::Instant::now();
+    let mut creates = JoinSet::new();
+    for i in 0..n {
+        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
+        let (c, u) = (ctx.client.clone(), uri.to_string());
+        let body = objects::config_map(&format!("warm-{}-{i}", ctx.run), &ctx.run, now_ns());
+        creates.spawn(async move { client::create(&c, &u, body, true).await });
+    }
+    while creates.join_next().await.is_some() {}
+}
+
 type EventStream = futures::stream::BoxStream<'static, Result<Vec<Scanned>, String>>;
 
 /// Opens a watch from `rv`; its events are read with the light scanner
@@ -394,6 +420,14 @@ pub async fn watch(ctx: &Ctx) -> anyhow::Result<WatchRow> {
     for (id, s) in streams.into_iter().enumerate() {
         watchers.spawn(watcher(shared.clone(), id, start_rv.clone(), s));
     }
+
+    // The creator's connections are opened before the clock starts: kube-rs
+    // speaks HTTP/1.1, one connection per request in flight, and every
+    // pooled connection is now held by a watch, so without this the first
+    // second's creates each wait for a TLS handshake (client-go would
+    // multiplex them over its one HTTP/2 connection).
+    warm_connections(&shared, MAX_IN_FLIGHT).await;
+    warm_up(ctx, &uri, rate).await;
 
     // Creation, open loop on schedule; CPU is measured from here to the
     // end of the drain.
