@@ -68,7 +68,13 @@ impl CachedObject {
         obj.remove("apiVersion");
         object::set_meta(&mut obj, "resourceVersion", Some(Value::String(revision.to_string())));
         let attrs = attrs_of(info, &obj);
-        let body = serde_json::to_vec(&obj).map_err(ApiError::internal)?;
+        // The body lives as long as the object is cached: sized to the
+        // stored value (which it rarely exceeds, having lost kind and
+        // apiVersion) and trimmed, not left at a doubling Vec's capacity
+        // (Bytes keeps a Vec's spare capacity).
+        let mut body = Vec::with_capacity(value.len() + 32);
+        serde_json::to_writer(&mut body, &obj).map_err(ApiError::internal)?;
+        body.shrink_to_fit();
         Ok(CachedObject {
             key: key.to_string(),
             revision,
