@@ -3,8 +3,8 @@
 //! as `caBundle`) mutates, denies and warns; webhooks that are down fail
 //! open or closed per `failurePolicy`; dry-run requests reach webhooks
 //! marked dryRun and store nothing; `kubectl patch`, `label` and (client-side)
-//! `apply` send the patched object to mutating webhooks, as an UPDATE with
-//! the stored object as `oldObject`.
+//! `apply` send the patched object, and `kubectl replace` its object, to
+//! mutating webhooks as an UPDATE with the stored object as `oldObject`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -467,6 +467,27 @@ async fn patches_reach_mutating_webhooks() {
     assert!(err.contains(denied), "{err}");
     assert_eq!(get("p", "{.metadata.labels.forbidden}"), "");
 
+    // kubectl replace (PUT): an UPDATE with the stored object as oldObject;
+    // the mutation is stored, a denial stores nothing.
+    let replacement = |a: &str, labels: &str| {
+        format!(
+            r#"{{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {{"name": "p", "namespace": "patched", "labels": {labels}}}, "data": {{"a": "{a}"}}}}"#
+        )
+    };
+    let out = c.kubectl_with(&["replace", "-f", "-"], Some(&replacement("5", "{}")), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(get("p", "{.metadata.annotations.seen}"), "UPDATE old=3 new=5");
+    assert_eq!(get("p", "{.metadata.labels}"), r#"{"mutated":"yes"}"#);
+    let out = c.kubectl_with(
+        &["replace", "-f", "-"],
+        Some(&replacement("6", r#"{"forbidden": "x"}"#)),
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(denied), "{err}");
+    assert_eq!(get("p", "{.data.a}"), "5");
+
     // Client-side apply: the create, then the strategic merge patch of the
     // change, both mutated; a denied change is not stored.
     let manifest = |a: &str, labels: &str| {
@@ -505,6 +526,6 @@ async fn patches_reach_mutating_webhooks() {
             "jsonpath={.metadata.annotations.seen}",
         ])
         .unwrap();
-    assert_eq!(out, "UPDATE old=3 new=9");
-    assert_eq!(get("p", "{.data.a}"), "3");
+    assert_eq!(out, "UPDATE old=5 new=9");
+    assert_eq!(get("p", "{.data.a}"), "5");
 }

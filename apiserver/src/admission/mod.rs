@@ -2,9 +2,10 @@
 //! authorization, in upstream's order (`AllOrderedPlugins` in
 //! `pkg/kubeapiserver/options/plugins.go`), in two phases like upstream's:
 //!
-//! - **mutating** ([`Chain::admit`]): run by the handler on the request
-//!   object before the store prepares it (for PATCH, by the store on each
-//!   attempt's patched object, through [`Validation::with_mutation`]) (defaults from LimitRanges, the
+//! - **mutating** ([`Chain::admit`]): run by the handler on a create's
+//!   object, and for PUT and PATCH by the store on each attempt's object
+//!   with the stored one as old ([`Validation::with_mutation`]), before
+//!   the store prepares it (defaults from LimitRanges, the
 //!   service account and its token volume, priorities, tolerations, the
 //!   default StorageClass, node taints), and the checks upstream makes in
 //!   that phase (namespace lifecycle, on create, update and delete);
@@ -385,8 +386,8 @@ pub struct Validation<'a> {
     /// The warnings of the last run (a store may retry on a conflict).
     warnings: std::sync::Mutex<Vec<String>>,
     /// Whether the store also runs the mutating phase, on each attempt's
-    /// object with the stored one as the old object (PATCH, whose object
-    /// exists only inside the store's retry loop).
+    /// object with the stored one as the old object (PUT and PATCH, so a
+    /// conflict re-applies it against the new stored object).
     mutating: bool,
 }
 
@@ -403,7 +404,8 @@ impl<'a> Validation<'a> {
 
     /// Both phases run by the store: [`Chain::admit`] on each update
     /// attempt's object before the strategy prepares it, then
-    /// [`Chain::validate`] before the write, like upstream's patch handler.
+    /// [`Chain::validate`] before the write, like upstream's update and
+    /// patch handlers.
     pub fn with_mutation(chain: &'a Chain, registry: &'a Registry, attrs: Attributes<'a>) -> Self {
         Validation {
             mutating: true,

@@ -194,11 +194,12 @@ pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         _ => UpdateTarget::Main,
     };
     let user = request_user(&req);
-    let (mut obj, mut warnings) = read_object(ctx, req).await?;
+    let (obj, mut warnings) = read_object(ctx, req).await?;
     let attrs = attributes(ctx, Operation::Update, &user, dry_run);
-    let chain = &ctx.state.admission;
-    chain.admit(&ctx.state.registry, &attrs, Some(&mut obj)).await?;
-    let validation = Validation::new(chain, &ctx.state.registry, attrs);
+    // Both admission phases run in the store's retry loop, like PATCH:
+    // the mutating one on a fresh copy of the body in each attempt (so it
+    // is re-applied after a conflict), with the stored object as the old.
+    let validation = Validation::with_mutation(&ctx.state.admission, &ctx.state.registry, attrs);
     let escalation = ctx.state.authorizer.escalation_check(&user, ctx.info).await;
     let checked = crate::authz::escalation::Checked::new(escalation, &validation);
     let updated = ctx

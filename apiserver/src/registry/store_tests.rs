@@ -101,11 +101,13 @@ async fn status_updates_carry_annotations() {
     assert_eq!(updated["metadata"]["generation"], 1);
 }
 
-/// Counts its mutating calls; on the first, another writer changes the
-/// object so the attempt conflicts.
+/// Counts its mutating calls and records the stored objects' `data` it
+/// was shown; on the first, another writer changes the object so the
+/// attempt conflicts.
 struct LabelOnAdmit {
     store: std::sync::Arc<super::GenericStore>,
     calls: std::sync::atomic::AtomicUsize,
+    olds: std::sync::Mutex<Vec<serde_json::Value>>,
 }
 
 impl super::WriteAdmission for LabelOnAdmit {
@@ -124,6 +126,8 @@ impl super::WriteAdmission for LabelOnAdmit {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), crate::status::ApiError>> + Send + 'a>> {
         Box::pin(async move {
             let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let old_data = old.get("data").cloned().unwrap_or_default();
+            self.olds.lock().unwrap().push(old_data);
             if n == 0 {
                 let mut other = old.clone();
                 other.insert("data".into(), json!({"other": "writer"}));
@@ -154,6 +158,7 @@ async fn mutating_admission_is_reapplied_after_a_conflict() {
     let admission = LabelOnAdmit {
         store: store.clone(),
         calls: Default::default(),
+        olds: Default::default(),
     };
     let updated = store
         .update_with_admitted(
@@ -175,4 +180,64 @@ async fn mutating_admission_is_reapplied_after_a_conflict() {
     assert_eq!(meta["labels"], json!({"admitted": "1"}), "{updated:?}");
     assert_eq!(meta["annotations"], json!({"patched": "yes"}));
     assert_eq!(updated["data"], json!({"other": "writer"}));
+}
+
+/// A PUT's mutating admission runs in the retry loop too: it sees the
+/// stored object as the old one, and after a conflict runs again on a
+/// fresh copy of the request body against the other writer's object.
+#[tokio::test]
+async fn put_runs_mutating_admission_against_each_stored_object() {
+    let s = TestServer::new().await;
+    let (code, _) = s
+        .post(
+            "/api/v1/namespaces/default/configmaps",
+            json!({"metadata": {"name": "cm"}, "data": {"first": "1"}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    let store = s.registry().store("", "configmaps").unwrap();
+    let admission = LabelOnAdmit {
+        store: store.clone(),
+        calls: Default::default(),
+        olds: Default::default(),
+    };
+    let body = json!({"metadata": {"name": "cm"}, "data": {"mine": "x"}});
+    let updated = store
+        .update_admitted(
+            "default",
+            "cm",
+            body.as_object().unwrap().clone(),
+            &super::UpdateOptions::default(),
+            Some(&admission),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        *admission.olds.lock().unwrap(),
+        [json!({"first": "1"}), json!({"other": "writer"})]
+    );
+    assert_eq!(updated["metadata"]["labels"], json!({"admitted": "1"}), "{updated:?}");
+    assert_eq!(updated["data"], json!({"mine": "x"}));
+
+    // With a resourceVersion the conflict is the client's: no second call.
+    let admission = LabelOnAdmit {
+        store: store.clone(),
+        calls: Default::default(),
+        olds: Default::default(),
+    };
+    let mut body = body.as_object().unwrap().clone();
+    let rv = updated["metadata"]["resourceVersion"].clone();
+    crate::registry::object::set_meta(&mut body, "resourceVersion", Some(rv));
+    let err = store
+        .update_admitted(
+            "default",
+            "cm",
+            body,
+            &super::UpdateOptions::default(),
+            Some(&admission),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, 409, "{err:?}");
+    assert_eq!(admission.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
