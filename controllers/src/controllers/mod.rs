@@ -20,6 +20,7 @@ pub mod job;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
+pub mod owner_index;
 pub mod persistentvolume;
 pub mod pod_status;
 pub mod podgc;

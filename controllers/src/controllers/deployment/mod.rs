@@ -26,6 +26,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
 use crate::controllers::controller_ref::{controller_of, owners_selecting, resolve_controller_ref};
+use crate::controllers::owner_index::OwnerIndex;
 use crate::error::Error;
 use crate::informer::{Change, Informer, enqueue_changes, object_key};
 use crate::manager::ControllerContext;
@@ -43,6 +44,9 @@ pub struct DeploymentController {
     client: kube::Client,
     deployments: Informer<Deployment>,
     replica_sets: Informer<ReplicaSet>,
+    /// The cached ReplicaSets by controller uid, and the orphans: what a
+    /// sync claims from.
+    rs_index: OwnerIndex,
     pods: Informer<Pod>,
     queue: WorkQueue<String>,
 }
@@ -53,6 +57,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         client: ctx.client.clone(),
         deployments: ctx.informers.get::<Deployment>(),
         replica_sets: ctx.informers.get::<ReplicaSet>(),
+        rs_index: OwnerIndex::default(),
         pods: ctx.informers.get::<Pod>(),
         queue: queue.clone(),
     });
@@ -99,6 +104,8 @@ impl DeploymentController {
     }
 
     fn on_replica_set(&self, change: Change<'_, ReplicaSet>) {
+        // The index first, so a sync this change queues sees the ReplicaSet.
+        self.rs_index.observe(&change);
         match change {
             Change::Added(rs) => {
                 let ns = rs.namespace().unwrap_or_default();

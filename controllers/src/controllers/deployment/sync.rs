@@ -2,6 +2,7 @@
 //! ReplicaSets, then dispatch to scaling ([`super::scale`]), a rollout
 //! ([`super::rollout`]) or a status-only sync, and write status.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
@@ -83,9 +84,11 @@ impl DeploymentController {
         let api = self.rs_api(&ns);
         let mut out = Vec::new();
         let mut can_adopt: Option<bool> = None;
-        for rs in self.replica_sets.list(&ns) {
-            let labels = rs.metadata.labels.clone().unwrap_or_default();
-            let matches = selector_matches(&spec.selector, &labels);
+        let no_labels = BTreeMap::new();
+        let candidates = self.rs_index.claim_candidates(&ns, &uid);
+        for rs in candidates.iter().filter_map(|name| self.replica_sets.get(&ns, name)) {
+            let labels = rs.metadata.labels.as_ref().unwrap_or(&no_labels);
+            let matches = selector_matches(&spec.selector, labels);
             match claim(&rs.metadata, &uid, matches, deleting) {
                 Claim::Owned => out.push((*rs).clone()),
                 Claim::Ignore => {}

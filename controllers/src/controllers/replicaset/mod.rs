@@ -10,7 +10,7 @@ pub mod ranking;
 pub mod source;
 pub mod status;
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ use crate::controllers::controller_ref::{
     Claim, claim, controller_of, controller_selects, new_controller_ref, owner_refs_patch, owners_selecting,
     patch_claim, resolve_controller_ref, with_owner, without_owner,
 };
+use crate::controllers::owner_index::OwnerIndex;
 use crate::controllers::pod_status::{is_active, is_ready, is_terminating};
 use crate::error::{Error, is_not_found, status_code};
 use crate::expectations::Expectations;
@@ -60,6 +61,9 @@ pub struct ReplicaSetController {
     client: kube::Client,
     source: Source,
     pods: Informer<Pod>,
+    /// The cached pods by controller uid, and the orphans: what a sync
+    /// claims from.
+    index: OwnerIndex,
     expectations: Expectations,
     queue: WorkQueue<String>,
 }
@@ -71,6 +75,7 @@ async fn run(ctx: ControllerContext, source: Source) -> Result<(), Error> {
         client: ctx.client.clone(),
         source: source.clone(),
         pods: ctx.informers.get::<Pod>(),
+        index: OwnerIndex::default(),
         expectations: Expectations::default(),
         queue: queue.clone(),
     });
@@ -125,6 +130,8 @@ impl ReplicaSetController {
     }
 
     fn on_pod(&self, change: Change<'_, Pod>) {
+        // The index first, so a sync this change queues sees the pod.
+        self.index.observe(&change);
         match change {
             Change::Added(pod) => {
                 let ns = pod.namespace().unwrap_or_default();
@@ -202,12 +209,12 @@ impl ReplicaSetController {
             return Ok(Action::Done);
         };
         let uid = rs.metadata.uid.clone().unwrap_or_default();
-        let all = self.pods.list(ns);
-        let terminating = all
+        let candidates = self.cached_pods(ns, &self.index.claim_candidates(ns, &uid));
+        let terminating = candidates
             .iter()
             .filter(|p| is_terminating(p) && controller_of(&p.metadata).is_some_and(|r| r.uid == uid))
             .count();
-        let active: Vec<Arc<Pod>> = all.into_iter().filter(|p| is_active(p)).collect();
+        let active: Vec<Arc<Pod>> = candidates.into_iter().filter(|p| is_active(p)).collect();
         let claimed = self.claim_pods(&rs, active).await?;
 
         let mut manage_error = None;
@@ -251,6 +258,11 @@ impl ReplicaSetController {
         Ok(Action::Done)
     }
 
+    /// The cached pods of `namespace` with these names.
+    fn cached_pods(&self, namespace: &str, names: &[Arc<str>]) -> Vec<Arc<Pod>> {
+        names.iter().filter_map(|n| self.pods.get(namespace, n)).collect()
+    }
+
     /// The active pods this ReplicaSet controls after adopting and
     /// releasing by selector.
     async fn claim_pods(&self, rs: &Arc<ReplicaSet>, pods: Vec<Arc<Pod>>) -> Result<Vec<Arc<Pod>>, Error> {
@@ -263,9 +275,10 @@ impl ReplicaSetController {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
         let mut claimed = Vec::new();
         let mut can_adopt: Option<bool> = None;
+        let no_labels = BTreeMap::new();
         for pod in pods {
-            let labels = pod.metadata.labels.clone().unwrap_or_default();
-            let matches = controller_selects(&spec.selector, &labels);
+            let labels = pod.metadata.labels.as_ref().unwrap_or(&no_labels);
+            let matches = controller_selects(&spec.selector, labels);
             match claim(&pod.metadata, &uid, matches, deleting) {
                 Claim::Owned => claimed.push(pod),
                 Claim::Ignore => {}
@@ -302,17 +315,13 @@ impl ReplicaSetController {
         let Some(owner) = controller_of(&rs.metadata) else {
             return Vec::new();
         };
-        let siblings: HashSet<String> = self
-            .source
+        self.source
             .list(ns)
             .into_iter()
             .filter(|s| controller_of(&s.metadata).is_some_and(|r| r.uid == owner.uid))
             .filter_map(|s| s.metadata.uid.clone())
-            .collect();
-        self.pods
-            .list(ns)
-            .into_iter()
-            .filter(|p| is_active(p) && controller_of(&p.metadata).is_some_and(|r| siblings.contains(&r.uid)))
+            .flat_map(|uid| self.cached_pods(ns, &self.index.controlled_by(ns, &uid)))
+            .filter(|p| is_active(p))
             .collect()
     }
 
@@ -323,9 +332,8 @@ impl ReplicaSetController {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
         if pods.len() < desired {
             let n = (desired - pods.len()).min(BURST_REPLICAS);
-            self.expectations.expect_creations(key, n);
             let template = self.pod_from_template(rs);
-            let (created, err) = slow_start_batch(n, SLOW_START_INITIAL_BATCH, || {
+            let (created, err) = create_expected(&self.expectations, key, n, || {
                 let api = api.clone();
                 let pod = template.clone();
                 async move {
@@ -338,10 +346,6 @@ impl ReplicaSetController {
                 }
             })
             .await;
-            // Creations that failed or were skipped will never be observed.
-            for _ in created..n {
-                self.expectations.creation_observed(key);
-            }
             if created < n {
                 tracing::info!(
                     controller = self.source.controller_name(),
@@ -412,6 +416,24 @@ fn is_namespace_terminating(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.message.contains("because it is being terminated"))
 }
 
+/// Expects `n` creations for `key`, makes them with `op` in slow-start
+/// batches, and stops expecting those that failed or were skipped (they
+/// will never be observed). Returns how many were made and the first
+/// error. Until the informer has seen every creation made, the key's
+/// expectations are unsatisfied and its syncs create nothing more.
+pub async fn create_expected<F, Fut, E>(expectations: &Expectations, key: &str, n: usize, op: F) -> (usize, Option<E>)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+{
+    expectations.expect_creations(key, n);
+    let (created, err) = slow_start_batch(n, SLOW_START_INITIAL_BATCH, op).await;
+    for _ in created..n {
+        expectations.creation_observed(key);
+    }
+    (created, err)
+}
+
 /// Runs `count` calls of `op` in batches of 1, 2, 4, ... (starting at
 /// `initial`), stopping after the first batch with a failure; returns how
 /// many succeeded and the first error. Upstream's `slowStartBatch`: a
@@ -472,5 +494,35 @@ mod tests {
 
         let (ok, err) = slow_start_batch(10, 1, || async { Ok::<(), ()>(()) }).await;
         assert_eq!((ok, err), (10, None));
+    }
+
+    #[tokio::test]
+    async fn batched_creates_are_expected_until_the_informer_sees_them() {
+        let e = Expectations::default();
+        let calls = Mutex::new(0usize);
+        // 10 wanted; the 5th call fails, so batches 1, 2, 4 make 6.
+        let (created, err) = create_expected(&e, "ns/rs", 10, || {
+            let n = {
+                let mut c = calls.lock().unwrap();
+                *c += 1;
+                *c
+            };
+            async move { if n == 5 { Err("quota") } else { Ok(()) } }
+        })
+        .await;
+        assert_eq!((created, err), (6, Some("quota")));
+        // The 4 never made are not waited for; the 6 made are.
+        for seen in 0..6 {
+            assert!(
+                !e.satisfied("ns/rs"),
+                "{seen} of 6 creations seen: a sync must not create more"
+            );
+            e.creation_observed("ns/rs");
+        }
+        assert!(e.satisfied("ns/rs"));
+
+        let (created, err) = create_expected(&e, "ns/rs", 3, || async { Ok::<(), ()>(()) }).await;
+        assert_eq!((created, err), (3, None));
+        assert!(!e.satisfied("ns/rs"), "all 3 made, none seen yet");
     }
 }
