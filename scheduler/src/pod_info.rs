@@ -103,9 +103,53 @@ pub struct PodInfo {
     pub host_ports: Vec<HostPort>,
 }
 
+/// Makes a decoded pod small before it is kept: the scheduler never reads
+/// `managedFields` (a JSON tree per field manager, often the largest part
+/// of a pod), and decoding leaves every list with room for at least four
+/// elements (a container is about a kilobyte, so a one-container pod
+/// carried three unused ones). The queue and the cache hold one of these
+/// per pod, so this is most of the scheduler's memory per pod.
+fn compact(pod: &mut Pod) {
+    fn shrink<T>(v: &mut Option<Vec<T>>) {
+        if let Some(v) = v {
+            v.shrink_to_fit();
+        }
+    }
+    pod.metadata.managed_fields = None;
+    shrink(&mut pod.metadata.owner_references);
+    shrink(&mut pod.metadata.finalizers);
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.containers.shrink_to_fit();
+        shrink(&mut spec.init_containers);
+        shrink(&mut spec.volumes);
+        shrink(&mut spec.tolerations);
+        shrink(&mut spec.topology_spread_constraints);
+        for c in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+        {
+            shrink(&mut c.ports);
+            shrink(&mut c.env);
+            shrink(&mut c.volume_mounts);
+            shrink(&mut c.args);
+            shrink(&mut c.command);
+        }
+    }
+    if let Some(status) = pod.status.as_mut() {
+        shrink(&mut status.conditions);
+        shrink(&mut status.container_statuses);
+        shrink(&mut status.init_container_statuses);
+        shrink(&mut status.ephemeral_container_statuses);
+        shrink(&mut status.pod_ips);
+        shrink(&mut status.host_ips);
+    }
+}
+
 impl PodInfo {
-    /// Precomputes everything from `pod`.
-    pub fn new(pod: Pod) -> PodInfo {
+    /// Precomputes everything from `pod` (which is compacted first).
+    pub fn new(mut pod: Pod) -> PodInfo {
+        compact(&mut pod);
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let spec = pod.spec.as_ref();
@@ -218,5 +262,37 @@ impl PodInfo {
             .as_ref()
             .and_then(|s| s.scheduler_name.as_deref())
             .unwrap_or(crate::DEFAULT_SCHEDULER_NAME)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn kept_pods_lose_managed_fields_and_spare_list_room() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "d", "uid": "u", "labels": {"app": "web"},
+                         "managedFields": [{"manager": "kubectl", "operation": "Apply",
+                                            "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080}],
+                                     "resources": {"requests": {"cpu": "100m"}}}],
+                     "tolerations": [{"key": "k", "operator": "Exists"}]},
+            "status": {"conditions": [{"type": "PodScheduled", "status": "False"}]},
+        }))
+        .unwrap();
+        let info = PodInfo::new(pod);
+        let p = &info.pod;
+        assert!(p.metadata.managed_fields.is_none());
+        let spec = p.spec.as_ref().unwrap();
+        assert_eq!(spec.containers.capacity(), 1);
+        assert_eq!(spec.containers[0].ports.as_ref().unwrap().capacity(), 1);
+        assert_eq!(spec.tolerations.as_ref().unwrap().capacity(), 1);
+        assert_eq!(p.status.as_ref().unwrap().conditions.as_ref().unwrap().capacity(), 1);
+        // What scheduling reads is all there.
+        assert_eq!(info.requests.milli_cpu, 100);
+        assert_eq!(info.host_ports.len(), 1);
+        assert_eq!(info.labels["app"], "web");
     }
 }

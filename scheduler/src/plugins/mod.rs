@@ -14,6 +14,7 @@ pub mod node_unschedulable;
 pub mod node_volume_limits;
 pub mod pod_topology_spread;
 pub mod scheduling_gates;
+mod spread_tallies;
 pub mod taint_toleration;
 #[cfg(test)]
 pub mod testing;

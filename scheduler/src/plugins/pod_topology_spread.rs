@@ -5,12 +5,14 @@
 //! create; ScheduleAnyway constraints score by matching pods per domain.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Node;
 
 use super::match_counts::{MatchCounts, NodeCounts, count_matching};
 use super::node_affinity::required_node_affinity_matches;
+use super::spread_tallies::{KeptTallies, Tallies};
 use crate::cache::Snapshot;
 use crate::framework::{ClusterEvent, Code, CycleState, MAX_NODE_SCORE, Plugin, Point, PreFilterResult, Status};
 use crate::node_info::NodeInfo;
@@ -52,17 +54,19 @@ impl WorkloadSelectors for NoWorkloads {
 
 /// A compiled constraint.
 #[derive(Debug, Clone)]
-struct Constraint {
-    max_skew: i64,
-    topology_key: String,
-    selector: Selector,
-    min_domains: usize,
-    honor_node_affinity: bool,
-    honor_taints: bool,
+pub(super) struct Constraint {
+    pub max_skew: i64,
+    pub topology_key: String,
+    pub selector: Selector,
+    pub min_domains: usize,
+    pub honor_node_affinity: bool,
+    pub honor_taints: bool,
 }
 
 impl Constraint {
-    fn includes_node(&self, pod: &PodInfo, node: &Node, taints: &NodeInfo) -> bool {
+    /// Whether `node` counts for this constraint (nodeAffinityPolicy and
+    /// nodeTaintsPolicy).
+    pub fn includes_node(&self, pod: &PodInfo, node: &Node, taints: &NodeInfo) -> bool {
         if self.honor_node_affinity && !required_node_affinity_matches(pod, node) {
             return false;
         }
@@ -108,6 +112,40 @@ pub struct PodTopologySpread {
     system_defaulted: bool,
     /// Matching pods per node, recounted only where nodes changed.
     counts: MatchCounts,
+    /// PreFilter's tallies for recent pod shapes ([`shape`]).
+    kept: Mutex<HashMap<String, KeptTallies>>,
+}
+
+/// Pod shapes whose PreFilter tallies are kept at most.
+const KEPT_SHAPES: usize = 16;
+
+/// What PreFilter's tallies depend on besides the nodes: the namespace,
+/// the constraints' keys, selectors and policies, and what the policies
+/// read from the pod (node selector and required node affinity,
+/// tolerations).
+fn shape(pod: &PodInfo, constraints: &[Constraint]) -> String {
+    let mut key = pod.namespace.clone();
+    for c in constraints {
+        let _ = write!(
+            key,
+            "|{}|{}|{}|{:?}",
+            c.topology_key, c.honor_node_affinity, c.honor_taints, c.selector
+        );
+    }
+    let spec = pod.pod.spec.as_ref();
+    if constraints.iter().any(|c| c.honor_node_affinity) {
+        let required = spec
+            .and_then(|s| s.affinity.as_ref())
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref());
+        if spec.and_then(|s| s.node_selector.as_ref()).is_some() || required.is_some() {
+            let _ = write!(key, "|{:?}|{:?}", spec.and_then(|s| s.node_selector.as_ref()), required);
+        }
+    }
+    if constraints.iter().any(|c| c.honor_taints) {
+        let _ = write!(key, "|{:?}", spec.and_then(|s| s.tolerations.as_ref()));
+    }
+    key
 }
 
 impl std::fmt::Debug for PodTopologySpread {
@@ -124,6 +162,7 @@ impl PodTopologySpread {
             defaults: system_default_constraints(),
             system_defaulted: true,
             counts: MatchCounts::default(),
+            kept: Mutex::default(),
         }
     }
 
@@ -154,7 +193,7 @@ impl PodTopologySpread {
 
     /// The pod's constraints with `when` (DoNotSchedule or ScheduleAnyway),
     /// and whether they are the system defaults.
-    fn constraints(&self, pod: &PodInfo, when: &str) -> (Vec<Constraint>, bool) {
+    pub(super) fn constraints(&self, pod: &PodInfo, when: &str) -> (Vec<Constraint>, bool) {
         let spec = pod.pod.spec.as_ref();
         let declared = spec
             .and_then(|s| s.topology_spread_constraints.as_deref())
@@ -211,11 +250,10 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
 
 struct FilterState {
     constraints: Vec<Constraint>,
-    /// Per constraint: matching pods per topology value.
-    counts: Vec<HashMap<String, i64>>,
-    /// Per constraint: the smallest count over domains (0 when fewer
-    /// domains than minDomains).
-    min_match: Vec<i64>,
+    /// Per constraint: 1 when the incoming pod matches its own selector.
+    self_match: Vec<i64>,
+    /// Matching pods per topology value and the smallest count.
+    tallies: Arc<Tallies>,
 }
 
 struct ScoreState {
@@ -248,56 +286,33 @@ impl Plugin for PodTopologySpread {
         if constraints.is_empty() {
             return (Status::skip(), None);
         }
-        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
-        let mut matching: Vec<NodeCounts> = constraints
-            .iter()
-            .map(|c| self.counts.take(&pod.namespace, &c.selector))
-            .collect();
-        for (pos, n) in snapshot.nodes.iter().enumerate() {
-            let Some(node) = &n.node else { continue };
-            if !has_all_keys(n, &constraints) {
-                continue;
+        let key = shape(pod, &constraints);
+        let taken = self.kept.lock().ok().and_then(|mut m| m.remove(&key));
+        let mut kept = taken.unwrap_or_else(|| KeptTallies::new(&constraints));
+        kept.update(&constraints, pod, snapshot);
+        let tallies = kept.tallies.clone();
+        if let Ok(mut m) = self.kept.lock() {
+            if m.len() >= KEPT_SHAPES {
+                m.clear();
             }
-            for (i, c) in constraints.iter().enumerate() {
-                if !c.includes_node(pod, node, n) {
-                    continue;
-                }
-                let value = n.labels.get(&c.topology_key).map(String::as_str).unwrap_or_default();
-                let matched = matching[i].count(pos, n);
-                match counts[i].get_mut(value) {
-                    Some(total) => *total += matched,
-                    None => {
-                        counts[i].insert(value.to_string(), matched);
-                    }
-                }
-            }
+            m.insert(key, kept);
         }
-        for m in matching {
-            self.counts.put(m);
-        }
-        let min_match = constraints
+        let self_match = constraints
             .iter()
-            .zip(&counts)
-            .map(|(c, m)| {
-                if m.len() < c.min_domains {
-                    0
-                } else {
-                    m.values().copied().min().unwrap_or(0)
-                }
-            })
+            .map(|c| i64::from(c.selector.matches(&pod.labels)))
             .collect();
         state.write(
             PRE_FILTER_KEY,
             FilterState {
                 constraints,
-                counts,
-                min_match,
+                self_match,
+                tallies,
             },
         );
         (Status::success(), None)
     }
 
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+    fn filter(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> Status {
         let Some(st) = state.read::<FilterState>(PRE_FILTER_KEY) else {
             return Status::success();
         };
@@ -305,9 +320,8 @@ impl Plugin for PodTopologySpread {
             let Some(value) = node.labels.get(&c.topology_key) else {
                 return Status::with(Code::UnschedulableAndUnresolvable, ERR_REASON_NODE_LABEL_NOT_MATCH);
             };
-            let self_match = i64::from(c.selector.matches(&pod.labels));
-            let matched = st.counts[i].get(value).copied().unwrap_or(0);
-            if matched + self_match - st.min_match[i] > c.max_skew {
+            let matched = st.tallies.domains[i].get(value.as_str()).map_or(0, |d| d.matched);
+            if matched + st.self_match[i] - st.tallies.min_match[i] > c.max_skew {
                 return Status::with(Code::Unschedulable, ERR_REASON_CONSTRAINTS_NOT_MATCH);
             }
         }
