@@ -141,3 +141,28 @@ impl Strategy for GenericStrategy {
         self.0
     }
 }
+
+/// Helpers for the kinds' strategy tests.
+#[cfg(test)]
+pub mod testing {
+    use serde_json::Value;
+
+    use super::Strategy;
+    use crate::registry::object::Object;
+
+    /// `body` (a JSON object) as a new object after `strategy`'s create
+    /// defaults.
+    pub fn prepared<S: Strategy + ?Sized>(strategy: &S, body: Value) -> Object {
+        let Value::Object(mut obj) = body else {
+            panic!("a test body must be a JSON object, got {body}");
+        };
+        strategy.prepare_for_create(&mut obj);
+        obj
+    }
+
+    /// The create validation messages of `body` after its defaults.
+    pub fn create_messages<S: Strategy + ?Sized>(strategy: &S, body: Value) -> Vec<String> {
+        let obj = prepared(strategy, body);
+        strategy.validate(&obj).iter().map(ToString::to_string).collect()
+    }
+}

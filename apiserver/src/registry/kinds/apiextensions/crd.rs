@@ -427,6 +427,7 @@ mod tests {
     use axum::http::StatusCode;
 
     use super::*;
+    use crate::registry::strategy::testing::create_messages;
     use crate::testing::TestServer;
 
     fn crd(name: &str, spec: Value) -> Object {
@@ -444,9 +445,7 @@ mod tests {
     }
 
     fn messages(o: &Object) -> Vec<String> {
-        let mut o = o.clone();
-        CrdStrategy.prepare_for_create(&mut o);
-        CrdStrategy.validate(&o).iter().map(ToString::to_string).collect()
+        create_messages(&CrdStrategy, Value::Object(o.clone()))
     }
 
     #[test]

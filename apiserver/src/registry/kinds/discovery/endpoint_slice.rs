@@ -246,26 +246,21 @@ fn validate_ports(ports: &[Value]) -> FieldErrors {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::registry::strategy::testing::{create_messages, prepared};
     use crate::testing::TestServer;
     use axum::http::StatusCode;
 
+    fn with_meta(mut body: Value) -> Value {
+        body["metadata"] = json!({"name": "s", "namespace": "default"});
+        body
+    }
+
     fn slice(body: Value) -> Object {
-        let mut o = match body {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        };
-        o.insert("metadata".into(), json!({"name": "s", "namespace": "default"}));
-        EndpointSliceStrategy.prepare_for_create(&mut o);
-        o
+        prepared(&EndpointSliceStrategy, with_meta(body))
     }
 
     fn check(body: Value, expected: &[&str]) {
-        let got: Vec<String> = EndpointSliceStrategy
-            .validate(&slice(body))
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(got, expected);
+        assert_eq!(create_messages(&EndpointSliceStrategy, with_meta(body)), expected);
     }
 
     #[test]

@@ -126,6 +126,7 @@ fn validate_parameters(params: &Value, path: &str) -> FieldErrors {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::registry::strategy::testing::create_messages;
 
     fn obj(spec: Value) -> Object {
         match json!({"metadata": {"name": "c"}, "spec": spec}) {
@@ -135,14 +136,10 @@ mod tests {
     }
 
     fn check(spec: Value, expected: &[&str]) {
-        let mut o = obj(spec);
-        IngressClassStrategy.prepare_for_create(&mut o);
-        let got: Vec<String> = IngressClassStrategy
-            .validate(&o)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(got, expected);
+        assert_eq!(
+            create_messages(&IngressClassStrategy, Value::Object(obj(spec))),
+            expected
+        );
     }
 
     #[test]

@@ -242,6 +242,7 @@ fn validate_ip_block(block: &Value, path: &str, opts: &Options) -> FieldErrors {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::registry::strategy::testing::create_messages;
 
     fn obj(spec: Value) -> Object {
         match json!({"metadata": {"name": "np", "namespace": "default"}, "spec": spec}) {
@@ -251,14 +252,10 @@ mod tests {
     }
 
     fn check(spec: Value, expected: &[&str]) {
-        let mut o = obj(spec);
-        NetworkPolicyStrategy.prepare_for_create(&mut o);
-        let got: Vec<String> = NetworkPolicyStrategy
-            .validate(&o)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(got, expected);
+        assert_eq!(
+            create_messages(&NetworkPolicyStrategy, Value::Object(obj(spec))),
+            expected
+        );
     }
 
     #[test]

@@ -130,23 +130,14 @@ pub fn validate_preemption_policy(policy: &str, path: &str) -> FieldErrors {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::registry::strategy::testing::{create_messages, prepared};
 
     fn pc(body: Value) -> Object {
-        let mut o = match body {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        };
-        PriorityClassStrategy.prepare_for_create(&mut o);
-        o
+        prepared(&PriorityClassStrategy, body)
     }
 
     fn check(body: Value, expected: &[&str]) {
-        let got: Vec<String> = PriorityClassStrategy
-            .validate(&pc(body))
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(got, expected);
+        assert_eq!(create_messages(&PriorityClassStrategy, body), expected);
     }
 
     #[test]

@@ -130,25 +130,16 @@ fn validate_allowed_topologies(terms: Option<&Value>) -> FieldErrors {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::registry::strategy::testing::{create_messages, prepared};
     use crate::testing::TestServer;
     use axum::http::StatusCode;
 
     fn sc(body: Value) -> Object {
-        let mut o = match body {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        };
-        StorageClassStrategy.prepare_for_create(&mut o);
-        o
+        prepared(&StorageClassStrategy, body)
     }
 
     fn check(body: Value, expected: &[&str]) {
-        let got: Vec<String> = StorageClassStrategy
-            .validate(&sc(body))
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(got, expected);
+        assert_eq!(create_messages(&StorageClassStrategy, body), expected);
     }
 
     #[test]
