@@ -4,7 +4,9 @@
 //! open or closed per `failurePolicy`; dry-run requests reach webhooks
 //! marked dryRun and store nothing; `kubectl patch`, `label` and (client-side)
 //! `apply` send the patched object, and `kubectl replace` its object, to
-//! mutating webhooks as an UPDATE with the stored object as `oldObject`.
+//! mutating webhooks as an UPDATE with the stored object as `oldObject`;
+//! calls leave upstream's annotations in the audit log (the patch only at
+//! level Request and above).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -79,6 +81,8 @@ fn respond(path: &str, review: &Value) -> Value {
             "status": {"code": 403, "reason": "Forbidden", "message": format!("{name} may not be deleted")}}),
         "/deny" if !deleting && name.starts_with("bad") => json!({"uid": uid, "allowed": false,
             "status": {"code": 403, "reason": "Forbidden", "message": format!("names starting with bad are not allowed: {name}")}}),
+        "/annotate" => json!({"uid": uid, "allowed": true,
+            "auditAnnotations": {"decision": format!("looked at {name}"), "not a key": "dropped"}}),
         _ => json!({"uid": uid, "allowed": true}),
     };
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
@@ -528,4 +532,136 @@ async fn patches_reach_mutating_webhooks() {
         .unwrap();
     assert_eq!(out, "UPDATE old=5 new=9");
     assert_eq!(get("p", "{.data.a}"), "5");
+}
+
+/// The annotations of the ResponseComplete audit event of the create of
+/// configmap `name` in `ns`.
+fn audit_annotations(log: &std::path::Path, ns: &str, name: &str) -> serde_json::Map<String, Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let found = std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|e| {
+                e["stage"] == "ResponseComplete"
+                    && e["verb"] == "create"
+                    && e["objectRef"]["namespace"] == ns
+                    && e["objectRef"]["name"] == name
+            });
+        if let Some(e) = found {
+            return e["annotations"].as_object().cloned().unwrap_or_default();
+        }
+        assert!(std::time::Instant::now() < deadline, "no audit event for {ns}/{name}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_calls_are_audited() {
+    let seen = Arc::new(Seen::default());
+    let (addr, ca) = admission_server(seen.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        r#"
+apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+  - level: Request
+    resources: [{group: "", resources: [configmaps]}]
+    namespaces: [audit-request]
+  - level: Metadata
+    resources: [{group: "", resources: [configmaps]}]
+    namespaces: [audit-metadata]
+"#,
+    )
+    .unwrap();
+    let log = dir.path().join("audit.log");
+    let c = TestCluster::start_with(
+        Backend::Embedded,
+        &[
+            rkube_e2e::cluster::TEST_DISABLED_ADMISSION,
+            &format!("--audit-policy-file={}", policy.display()),
+            &format!("--audit-log-path={}", log.display()),
+        ],
+    )
+    .await
+    .expect("cluster starts");
+    namespace(&c, "audit-request", "audit");
+    namespace(&c, "audit-metadata", "audit");
+    // Index 0 is down and ignored, index 1 mutates; one validating webhook
+    // returns audit annotations.
+    apply(
+        &c,
+        &config(
+            "MutatingWebhookConfiguration",
+            "audit-mutating",
+            vec![
+                hook(
+                    "down.example.com",
+                    &down_url(),
+                    &ca,
+                    "audit",
+                    json!({"failurePolicy": "Ignore"}),
+                ),
+                hook(
+                    "mutate.example.com",
+                    &format!("https://{addr}/mutate"),
+                    &ca,
+                    "audit",
+                    json!({}),
+                ),
+            ],
+        ),
+    );
+    apply(
+        &c,
+        &config(
+            "ValidatingWebhookConfiguration",
+            "audit-validating",
+            vec![hook(
+                "annotate.example.com",
+                &format!("https://{addr}/annotate"),
+                &ca,
+                "audit",
+                json!({}),
+            )],
+        ),
+    );
+    let mutation = |webhook: &str, mutated: bool| {
+        json!(format!(
+            r#"{{"configuration":"audit-mutating","webhook":"{webhook}","mutated":{mutated}}}"#
+        ))
+    };
+    let patch = json!(
+        r#"{"configuration":"audit-mutating","webhook":"mutate.example.com","patch":[{"op":"add","path":"/metadata/labels","value":{"mutated":"yes"}}],"patchType":"JSONPatch"}"#
+    );
+    for (ns, with_patch) in [("audit-request", true), ("audit-metadata", false)] {
+        c.ok(&["create", "configmap", "c", "-n", ns]).unwrap();
+        let got = audit_annotations(&log, ns, "c");
+        let mut want = serde_json::Map::new();
+        want.insert(
+            "mutation.webhook.admission.k8s.io/round_0_index_0".into(),
+            mutation("down.example.com", false),
+        );
+        want.insert(
+            "failed-open.mutation.webhook.admission.k8s.io/round_0_index_0".into(),
+            json!("down.example.com"),
+        );
+        want.insert(
+            "mutation.webhook.admission.k8s.io/round_0_index_1".into(),
+            mutation("mutate.example.com", true),
+        );
+        if with_patch {
+            want.insert("patch.webhook.admission.k8s.io/round_0_index_1".into(), patch.clone());
+        }
+        want.insert("annotate.example.com/decision".into(), json!("looked at c"));
+        let webhook_keys: serde_json::Map<String, Value> = got
+            .into_iter()
+            .filter(|(k, _)| k.contains("webhook.admission.k8s.io/") || k.starts_with("annotate.example.com/"))
+            .collect();
+        assert_eq!(webhook_keys, want, "{ns}");
+    }
 }

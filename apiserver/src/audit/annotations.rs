@@ -9,21 +9,31 @@
 //! (auditing off, or level `None`), so callers need not know.
 //!
 //! As upstream, the first value set for a key wins: a later, different
-//! value for the same key is dropped with a log line.
+//! value for the same key is dropped with a log line. An annotation may ask
+//! for a least level ([`annotate_at`], upstream's `AddAnnotationWithLevel`):
+//! a mutating webhook's patch is kept only in events that log the request
+//! body.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+
+use super::policy::Level;
 
 tokio::task_local! {
     static CURRENT: Annotations;
 }
 
 /// One request's annotations, shared by the middleware and the code that
-/// adds them.
-#[derive(Debug, Clone, Default)]
-pub struct Annotations(Arc<Mutex<BTreeMap<String, String>>>);
+/// adds them, with the level of the request's event.
+#[derive(Debug, Clone)]
+pub struct Annotations(Arc<Mutex<BTreeMap<String, String>>>, Level);
 
 impl Annotations {
+    /// No annotations yet, for an event at `level`.
+    pub fn at(level: Level) -> Self {
+        Annotations(Default::default(), level)
+    }
+
     fn add(&self, key: &str, value: &str) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(key) {
@@ -54,6 +64,22 @@ pub fn annotate(key: &str, value: &str) {
     let _ = CURRENT.try_with(|a| a.add(key, value));
 }
 
+/// Adds `key: value` to the current request's audit event if it is
+/// audited at `level` or above.
+pub fn annotate_at(level: Level, key: &str, value: &str) {
+    let _ = CURRENT.try_with(|a| {
+        if a.1 >= level {
+            a.add(key, value)
+        }
+    });
+}
+
+/// Whether the current request is audited at `level` or above (so callers
+/// can skip building annotation values that would be dropped).
+pub fn is_audited_at(level: Level) -> bool {
+    CURRENT.try_with(|a| a.1 >= level).unwrap_or(false)
+}
+
 /// Whether the current request is audited (so callers can skip building
 /// costly annotation values).
 pub fn is_audited() -> bool {
@@ -68,7 +94,7 @@ mod tests {
     async fn first_value_wins_and_outside_a_scope_nothing_is_kept() {
         annotate("a", "outside");
         assert!(!is_audited());
-        let notes = Annotations::default();
+        let notes = Annotations::at(Level::Metadata);
         notes
             .clone()
             .scope(async {
@@ -87,5 +113,28 @@ mod tests {
                 ("b".to_string(), "1".to_string()),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn levelled_annotations_need_that_level() {
+        for (level, kept) in [
+            (Level::Metadata, false),
+            (Level::Request, true),
+            (Level::RequestResponse, true),
+        ] {
+            let notes = Annotations::at(level);
+            notes
+                .clone()
+                .scope(async {
+                    assert_eq!(is_audited_at(Level::Request), kept);
+                    annotate_at(Level::Request, "patch", "p");
+                    annotate_at(Level::Metadata, "mutation", "m");
+                })
+                .await;
+            let got = notes.snapshot();
+            assert_eq!(got.contains_key("patch"), kept, "{level:?}");
+            assert!(got.contains_key("mutation"), "{level:?}");
+        }
+        assert!(!is_audited_at(Level::Metadata));
     }
 }

@@ -222,9 +222,9 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
     let event = new_event(&req, &info, &user, decision.level, received);
     let mut rec = Recorder {
         auditor,
+        annotations: Annotations::at(decision.level),
         decision,
         event,
-        annotations: Annotations::default(),
     };
 
     // The request object: names the object of a create in objectRef at
@@ -363,8 +363,8 @@ pub fn failed_authentication(state: &AppState, req: &Request, resp: &mut Respons
             let mut rec = Recorder {
                 event: new_event(req, &info, &nobody, level, received),
                 auditor,
+                annotations: Annotations::at(decision.level),
                 decision,
-                annotations: Annotations::default(),
             };
             rec.event.insert(
                 "responseStatus".into(),

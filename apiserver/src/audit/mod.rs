@@ -16,7 +16,7 @@ mod policy;
 
 use std::path::PathBuf;
 
-pub use annotations::{annotate, is_audited};
+pub use annotations::{annotate, annotate_at, is_audited, is_audited_at};
 pub use backend::LogBackend;
 pub use middleware::{AUDIT_ID_HEADER, ImpersonatedUser, audit, failed_authentication};
 pub use policy::{Decision, Level, Policy, PolicyError, Stage};

@@ -5,8 +5,9 @@
 //! AdmissionReview v1 over HTTPS.
 //!
 //! - mutating webhooks run one after another on the request object (create
-//!   and update; for PATCH, the patched object, inside the store's retry
-//!   loop so a conflict re-applies them); a JSONPatch response is applied; with `reinvocationPolicy: IfNeeded` a
+//!   and update; updates inside the store's retry loop, with the stored
+//!   object as `oldObject`, so a conflict re-applies them); a JSONPatch
+//!   response is applied; with `reinvocationPolicy: IfNeeded` a
 //!   webhook is called once more when a later one changed the object;
 //! - validating webhooks run concurrently on the object about to be
 //!   written (and on deletes, on the stored object);
@@ -15,11 +16,14 @@
 //!   under `failurePolicy: Fail` and skipped under `Ignore`;
 //! - on dry-run requests, webhooks whose `sideEffects` is not `None` or
 //!   `NoneOnDryRun` are refused with upstream's 400;
-//! - `warnings` of responses become Warning headers ([`warnings`]).
+//! - `warnings` of responses become Warning headers ([`warnings`]);
+//! - calls leave upstream's audit annotations on the request's event
+//!   ([`audit`]).
 //!
 //! Requests about webhook configurations and admission policies are never
 //! sent to webhooks, like upstream, so a bad webhook cannot lock them.
 
+mod audit;
 mod client;
 mod conditions;
 mod matching;
@@ -70,6 +74,8 @@ impl Kind {
 /// One webhook of a configuration.
 struct Hook {
     name: String,
+    /// The configuration's name.
+    configuration: String,
     spec: Value,
 }
 
@@ -87,7 +93,16 @@ impl Hook {
         self.spec.get("reinvocationPolicy").and_then(Value::as_str) == Some("IfNeeded")
     }
 
-    /// A failed call under the failurePolicy.
+    /// A failed call under the failurePolicy, noted in the audit event
+    /// when it fails open.
+    fn call_failed(&self, slot: audit::Slot, reason: impl std::fmt::Display) -> Result<(), ApiError> {
+        if self.ignores_failures() {
+            audit::failed_open(slot, &self.name);
+        }
+        self.failed(reason)
+    }
+
+    /// A failure under the failurePolicy.
     fn failed(&self, reason: impl std::fmt::Display) -> Result<(), ApiError> {
         if self.ignores_failures() {
             tracing::warn!(webhook = %self.name, error = %reason, "failed calling webhook, failing open");
@@ -117,13 +132,17 @@ async fn hooks(registry: &Registry, kind: Kind) -> Result<Vec<Hook>, ApiError> {
     configs.sort_by(|a, b| object::name(a).cmp(object::name(b)));
     Ok(configs
         .into_iter()
-        .flat_map(|c| match c.get("webhooks") {
-            Some(Value::Array(hooks)) => hooks.clone(),
-            _ => Vec::new(),
-        })
-        .map(|spec| Hook {
-            name: spec.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-            spec,
+        .flat_map(|c| {
+            let configuration = object::name(&c).to_string();
+            let hooks = match c.get("webhooks") {
+                Some(Value::Array(hooks)) => hooks.clone(),
+                _ => Vec::new(),
+            };
+            hooks.into_iter().map(move |spec| Hook {
+                name: spec.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                configuration: configuration.clone(),
+                spec,
+            })
         })
         .collect())
 }
@@ -179,9 +198,11 @@ impl<'a, 'b> Request<'a, 'b> {
             && matching::object_matches(&hook.spec, new, self.old.as_ref())?)
     }
 
-    /// Calls `hook` about `new` (as served). `Ok(None)`: not called (not
-    /// selected, or it failed under `Ignore`).
-    async fn call(&self, hook: &Hook, kind: Kind, new: Option<&Object>) -> Result<Option<review::Verdict>, ApiError> {
+    /// Whether `hook` is called about `new` (as served): its rules,
+    /// selectors and matchConditions (upstream's `ShouldCallHook`). The
+    /// AdmissionReview to send, or `Ok(None)`: not called (not selected, or
+    /// a bad selector or condition under `Ignore`).
+    fn invocation(&self, hook: &Hook, new: Option<&Object>) -> Result<Option<Invocation>, ApiError> {
         match self.selects(hook, new) {
             Ok(true) => {}
             Ok(false) => return Ok(None),
@@ -190,10 +211,19 @@ impl<'a, 'b> Request<'a, 'b> {
         let uid = object::new_uid();
         let review = review::request(&uid, self.attrs, new, self.old.as_ref());
         match conditions::matches(&hook.spec, &review["request"]) {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(e) => return hook.failed(e).map(|()| None),
+            Ok(true) => Ok(Some(Invocation { uid, review })),
+            Ok(false) => Ok(None),
+            Err(e) => hook.failed(e).map(|()| None),
         }
+    }
+
+    /// Sends `hook` its review. `Ok(None)`: the call failed under `Ignore`.
+    async fn send(
+        &self,
+        hook: &Hook,
+        invocation: &Invocation,
+        slot: audit::Slot,
+    ) -> Result<Option<review::Verdict>, ApiError> {
         if self.attrs.dry_run {
             let side_effects = hook.spec.get("sideEffects").and_then(Value::as_str).unwrap_or("");
             if !matches!(side_effects, "None" | "NoneOnDryRun") {
@@ -215,27 +245,34 @@ impl<'a, 'b> Request<'a, 'b> {
         };
         let target = match target {
             Ok(t) => t,
-            Err(e) => return hook.failed(e).map(|()| None),
+            Err(e) => return hook.call_failed(slot, e).map(|()| None),
         };
-        let body = serde_json::to_vec(&review).map_err(ApiError::internal)?;
+        let body = serde_json::to_vec(&invocation.review).map_err(ApiError::internal)?;
         let response = match client::post(&target, body, timeout).await {
             Ok(r) => r,
-            Err(e) => return hook.failed(e).map(|()| None),
+            Err(e) => return hook.call_failed(slot, e).map(|()| None),
         };
-        let verdict = match review::verdict(&uid, &response, kind == Kind::Mutating) {
+        let verdict = match review::verdict(&invocation.uid, &response, slot.mutating) {
             Ok(v) => v,
             Err(e) => {
                 return hook
-                    .failed(format!("received invalid webhook response: {e}"))
+                    .call_failed(slot, format!("received invalid webhook response: {e}"))
                     .map(|()| None);
             }
         };
+        audit::response_annotations(&hook.name, &verdict.audit_annotations);
         warnings::add(verdict.warnings.iter().cloned());
         if !verdict.allowed {
             return Err(review::denial(&hook.name, verdict.status.as_ref()));
         }
         Ok(Some(verdict))
     }
+}
+
+/// A webhook call about to be made: the review and its uid.
+struct Invocation {
+    uid: String,
+    review: Value,
 }
 
 /// The object as its served version shows it.
@@ -258,7 +295,14 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, obj: &mut Object
     // changes the object, and whether one did.
     let mut reinvoke: Vec<(usize, bool)> = Vec::new();
     for (i, hook) in hooks.iter().enumerate() {
-        let changed = mutate(&req, hook, &mut current).await?;
+        let slot = audit::Slot {
+            mutating: true,
+            round: 0,
+            index: i,
+        };
+        let Some(changed) = mutate(&req, hook, slot, &mut current).await? else {
+            continue;
+        };
         if changed {
             reinvoke.iter_mut().for_each(|(_, c)| *c = true);
         }
@@ -268,28 +312,69 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, obj: &mut Object
     }
     for (i, changed_after) in reinvoke {
         if changed_after {
-            mutate(&req, &hooks[i], &mut current).await?;
+            let slot = audit::Slot {
+                mutating: true,
+                round: 1,
+                index: i,
+            };
+            mutate(&req, &hooks[i], slot, &mut current).await?;
         }
     }
     *obj = crate::convert::to_storage(attrs.resource, current);
     Ok(())
 }
 
-/// Calls one mutating webhook and applies its patch; whether it changed
-/// the object.
-async fn mutate(req: &Request<'_, '_>, hook: &Hook, current: &mut Object) -> Result<bool, ApiError> {
-    let Some(verdict) = req.call(hook, Kind::Mutating, Some(current)).await? else {
+/// Calls one mutating webhook, if it is for this request, and applies its
+/// patch: `None` when it was not called, else whether it changed the
+/// object. Every call is noted in the audit event, with its patch.
+async fn mutate(
+    req: &Request<'_, '_>,
+    hook: &Hook,
+    slot: audit::Slot,
+    current: &mut Object,
+) -> Result<Option<bool>, ApiError> {
+    let Some(invocation) = req.invocation(hook, Some(current))? else {
+        return Ok(None);
+    };
+    let result = apply_verdict(req, hook, &invocation, slot, current).await;
+    let changed = *result.as_ref().unwrap_or(&false);
+    audit::mutation(slot, &hook.configuration, &hook.name, changed);
+    result.map(Some)
+}
+
+/// Sends the call and applies the patch it answers with; whether the
+/// object changed. Like upstream, a patch that cannot be decoded is a
+/// failed call (ignored under `Ignore`), one that does not apply is an
+/// internal error.
+async fn apply_verdict(
+    req: &Request<'_, '_>,
+    hook: &Hook,
+    invocation: &Invocation,
+    slot: audit::Slot,
+    current: &mut Object,
+) -> Result<bool, ApiError> {
+    let Some(verdict) = req.send(hook, invocation, slot).await? else {
         return Ok(false);
     };
     let Some(patch) = verdict.patch else {
         return Ok(false);
     };
+    let ops = match serde_json::from_slice::<Vec<Value>>(&patch) {
+        Ok(ops) if ops.is_empty() => return Ok(false),
+        Ok(ops) => Value::Array(ops),
+        Err(e) => {
+            return hook
+                .call_failed(slot, format!("received undecodable patch in webhook response: {e}"))
+                .map(|()| false);
+        }
+    };
     let before = Value::Object(current.clone());
     let patched = match crate::patch::json_patch(&before, &patch) {
         Ok(Value::Object(o)) => o,
-        Ok(_) => return hook.failed("the patch must produce an object").map(|()| false),
-        Err(e) => return hook.failed(format!("JSON patch: {e}")).map(|()| false),
+        Ok(_) => return Err(ApiError::internal("the patch must produce an object")),
+        Err(e) => return Err(ApiError::internal(e)),
     };
+    audit::patch(slot, &hook.configuration, &hook.name, &ops);
     let changed = Value::Object(patched.clone()) != before;
     *current = patched;
     Ok(changed)
@@ -307,7 +392,22 @@ pub async fn validate(registry: &Registry, attrs: &Attributes<'_>, obj: Option<&
     }
     let new = obj.map(|o| served(attrs, o.clone()));
     let req = Request::new(registry, attrs, new.as_ref()).await;
-    let calls = hooks.iter().map(|h| req.call(h, Kind::Validating, new.as_ref()));
+    // The webhooks for this request, numbered among themselves for the
+    // audit annotations, then called at once.
+    let mut relevant = Vec::new();
+    for hook in &hooks {
+        if let Some(invocation) = req.invocation(hook, new.as_ref())? {
+            relevant.push((hook, invocation));
+        }
+    }
+    let calls = relevant.iter().enumerate().map(|(index, (hook, invocation))| {
+        let slot = audit::Slot {
+            mutating: false,
+            round: 0,
+            index,
+        };
+        req.send(hook, invocation, slot)
+    });
     for result in futures::future::join_all(calls).await {
         result?;
     }

@@ -17,6 +17,8 @@ pub struct Verdict {
     /// The decoded JSONPatch, when one was sent.
     pub patch: Option<Vec<u8>>,
     pub warnings: Vec<String>,
+    /// `response.auditAnnotations`, sorted by key.
+    pub audit_annotations: Vec<(String, String)>,
 }
 
 fn operation(op: Operation) -> &'static str {
@@ -125,11 +127,20 @@ pub fn verdict(uid: &str, review: &Value, mutating: bool) -> Result<Verdict, Str
         .filter_map(Value::as_str)
         .map(String::from)
         .collect();
+    let mut audit_annotations: Vec<(String, String)> = resp
+        .get("auditAnnotations")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect();
+    audit_annotations.sort();
     Ok(Verdict {
         allowed,
         status: resp.get("status").cloned(),
         patch,
         warnings,
+        audit_annotations,
     })
 }
 
@@ -190,9 +201,14 @@ mod tests {
     #[test]
     fn verdicts() {
         let ok = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "response": {"uid": "u", "allowed": true, "patchType": "JSONPatch", "patch": "W10=", "warnings": ["w"]}});
+            "response": {"uid": "u", "allowed": true, "patchType": "JSONPatch", "patch": "W10=", "warnings": ["w"],
+                "auditAnnotations": {"b": "2", "a": "1"}}});
         let v = verdict("u", &ok, true).unwrap();
         assert!(v.allowed);
+        assert_eq!(
+            v.audit_annotations,
+            [("a".to_string(), "1".to_string()), ("b".to_string(), "2".to_string())]
+        );
         assert_eq!(v.patch.as_deref(), Some(&b"[]"[..]));
         assert_eq!(v.warnings, ["w"]);
         assert!(verdict("u", &ok, false).unwrap().patch.is_none());
