@@ -6,6 +6,9 @@
 //! [`Change::Added`], so registration order does not matter. After a
 //! relist (the watcher's `Init` .. `InitDone`), objects missing from the new
 //! list are reported as [`Change::Deleted`].
+//!
+//! Objects are cached as the `transform` module leaves them (without
+//! `metadata.managedFields`, as kube-controller-manager's informers).
 
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +23,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch as tokio_watch;
 
 use crate::queue::WorkQueue;
+
+mod transform;
 
 /// One change seen by an informer.
 #[derive(Debug)]
@@ -85,48 +90,6 @@ struct Inner<K> {
     synced: tokio_watch::Sender<bool>,
 }
 
-/// Gives back the spare capacity of a decoded object's lists before it is
-/// cached. Decoding grows each list to at least four elements, and a pod's
-/// container statuses are about 900 bytes each: a pod held three unused
-/// ones, about a quarter of its memory, and pods are most of this
-/// process's memory.
-fn compact<K: Any>(obj: &mut K) {
-    let Some(pod) = (obj as &mut dyn Any).downcast_mut::<k8s_openapi::api::core::v1::Pod>() else {
-        return;
-    };
-    fn shrink<T>(v: &mut Option<Vec<T>>) {
-        if let Some(v) = v {
-            v.shrink_to_fit();
-        }
-    }
-    shrink(&mut pod.metadata.owner_references);
-    shrink(&mut pod.metadata.finalizers);
-    shrink(&mut pod.metadata.managed_fields);
-    if let Some(spec) = pod.spec.as_mut() {
-        spec.containers.shrink_to_fit();
-        shrink(&mut spec.init_containers);
-        shrink(&mut spec.volumes);
-        shrink(&mut spec.tolerations);
-        for c in spec
-            .containers
-            .iter_mut()
-            .chain(spec.init_containers.iter_mut().flatten())
-        {
-            shrink(&mut c.ports);
-            shrink(&mut c.env);
-            shrink(&mut c.volume_mounts);
-        }
-    }
-    if let Some(status) = pod.status.as_mut() {
-        shrink(&mut status.conditions);
-        shrink(&mut status.container_statuses);
-        shrink(&mut status.init_container_statuses);
-        shrink(&mut status.ephemeral_container_statuses);
-        shrink(&mut status.pod_ips);
-        shrink(&mut status.host_ips);
-    }
-}
-
 /// A shared cache of one kind; cheap to clone.
 pub struct Informer<K> {
     inner: Arc<Inner<K>>,
@@ -174,7 +137,7 @@ where
             match event {
                 Ok(Event::Init) => relist = Some(HashMap::new()),
                 Ok(Event::InitApply(mut obj)) => {
-                    compact(&mut obj);
+                    transform::transform(&mut obj);
                     if let Some(r) = relist.as_mut() {
                         r.insert(key_of(&obj), Arc::new(obj));
                     }
@@ -186,7 +149,7 @@ where
                     self.inner.synced.send_replace(true);
                 }
                 Ok(Event::Apply(mut obj)) => {
-                    compact(&mut obj);
+                    transform::transform(&mut obj);
                     self.apply(Arc::new(obj))
                 }
                 Ok(Event::Delete(obj)) => self.delete(&obj),
@@ -374,33 +337,6 @@ mod tests {
 
     use super::*;
     use crate::queue::ItemExponentialBackoff;
-
-    #[test]
-    fn cached_pods_keep_no_spare_list_capacity_and_other_kinds_are_untouched() {
-        let json = serde_json::json!({
-            "metadata": {"name": "p", "namespace": "ns"},
-            "spec": {"containers": [{"name": "c", "image": "i"}]},
-            "status": {
-                "conditions": [{"type": "Ready", "status": "True"}],
-                "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": true, "restartCount": 0}]
-            }
-        });
-        // Decoded from text as a watch event is (a Value would size lists exactly).
-        let mut p: Pod = serde_json::from_str(&json.to_string()).unwrap();
-        let status = p.status.as_ref().unwrap();
-        assert!(
-            status.container_statuses.as_ref().unwrap().capacity() > 1,
-            "decoding over-allocates"
-        );
-        let before = p.clone();
-        compact(&mut p);
-        let status = p.status.as_ref().unwrap();
-        assert_eq!(status.container_statuses.as_ref().unwrap().capacity(), 1);
-        assert_eq!(status.conditions.as_ref().unwrap().capacity(), 1);
-        assert_eq!(p, before, "only capacity changes");
-        let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
-        compact(&mut cm);
-    }
 
     fn pod(namespace: &str, name: &str) -> Arc<Pod> {
         Arc::new(Pod {
