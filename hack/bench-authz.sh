@@ -27,9 +27,20 @@
 #   hack/bench-authz.sh --repeats 1 --duration-secs 3
 #   hack/bench-authz.sh --out DIR             keep JSON reports and logs in DIR
 #   hack/bench-authz.sh --skip-build          use the release binaries as built
+#   hack/bench-authz.sh --stages get-64,create-pods-32   only these stages
+#   RKUBE_BENCH_PERF=on hack/bench-authz.sh --out DIR
+#                                             perf record (dwarf call graphs) the
+#                                             named servers (comma-separated) during
+#                                             each of their stages: DIR/perf-*.data
+#                                             (RKUBE_BENCH_PERF_ARGS: other perf options)
+#   hack/bench-authz.sh --baseline BIN        a third server, "base": BIN (an
+#                                             earlier rkube-apiserver) set up as "on"
 #
 # Markdown to stdout (every measurement, then on/off ratios per stage and
-# repeat), progress to stderr. Exits non-zero if any request failed.
+# repeat, of throughput and of the server's CPU time per request: on a
+# machine shared with other work the server gets a fraction of the cores,
+# and CPU per request is the steadier measure of its cost), progress to
+# stderr. Exits non-zero if any request failed.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,12 +53,16 @@ duration=10
 repeats=3
 out=""
 skip_build=""
+baseline=""
+only_stages=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration-secs) duration=$2; shift 2 ;;
     --repeats) repeats=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --skip-build) skip_build=1; shift ;;
+    --stages) IFS=, read -r -a only_stages <<<"$2"; shift 2 ;;
+    --baseline) baseline=$(realpath "$2"); shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -79,6 +94,12 @@ fi
 source hack/lib/bench-server.sh
 
 stages=(create-configmaps-64 create-configmaps-1 get-64 create-pods-32)
+if [ ${#only_stages[@]} -gt 0 ]; then
+  for stage in "${only_stages[@]}"; do
+    [[ " ${stages[*]} " == *" $stage "* ]] || { echo "unknown stage: $stage (${stages[*]})" >&2; exit 2; }
+  done
+  stages=("${only_stages[@]}")
+fi
 all_plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,TaintNodesByCondition,PodSecurity,Priority
 all_plugins+=,DefaultTolerationSeconds,DefaultStorageClass,MutatingAdmissionWebhook
 all_plugins+=,ValidatingAdmissionPolicy,ValidatingAdmissionWebhook,ResourceQuota
@@ -218,12 +239,15 @@ KUBECONFIG
 bench_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 declare -A pid_of port_of dir_of
 
-# start MODE: a server with its policy loaded, as the bench user sees it.
+# start MODE: a server with its policy loaded, as the bench user sees it
+# ("base" is the --baseline binary, set up as "on").
 start() {
   local mode=$1
   local dir=$work/$mode
   api_port=""
   new_server_dir "$dir"
+  local apiserver_bin=$apiserver_bin
+  [ "$mode" = base ] && apiserver_bin=$baseline
   echo "$bench_token,bench,bench-uid,\"bench-team\"" >>"$dir/tokens.csv"
   # "on": the whole default chain (the load namespaces have their default
   # ServiceAccount); "off": no plugin and no authorization.
@@ -250,7 +274,7 @@ start() {
   echo ">> $mode: $rbs RoleBindings in $((($(now_ms) - t0) / 1000)) s" >&2
   local ns
   ns=$(load_namespaces 1 | head -1)
-  if [ "$mode" = on ]; then
+  if [ "$mode" != off ]; then
     # RBAC must be what lets the bench user in, and only there.
     local bench=(kubectl --kubeconfig "$dir/bench.kubeconfig") yes no who
     yes=$("${bench[@]}" auth can-i create pods -n "$ns" || true)
@@ -276,27 +300,36 @@ load() {
     create-pods-32) args=(--scenario create-pods --clients 32 "${d[@]}") ;;
   esac
   echo ">> repeat $r, $mode: $stage" >&2
+  local perf_pid=""
+  if [ -n "${RKUBE_BENCH_PERF:-}" ] && [[ ",$RKUBE_BENCH_PERF," == *",$mode,"* ]]; then
+    # shellcheck disable=SC2086
+    perf record ${RKUBE_BENCH_PERF_ARGS:--F 499 --call-graph dwarf} -p "${pid_of[$mode]}" -o "$out/perf-$mode-r$r-$stage.data" \
+      -- sleep "$((duration + 1))" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   if ! "$load_bin" --kubeconfig "${dir_of[$mode]}/bench.kubeconfig" --server-pid "${pid_of[$mode]}" \
     --label "$mode r$r" --namespace "authz-r$r-$stage" --json "$json" "${args[@]}" >/dev/null; then
     status=1
   fi
   [ -f "$json" ] && reports+=("$json")
+  if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
 }
 
 started=$(now_ms)
 write_policy
-start on
-start off
+modes=(on off)
+[ -n "$baseline" ] && modes=(on base off)
+for mode in "${modes[@]}"; do start "$mode"; done
 for r in $(seq 1 "$repeats"); do
-  order=(on off)
-  [ $((r % 2)) = 0 ] && order=(off on)
+  # Each server goes first in turn.
+  order=("${modes[@]:$(((r - 1) % ${#modes[@]}))}" "${modes[@]:0:$(((r - 1) % ${#modes[@]}))}")
   for stage in "${stages[@]}"; do
     for mode in "${order[@]}"; do
       load "$mode" "$r" "$stage"
     done
   done
 done
-for mode in on off; do
+for mode in "${modes[@]}"; do
   cp "${dir_of[$mode]}/apiserver.log" "$out/$mode-apiserver.log" 2>/dev/null || true
 done
 
@@ -306,17 +339,23 @@ if [ ${#reports[@]} -gt 0 ]; then
   "$load_bin" --merge "${reports[@]}"
 fi
 echo
-echo "| stage | repeat | on ops/s | off ops/s | on/off | on p50 ms | off p50 ms |"
-echo "|---|--:|--:|--:|--:|--:|--:|"
-for stage in "${stages[@]}"; do
-  for r in $(seq 1 "$repeats"); do
-    on=$out/on-r$r-$stage.json off=$out/off-r$r-$stage.json
-    [ -f "$on" ] && [ -f "$off" ] || continue
-    jq -rn --slurpfile a "$on" --slurpfile b "$off" --arg s "$stage" --arg r "$r" '
-      ($a[0].rows[0]) as $x | ($b[0].rows[0]) as $y |
-      "| \($s) | \($r) | \($x.ops_per_sec | floor) | \($y.ops_per_sec | floor) | " +
-      "\(($x.ops_per_sec / $y.ops_per_sec * 1000 | round) / 1000) | \($x.p50_ms) | \($y.p50_ms) |"'
+for mode in "${modes[@]}"; do
+  [ "$mode" = off ] && continue
+  echo "| stage | repeat | $mode ops/s | off ops/s | $mode/off | $mode p50 ms | off p50 ms | $mode CPU µs/op | off CPU µs/op | off/$mode CPU |"
+  echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+  for stage in "${stages[@]}"; do
+    for r in $(seq 1 "$repeats"); do
+      on=$out/$mode-r$r-$stage.json off=$out/off-r$r-$stage.json
+      [ -f "$on" ] && [ -f "$off" ] || continue
+      jq -rn --slurpfile a "$on" --slurpfile b "$off" --arg s "$stage" --arg r "$r" '
+        ($a[0].rows[0]) as $x | ($b[0].rows[0]) as $y |
+        ($x.server_cores / $x.ops_per_sec * 1e6) as $cx | ($y.server_cores / $y.ops_per_sec * 1e6) as $cy |
+        "| \($s) | \($r) | \($x.ops_per_sec | floor) | \($y.ops_per_sec | floor) | " +
+        "\(($x.ops_per_sec / $y.ops_per_sec * 1000 | round) / 1000) | \($x.p50_ms) | \($y.p50_ms) | " +
+        "\($cx | round) | \($cy | round) | \(($cy / $cx * 1000 | round) / 1000) |"'
+    done
   done
+  echo
 done
 echo
 echo "Total time: $((($(now_ms) - started) / 1000)) s.${keep:+ JSON reports and logs: $out}"

@@ -1,7 +1,7 @@
 //! Request observation and admission by load.
 //!
-//! [`observe`] writes one structured log line and the request metrics (by
-//! verb, resource and code) per request. [`limit`] caps the requests being
+//! [`observe`] records the request metrics (by verb, resource and code) and
+//! writes one structured DEBUG log line per request. [`limit`] caps the requests being
 //! served, in the spirit of API Priority and Fairness with its bootstrap
 //! configuration: the `exempt` flow (group `system:masters`, and the health
 //! probes) is never held back; everyone else shares 400 read-only and 200
@@ -179,7 +179,8 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .get::<UserInfo>()
         .map(|u| u.name.as_str())
         .unwrap_or("");
-    tracing::info!(verb = %verb, path = %info.path, resource = %resource, namespace = %info.namespace, code, user, latency_us = elapsed.as_micros() as u64, "request");
+    // Upstream's httplog line is -v=3: DEBUG here (RUST_LOG=debug shows it).
+    tracing::debug!(verb = %verb, path = %info.path, resource = %resource, namespace = %info.namespace, code, user, latency_us = elapsed.as_micros() as u64, "request");
     resp
 }
 

@@ -8,7 +8,6 @@
 use serde_json::{Value, json};
 
 use crate::registry::Registry;
-use crate::registry::list::ListOptions;
 use crate::registry::object::{self, Object};
 use crate::status::ApiError;
 
@@ -54,7 +53,7 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, claim: &mut Obje
         return Ok(());
     };
     let info = store.info.clone();
-    let listed = store.list("", &ListOptions::default()).await?;
+    let listed = store.list_cached("").await?;
     let classes = listed.items.into_iter().map(|i| i.into_object(&info)).collect();
     if let Some(class) = default_class(classes)
         && let Some(Value::Object(spec)) = claim.get_mut("spec")

@@ -92,15 +92,16 @@ async fn lookup(registry: &Registry, namespace: &str, name: &str) -> Result<Obje
     let Some(accounts) = registry.store("", "serviceaccounts") else {
         return Err(format!("serviceaccount {name:?} not found"));
     };
-    // The controller creates `default` shortly after the namespace: wait
-    // for it a little, like upstream's ten live lookups.
+    // From the watch cache (upstream's lister), else storage. The
+    // controller creates `default` shortly after the namespace: wait for it
+    // a little, like upstream's ten live lookups.
     let attempts = if name == DEFAULT_SERVICE_ACCOUNT { 10 } else { 1 };
     let pause = Duration::from_millis(rand::random_range(100..200));
     for attempt in 0..attempts {
         if attempt > 0 {
             tokio::time::sleep(pause).await;
         }
-        match accounts.get(namespace, name).await {
+        match accounts.get_cached(namespace, name).await {
             Ok(sa) => return Ok(sa),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e.message),

@@ -19,6 +19,7 @@
 
 pub mod aggregation;
 pub mod covers;
+mod decision_cache;
 pub mod escalation;
 pub mod node;
 pub mod policy;

@@ -6,7 +6,8 @@
 //! Roles and bindings come from the watch cache, never from storage per
 //! request: a [`PolicyIndex`] is rebuilt when one of the four RBAC
 //! resources' cache revisions moves, with bindings indexed by subject so a
-//! request only looks at the bindings that can apply to its user.
+//! request only looks at the bindings that can apply to its user; each
+//! index remembers the decisions made on it ([`DecisionCache`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use rkube_storage::Revision;
 use serde::Deserialize;
 
+use super::decision_cache::DecisionCache;
 use super::rules::{PolicyRule, RoleRef, Subject};
 use super::{Attributes, Decision};
 use crate::authn::UserInfo;
@@ -80,6 +82,8 @@ pub struct PolicyIndex {
     cluster_bindings: HashMap<SubjectKey, Vec<Arc<Binding>>>,
     /// RoleBindings by namespace, then subject.
     role_bindings: HashMap<String, HashMap<SubjectKey, Vec<Arc<Binding>>>>,
+    /// The decisions made on this policy.
+    decisions: DecisionCache,
 }
 
 impl PolicyIndex {
@@ -233,6 +237,12 @@ impl PolicyIndex {
     /// RoleBinding "name/ns" of ClusterRole "view" to User "alice"` when
     /// allowed, the errors met (possibly none) otherwise.
     pub fn authorize_with_reason(&self, a: &Attributes) -> (Decision, String) {
+        self.decisions.get_or_decide(a, || self.evaluate(a))
+    }
+
+    /// [`PolicyIndex::authorize_with_reason`] without the cache: walks the
+    /// bindings that name the user.
+    fn evaluate(&self, a: &Attributes) -> (Decision, String) {
         let mut allowed_by = None;
         let errors = self.visit_rules(&a.user, &a.namespace, |b, s, r| {
             if r.allows(a) {

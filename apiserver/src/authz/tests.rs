@@ -453,3 +453,90 @@ fn a_name_field_selector_names_the_object() {
     check("list", "fieldSelector=metadata.name=..", "");
     check("create", "fieldSelector=metadata.name=cfg", "");
 }
+
+/// Waits (up to 10 s, the watch cache following storage) until alice's
+/// `GET path` gets `want`.
+async fn alice_gets(s: &TestServer, path: &str, want: StatusCode, when: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (code, body) = s.request_as(Some(ALICE_TOKEN), "GET", path, None).await;
+        if code == want {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{when}: {code} {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn remembered_decisions_follow_role_binding_and_aggregation_changes() {
+    let s = TestServer::new().await;
+    let task = aggregation::spawn(s.registry().clone());
+    let rbac = "/apis/rbac.authorization.k8s.io/v1";
+    let pods = "/api/v1/namespaces/default/pods";
+    // Each state is asked twice, the second answer coming from the cache.
+    let twice = |when: &'static str, want: StatusCode| {
+        let s = &s;
+        async move {
+            alice_gets(s, pods, want, when).await;
+            alice_gets(s, pods, want, when).await;
+        }
+    };
+    twice("before any binding", StatusCode::FORBIDDEN).await;
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "pod-reader"},
+        "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]});
+    let (code, body) = s.post(&format!("{rbac}/namespaces/default/roles"), role).await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    twice("a role alone grants nothing", StatusCode::FORBIDDEN).await;
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "alice-reads"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
+        "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]});
+    let (code, body) = s
+        .post(&format!("{rbac}/namespaces/default/rolebindings"), binding)
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    twice("after the binding's create", StatusCode::OK).await;
+    let role_path = format!("{rbac}/namespaces/default/roles/pod-reader");
+    let only_get = json!({"rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]});
+    let (code, body) = s.patch(&role_path, "application/merge-patch+json", only_get).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    twice("after the role's update took list away", StatusCode::FORBIDDEN).await;
+    let list_again = json!({"rules": [{"verbs": ["list"], "apiGroups": [""], "resources": ["pods"]}]});
+    let (code, body) = s.patch(&role_path, "application/merge-patch+json", list_again).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    twice("after the role's update gave list back", StatusCode::OK).await;
+    let (code, body) = s
+        .delete(&format!("{rbac}/namespaces/default/rolebindings/alice-reads"))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    twice("after the binding's delete", StatusCode::FORBIDDEN).await;
+
+    // A binding to an aggregated ClusterRole: its rules change when the
+    // aggregation controller writes them.
+    let aggregated = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "pods-agg"},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"example.com/pods-agg": "true"}}]}});
+    let (code, body) = s.post(&format!("{rbac}/clusterroles"), aggregated).await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    bind(
+        &s,
+        "default",
+        "alice-agg",
+        "pods-agg",
+        json!({"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}),
+    )
+    .await;
+    twice("bound to an empty aggregate", StatusCode::FORBIDDEN).await;
+    let part = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "pods-agg-list", "labels": {"example.com/pods-agg": "true"}},
+        "rules": [{"verbs": ["list"], "apiGroups": [""], "resources": ["pods"]}]});
+    let (code, body) = s.post(&format!("{rbac}/clusterroles"), part).await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    twice("after aggregation added list", StatusCode::OK).await;
+    let (code, body) = s.delete(&format!("{rbac}/clusterroles/pods-agg-list")).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    twice("after aggregation took list away", StatusCode::FORBIDDEN).await;
+    task.abort();
+}

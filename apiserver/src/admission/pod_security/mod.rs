@@ -27,7 +27,6 @@ mod tests;
 use serde_json::Value;
 
 use crate::registry::Registry;
-use crate::registry::list::ListOptions;
 use crate::registry::object::{self, Object};
 use crate::status::ApiError;
 
@@ -74,12 +73,13 @@ pub async fn validate(registry: &Registry, attrs: &Attributes<'_>, obj: &Object)
     }
 }
 
-/// The policy of the request's namespace.
+/// The policy of the request's namespace (from the watch cache, like
+/// upstream's namespace lister with its live lookup behind it).
 async fn namespace_policy(registry: &Registry, namespace: &str) -> Result<(Policy, bool), ApiError> {
     let Some(store) = registry.store("", "namespaces") else {
         return Ok((Policy::default(), false));
     };
-    let ns = store.get("", namespace).await?;
+    let ns = store.get_cached("", namespace).await?;
     let (policy, errs) = policy_to_evaluate(labels_of(&ns));
     Ok((policy, errs.is_empty()))
 }
@@ -277,7 +277,7 @@ async fn evaluate_pods_in_namespace(registry: &Registry, namespace: &str, enforc
         return vec![LIST_FAILED.to_string()];
     };
     let info = store.info.clone();
-    let Ok(listed) = store.list(namespace, &ListOptions::default()).await else {
+    let Ok(listed) = store.list_cached(namespace).await else {
         return vec![LIST_FAILED.to_string()];
     };
     let pods: Vec<Object> = listed.items.into_iter().map(|i| i.into_object(&info)).collect();
