@@ -153,14 +153,10 @@ impl Strategy for ApiServiceStrategy {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::registry::strategy::testing::create_messages;
 
     fn messages(name: &str, spec: Value) -> Vec<String> {
-        let mut obj = json!({"metadata": {"name": name}, "spec": spec})
-            .as_object()
-            .cloned()
-            .unwrap();
-        apply_defaults(&mut obj);
-        validate_api_service(&obj).iter().map(ToString::to_string).collect()
+        create_messages(&ApiServiceStrategy, json!({"metadata": {"name": name}, "spec": spec}))
     }
 
     #[test]

@@ -238,14 +238,10 @@ impl Strategy for FlowSchemaStrategy {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::registry::strategy::testing::create_messages;
 
     fn messages(name: &str, spec: Value) -> Vec<String> {
-        let mut obj = json!({"metadata": {"name": name}, "spec": spec})
-            .as_object()
-            .cloned()
-            .unwrap();
-        apply_defaults(&mut obj);
-        validate_flow_schema(&obj).iter().map(ToString::to_string).collect()
+        create_messages(&FlowSchemaStrategy, json!({"metadata": {"name": name}, "spec": spec}))
     }
 
     #[test]

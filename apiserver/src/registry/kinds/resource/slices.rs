@@ -191,14 +191,11 @@ impl Strategy for ResourceSliceStrategy {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::registry::strategy::testing::create_messages;
     use serde_json::json;
 
     fn messages(spec: Value) -> Vec<String> {
-        let obj = json!({"metadata": {"name": "s"}, "spec": spec})
-            .as_object()
-            .cloned()
-            .unwrap();
-        validate_slice(&obj).iter().map(ToString::to_string).collect()
+        create_messages(&ResourceSliceStrategy, json!({"metadata": {"name": "s"}, "spec": spec}))
     }
 
     #[test]
