@@ -10,6 +10,10 @@ use crate::framework::{ClusterEvent, Code, CycleState, MAX_NODE_SCORE, Plugin, P
 use crate::node_info::NodeInfo;
 use crate::pod_info::{AffinityTerm, PodInfo, WeightedAffinityTerm};
 
+mod verdicts;
+
+use verdicts::{Verdict, class};
+
 /// The plugin's name.
 pub const NAME: &str = "InterPodAffinity";
 /// The incoming pod's required affinity is not satisfied.
@@ -34,10 +38,11 @@ struct TopologyCounts<C = i64>(Map<String, Map<String, C>>);
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 impl<C: Copy + Default + PartialEq> TopologyCounts<C> {
-    /// Changes the count of the pair (`key`, `value`) with `f`; a pair whose
-    /// count comes back to zero is dropped, so a tally of additions and
-    /// their undoing holds only pairs that count.
-    fn update(&mut self, key: &str, value: &str, f: impl FnOnce(&mut C)) {
+    /// Changes the count of the pair (`key`, `value`) with `f` and returns
+    /// it before and after; a pair whose count comes back to zero is
+    /// dropped, so a tally of additions and their undoing holds only pairs
+    /// that count.
+    fn update(&mut self, key: &str, value: &str, f: impl FnOnce(&mut C)) -> (C, C) {
         let values = match self.0.get_mut(key) {
             Some(values) => values,
             None => self.0.entry(key.to_string()).or_default(),
@@ -46,13 +51,16 @@ impl<C: Copy + Default + PartialEq> TopologyCounts<C> {
             Some(n) => n,
             None => values.entry(value.to_string()).or_default(),
         };
+        let before = *n;
         f(n);
-        if *n == C::default() {
+        let after = *n;
+        if after == C::default() {
             values.remove(value);
             if values.is_empty() {
                 self.0.remove(key);
             }
         }
+        (before, after)
     }
 
     /// The counts of the pairs `node` is in, one per key.
@@ -146,31 +154,42 @@ struct Kept {
     nodes: Vec<(Option<Arc<NodeInfo>>, NodeFindings)>,
     /// The sum of every position's findings.
     st: Arc<FilterState>,
+    /// What keeps `st.verdicts` up to date.
+    index: verdicts::Index,
 }
 
 impl Kept {
-    /// Brings the findings and tallies up to date with `snapshot`.
-    fn update(&mut self, pod: &PodInfo, snapshot: &Snapshot) {
+    /// Brings the findings and tallies up to date with `snapshot`, and the
+    /// Filter verdicts by generation when `with_verdicts` (findings kept
+    /// across cycles; a Kept used once would judge every node for nothing).
+    fn update(&mut self, pod: &PodInfo, snapshot: &Snapshot, with_verdicts: bool) {
         let st = Arc::make_mut(&mut self.st);
+        let mut changed = Vec::new();
+        let mut changed_pairs = Vec::new();
         for (pos, n) in snapshot.nodes.iter().enumerate() {
             if let Some((Some(seen), _)) = self.nodes.get(pos)
                 && Arc::ptr_eq(seen, n)
             {
                 continue;
             }
+            changed.push(pos);
             let found = InterPodAffinity::find(pod, n, snapshot);
             let seen = found.keepable.then(|| n.clone());
-            st.count(&found, 1);
+            st.count(&found, 1, &mut changed_pairs);
             match self.nodes.get_mut(pos) {
                 Some(slot) => {
                     let (_, old) = std::mem::replace(slot, (seen, found));
-                    st.count(&old, -1);
+                    st.count(&old, -1, &mut changed_pairs);
                 }
                 None => self.nodes.push((seen, found)),
             }
         }
         for (_, old) in self.nodes.drain(snapshot.nodes.len().min(self.nodes.len())..) {
-            st.count(&old, -1);
+            st.count(&old, -1, &mut changed_pairs);
+        }
+        if with_verdicts {
+            self.index
+                .refresh(&mut st.verdicts, &st.anti, snapshot, &changed, &changed_pairs);
         }
     }
 }
@@ -249,20 +268,29 @@ struct FilterState {
     /// Per pair: [matches of the incoming pod's anti-affinity terms,
     /// existing pods' anti-affinity terms matching the incoming pod]; one
     /// tally so that Filter looks a node's pairs up once for both.
-    anti: TopologyCounts<[i64; 2]>,
+    anti: verdicts::AntiTally,
+    /// What `anti` says about each node of the snapshot, by NodeInfo
+    /// generation (see [`verdicts`]); empty when not kept.
+    verdicts: Map<u64, Verdict>,
 }
 
 impl FilterState {
-    /// Adds (`sign` 1) or takes out (-1) one node's findings.
-    fn count(&mut self, f: &NodeFindings, sign: i64) {
+    /// Adds (`sign` 1) or takes out (-1) one node's findings, noting in
+    /// `changed` the anti-affinity pairs whose [`class`] changed.
+    fn count(&mut self, f: &NodeFindings, sign: i64, changed: &mut Vec<Pair>) {
         if f.is_empty() {
             return;
         }
+        let mut note = |k: &String, v: &String, (before, after): ([i64; 2], [i64; 2])| {
+            if class(before) != class(after) {
+                changed.push((k.clone(), v.clone()));
+            }
+        };
         for (k, v) in &f.anti_affinity {
-            self.anti.update(k, v, |c| c[0] += sign);
+            note(k, v, self.anti.update(k, v, |c| c[0] += sign));
         }
         for (k, v) in &f.existing_anti_affinity {
-            self.anti.update(k, v, |c| c[1] += sign);
+            note(k, v, self.anti.update(k, v, |c| c[1] += sign));
         }
         for (k, v) in &f.affinity {
             self.affinity.update(k, v, |n| *n += sign);
@@ -348,7 +376,7 @@ impl Plugin for InterPodAffinity {
             .as_ref()
             .and_then(|k| self.memo.lock().ok()?.remove(k))
             .unwrap_or_default();
-        kept.update(pod, snapshot);
+        kept.update(pod, snapshot, shape.is_some());
         let st = kept.st.clone();
         if let (Some(k), Ok(mut memo)) = (shape, self.memo.lock()) {
             if memo.len() >= MEMO_SHAPES {
@@ -369,19 +397,14 @@ impl Plugin for InterPodAffinity {
         if !Self::satisfies_affinity(st, pod, node, data.self_match) {
             return Status::with(Code::UnschedulableAndUnresolvable, ERR_REASON_AFFINITY);
         }
-        // The incoming pod's anti-affinity first, as upstream reports it
-        // before existing pods'.
-        let mut existing = false;
-        for [anti, existing_anti] in st.anti.for_node(node) {
-            if anti > 0 {
-                return Status::with(Code::Unschedulable, ERR_REASON_ANTI_AFFINITY);
-            }
-            existing |= existing_anti > 0;
+        let kept = (node.generation != 0)
+            .then(|| st.verdicts.get(&node.generation).copied())
+            .flatten();
+        match kept.unwrap_or_else(|| Verdict::of(&st.anti, node)) {
+            Verdict::Fits => Status::success(),
+            Verdict::AntiAffinity => Status::with(Code::Unschedulable, ERR_REASON_ANTI_AFFINITY),
+            Verdict::ExistingAntiAffinity => Status::with(Code::Unschedulable, ERR_REASON_EXISTING_ANTI_AFFINITY),
         }
-        if existing {
-            return Status::with(Code::Unschedulable, ERR_REASON_EXISTING_ANTI_AFFINITY);
-        }
-        Status::success()
     }
 
     fn pre_score(
@@ -539,10 +562,35 @@ mod tests {
                     .collect();
                 let got: Vec<String> = filter_all(kept.clone(), p, snap).iter().map(short).collect();
                 assert_eq!(got, fresh, "{step}: {}", p.name);
+                // The kept verdicts were used, and judging from the tally
+                // alone (copies without a generation have no kept verdict)
+                // gives the same.
+                if let Some(k) = shape(p) {
+                    let memo = kept.memo.lock().unwrap();
+                    let judged = memo.get(&k).map_or(0, |e| e.st.verdicts.len());
+                    let ran = !(p.required_affinity.is_empty() && p.required_anti_affinity.is_empty())
+                        || snap.pods_with_required_anti_affinity > 0;
+                    assert_eq!(judged, if ran { snap.nodes.len() } else { 0 }, "{step}: {}", p.name);
+                }
+                let unkept = Snapshot::from_nodes(
+                    snap.nodes
+                        .iter()
+                        .map(|n| NodeInfo {
+                            generation: 0,
+                            ..(**n).clone()
+                        })
+                        .collect(),
+                );
+                let slow: Vec<String> = filter_all(Arc::new(InterPodAffinity::default()), p, &unkept)
+                    .iter()
+                    .map(short)
+                    .collect();
+                assert_eq!(slow, fresh, "{step}: {} from the tally", p.name);
             }
         };
         let add_node = |cache: &mut Cache, name: &str, zone: &str| {
-            let n = node(name, json!({"zone": zone}), Value::Null, json!({}));
+            let labels = json!({"zone": zone, "kubernetes.io/hostname": name});
+            let n = node(name, labels, Value::Null, json!({}));
             cache.add_or_update_node(n.node.unwrap());
         };
         let place = |cache: &mut Cache, name: &str, labels: Value, spec: Value, on: &str| {
