@@ -41,6 +41,10 @@ hwm_mib() { # pid -> VmHWM in MiB
   awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "-"
 }
 
+cpu_secs() { # pid -> user + system CPU seconds used so far
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo "-"
+}
+
 # start_etcd DIR -> sets etcd_url, etcd_pid. Tries again on other ports if
 # a port was taken between choosing and binding it.
 start_etcd() {

@@ -15,5 +15,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let outcome = scale_run::run(Config::parse()).await?;
     println!("{}", outcome.markdown());
+    if !outcome.complete() {
+        anyhow::bail!(
+            "only {} of {} pods were Running in time",
+            outcome.running,
+            outcome.deployments * outcome.replicas
+        );
+    }
     Ok(())
 }

@@ -10,10 +10,9 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::sync::Arc;
-use tracing::warn;
 
-use super::State;
 use super::node::conditions;
+use super::{State, pacing};
 
 /// The namespace of node leases.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -69,56 +68,41 @@ async fn renew(leases: &Api<Lease>, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Renews every lease each `lease_interval`, forever.
+/// Renews every lease each `lease_interval`, forever, the nodes' renewals
+/// spread evenly over the interval (see [`pacing`]).
 pub async fn renew_leases(client: Client, state: Arc<State>) {
     let leases: Api<Lease> = Api::namespaced(client, LEASE_NAMESPACE);
-    let names: Vec<String> = state.nodes.keys().cloned().collect();
-    let mut tick = tokio::time::interval(state.config.lease_interval);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let up: Vec<String> = names.iter().filter(|n| !state.is_down(n)).cloned().collect();
-        let failures = futures::stream::iter(up)
-            .map(|n| {
-                let leases = leases.clone();
-                async move { renew(&leases, &n).await }
-            })
-            .buffer_unordered(state.config.concurrency.max(1))
-            .filter(|r| std::future::ready(r.is_err()))
-            .count()
-            .await;
-        if failures > 0 {
-            warn!(failures, "some node leases were not renewed");
-        }
-    }
+    let names = node_names(&state);
+    let interval = state.config.lease_interval;
+    pacing::spread_forever(state, names, interval, "lease renewals", move |n| {
+        let leases = leases.clone();
+        async move { renew(&leases, &n).await }
+    })
+    .await;
 }
 
 /// Posts every node's conditions with a fresh heartbeat each
-/// `status_interval`, forever.
+/// `status_interval`, forever, spread like the lease renewals.
 pub async fn report_status(client: Client, state: Arc<State>) {
     let nodes: Api<Node> = Api::all(client);
-    let names: Vec<String> = state.nodes.keys().cloned().collect();
-    let mut tick = tokio::time::interval(state.config.status_interval);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let up: Vec<String> = names.iter().filter(|n| !state.is_down(n)).cloned().collect();
-        let failures = futures::stream::iter(up)
-            .map(|n| {
-                let nodes = nodes.clone();
-                async move {
-                    let patch = json!({"status": {"conditions": conditions(Timestamp::now(), false)}});
-                    nodes
-                        .patch_status(&n, &PatchParams::default(), &Patch::Strategic(patch))
-                        .await
-                }
-            })
-            .buffer_unordered(state.config.concurrency.max(1))
-            .filter(|r| std::future::ready(r.is_err()))
-            .count()
-            .await;
-        if failures > 0 {
-            warn!(failures, "some node statuses were not updated");
+    let names = node_names(&state);
+    let interval = state.config.status_interval;
+    pacing::spread_forever(state, names, interval, "node status heartbeats", move |n| {
+        let nodes = nodes.clone();
+        async move {
+            let patch = json!({"status": {"conditions": conditions(Timestamp::now(), false)}});
+            nodes
+                .patch_status(&n, &PatchParams::default(), &Patch::Strategic(patch))
+                .await
         }
-    }
+    })
+    .await;
+}
+
+/// The nodes' names in index order (so that turns follow the nodes'
+/// order, whatever the map's).
+fn node_names(state: &State) -> Vec<String> {
+    let mut nodes: Vec<_> = state.nodes.values().collect();
+    nodes.sort_by_key(|n| n.index);
+    nodes.into_iter().map(|n| n.name.clone()).collect()
 }

@@ -6,7 +6,8 @@
 //!   registration;
 //! - [`heartbeat`]: Leases in `kube-node-lease` renewed every
 //!   `lease_interval`, and the Ready condition's heartbeat every
-//!   `status_interval`;
+//!   `status_interval`, each spread evenly over its interval
+//!   ([`pacing`]);
 //! - [`pods`]: one watch on all pods; pods bound to our nodes become
 //!   Running and Ready (IPs from the node's podCIDR, container statuses),
 //!   and pods being deleted are finished (`gracePeriodSeconds=0`);
@@ -19,6 +20,7 @@
 pub mod heartbeat;
 pub mod ipam;
 pub mod node;
+pub mod pacing;
 pub mod pods;
 
 use std::collections::{BTreeMap, HashMap};
