@@ -1,6 +1,7 @@
 //! NodeRestriction with a real kubelet identity: kubectl with a client
 //! certificate for `system:node:n1` (group `system:nodes`) signed by the
-//! cluster CA may change its own Node, its pods' status and its Lease, and
+//! cluster CA may change its own Node, its pods' status, its Lease, its
+//! CSINode and ResourceSlices, ask for tokens bound to its own pods, and
 //! gets upstream's messages for everything else.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -262,4 +263,84 @@ async fn kubelet_changes_only_what_is_its_own() {
         Some(&lease("n1", "default")),
         r#"can only access leases in the "kube-node-lease" system namespace"#,
     );
+
+    // Its own CSINode only.
+    let csinode = |name: &str| {
+        format!("apiVersion: storage.k8s.io/v1\nkind: CSINode\nmetadata: {{name: {name}}}\nspec: {{drivers: []}}\n")
+    };
+    allowed(&c, &kc, &["create", "-f", "-"], Some(&csinode("n1")));
+    denied(
+        &c,
+        &kc,
+        &["create", "-f", "-"],
+        Some(&csinode("n2")),
+        "can only access CSINode with the same name as the requesting node",
+    );
+
+    // ResourceSlices of its own node only.
+    let slice = |name: &str, node: &str| {
+        format!(
+            "apiVersion: resource.k8s.io/v1\nkind: ResourceSlice\nmetadata: {{name: {name}}}\nspec: {{driver: gpu.example.com, nodeName: {node}, pool: {{name: {node}, generation: 1, resourceSliceCount: 1}}}}\n"
+        )
+    };
+    allowed(&c, &kc, &["create", "-f", "-"], Some(&slice("s1", "n1")));
+    denied(
+        &c,
+        &kc,
+        &["create", "-f", "-"],
+        Some(&slice("s2", "n2")),
+        "can only create ResourceSlice with the same NodeName as the requesting node",
+    );
+    allowed(&c, &kc, &["delete", "resourceslice", "s1"], None);
+
+    // Tokens only bound to its own pods, by name and uid.
+    c.ok(&["create", "serviceaccount", "robot"]).unwrap();
+    for (name, node) in [("sa1", "n1"), ("sa2", "n2")] {
+        let manifest = pod(name, node, "").replace("spec:\n", "spec:\n  serviceAccountName: robot\n");
+        let out = c.kubectl_with(&["apply", "-f", "-"], Some(&manifest), &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let pod_uid = |name: &str| c.ok(&["get", "pod", name, "-o", "jsonpath={.metadata.uid}"]).unwrap();
+    let (uid1, uid2) = (pod_uid("sa1"), pod_uid("sa2"));
+    let bound = |name: &str, uid: &str| {
+        let mut args = vec![
+            "create".to_string(),
+            "token".into(),
+            "robot".into(),
+            "--bound-object-kind=Pod".into(),
+            format!("--bound-object-name={name}"),
+        ];
+        if !uid.is_empty() {
+            args.push(format!("--bound-object-uid={uid}"));
+        }
+        args
+    };
+    let run = |args: Vec<String>| as_node(&c, &kc, &args.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    let (ok, out) = run(bound("sa1", &uid1));
+    assert!(ok, "{out}");
+    for (args, message) in [
+        (
+            vec!["create".to_string(), "token".into(), "robot".into()],
+            "node requested token not bound to a pod".to_string(),
+        ),
+        (
+            bound("sa1", ""),
+            "node requested token with a pod binding without a uid".into(),
+        ),
+        (
+            bound("sa1", "not-the-uid"),
+            "the UID in the bound object reference (not-the-uid) does not match the UID in record".into(),
+        ),
+        (
+            bound("sa2", &uid2),
+            "node requested token bound to a pod scheduled on a different node".into(),
+        ),
+    ] {
+        let (ok, out) = run(args.clone());
+        assert!(!ok, "{args:?} should be denied: {out}");
+        assert!(
+            out.contains(&format!("serviceaccounts \"robot\" is forbidden: {message}")),
+            "{args:?}: want {message:?} in {out}"
+        );
+    }
 }

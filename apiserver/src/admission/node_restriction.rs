@@ -10,7 +10,11 @@
 //!   to no secrets, configmaps, claims or service account), delete and
 //!   evict pods bound to itself, and update the status of those pods
 //!   (not their labels);
-//! - its own Lease in `kube-node-lease`.
+//! - its own Lease in `kube-node-lease`, its own CSINode, and
+//!   ResourceSlices whose `spec.nodeName` is itself (create and delete;
+//!   the Node authorizer checks the rest);
+//! - service-account tokens only bound to a pod (by name and uid) that is
+//!   bound to itself.
 //!
 //! Requests of other users pass untouched. Off by default, as upstream
 //! (`--enable-admission-plugins=NodeRestriction`).
@@ -92,6 +96,9 @@ pub async fn check(registry: &Registry, attrs: &Attributes<'_>, obj: Option<&Obj
                     if object::labels(old) != object::labels(new) {
                         return deny(format!("node {node:?} cannot update labels through pod status"));
                     }
+                    if claim_statuses(old) != claim_statuses(new) {
+                        return deny(format!("node {node:?} cannot update resource claim statues"));
+                    }
                     Ok(())
                 }
                 (op, _, _) => deny(format!("unexpected operation {:?}", op_name(op))),
@@ -162,6 +169,39 @@ pub async fn check(registry: &Registry, attrs: &Attributes<'_>, obj: Option<&Obj
             }
         }
         ("", "persistentvolumeclaims") if attrs.subresource != "status" => deny("may only update PVC status".into()),
+        ("", "serviceaccounts") if attrs.operation == Operation::Create && attrs.subresource == "token" => match obj {
+            Some(request) => admit_token_request(registry, attrs, node, request)
+                .await?
+                .map_or(Ok(()), deny),
+            None => Ok(()),
+        },
+        ("storage.k8s.io", "csinodes") => {
+            let name = match attrs.operation {
+                Operation::Create => obj.map(object::name).unwrap_or(""),
+                _ => attrs.name,
+            };
+            if name != node {
+                return deny("can only access CSINode with the same name as the requesting node".into());
+            }
+            Ok(())
+        }
+        ("resource.k8s.io", "resourceslices") => match attrs.operation {
+            Operation::Create if obj.is_some_and(|s| str_at(s, &["spec", "nodeName"]) != node) => {
+                deny("can only create ResourceSlice with the same NodeName as the requesting node".into())
+            }
+            Operation::Delete => {
+                let stored = match (attrs.old, registry.store_for(attrs.resource)) {
+                    (Some(old), _) => Some(old.clone()),
+                    (None, Some(store)) => Some(store.get(attrs.namespace, attrs.name).await?),
+                    (None, None) => None,
+                };
+                if stored.is_some_and(|s| str_at(&s, &["spec", "nodeName"]) != node) {
+                    return deny("can only delete ResourceSlice with the same NodeName as the requesting node".into());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        },
         ("coordination.k8s.io", "leases") => {
             if attrs.namespace != NODE_LEASE_NAMESPACE {
                 return deny(format!(
@@ -199,6 +239,59 @@ fn taints(node: &Object) -> Value {
         .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
         .cloned()
         .unwrap_or(Value::Null)
+}
+
+/// `status.resourceClaimStatuses` as (name, resourceClaimName) pairs.
+fn claim_statuses(pod: &Object) -> Vec<(String, Option<String>)> {
+    pod.get("status")
+        .and_then(|s| s.get("resourceClaimStatuses"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let name = s.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let claim = s.get("resourceClaimName").and_then(Value::as_str).map(String::from);
+            (name, claim)
+        })
+        .collect()
+}
+
+/// Why a node may not have this TokenRequest, if it may not: the token
+/// must be bound to a pod, by name and uid, that is bound to the node.
+async fn admit_token_request(
+    registry: &Registry,
+    attrs: &Attributes<'_>,
+    node: &str,
+    request: &Object,
+) -> Result<Option<String>, ApiError> {
+    let reference = request.get("spec").and_then(|s| s.get("boundObjectRef"));
+    let field = |k: &str| reference.and_then(|r| r.get(k)).and_then(Value::as_str).unwrap_or("");
+    if reference.is_none_or(Value::is_null)
+        || field("apiVersion") != "v1"
+        || field("kind") != "Pod"
+        || field("name").is_empty()
+    {
+        return Ok(Some("node requested token not bound to a pod".into()));
+    }
+    let uid = field("uid");
+    if uid.is_empty() {
+        return Ok(Some("node requested token with a pod binding without a uid".into()));
+    }
+    let Some(pods) = registry.store("", "pods") else {
+        return Ok(None);
+    };
+    let pod = pods.get(attrs.namespace, field("name")).await?;
+    if uid != object::uid(&pod) {
+        return Ok(Some(format!(
+            "the UID in the bound object reference ({uid}) does not match the UID in record. The object might have been deleted and then recreated"
+        )));
+    }
+    if str_at(&pod, &["spec", "nodeName"]) != node {
+        return Ok(Some(
+            "node requested token bound to a pod scheduled on a different node".into(),
+        ));
+    }
+    Ok(None)
 }
 
 /// The node a stored pod is bound to (404 when it does not exist).
@@ -484,6 +577,20 @@ mod tests {
             ],
             &["node-restriction.kubernetes.io/a"],
         );
+    }
+
+    #[test]
+    fn claim_statuses_compare_names_and_claims() {
+        let pod = |statuses: Value| serde_json::json!({"status": {"resourceClaimStatuses": statuses}});
+        let a = pod(serde_json::json!([{"name": "gpu", "resourceClaimName": "c1"}]));
+        let Value::Object(a) = a else { unreachable!() };
+        let same = pod(serde_json::json!([{"name": "gpu", "resourceClaimName": "c1"}]));
+        let Value::Object(same) = same else { unreachable!() };
+        let other = pod(serde_json::json!([{"name": "gpu"}]));
+        let Value::Object(other) = other else { unreachable!() };
+        assert_eq!(claim_statuses(&a), claim_statuses(&same));
+        assert_ne!(claim_statuses(&a), claim_statuses(&other));
+        assert!(claim_statuses(&Object::new()).is_empty());
     }
 
     #[test]

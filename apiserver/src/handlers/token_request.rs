@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 use super::crud::Ctx;
 use super::{body, response};
+use crate::admission::{Attributes, Operation};
+use crate::authn::UserInfo;
 use crate::authn::service_account::claims::{Bound, Ref, bound_claims};
 use crate::authn::service_account::{ServiceAccounts, now};
 use crate::registry::object::{self, Object};
@@ -185,8 +187,24 @@ pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let name = ctx.info.name.as_str();
     let namespace = ctx.namespace;
     let headers = req.headers().clone();
+    let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_default();
     let bytes = body::read(req.into_body()).await?;
-    let obj = body::decode_object(&headers, &bytes)?.object;
+    let mut obj = body::decode_object(&headers, &bytes)?.object;
+    // Admission as upstream's create handler and TokenREST run it: the
+    // mutating phase on the request, the validating phase once it is
+    // checked (NodeRestriction limits nodes to their pods' tokens here).
+    let attrs = Attributes {
+        operation: Operation::Create,
+        user: &user,
+        namespace,
+        name,
+        resource: ctx.resource,
+        subresource: &ctx.info.subresource,
+        old: None,
+        dry_run: false,
+    };
+    let chain = &ctx.state.admission;
+    chain.admit(&ctx.state.registry, &attrs, Some(&mut obj)).await?;
     let meta_name = object::name(&obj);
     if !meta_name.is_empty() && meta_name != name {
         return Err(invalid(
@@ -219,6 +237,7 @@ pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let issued = now();
     let mut expiration = spec.expiration_seconds.unwrap_or(3600);
     validate(expiration)?;
+    chain.validate(&ctx.state.registry, &attrs, &obj).await?;
     let (bound, is_pod) = match &spec.bound_object_ref {
         Some(r) => bind(ctx, name, r).await?,
         None => (Bound::default(), false),
