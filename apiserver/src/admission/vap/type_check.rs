@@ -3,8 +3,10 @@
 //! `status.typeChecking.expressionWarnings`): every selection of a field
 //! on `object` or `oldObject` is checked against the schema of each kind
 //! the policy's `matchConstraints` name exactly (rules with wildcards or
-//! subresources are not checked, as upstream), and a field the kind does
-//! not have is a warning in cel-go's words:
+//! subresources are not checked, as upstream), every selection on
+//! `params` against the schema of the policy's `paramKind` (when it is a
+//! built-in kind), and a field the kind does not have is a warning in
+//! cel-go's words, issues in source order:
 //!
 //! ```text
 //! apps/v1, Kind=Deployment: ERROR: <input>:1:7: undefined field 'replicas'
@@ -66,6 +68,15 @@ fn kinds(spec: &Value) -> Vec<(String, String, String)> {
     out
 }
 
+/// `(group, version, kind)` of the policy's `paramKind`, if it names one.
+fn param_kind(spec: &Value) -> Option<(String, String, String)> {
+    let pk = spec.get("paramKind")?;
+    let api_version = pk.get("apiVersion").and_then(Value::as_str)?;
+    let kind = pk.get("kind").and_then(Value::as_str).filter(|k| !k.is_empty())?;
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    Some((group.to_string(), version.to_string(), kind.to_string()))
+}
+
 /// The expressions to check, with their field paths.
 fn expressions(spec: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -90,18 +101,21 @@ fn expressions(spec: &Value) -> Vec<(String, String)> {
     out
 }
 
-/// One selection chain rooted at `object`/`oldObject`: its field names, and
-/// the node id of each segment's selection.
+/// One selection chain rooted at `object`/`oldObject` or `params`: its
+/// field names, and the node id of each segment's selection.
 struct Chain {
+    params: bool,
     fields: Vec<String>,
     ids: Vec<u64>,
 }
 
-/// The chain `e` spells, if it is `object.a.b...` or `oldObject.a.b...`.
+/// The chain `e` spells, if it is `object.a.b...`, `oldObject.a.b...` or
+/// `params.a.b...`.
 fn chain(e: &IdedExpr) -> Option<Chain> {
     let mut fields = Vec::new();
     let mut ids = Vec::new();
     let mut node = e;
+    let params;
     loop {
         match &node.expr {
             Expr::Select(s) => {
@@ -109,13 +123,16 @@ fn chain(e: &IdedExpr) -> Option<Chain> {
                 ids.push(node.id);
                 node = &s.operand;
             }
-            Expr::Ident(root) if root == "object" || root == "oldObject" => break,
+            Expr::Ident(root) if matches!(root.as_str(), "object" | "oldObject" | "params") => {
+                params = root == "params";
+                break;
+            }
             _ => return None,
         }
     }
     fields.reverse();
     ids.reverse();
-    Some(Chain { fields, ids })
+    Some(Chain { params, fields, ids })
 }
 
 /// Every maximal chain in `e`.
@@ -164,19 +181,34 @@ fn issue(source: &str, offset: usize, message: &str) -> String {
     )
 }
 
-/// The undefined-field errors of `expr` for one kind.
-fn check_expression(expr: &str, parsed: &(IdedExpr, SourceInfo), gvk: &GroupVersionKind<'_>) -> Vec<String> {
+/// The undefined-field errors of `expr` for one kind (and the params'
+/// kind, if known), in source order.
+fn check_expression(
+    expr: &str,
+    parsed: &(IdedExpr, SourceInfo),
+    gvk: &GroupVersionKind<'_>,
+    params: Option<&GroupVersionKind<'_>>,
+) -> Vec<String> {
     let mut found = Vec::new();
     chains(&parsed.0, &mut found);
     let mut issues = Vec::new();
     for c in found {
+        let kind = match (c.params, params) {
+            (false, _) => gvk,
+            (true, Some(p)) => p,
+            (true, None) => continue,
+        };
         let path: Vec<&str> = c.fields.iter().map(String::as_str).collect();
-        if let Some(Err(i)) = crate::schema::check_field_path(gvk, &path) {
+        if let Some(Err(i)) = crate::schema::check_field_path(kind, &path) {
             let offset = parsed.1.offset_for(c.ids[i]).map_or(0, |(start, _)| start as usize);
-            issues.push(issue(expr, offset, &format!("undefined field '{}'", c.fields[i])));
+            issues.push((
+                offset,
+                issue(expr, offset, &format!("undefined field '{}'", c.fields[i])),
+            ));
         }
     }
-    issues
+    issues.sort_by_key(|(offset, _)| *offset);
+    issues.into_iter().map(|(_, i)| i).collect()
 }
 
 /// `status.typeChecking` of a policy.
@@ -185,6 +217,12 @@ pub fn type_check(policy: &Object) -> Value {
         return json!({});
     };
     let kinds = kinds(spec);
+    let param_kind = param_kind(spec);
+    let params = param_kind.as_ref().map(|(g, v, k)| GroupVersionKind {
+        group: g,
+        version: v,
+        kind: k,
+    });
     let mut warnings = Vec::new();
     if !kinds.is_empty() {
         for (field_ref, expr) in expressions(spec) {
@@ -199,7 +237,7 @@ pub fn type_check(policy: &Object) -> Value {
                         version: v,
                         kind: k,
                     };
-                    let issues = check_expression(&expr, &parsed, &gvk);
+                    let issues = check_expression(&expr, &parsed, &gvk, params.as_ref());
                     (!issues.is_empty()).then(|| format!("{g}/{v}, Kind={k}: {}", issues.join("\n")))
                 })
                 .collect();
@@ -262,5 +300,27 @@ mod tests {
             json!({"expressionWarnings": [{"fieldRef": "spec.variables[0].expression",
                 "warning": "/v1, Kind=ConfigMap: ERROR: <input>:1:7: undefined field 'datum'\n | object.datum\n | ......^"}]})
         );
+    }
+
+    #[test]
+    fn params_are_checked_against_the_param_kind() {
+        let core = json!({"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["configmaps"]}]});
+        let got = check(json!({
+            "matchConstraints": core,
+            "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+            "validations": [{"expression": "params.datum.size() > 0 && object.data == params.data && object.nope"}],
+        }));
+        assert_eq!(
+            got,
+            json!({"expressionWarnings": [{"fieldRef": "spec.validations[0].expression",
+                "warning": "/v1, Kind=ConfigMap: ERROR: <input>:1:7: undefined field 'datum'\n | params.datum.size() > 0 && object.data == params.data && object.nope\n | ......^\nERROR: <input>:1:64: undefined field 'nope'\n | params.datum.size() > 0 && object.data == params.data && object.nope\n | ...............................................................^"}]})
+        );
+        // An unknown param kind leaves params unchecked.
+        let got = check(json!({
+            "matchConstraints": deployments(),
+            "paramKind": {"apiVersion": "example.com/v1", "kind": "Limits"},
+            "validations": [{"expression": "object.spec.replicas <= params.max"}],
+        }));
+        assert_eq!(got, json!({}));
     }
 }

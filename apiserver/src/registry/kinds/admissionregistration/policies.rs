@@ -12,7 +12,7 @@ use super::rules::validate_rule_with_operations;
 use crate::admission::vap::declared_variables;
 use crate::registry::kinds::default_traits;
 use crate::registry::kinds::networking::values::{go_slice, invalid_raw, set_default};
-use crate::registry::object::Object;
+use crate::registry::object::{self, Object};
 use crate::registry::strategy::{KindTraits, Strategy};
 use crate::validation::label_selector::{LabelSelectorOptions, validate_label_selector};
 use crate::validation::names::is_qualified_name;
@@ -328,8 +328,14 @@ impl Strategy for PolicyStrategy {
         self.set_type_checking(obj);
     }
 
-    fn prepare_for_update(&self, new: &mut Object, _old: &Object) {
+    fn prepare_for_update(&self, new: &mut Object, old: &Object) {
         apply_defaults(new, self.binding);
+        // The generation moves with the spec here (not after the strategy,
+        // as the store would) so that the status can say which one it saw.
+        let generation = |o: &Object| object::meta(o).get("generation").and_then(Value::as_i64).unwrap_or(0);
+        if !self.binding && new.get("spec") != old.get("spec") && generation(new) == generation(old) {
+            object::set_meta(new, "generation", Some(json!(generation(old) + 1)));
+        }
         self.set_type_checking(new);
     }
 
@@ -343,15 +349,20 @@ impl Strategy for PolicyStrategy {
 }
 
 impl PolicyStrategy {
-    /// A policy's `status.typeChecking`, computed on every write (upstream's
-    /// status controller writes the same shortly after).
+    /// A policy's `status.typeChecking` and `status.observedGeneration`
+    /// (the generation it was checked at), computed on every write
+    /// (upstream's status controller writes the same shortly after).
     fn set_type_checking(&self, obj: &mut Object) {
         if self.binding {
             return;
         }
         let checked = crate::admission::vap::type_check(obj);
+        let generation = object::meta(obj).get("generation").cloned();
         let status = obj.entry("status").or_insert_with(|| json!({}));
         if let Some(status) = status.as_object_mut() {
+            if let Some(generation) = generation.filter(|g| !g.is_null()) {
+                status.insert("observedGeneration".into(), generation);
+            }
             status.insert("typeChecking".into(), checked);
         }
     }
@@ -439,5 +450,33 @@ mod tests {
                 "spec.paramRef.parameterNotFoundAction: Required value",
             ],
         );
+    }
+
+    /// The status says which generation it was checked at; a spec change
+    /// moves both, a status-only write neither.
+    #[tokio::test]
+    async fn observed_generation_follows_the_spec() {
+        let s = crate::testing::TestServer::new().await;
+        let path = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies";
+        let policy = |expr: &str| {
+            json!({"metadata": {"name": "p"}, "spec": {"matchConstraints": rules(),
+                "validations": [{"expression": expr}]}})
+        };
+        let (code, created) = s.post(path, policy("true")).await;
+        assert_eq!(code, axum::http::StatusCode::CREATED, "{created}");
+        assert_eq!(created["metadata"]["generation"], 1);
+        assert_eq!(created["status"]["observedGeneration"], 1);
+        let (code, updated) = s.put(&format!("{path}/p"), policy("object.spec.nope == 1")).await;
+        assert_eq!(code, axum::http::StatusCode::OK, "{updated}");
+        assert_eq!(updated["metadata"]["generation"], 2);
+        assert_eq!(updated["status"]["observedGeneration"], 2);
+        assert_eq!(
+            updated["status"]["typeChecking"]["expressionWarnings"][0]["fieldRef"],
+            "spec.validations[0].expression"
+        );
+        let (code, same) = s.put(&format!("{path}/p"), policy("object.spec.nope == 1")).await;
+        assert_eq!(code, axum::http::StatusCode::OK, "{same}");
+        assert_eq!(same["metadata"]["generation"], 2);
+        assert_eq!(same["status"]["observedGeneration"], 2);
     }
 }
