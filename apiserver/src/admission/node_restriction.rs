@@ -14,7 +14,9 @@
 //!   ResourceSlices whose `spec.nodeName` is itself (create and delete;
 //!   the Node authorizer checks the rest);
 //! - service-account tokens only bound to a pod (by name and uid) that is
-//!   bound to itself.
+//!   bound to itself;
+//! - CertificateSigningRequests for the kubelet signers only with
+//!   `CN=system:node:<itself>`.
 //!
 //! Requests of other users pass untouched. Off by default, as upstream
 //! (`--enable-admission-plugins=NodeRestriction`).
@@ -175,6 +177,14 @@ pub async fn check(registry: &Registry, attrs: &Attributes<'_>, obj: Option<&Obj
                 .map_or(Ok(()), deny),
             None => Ok(()),
         },
+        ("certificates.k8s.io", "certificatesigningrequests")
+            if attrs.operation == Operation::Create && attrs.subresource.is_empty() =>
+        {
+            match obj.and_then(|csr| node_csr_refusal(node, csr)) {
+                Some(why) => deny(why),
+                None => Ok(()),
+            }
+        }
         ("storage.k8s.io", "csinodes") => {
             let name = match attrs.operation {
                 Operation::Create => obj.map(object::name).unwrap_or(""),
@@ -239,6 +249,49 @@ fn taints(node: &Object) -> Value {
         .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
         .cloned()
         .unwrap_or(Value::Null)
+}
+
+/// Signers whose certificates name a node.
+const KUBELET_SIGNERS: &[&str] = &[
+    "kubernetes.io/kubelet-serving",
+    "kubernetes.io/kube-apiserver-client-kubelet",
+];
+
+/// Why a node may not create this CSR, if it may not: a request to a
+/// kubelet signer must be for the node's own name.
+fn node_csr_refusal(node: &str, csr: &Object) -> Option<String> {
+    use base64::Engine;
+    use x509_parser::prelude::FromDer;
+    let signer = str_at(csr, &["spec", "signerName"]);
+    if !KUBELET_SIGNERS.contains(&signer) {
+        return None;
+    }
+    let common_name = || -> Result<String, String> {
+        let encoded = str_at(csr, &["spec", "request"]);
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| e.to_string())?;
+        let (_, block) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| e.to_string())?;
+        if block.label != "CERTIFICATE REQUEST" {
+            return Err("PEM block type must be CERTIFICATE REQUEST".into());
+        }
+        let (_, request) = x509_parser::certification_request::X509CertificationRequest::from_der(&block.contents)
+            .map_err(|e| e.to_string())?;
+        let subject = &request.certification_request_info.subject;
+        Ok(subject
+            .iter_common_name()
+            .last()
+            .and_then(|cn| cn.as_str().ok())
+            .unwrap_or("")
+            .to_string())
+    };
+    match common_name() {
+        Err(e) => Some(format!("unable to parse csr: {e}")),
+        Ok(cn) if cn != format!("system:node:{node}") => {
+            Some(format!("can only create a node CSR with CN=system:node:{node}"))
+        }
+        Ok(_) => None,
+    }
 }
 
 /// `status.resourceClaimStatuses` as (name, resourceClaimName) pairs.
@@ -591,6 +644,41 @@ mod tests {
         assert_eq!(claim_statuses(&a), claim_statuses(&same));
         assert_ne!(claim_statuses(&a), claim_statuses(&other));
         assert!(claim_statuses(&Object::new()).is_empty());
+    }
+
+    #[test]
+    fn kubelet_csrs_name_the_node() {
+        use base64::Engine;
+        let csr = |cn: &str, signer: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+            let pem = params.serialize_request(&key).unwrap().pem().unwrap();
+            let request = base64::engine::general_purpose::STANDARD.encode(pem);
+            let Value::Object(o) = serde_json::json!({"spec": {"signerName": signer, "request": request}}) else {
+                unreachable!()
+            };
+            o
+        };
+        let serving = "kubernetes.io/kubelet-serving";
+        assert_eq!(node_csr_refusal("n1", &csr("system:node:n1", serving)), None);
+        assert_eq!(
+            node_csr_refusal(
+                "n1",
+                &csr("system:node:n2", "kubernetes.io/kube-apiserver-client-kubelet")
+            )
+            .as_deref(),
+            Some("can only create a node CSR with CN=system:node:n1")
+        );
+        assert_eq!(node_csr_refusal("n1", &csr("anyone", "example.com/other")), None);
+        let Value::Object(bad) = serde_json::json!({"spec": {"signerName": serving, "request": "bm90IGEgY3Ny"}}) else {
+            unreachable!()
+        };
+        assert!(
+            node_csr_refusal("n1", &bad)
+                .unwrap()
+                .starts_with("unable to parse csr: ")
+        );
     }
 
     #[test]
