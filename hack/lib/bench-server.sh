@@ -6,6 +6,9 @@
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do
+    # A wrapper (RKUBE_BENCH_WRAP_CONTROLLERS="heaptrack ...") runs the
+    # server as its child: stop the children too, not only the wrapper.
+    pkill -P "$pid" 2>/dev/null || true
     kill "$pid" 2>/dev/null || true
   done
   for pid in "${pids[@]}"; do
