@@ -12,6 +12,7 @@
 //! the TaintNodesByCondition admission plugin puts on new nodes.
 
 pub mod health;
+pub mod pods_by_node;
 pub mod settings;
 pub mod taint_eviction;
 pub mod taints;

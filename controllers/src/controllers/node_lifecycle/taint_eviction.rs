@@ -3,9 +3,14 @@
 //! once; pods tolerating them for `tolerationSeconds` are deleted that long
 //! after the controller first saw them tainted; pods tolerating them forever
 //! stay. A deleted pod first gets the `DisruptionTarget` condition.
+//!
+//! A pass every second looks only at the pods of nodes that have NoExecute
+//! taints ([`TaintedNodes`], [`PodsByNode`]), so its cost follows the
+//! tainted nodes' pods, not the cluster's; with no tainted node it does
+//! nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -16,10 +21,11 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
 use super::health::elapsed;
+use super::pods_by_node::PodsByNode;
 use crate::controllers::daemonset::node_fit::tolerates;
 use crate::controllers::events::{EventRecorder, EventType, reference};
 use crate::error::{Error, is_not_found};
-use crate::informer::Informer;
+use crate::informer::{Change, Informer};
 use crate::manager::ControllerContext;
 
 const NAME: &str = "taint-eviction-controller";
@@ -56,44 +62,76 @@ pub fn eviction(tolerations: &[Toleration], taints: &[&Taint]) -> Eviction {
     }
 }
 
-fn no_execute_taints(node: &Node) -> Vec<&Taint> {
+/// The NoExecute taints of `node`.
+pub fn no_execute_taints(node: &Node) -> Vec<Taint> {
     node.spec
         .as_ref()
         .and_then(|s| s.taints.as_ref())
         .into_iter()
         .flatten()
         .filter(|t| t.effect == "NoExecute")
+        .cloned()
         .collect()
 }
 
-/// Pods to delete at `now`, given when each tainted pod was first seen
-/// tainted (updated: entries added for newly tainted pods, dropped for
-/// pods no longer tainted or gone).
+/// The NoExecute taints of every node that has any, kept up to date by a
+/// node informer handler: a pass looks only at these nodes' pods.
+#[derive(Debug, Default)]
+pub struct TaintedNodes(Mutex<HashMap<String, Vec<Taint>>>);
+
+impl TaintedNodes {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Vec<Taint>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Updates the set with one informer change.
+    pub fn observe(&self, change: &Change<'_, Node>) {
+        let node = change.object();
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let taints = if change.is_deleted() {
+            Vec::new()
+        } else {
+            no_execute_taints(node)
+        };
+        let mut nodes = self.lock();
+        if taints.is_empty() {
+            nodes.remove(&name);
+        } else {
+            nodes.insert(name, taints);
+        }
+    }
+
+    /// The tainted nodes now.
+    pub fn snapshot(&self) -> HashMap<String, Vec<Taint>> {
+        self.lock().clone()
+    }
+}
+
+/// Pods to delete at `now` among `pods` (those on tainted nodes; others
+/// are skipped), given when each tainted pod was first seen tainted
+/// (updated: entries added for newly tainted pods, dropped for pods no
+/// longer tainted or gone).
 pub fn due(
-    pods: &[Arc<Pod>],
-    nodes: &HashMap<String, Arc<Node>>,
+    pods: impl IntoIterator<Item = Arc<Pod>>,
+    tainted: &HashMap<String, Vec<Taint>>,
     first_seen: &mut HashMap<String, Timestamp>,
     now: Timestamp,
 ) -> Vec<Arc<Pod>> {
-    let mut tainted = HashSet::new();
+    let mut still_tainted = HashSet::new();
     let mut out = Vec::new();
     for pod in pods {
         if pod.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        let Some(node) = pod
+        let Some(taints) = pod
             .spec
             .as_ref()
             .and_then(|s| s.node_name.as_deref())
-            .and_then(|n| nodes.get(n))
+            .and_then(|n| tainted.get(n))
         else {
             continue;
         };
-        let taints = no_execute_taints(node);
-        if taints.is_empty() {
-            continue;
-        }
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let taints: Vec<&Taint> = taints.iter().collect();
         let tolerations = pod
             .spec
             .as_ref()
@@ -103,15 +141,16 @@ pub fn due(
             Eviction::Never => {}
             Eviction::Now => out.push(pod.clone()),
             Eviction::After(d) => {
+                let uid = pod.metadata.uid.clone().unwrap_or_default();
                 let since = *first_seen.entry(uid.clone()).or_insert(now);
-                tainted.insert(uid);
+                still_tainted.insert(uid);
                 if elapsed(since, now) >= d {
                     out.push(pod.clone());
                 }
             }
         }
     }
-    first_seen.retain(|uid, _| tainted.contains(uid));
+    first_seen.retain(|uid, _| still_tainted.contains(uid));
     out
 }
 
@@ -123,6 +162,12 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let pods: Informer<Pod> = ctx.informers.get::<Pod>();
     let nodes: Informer<Node> = ctx.informers.get::<Node>();
     let recorder = EventRecorder::new(ctx.client.clone(), NAME);
+    let tainted = Arc::new(TaintedNodes::default());
+    let by_node = Arc::new(PodsByNode::default());
+    let t = tainted.clone();
+    nodes.add_handler(move |change| t.observe(&change));
+    let b = by_node.clone();
+    pods.add_handler(move |change| b.observe(&change));
     pods.wait_synced().await;
     nodes.wait_synced().await;
     let mut first_seen = HashMap::new();
@@ -130,13 +175,17 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let tainted = tainted.snapshot();
+        // No tainted node and no clock running: nothing to look at.
+        if tainted.is_empty() && first_seen.is_empty() {
+            continue;
+        }
         let start = std::time::Instant::now();
-        let node_map: HashMap<String, Arc<Node>> = nodes
-            .list_all()
-            .into_iter()
-            .map(|n| (n.metadata.name.clone().unwrap_or_default(), n))
-            .collect();
-        let doomed = due(&pods.list_all(), &node_map, &mut first_seen, Timestamp::now());
+        let candidates = tainted
+            .keys()
+            .flat_map(|node| by_node.pods_on(node))
+            .filter_map(|(ns, name)| pods.get(&ns, &name));
+        let doomed = due(candidates, &tainted, &mut first_seen, Timestamp::now());
         let mut failed = false;
         for pod in doomed {
             if let Err(e) = evict(&ctx.client, &recorder, &pod).await {
@@ -241,29 +290,50 @@ mod tests {
         )
     }
 
+    fn node(name: &str, taints: serde_json::Value) -> Arc<Node> {
+        Arc::new(serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"taints": taints}})).unwrap())
+    }
+
+    #[test]
+    fn only_nodes_with_no_execute_taints_are_tracked() {
+        let set = TaintedNodes::default();
+        let bad = node(
+            "bad",
+            json!([{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"},
+                                     {"key": "other", "effect": "NoSchedule"}]),
+        );
+        let soft = node("soft", json!([{"key": "other", "effect": "NoSchedule"}]));
+        set.observe(&Change::Added(&bad));
+        set.observe(&Change::Added(&soft));
+        let snap = set.snapshot();
+        assert_eq!(snap.len(), 1);
+        assert_eq!(snap["bad"].len(), 1);
+        let healed = node("bad", json!([]));
+        set.observe(&Change::Updated {
+            old: &bad,
+            new: &healed,
+        });
+        assert!(set.snapshot().is_empty());
+        set.observe(&Change::Added(&bad));
+        set.observe(&Change::Deleted(&bad));
+        assert!(set.snapshot().is_empty());
+    }
+
     #[test]
     fn pods_are_due_after_their_toleration_from_first_sight() {
         let t0 = Timestamp::from_second(1_700_000_000).unwrap();
         let at = |s: i64| t0.checked_add(k8s_openapi::jiff::SignedDuration::from_secs(s)).unwrap();
-        let tainted: Node = serde_json::from_value(json!({"metadata": {"name": "bad"},
-            "spec": {"taints": [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]}}))
-        .unwrap();
-        let healthy: Node = serde_json::from_value(json!({"metadata": {"name": "good"}})).unwrap();
-        let nodes: HashMap<String, Arc<Node>> = [
-            ("bad".to_string(), Arc::new(tainted)),
-            ("good".to_string(), Arc::new(healthy)),
-        ]
-        .into();
+        let tainted: HashMap<String, Vec<Taint>> =
+            [("bad".to_string(), vec![taint("node.kubernetes.io/unreachable")])].into();
         let pods = vec![pod("a", "bad", Some(5)), pod("b", "bad", None), pod("c", "good", None)];
         let mut seen = HashMap::new();
         let names = |v: Vec<Arc<Pod>>| v.iter().map(|p| p.metadata.name.clone().unwrap()).collect::<Vec<_>>();
-        assert_eq!(names(due(&pods, &nodes, &mut seen, at(0))), ["b"]);
-        assert_eq!(names(due(&pods, &nodes, &mut seen, at(4))), ["b"]);
-        assert_eq!(names(due(&pods, &nodes, &mut seen, at(5))), ["a", "b"]);
+        assert_eq!(names(due(pods.clone(), &tainted, &mut seen, at(0))), ["b"]);
+        assert_eq!(names(due(pods.clone(), &tainted, &mut seen, at(4))), ["b"]);
+        assert_eq!(names(due(pods.clone(), &tainted, &mut seen, at(5))), ["a", "b"]);
         // Taint removed: the clock restarts when it comes back.
-        let clean: HashMap<String, Arc<Node>> = [("bad".to_string(), nodes["good"].clone())].into();
-        assert!(due(&pods, &clean, &mut seen, at(6)).is_empty());
+        assert!(due(pods.clone(), &HashMap::new(), &mut seen, at(6)).is_empty());
         assert!(seen.is_empty());
-        assert_eq!(names(due(&pods, &nodes, &mut seen, at(7))), ["b"]);
+        assert_eq!(names(due(pods, &tainted, &mut seen, at(7))), ["b"]);
     }
 }
