@@ -16,7 +16,11 @@
 #   hack/bench-scheduler.sh --repeat N          run every case N times (the machine is noisy)
 #
 # A case is WORKLOAD:NODES:PODS with WORKLOAD basic, anti-affinity (one pod
-# per node, so PODS <= NODES) or spread (maxSkew 5 over 10 zones).
+# per node, so PODS <= NODES), spread (maxSkew 5 over 10 zones) or deploy
+# (pods of ReplicaSets, 10 each, labelled as a Deployment's: the system
+# default spread constraints apply with a new selector every 10 pods, as in
+# the cluster scale run; e.g. deploy:1000:30000). Every row also gives the
+# scheduler's CPU ms per pod over the first and the last third of the binds.
 # Markdown goes to stdout, progress to stderr. Exits non-zero if a case
 # did not bind every pod.
 set -euo pipefail
@@ -106,8 +110,8 @@ done
 
 echo "## rkube-scheduler: hack/bench-scheduler.sh (release build, $(nproc) CPUs, $(uname -r))"
 echo
-echo "| run | workload | nodes | pods | bound | start to first bind s | first to last bind s | pods/s | scheduler CPU cores | scheduler peak RSS MiB |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| run | workload | nodes | pods | bound | start to first bind s | first to last bind s | pods/s | scheduler CPU cores | CPU ms/pod first third | CPU ms/pod last third | scheduler peak RSS MiB |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "| case | apiserver RSS after MiB | apiserver peak (VmHWM) MiB |"

@@ -9,6 +9,13 @@
 //! that time. The scheduler is started only once everything exists, so
 //! its informer sync is not in the figure but every pod is waiting, as in
 //! the issue's reference run ("10,000 pending pods, then ...").
+//!
+//! The `deploy` workload also creates the pods' ReplicaSets first, so the
+//! scheduler applies the system default spread constraints with one new
+//! selector per ten pods, as in the cluster scale run. For every workload
+//! the scheduler's CPU time per pod is reported for the first and the last
+//! third of the binds (from the first bind on, so the informers' initial
+//! list is not in it): whether a pod costs more as the cluster fills.
 
 mod objects;
 
@@ -30,7 +37,7 @@ use crate::load::cpu::CpuClock;
 use crate::load::rss;
 use crate::load::watch_scan::{Field, Lines};
 
-pub use objects::{Workload, node, pod};
+pub use objects::{PODS_PER_REPLICA_SET, Workload, node, pod, replica_set, replica_set_name};
 
 /// Creates in flight at once while setting up.
 const SETUP_CONCURRENCY: usize = 64;
@@ -96,18 +103,23 @@ pub struct Result_ {
     pub pods_per_sec: f64,
     pub scheduler_cores: Option<f64>,
     pub scheduler_peak_rss_mib: Option<f64>,
+    /// Scheduler CPU ms per pod over the first third of the binds (from
+    /// the first bind).
+    pub cpu_ms_per_pod_first_third: Option<f64>,
+    /// Scheduler CPU ms per pod over the last third of the binds.
+    pub cpu_ms_per_pod_last_third: Option<f64>,
     pub setup_secs: f64,
 }
 
 impl Result_ {
     pub fn markdown_header() -> &'static str {
-        "| run | workload | nodes | pods | bound | start to first bind s | first to last bind s | pods/s | scheduler CPU cores | scheduler peak RSS MiB |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| run | workload | nodes | pods | bound | start to first bind s | first to last bind s | pods/s | scheduler CPU cores | CPU ms/pod first third | CPU ms/pod last third | scheduler peak RSS MiB |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     }
 
     pub fn markdown_row(&self) -> String {
         let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
         format!(
-            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {} | {} | {} | {} |",
             self.label,
             self.workload,
             self.nodes,
@@ -117,6 +129,8 @@ impl Result_ {
             self.bind_secs,
             self.pods_per_sec,
             opt(self.scheduler_cores),
+            opt(self.cpu_ms_per_pod_first_third),
+            opt(self.cpu_ms_per_pod_last_third),
             self.scheduler_peak_rss_mib.map_or("-".into(), |v| format!("{v:.1}")),
         )
     }
@@ -154,6 +168,9 @@ async fn create_all(client: &kube::Client, what: &str, uri: &str, bodies: Vec<Ve
 struct BindCounter {
     seen: Vec<bool>,
     bound: usize,
+    /// Scheduler CPU seconds read at the first bind and when a third, two
+    /// thirds and all of the pods were bound.
+    cpu_marks: [Option<f64>; 4],
     first: Option<Instant>,
     last: Option<Instant>,
     name: Field,
@@ -165,6 +182,7 @@ impl BindCounter {
         BindCounter {
             seen: vec![false; pods],
             bound: 0,
+            cpu_marks: [None; 4],
             first: None,
             last: None,
             name: Field::new("name"),
@@ -172,10 +190,38 @@ impl BindCounter {
         }
     }
 
+    /// Which CPU mark is due after the bind that made `bound` (1-based):
+    /// 0 at the first bind, then 1, 2, 3 at a third, two thirds and all.
+    fn mark_due(&self) -> Option<usize> {
+        let n = self.seen.len();
+        let b = self.bound;
+        if b == 1 {
+            return Some(0);
+        }
+        (1..=3).find(|k| b == (n * k).div_ceil(3) && self.cpu_marks[*k].is_none())
+    }
+
+    /// Records the scheduler's CPU seconds for the mark due, if any.
+    fn mark(&mut self, cpu_secs: impl FnOnce() -> Option<f64>) {
+        if let Some(k) = self.mark_due()
+            && self.cpu_marks[k].is_none()
+        {
+            self.cpu_marks[k] = cpu_secs();
+        }
+    }
+
+    /// CPU ms per pod from mark `a` to mark `b` (pods bound in between).
+    fn cpu_ms_per_pod(&self, a: usize, b: usize) -> Option<f64> {
+        let n = self.seen.len();
+        let at = |k: usize| if k == 0 { 1 } else { (n * k).div_ceil(3) };
+        let pods = at(b).checked_sub(at(a)).filter(|p| *p > 0)?;
+        Some((self.cpu_marks[b]? - self.cpu_marks[a]?) * 1000.0 / pods as f64)
+    }
+
     /// Reads one watch line (a pod event) received at `at`.
-    fn line(&mut self, line: &Bytes, at: Instant) {
+    fn line(&mut self, line: &Bytes, at: Instant) -> bool {
         if self.node_name.value(line).is_none_or(<[u8]>::is_empty) {
-            return;
+            return false;
         }
         let Some(i) = self
             .name
@@ -183,7 +229,7 @@ impl BindCounter {
             .and_then(|n| n.strip_prefix(b"pod-"))
             .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
         else {
-            return;
+            return false;
         };
         if let Some(s) = self.seen.get_mut(i)
             && !*s
@@ -192,8 +238,42 @@ impl BindCounter {
             self.bound += 1;
             self.first.get_or_insert(at);
             self.last = Some(at);
+            return true;
         }
+        false
     }
+}
+
+/// utime + stime of process `pid` in seconds.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    crate::load::cpu::parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Creates `count` ReplicaSets (none of their pods) and returns their UIDs
+/// by index, for the pods' owner references.
+async fn replica_sets(client: &kube::Client, namespace: &str, count: usize) -> anyhow::Result<Vec<String>> {
+    let uri = format!("/apis/apps/v1/namespaces/{namespace}/replicasets");
+    create_all(client, "replicasets", &uri, (0..count).map(replica_set).collect()).await?;
+    let req = client::request_json(http::Method::GET, &uri, Vec::new())?;
+    let body = client::send(client, req)
+        .await
+        .0
+        .map_err(|e| anyhow::anyhow!("listing replicasets: {e}"))?;
+    let list: k8s_openapi::List<k8s_openapi::api::apps::v1::ReplicaSet> =
+        serde_json::from_slice(&body).context("decoding the replicaset list")?;
+    let uids: std::collections::HashMap<String, String> = list
+        .items
+        .into_iter()
+        .filter_map(|rs| Some((rs.metadata.name?, rs.metadata.uid?)))
+        .collect();
+    (0..count)
+        .map(|i| {
+            let name = replica_set_name(i);
+            uids.get(&name)
+                .cloned()
+                .with_context(|| format!("replicaset {name} is not in the list"))
+        })
+        .collect()
 }
 
 pub async fn run(cfg: Config) -> anyhow::Result<Result_> {
@@ -212,8 +292,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<Result_> {
     client::ensure_namespace(&client, &cfg.namespace).await?;
     let nodes = (0..cfg.nodes).map(node).collect();
     create_all(&client, "nodes", "/api/v1/nodes", nodes).await?;
+    let owners = if cfg.workload == Workload::Deploy {
+        replica_sets(&client, &cfg.namespace, cfg.pods.div_ceil(PODS_PER_REPLICA_SET)).await?
+    } else {
+        Vec::new()
+    };
     let pods_uri = client::collection(&cfg.namespace, "pods");
-    let pods = (0..cfg.pods).map(|i| pod(i, cfg.workload, &cfg.namespace)).collect();
+    let pods = (0..cfg.pods)
+        .map(|i| {
+            let owner = owners.get(i / PODS_PER_REPLICA_SET).map(String::as_str);
+            pod(i, cfg.workload, &cfg.namespace, owner)
+        })
+        .collect();
     create_all(&client, "pods", &pods_uri, pods).await?;
     let setup_secs = setup.elapsed().as_secs_f64();
     eprintln!("bench-scheduler: set up in {setup_secs:.1} s");
@@ -265,7 +355,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<Result_> {
         };
         let at = Instant::now();
         for line in lines.push(chunk) {
-            counter.line(&line, at);
+            if counter.line(&line, at) {
+                counter.mark(|| pid.and_then(cpu_secs));
+            }
         }
         if last_progress.elapsed() >= Duration::from_secs(5) {
             last_progress = Instant::now();
@@ -295,6 +387,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<Result_> {
         },
         scheduler_cores: usage.server_cores,
         scheduler_peak_rss_mib: peak,
+        cpu_ms_per_pod_first_third: counter.cpu_ms_per_pod(0, 1),
+        cpu_ms_per_pod_last_third: counter.cpu_ms_per_pod(2, 3),
         setup_secs,
     };
     if let Some(path) = &cfg.json {
@@ -333,15 +427,47 @@ mod tests {
         let out_of_range = Bytes::from_static(
             br#"{"type":"MODIFIED","object":{"metadata":{"name":"pod-7"},"spec":{"nodeName":"n-3"}}}"#,
         );
-        c.line(&pending, t0);
+        assert!(!c.line(&pending, t0));
         assert_eq!(c.bound, 0);
-        c.line(&bound, t0);
-        c.line(&bound, t0 + Duration::from_secs(1));
-        c.line(&other, t0);
-        c.line(&out_of_range, t0);
+        assert!(c.line(&bound, t0));
+        assert!(!c.line(&bound, t0 + Duration::from_secs(1)));
+        assert!(!c.line(&other, t0));
+        assert!(!c.line(&out_of_range, t0));
         assert_eq!(c.bound, 1);
         assert_eq!(c.first, Some(t0));
         assert_eq!(c.last, Some(t0));
+    }
+
+    #[test]
+    fn cpu_per_pod_is_taken_over_the_first_and_last_thirds() {
+        let mut c = BindCounter::new(7);
+        // Marks at binds 1, 3 (7/3 rounded up), 5 and 7.
+        let mut cpu = 10.0;
+        let mut marked = Vec::new();
+        for i in 0..7 {
+            let line = Bytes::from(format!(
+                r#"{{"type":"MODIFIED","object":{{"metadata":{{"name":"pod-{i:06}"}},"spec":{{"nodeName":"n"}}}}}}"#
+            ));
+            assert!(c.line(&line, Instant::now()));
+            cpu += 0.01 * (i + 1) as f64;
+            let bound = c.bound;
+            c.mark(|| {
+                marked.push(bound);
+                Some(cpu)
+            });
+        }
+        assert_eq!(marked, [1, 3, 5, 7]);
+        // First third: binds 1 -> 3 used 0.02 + 0.03 s for 2 pods.
+        let first = c.cpu_ms_per_pod(0, 1).unwrap();
+        assert!((first - 25.0).abs() < 1e-9, "{first}");
+        // Last third: binds 5 -> 7 used 0.06 + 0.07 s for 2 pods.
+        let last = c.cpu_ms_per_pod(2, 3).unwrap();
+        assert!((last - 65.0).abs() < 1e-9, "{last}");
+        // Too few pods for thirds: no figure rather than a division by 0.
+        let mut one = BindCounter::new(1);
+        one.bound = 1;
+        one.mark(|| Some(1.0));
+        assert_eq!(one.cpu_ms_per_pod(0, 1), None);
     }
 
     #[test]
