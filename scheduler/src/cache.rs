@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Node;
 
+use crate::label_index::LabelIndex;
 use crate::node_info::{NodeInfo, next_generation};
 use crate::pod_info::PodInfo;
 use crate::selectors::Labels;
@@ -43,6 +44,10 @@ pub struct Cache {
     node_set_changed: bool,
     images_changed: bool,
     namespaces_changed: bool,
+    /// Pods added (true) to or removed from a node since the snapshot was
+    /// last brought up to date, for its [`LabelIndex`] (pods with labels
+    /// only).
+    label_log: Vec<(Arc<PodInfo>, String, bool)>,
 }
 
 /// A consistent view of the cluster for one scheduling cycle.
@@ -65,6 +70,10 @@ pub struct Snapshot {
     /// Pods with terms that score incoming pods (summed from
     /// [`NodeInfo::pods_with_scoring_affinity`]), with the same caveat.
     pub pods_with_scoring_affinity: usize,
+    /// The nodes holding pods with each (namespace, label key, value): a
+    /// superset of the nodes whose pods a selector can match (exact for
+    /// the cache's snapshot; copies changed afterwards only lose pods).
+    pub labels: Arc<LabelIndex>,
 }
 
 impl Snapshot {
@@ -84,6 +93,11 @@ impl Snapshot {
     /// The node named `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<NodeInfo>> {
         self.index.get(name).map(|i| &self.nodes[*i])
+    }
+
+    /// The position of the node named `name` in [`Snapshot::nodes`].
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
     }
 
     /// Labels of namespace `ns`.
@@ -182,7 +196,14 @@ impl Cache {
         self.namespaces_changed = true;
     }
 
+    fn log_labels(&mut self, info: &Arc<PodInfo>, node: &str, added: bool) {
+        if !info.labels.is_empty() {
+            self.label_log.push((info.clone(), node.to_string(), added));
+        }
+    }
+
     fn add_pod_to_node(&mut self, info: Arc<PodInfo>, node: &str, assumed: bool) {
+        self.log_labels(&info, node, true);
         self.node_mut(node).add_pod(info.clone());
         self.pods.insert(
             info.uid.clone(),
@@ -196,6 +217,7 @@ impl Cache {
 
     fn remove_pod_state(&mut self, uid: &str) -> Option<PodState> {
         let state = self.pods.remove(uid)?;
+        self.log_labels(&state.info, &state.node, false);
         let node = self.node_mut(&state.node);
         node.remove_pod(uid);
         let orphan = node.node.is_none() && node.pods.is_empty();
@@ -277,6 +299,31 @@ impl Cache {
         }
         if self.namespaces_changed {
             snapshot.namespaces = Arc::new(self.namespaces.clone());
+        }
+        if !snapshot.labels.is_complete() {
+            // A snapshot this cache did not fill yet: every pod it knows.
+            let mut index = LabelIndex::default();
+            index.set_complete();
+            for state in self.pods.values() {
+                index.add_pod(&state.info, &state.node);
+            }
+            for (name, n) in &self.nodes {
+                // Pods put on NodeInfos directly (Snapshot::from_nodes).
+                for p in n.pods.iter().filter(|p| !self.pods.contains_key(&p.uid)) {
+                    index.add_pod(p, name);
+                }
+            }
+            snapshot.labels = Arc::new(index);
+            self.label_log.clear();
+        } else if !self.label_log.is_empty() {
+            let index = Arc::make_mut(&mut snapshot.labels);
+            for (pod, node, added) in self.label_log.drain(..) {
+                if added {
+                    index.add_pod(&pod, &node);
+                } else {
+                    index.remove_pod(&pod, &node);
+                }
+            }
         }
         self.dirty.clear();
         self.node_set_changed = false;

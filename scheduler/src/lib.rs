@@ -21,6 +21,7 @@ pub mod config;
 pub mod events;
 pub mod framework;
 pub mod informers;
+pub mod label_index;
 pub mod leader_election;
 pub mod metrics;
 pub mod node_info;

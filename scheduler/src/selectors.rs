@@ -128,6 +128,20 @@ impl Selector {
         })
     }
 
+    /// True for the selector of a nil `LabelSelector` (matches nothing).
+    pub fn matches_nothing(&self) -> bool {
+        self.nothing
+    }
+
+    /// The `key in (values)` requirements (matchLabels and `In`
+    /// expressions): a matching object carries one of the values.
+    pub fn equalities(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.requirements
+            .iter()
+            .filter(|r| r.op == Op::In)
+            .map(|r| (r.key.as_str(), r.values.as_slice()))
+    }
+
     /// True for the empty selector (matches everything).
     pub fn is_everything(&self) -> bool {
         !self.nothing && self.requirements.is_empty()

@@ -5,7 +5,7 @@ mod csi_migration;
 pub mod default_preemption;
 pub mod image_locality;
 pub mod inter_pod_affinity;
-mod match_counts;
+pub(crate) mod match_counts;
 pub mod node_affinity;
 pub mod node_name;
 pub mod node_ports;

@@ -10,11 +10,12 @@ use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Node;
 
-use super::match_counts::{MatchCounts, NodeCounts, count_matching};
+use super::match_counts::{MatchCounts, count_matching};
 use super::node_affinity::required_node_affinity_matches;
 use super::spread_tallies::{KeptTallies, Tallies};
 use crate::cache::Snapshot;
 use crate::framework::{ClusterEvent, Code, CycleState, MAX_NODE_SCORE, Plugin, Point, PreFilterResult, Status};
+use crate::label_index::Candidates;
 use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
 use crate::selectors::{Selector, find_untolerated_taint};
@@ -260,6 +261,9 @@ struct ScoreState {
     constraints: Vec<Constraint>,
     ignored: HashSet<String>,
     counts: Vec<HashMap<String, i64>>,
+    /// Per hostname constraint, when the label index narrowed it: the
+    /// matching pods of the nodes that have any.
+    host_counts: Vec<Option<HashMap<String, i64>>>,
     weights: Vec<f64>,
 }
 
@@ -350,29 +354,48 @@ impl Plugin for PodTopologySpread {
                 }
             }
         }
-        let mut matching: Vec<NodeCounts> = constraints
-            .iter()
-            .map(|c| self.counts.take(&pod.namespace, &c.selector))
-            .collect();
-        for (pos, n) in snapshot.nodes.iter().enumerate() {
-            let Some(node) = &n.node else { continue };
-            if require_all && !has_all_keys(n, &constraints) {
+        // Only the nodes that can hold matching pods are counted (the
+        // label index narrows a Deployment's selector to a few nodes).
+        let mut host_counts: Vec<Option<HashMap<String, i64>>> = vec![None; constraints.len()];
+        for (i, c) in constraints.iter().enumerate() {
+            let candidates = match snapshot.labels.candidates(&pod.namespace, &c.selector) {
+                Candidates::All => None,
+                Candidates::Nodes(names) => Some(names),
+            };
+            if c.topology_key == LABEL_HOSTNAME {
+                // Score counts a node's pods itself unless narrowed here.
+                host_counts[i] = candidates.map(|names| {
+                    names
+                        .into_iter()
+                        .filter_map(|name| snapshot.get(name))
+                        .map(|n| (n.name.clone(), count_matching(n, &c.selector, &pod.namespace)))
+                        .filter(|(_, count)| *count > 0)
+                        .collect()
+                });
                 continue;
             }
-            for (i, c) in constraints.iter().enumerate() {
-                if c.topology_key == LABEL_HOSTNAME || !c.includes_node(pod, node, n) {
+            let positions: Vec<usize> = match candidates {
+                None => (0..snapshot.nodes.len()).collect(),
+                Some(names) => names.into_iter().filter_map(|name| snapshot.position(name)).collect(),
+            };
+            let mut matching = self.counts.take(&pod.namespace, &c.selector);
+            for pos in positions {
+                let n = &snapshot.nodes[pos];
+                let Some(node) = &n.node else { continue };
+                if require_all && !has_all_keys(n, &constraints) {
+                    continue;
+                }
+                if !c.includes_node(pod, node, n) {
                     continue;
                 }
                 let Some(v) = n.labels.get(&c.topology_key) else {
                     continue;
                 };
                 if let Some(slot) = counts[i].get_mut(v) {
-                    *slot += matching[i].count(pos, n);
+                    *slot += matching.count(pos, n);
                 }
             }
-        }
-        for m in matching {
-            self.counts.put(m);
+            self.counts.put(matching);
         }
         let weights = constraints
             .iter()
@@ -392,6 +415,7 @@ impl Plugin for PodTopologySpread {
                 constraints,
                 ignored,
                 counts,
+                host_counts,
                 weights,
             },
         );
@@ -411,7 +435,10 @@ impl Plugin for PodTopologySpread {
                 continue;
             };
             let count = if c.topology_key == LABEL_HOSTNAME {
-                count_matching(node, &c.selector, &pod.namespace)
+                match &st.host_counts[i] {
+                    Some(counts) => counts.get(&node.name).copied().unwrap_or(0),
+                    None => count_matching(node, &c.selector, &pod.namespace),
+                }
             } else {
                 st.counts[i].get(v).copied().unwrap_or(0)
             };
@@ -604,6 +631,75 @@ mod tests {
         );
         // raw: round(2*1.79)=4, round(1.79)=2, 0, round(5.38)=5 -> 100*(5-s)/5
         assert_eq!(scores, [20, 60, 100, 0]);
+    }
+
+    /// The selector of a Deployment's ReplicaSet: the pod's `app` and
+    /// `pod-template-hash`.
+    struct ReplicaSets;
+    impl WorkloadSelectors for ReplicaSets {
+        fn default_selector(&self, pod: &PodInfo) -> Option<Selector> {
+            let mut s = Selector::everything();
+            for k in ["app", "pod-template-hash"] {
+                s = s.with_equals(k, pod.labels.get(k)?);
+            }
+            Some(s)
+        }
+    }
+
+    #[test]
+    fn default_constraint_scores_from_the_label_index_match_a_full_count() {
+        use crate::cache::Cache;
+        let mut cache = Cache::default();
+        let mut snap = Snapshot::default();
+        let labels = |app: &str, hash: &str| json!({"app": app, "pod-template-hash": hash});
+        let place = |cache: &mut Cache, name: &str, ns: &str, l: Value, on: &str| {
+            let mut p = (*pod(name, l, json!({})).pod).clone();
+            p.metadata.namespace = Some(ns.into());
+            p.spec.as_mut().unwrap().node_name = Some(on.into());
+            cache.assume_pod(Arc::new(PodInfo::new(p)), on);
+        };
+        let add_node = |cache: &mut Cache, name: &str, zone: Option<&str>| {
+            let l = zone.map_or(json!({}), |z| json!({LABEL_ZONE: z}));
+            cache.add_or_update_node(node(name, l, Value::Null, json!({})).node.unwrap());
+        };
+        let incoming = [
+            pod("a", labels("a", "h1"), json!({})),
+            pod("b", labels("b", "h2"), json!({})),
+            pod("none-yet", labels("c", "h3"), json!({})),
+            pod("affine", labels("a", "h1"), json!({"nodeSelector": {LABEL_ZONE: "z1"}})),
+        ];
+        let kept = Arc::new(PodTopologySpread::new(Arc::new(ReplicaSets)));
+        let check = |snap: &Snapshot, step: &str| {
+            assert!(snap.labels.is_complete());
+            let mut unindexed = snap.clone();
+            unindexed.labels = Arc::default();
+            for p in &incoming {
+                let fresh = score_all(Arc::new(PodTopologySpread::new(Arc::new(ReplicaSets))), p, &unindexed);
+                assert_eq!(score_all(kept.clone(), p, snap), fresh, "{step}: {}", p.name);
+            }
+        };
+        for (i, zone) in ["z1", "z1", "z2", "z3"].iter().enumerate() {
+            add_node(&mut cache, &format!("n{i}"), Some(zone));
+        }
+        add_node(&mut cache, "nozone", None);
+        cache.update_snapshot(&mut snap);
+        check(&snap, "empty");
+        place(&mut cache, "a1", "default", labels("a", "h1"), "n0");
+        place(&mut cache, "a2", "default", labels("a", "h1"), "n0");
+        place(&mut cache, "a3", "default", labels("a", "h1"), "n2");
+        place(&mut cache, "old-a", "default", labels("a", "h0"), "n3");
+        place(&mut cache, "other-ns", "other", labels("b", "h2"), "n1");
+        place(&mut cache, "b1", "default", labels("b", "h2"), "nozone");
+        cache.update_snapshot(&mut snap);
+        check(&snap, "placed");
+        cache.remove_pod("uid-a1");
+        place(&mut cache, "b2", "default", labels("b", "h2"), "n3");
+        add_node(&mut cache, "n2", Some("z1"));
+        cache.update_snapshot(&mut snap);
+        check(&snap, "moved and relabelled");
+        cache.remove_node("n0");
+        cache.update_snapshot(&mut snap);
+        check(&snap, "node gone with its pods");
     }
 
     #[test]
