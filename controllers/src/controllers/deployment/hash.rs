@@ -9,6 +9,7 @@
 //! kube-controller-manager's but are just as stable.
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The label (and selector key) distinguishing a Deployment's ReplicaSets.
 pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
@@ -42,27 +43,33 @@ pub fn compute_hash(template: &PodTemplateSpec, collision_count: Option<i32>) ->
     safe_encode(&h.to_string())
 }
 
-fn without_hash(t: &PodTemplateSpec) -> serde_json::Value {
-    let mut t = t.clone();
-    if let Some(m) = t.metadata.as_mut()
-        && let Some(labels) = m.labels.as_mut()
-    {
+/// The template's metadata without the `pod-template-hash` label (and
+/// without an empty label map), the only part that needs a copy.
+fn meta_without_hash(t: &PodTemplateSpec) -> Option<ObjectMeta> {
+    let mut m = t.metadata.clone()?;
+    if let Some(labels) = m.labels.as_mut() {
         labels.remove(POD_TEMPLATE_HASH);
         if labels.is_empty() {
             m.labels = None;
         }
     }
-    serde_json::to_value(t).unwrap_or_default()
+    Some(m)
 }
 
-/// Whether two templates are equal apart from the `pod-template-hash` label.
+/// Whether two templates are equal apart from the `pod-template-hash`
+/// label (upstream's `EqualIgnoreHash`). The specs are compared in place:
+/// every Deployment sync compares its template with each of its
+/// ReplicaSets'.
 pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
-    without_hash(a) == without_hash(b)
+    a.spec == b.spec && meta_without_hash(a) == meta_without_hash(b)
 }
 
 /// The template without the `pod-template-hash` label.
 pub fn strip_hash(t: &PodTemplateSpec) -> PodTemplateSpec {
-    serde_json::from_value(without_hash(t)).unwrap_or_else(|_| t.clone())
+    PodTemplateSpec {
+        metadata: meta_without_hash(t),
+        spec: t.spec.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -102,6 +109,16 @@ mod tests {
         assert!(equal_ignore_hash(&plain, &hashed));
         assert!(!equal_ignore_hash(&plain, &template("nginx:1", Some(("tier", "x")))));
         assert!(!equal_ignore_hash(&plain, &template("nginx:2", None)));
+        // Only the hash label goes: an empty label map equals none.
+        let mut bare = plain.clone();
+        bare.metadata.as_mut().unwrap().labels = None;
+        let mut only_hash = bare.clone();
+        only_hash.metadata.as_mut().unwrap().labels = Some([(POD_TEMPLATE_HASH.to_string(), "x".to_string())].into());
+        assert!(equal_ignore_hash(&bare, &only_hash));
+        assert!(!equal_ignore_hash(&bare, &plain));
+        let mut annotated = plain.clone();
+        annotated.metadata.as_mut().unwrap().annotations = Some([("a".to_string(), "b".to_string())].into());
+        assert!(!equal_ignore_hash(&plain, &annotated));
         assert!(equal_ignore_hash(&strip_hash(&hashed), &plain));
         assert_eq!(
             serde_json::to_value(strip_hash(&hashed)).unwrap(),
