@@ -9,6 +9,7 @@
 //! module each under [`controllers`], registered by upstream name in
 //! [`manager::CONTROLLERS`].
 
+pub mod cached_pod;
 pub mod controllers;
 pub mod discovery;
 pub mod error;

@@ -23,6 +23,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::pod_status::phase;
 use crate::error::{Error, is_not_found};
 use crate::informer::Informer;
@@ -40,30 +41,30 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 }
 
 /// Not Pending, Running or Unknown.
-pub fn is_terminated(pod: &Pod) -> bool {
+pub fn is_terminated(pod: &CachedPod) -> bool {
     !matches!(phase(pod), "Pending" | "Running" | "Unknown")
 }
 
-fn is_evicted(pod: &Pod) -> bool {
+fn is_evicted(pod: &CachedPod) -> bool {
     phase(pod) == "Failed" && pod.status.as_ref().and_then(|s| s.reason.as_deref()) == Some("Evicted")
 }
 
-fn node_name(pod: &Pod) -> &str {
+fn node_name(pod: &CachedPod) -> &str {
     pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("")
 }
 
 /// The terminated pods to delete: beyond `threshold`, evicted ones first,
 /// then the oldest (name breaks ties). A threshold of 0 keeps them all.
-pub fn terminated_to_delete(pods: &[Arc<Pod>], threshold: usize) -> Vec<Arc<Pod>> {
+pub fn terminated_to_delete(pods: &[Arc<CachedPod>], threshold: usize) -> Vec<Arc<CachedPod>> {
     if threshold == 0 {
         return Vec::new();
     }
-    let mut terminated: Vec<Arc<Pod>> = pods.iter().filter(|p| is_terminated(p)).cloned().collect();
+    let mut terminated: Vec<Arc<CachedPod>> = pods.iter().filter(|p| is_terminated(p)).cloned().collect();
     let Some(excess) = terminated.len().checked_sub(threshold).filter(|n| *n > 0) else {
         return Vec::new();
     };
     terminated.sort_by(|a, b| {
-        let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let created = |p: &CachedPod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
         is_evicted(b)
             .cmp(&is_evicted(a))
             .then_with(|| created(a).cmp(&created(b)))
@@ -81,7 +82,7 @@ fn node_ready(node: &Node) -> bool {
 }
 
 /// Terminating pods on not-ready nodes tainted out-of-service.
-pub fn terminating_out_of_service(pods: &[Arc<Pod>], nodes: &HashMap<String, Arc<Node>>) -> Vec<Arc<Pod>> {
+pub fn terminating_out_of_service(pods: &[Arc<CachedPod>], nodes: &HashMap<String, Arc<Node>>) -> Vec<Arc<CachedPod>> {
     pods.iter()
         .filter(|p| p.metadata.deletion_timestamp.is_some())
         .filter(|p| {
@@ -98,7 +99,7 @@ pub fn terminating_out_of_service(pods: &[Arc<Pod>], nodes: &HashMap<String, Arc
 }
 
 /// Terminating pods never bound to a node.
-pub fn unscheduled_terminating(pods: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
+pub fn unscheduled_terminating(pods: &[Arc<CachedPod>]) -> Vec<Arc<CachedPod>> {
     pods.iter()
         .filter(|p| p.metadata.deletion_timestamp.is_some() && node_name(p).is_empty())
         .cloned()
@@ -117,7 +118,7 @@ impl Quarantine {
     /// confirmed with a live read).
     pub fn due(
         &mut self,
-        pods: &[Arc<Pod>],
+        pods: &[Arc<CachedPod>],
         nodes: &HashMap<String, Arc<Node>>,
         now: Instant,
         period: Duration,
@@ -144,7 +145,7 @@ impl Quarantine {
 
 struct PodGc {
     client: kube::Client,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     nodes: Informer<Node>,
     threshold: usize,
     quarantine_period: Duration,
@@ -153,7 +154,7 @@ struct PodGc {
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let gc = PodGc {
         client: ctx.client.clone(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         nodes: ctx.informers.get::<Node>(),
         threshold: ctx.config.endpoints.terminated_pod_gc_threshold,
         quarantine_period: ctx.config.endpoints.pod_gc_quarantine,
@@ -192,7 +193,7 @@ impl PodGc {
             .into_iter()
             .map(|n| (n.metadata.name.clone().unwrap_or_default(), n))
             .collect();
-        let mut work: Vec<(Arc<Pod>, Option<serde_json::Value>)> = Vec::new();
+        let mut work: Vec<(Arc<CachedPod>, Option<serde_json::Value>)> = Vec::new();
         let terminated = terminated_to_delete(&pods, self.threshold);
         if !terminated.is_empty() {
             tracing::info!(
@@ -232,7 +233,7 @@ impl PodGc {
         failed
     }
 
-    async fn mark_failed_and_delete(&self, pod: &Pod, condition: Option<serde_json::Value>) -> Result<(), Error> {
+    async fn mark_failed_and_delete(&self, pod: &CachedPod, condition: Option<serde_json::Value>) -> Result<(), Error> {
         let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
@@ -265,15 +266,15 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    fn pod(v: Value) -> Arc<Pod> {
+    fn pod(v: Value) -> Arc<CachedPod> {
         Arc::new(serde_json::from_value(v).unwrap())
     }
 
-    fn named(pods: &[Arc<Pod>]) -> Vec<&str> {
+    fn named(pods: &[Arc<CachedPod>]) -> Vec<&str> {
         pods.iter().map(|p| p.metadata.name.as_deref().unwrap()).collect()
     }
 
-    fn finished(name: &str, phase: &str, created: &str) -> Arc<Pod> {
+    fn finished(name: &str, phase: &str, created: &str) -> Arc<CachedPod> {
         pod(json!({"metadata": {"name": name, "creationTimestamp": created}, "status": {"phase": phase}}))
     }
 

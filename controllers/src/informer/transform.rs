@@ -4,21 +4,23 @@
 //! managers, and an update that leaves them out keeps the stored ones), with
 //! no spare capacity in the lists decoding grew.
 //!
-//! Only parts no controller reads are dropped, and nothing of a pod: the
-//! StatefulSet controller writes a cached pod back with a full update, so a
-//! pod must stay whole.
+//! Pods are cached as [`CachedPod`], already reduced to what controllers
+//! read when decoded; here they only lose spare list capacity.
 
 use std::any::Any;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
+
+use crate::cached_pod::CachedPod;
 
 /// Prepares a decoded object for the cache.
 pub(super) fn transform<K: Resource + Any>(obj: &mut K) {
     compact_meta(obj.meta_mut());
-    if let Some(pod) = (obj as &mut dyn Any).downcast_mut::<Pod>() {
-        compact_pod(pod);
+    // Decoding grows each list to at least four elements: a cached pod
+    // would carry several unused conditions and container statuses.
+    if let Some(pod) = (obj as &mut dyn Any).downcast_mut::<CachedPod>() {
+        pod.shrink_to_fit();
     }
 }
 
@@ -32,36 +34,6 @@ fn compact_meta(meta: &mut ObjectMeta) {
     meta.managed_fields = None;
     shrink(&mut meta.owner_references);
     shrink(&mut meta.finalizers);
-}
-
-/// Decoding grows each list to at least four elements, and a pod's
-/// container statuses are about 900 bytes each: a pod held three unused
-/// ones, about a quarter of its memory, and pods are most of the
-/// controller manager's memory.
-fn compact_pod(pod: &mut Pod) {
-    if let Some(spec) = pod.spec.as_mut() {
-        spec.containers.shrink_to_fit();
-        shrink(&mut spec.init_containers);
-        shrink(&mut spec.volumes);
-        shrink(&mut spec.tolerations);
-        for c in spec
-            .containers
-            .iter_mut()
-            .chain(spec.init_containers.iter_mut().flatten())
-        {
-            shrink(&mut c.ports);
-            shrink(&mut c.env);
-            shrink(&mut c.volume_mounts);
-        }
-    }
-    if let Some(status) = pod.status.as_mut() {
-        shrink(&mut status.conditions);
-        shrink(&mut status.container_statuses);
-        shrink(&mut status.init_container_statuses);
-        shrink(&mut status.ephemeral_container_statuses);
-        shrink(&mut status.pod_ips);
-        shrink(&mut status.host_ips);
-    }
 }
 
 #[cfg(test)]
@@ -81,7 +53,7 @@ mod tests {
         serde_json::from_str(&v.to_string()).unwrap()
     }
 
-    fn running_pod() -> Pod {
+    fn running_pod() -> CachedPod {
         decode(json!({
             "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web"},
                 "managedFields": serde_json::from_str::<serde_json::Value>(MANAGED_FIELDS).unwrap(),

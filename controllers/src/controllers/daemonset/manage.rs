@@ -5,19 +5,20 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 
 use super::node_fit::{is_updated, should_run, target_node, template_generation};
+use crate::cached_pod::CachedPod;
 use crate::controllers::history::CONTROLLER_REVISION_HASH_LABEL;
 use crate::controllers::pod_status::{is_available, is_ready, phase};
 
 /// A DaemonSet's pods by the node they are for.
-pub type NodePods = BTreeMap<String, Vec<Arc<Pod>>>;
+pub type NodePods = BTreeMap<String, Vec<Arc<CachedPod>>>;
 
 /// Groups pods by target node; pods for no node are left out.
-pub fn pods_by_node(pods: &[Arc<Pod>]) -> NodePods {
+pub fn pods_by_node(pods: &[Arc<CachedPod>]) -> NodePods {
     let mut map = NodePods::new();
     for p in pods {
         if let Some(n) = target_node(p) {
@@ -28,9 +29,9 @@ pub fn pods_by_node(pods: &[Arc<Pod>]) -> NodePods {
 }
 
 /// Scheduled pods first, then the oldest, then by name.
-fn sort_pods(pods: &mut [Arc<Pod>]) {
+fn sort_pods(pods: &mut [Arc<CachedPod>]) {
     pods.sort_by(|a, b| {
-        let scheduled = |p: &Pod| {
+        let scheduled = |p: &CachedPod| {
             p.spec
                 .as_ref()
                 .and_then(|s| s.node_name.as_deref())
@@ -39,14 +40,14 @@ fn sort_pods(pods: &mut [Arc<Pod>]) {
         scheduled(b)
             .cmp(&scheduled(a))
             .then_with(|| {
-                let t = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
+                let t = |p: &CachedPod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
                 t(a).cmp(&t(b))
             })
             .then_with(|| a.metadata.name.cmp(&b.metadata.name))
     });
 }
 
-fn name(p: &Pod) -> String {
+fn name(p: &CachedPod) -> String {
     p.metadata.name.clone().unwrap_or_default()
 }
 
@@ -65,14 +66,20 @@ pub struct NodeNeeds {
 /// excess pods deleted (with surge, an old ready pod may stay beside a
 /// new one until that one is available); all pods deleted if it should
 /// not run them any more.
-pub fn node_needs(node: &Node, pods: Option<&Vec<Arc<Pod>>>, ds: &DaemonSet, hash: &str, now: Timestamp) -> NodeNeeds {
+pub fn node_needs(
+    node: &Node,
+    pods: Option<&Vec<Arc<CachedPod>>>,
+    ds: &DaemonSet,
+    hash: &str,
+    now: Timestamp,
+) -> NodeNeeds {
     let (run, keep) = should_run(node, ds);
     let mut needs = NodeNeeds::default();
     let min_ready = ds.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0);
     match pods {
         None if run => needs.create = true,
         Some(pods) if keep => {
-            let mut running: Vec<Arc<Pod>> = Vec::new();
+            let mut running: Vec<Arc<CachedPod>> = Vec::new();
             for p in pods {
                 if p.metadata.deletion_timestamp.is_some() {
                     continue;
@@ -172,11 +179,11 @@ pub fn max_unavailable(ds: &DaemonSet, total: usize) -> usize {
 }
 
 /// A node's pod of the current template and its pod of an older one.
-type NewAndOld = (Option<Arc<Pod>>, Option<Arc<Pod>>);
+type NewAndOld = (Option<Arc<CachedPod>>, Option<Arc<CachedPod>>);
 
 /// The pods on one node after skipping deleted ones: `None` when there
 /// is more than one new or more than one old (the manage step prunes).
-fn new_and_old(ds: &DaemonSet, pods: &[Arc<Pod>], hash: &str) -> Option<NewAndOld> {
+fn new_and_old(ds: &DaemonSet, pods: &[Arc<CachedPod>], hash: &str) -> Option<NewAndOld> {
     let generation = template_generation(ds);
     let (mut new, mut old) = (None, None);
     for p in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
@@ -213,7 +220,7 @@ pub fn rolling_update(
     now: Timestamp,
 ) -> RollingStep {
     let min_ready = ds.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0);
-    let mut node_pods: BTreeMap<String, Vec<Arc<Pod>>> = by_node.clone();
+    let mut node_pods: BTreeMap<String, Vec<Arc<CachedPod>>> = by_node.clone();
     let mut desired = 0usize;
     let mut runs: BTreeMap<String, bool> = BTreeMap::new();
     for n in nodes {
@@ -230,7 +237,7 @@ pub fn rolling_update(
     if desired > 0 && surge == 0 && unavailable_max == 0 {
         unavailable_max = 1;
     }
-    let available = |p: &Pod| is_available(p, min_ready, now);
+    let available = |p: &CachedPod| is_available(p, min_ready, now);
     let mut step = RollingStep::default();
     if surge == 0 {
         let mut unavailable = 0usize;

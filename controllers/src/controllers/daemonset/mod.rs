@@ -24,6 +24,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams};
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::{
     Claim, claim, controller_of, new_controller_ref, owner_refs_patch, owners_selecting, patch_claim,
     resolve_controller_ref, selector_is_empty, selector_matches, with_owner, without_owner,
@@ -53,7 +54,7 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 pub struct DaemonSetController {
     client: kube::Client,
     sets: Informer<DaemonSet>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     nodes: Informer<Node>,
     revisions: Informer<ControllerRevision>,
     expectations: Expectations,
@@ -69,7 +70,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let c = Arc::new(DaemonSetController {
         client: ctx.client.clone(),
         sets: ctx.informers.get::<DaemonSet>(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         nodes: ctx.informers.get::<Node>(),
         revisions: ctx.informers.get::<ControllerRevision>(),
         expectations: Expectations::default(),
@@ -124,7 +125,7 @@ impl DaemonSetController {
         resolve_controller_ref(meta, "DaemonSet", |name| self.sets.get(namespace, name))
     }
 
-    fn enqueue_selecting(&self, pod: &Pod) {
+    fn enqueue_selecting(&self, pod: &CachedPod) {
         let ns = pod.namespace().unwrap_or_default();
         let owners = owners_selecting(self.sets.list(&ns), &pod.metadata, |o| {
             o.spec.as_ref().map(|s| &s.selector)
@@ -134,7 +135,7 @@ impl DaemonSetController {
         }
     }
 
-    fn on_pod(&self, change: Change<'_, Pod>) {
+    fn on_pod(&self, change: Change<'_, CachedPod>) {
         match change {
             Change::Added(pod) => {
                 let ns = pod.namespace().unwrap_or_default();
@@ -189,7 +190,7 @@ impl DaemonSetController {
         }
     }
 
-    fn on_pod_deleted(&self, pod: &Arc<Pod>) {
+    fn on_pod_deleted(&self, pod: &Arc<CachedPod>) {
         let ns = pod.namespace().unwrap_or_default();
         if let Some(d) = self.resolve(&ns, &pod.metadata) {
             let key = object_key(d.as_ref());
@@ -205,7 +206,7 @@ impl DaemonSetController {
     }
 
     /// The DaemonSet's pods after adopting and releasing by selector.
-    async fn claim_pods(&self, ds: &DaemonSet) -> Result<Vec<Arc<Pod>>, Error> {
+    async fn claim_pods(&self, ds: &DaemonSet) -> Result<Vec<Arc<CachedPod>>, Error> {
         let ns = ds.namespace().unwrap_or_default();
         let selector = ds.spec.as_ref().map(|s| s.selector.clone()).unwrap_or_default();
         let uid = ds.metadata.uid.clone().unwrap_or_default();
@@ -242,7 +243,7 @@ impl DaemonSetController {
             if let Some(p) = patch_claim(&api, &pod.name_any(), &patch).await?
                 && controller_of(&p.metadata).is_some_and(|r| r.uid == uid)
             {
-                owned.push(Arc::new(p));
+                owned.push(Arc::new(CachedPod::from(p)));
             }
         }
         Ok(owned)
@@ -354,7 +355,7 @@ impl DaemonSetController {
         key: &str,
         ds: &DaemonSet,
         nodes: &[Arc<Node>],
-        pods: &[Arc<Pod>],
+        pods: &[Arc<CachedPod>],
         by_node: &NodePods,
         hash: &str,
         now: Timestamp,

@@ -8,10 +8,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
-    Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec,
-    PodTemplateSpec, Taint, Toleration,
+    Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, PodTemplateSpec,
+    Taint, Toleration,
 };
 
 /// The label recording the DaemonSet's template generation.
@@ -177,7 +178,7 @@ pub fn pin_to_node(affinity: Option<Affinity>, node: &str) -> Affinity {
 
 /// The node a daemon pod is for: its `nodeName`, else the node its
 /// affinity pins it to.
-pub fn target_node(pod: &Pod) -> Option<String> {
+pub fn target_node(pod: &CachedPod) -> Option<String> {
     let spec = pod.spec.as_ref()?;
     if let Some(n) = spec.node_name.as_deref().filter(|n| !n.is_empty()) {
         return Some(n.into());
@@ -231,7 +232,7 @@ pub fn template_generation(ds: &DaemonSet) -> Option<i64> {
 
 /// Whether the pod is of the current template (same revision hash, or
 /// same template generation).
-pub fn is_updated(pod: &Pod, hash: &str, generation: Option<i64>) -> bool {
+pub fn is_updated(pod: &CachedPod, hash: &str, generation: Option<i64>) -> bool {
     let labels = pod.metadata.labels.as_ref();
     let get = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
     let by_hash = !hash.is_empty() && get(crate::controllers::history::CONTROLLER_REVISION_HASH_LABEL) == Some(hash);
@@ -335,11 +336,11 @@ mod tests {
         assert_eq!(t.spec.as_ref().unwrap().tolerations.as_ref().unwrap().len(), 6);
         let spec = t.spec.as_mut().unwrap();
         spec.affinity = Some(pin_to_node(spec.affinity.take(), "n7"));
-        let pod = Pod {
+        let pod = CachedPod::from(k8s_openapi::api::core::v1::Pod {
             metadata: t.metadata.clone().unwrap(),
             spec: t.spec.clone(),
             status: None,
-        };
+        });
         assert_eq!(target_node(&pod).as_deref(), Some("n7"));
         let terms = serde_json::to_value(&pod.spec.as_ref().unwrap().affinity).unwrap();
         assert_eq!(

@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::new_controller_ref;
 use crate::controllers::deployment::hash::compute_hash;
 use crate::controllers::history::{
@@ -141,7 +141,7 @@ async fn create_snapshot(
 /// whose hash a pod still carries.
 pub fn revisions_to_clean<'a>(
     old: &'a [Arc<ControllerRevision>],
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
     limit: usize,
 ) -> Vec<&'a Arc<ControllerRevision>> {
     let mut to_kill = old.len().saturating_sub(limit);
@@ -206,7 +206,7 @@ mod tests {
     fn cleanup_keeps_the_limit_and_revisions_in_use() {
         let old: Vec<Arc<ControllerRevision>> = (1..=4).map(|i| Arc::new(snapshot(&ds(&format!("v{i}")), i))).collect();
         let hash1 = old[0].metadata.labels.as_ref().unwrap()[CONTROLLER_REVISION_HASH_LABEL].clone();
-        let pod: Pod = serde_json::from_value(
+        let pod: CachedPod = serde_json::from_value(
             json!({"metadata": {"name": "p", "labels": {CONTROLLER_REVISION_HASH_LABEL: hash1}}}),
         )
         .unwrap();

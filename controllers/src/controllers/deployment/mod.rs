@@ -21,10 +21,10 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::{controller_of, owners_selecting, resolve_controller_ref};
 use crate::controllers::owner_index::OwnerIndex;
 use crate::error::Error;
@@ -47,7 +47,7 @@ pub struct DeploymentController {
     /// The cached ReplicaSets by controller uid, and the orphans: what a
     /// sync claims from.
     rs_index: OwnerIndex,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     queue: WorkQueue<String>,
 }
 
@@ -58,7 +58,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         deployments: ctx.informers.get::<Deployment>(),
         replica_sets: ctx.informers.get::<ReplicaSet>(),
         rs_index: OwnerIndex::default(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         queue: queue.clone(),
     });
     c.deployments.add_handler(enqueue_changes(queue.clone()));
@@ -144,7 +144,7 @@ impl DeploymentController {
         }
     }
 
-    fn on_pod_deleted(&self, pod: &Pod) {
+    fn on_pod_deleted(&self, pod: &CachedPod) {
         let ns = pod.namespace().unwrap_or_default();
         let Some(r) = controller_of(&pod.metadata) else { return };
         if r.kind != "ReplicaSet" {

@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudgetStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::pod_status;
 
 /// How long a pod recorded in `disruptedPods` is expected to take to be
@@ -75,7 +75,7 @@ pub fn expected_and_desired(
 /// earliest of them expires (the budget must be synced again then).
 pub fn prune_disrupted(
     recorded: &BTreeMap<String, Time>,
-    pods: &[&Pod],
+    pods: &[&CachedPod],
     now: Timestamp,
 ) -> (BTreeMap<String, Time>, Option<Timestamp>) {
     let mut kept = BTreeMap::new();
@@ -102,7 +102,7 @@ pub fn prune_disrupted(
 }
 
 /// Ready pods that are neither being deleted nor recently evicted.
-pub fn count_healthy(pods: &[&Pod], disrupted: &BTreeMap<String, Time>) -> i32 {
+pub fn count_healthy(pods: &[&CachedPod], disrupted: &BTreeMap<String, Time>) -> i32 {
     let n = pods
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
@@ -198,7 +198,8 @@ pub fn changed(old: Option<&PodDisruptionBudgetStatus>, new: &PodDisruptionBudge
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+    use crate::cached_pod::CachedPodStatus;
+    use k8s_openapi::api::core::v1::PodCondition;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn int(i: i32) -> IntOrString {
@@ -243,23 +244,23 @@ mod tests {
         assert!(!needs_scale(Some(&int(1)), None));
     }
 
-    fn pod(name: &str, ready: bool, deleting: bool) -> Pod {
-        Pod {
+    fn pod(name: &str, ready: bool, deleting: bool) -> CachedPod {
+        CachedPod {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 deletion_timestamp: deleting.then_some(Time(Timestamp::UNIX_EPOCH)),
                 ..ObjectMeta::default()
             },
-            status: Some(PodStatus {
+            status: Some(CachedPodStatus {
                 phase: Some("Running".into()),
                 conditions: Some(vec![PodCondition {
                     type_: "Ready".into(),
                     status: if ready { "True" } else { "False" }.into(),
                     ..PodCondition::default()
                 }]),
-                ..PodStatus::default()
+                ..CachedPodStatus::default()
             }),
-            ..Pod::default()
+            ..CachedPod::default()
         }
     }
 
@@ -271,7 +272,7 @@ mod tests {
             pod("c", false, false),
             pod("d", true, true),
         ];
-        let refs: Vec<&Pod> = pods.iter().collect();
+        let refs: Vec<&CachedPod> = pods.iter().collect();
         assert_eq!(count_healthy(&refs, &BTreeMap::new()), 2);
         let disrupted = BTreeMap::from([("a".to_string(), Time(Timestamp::now()))]);
         assert_eq!(count_healthy(&refs, &disrupted), 1);
@@ -285,7 +286,7 @@ mod tests {
             pod("old", true, false),
             pod("deleting", true, true),
         ];
-        let refs: Vec<&Pod> = pods.iter().collect();
+        let refs: Vec<&CachedPod> = pods.iter().collect();
         let recorded = BTreeMap::from([
             ("fresh".to_string(), Time(Timestamp::from_second(9_990).unwrap())),
             ("old".to_string(), Time(Timestamp::from_second(9_000).unwrap())),

@@ -15,12 +15,13 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::api::core::v1::ReplicationController;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::selector_matches;
 use crate::controllers::events::{EventRecorder, EventType, reference};
 use crate::error::{Error, is_not_found};
@@ -38,13 +39,13 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 
 struct State {
     client: kube::Client,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     budgets: Informer<PodDisruptionBudget>,
     scales: scale::Finders,
     recorder: EventRecorder,
 }
 
-fn enqueue_budgets_for(budgets: &Informer<PodDisruptionBudget>, q: &WorkQueue<String>, pod: &Pod) {
+fn enqueue_budgets_for(budgets: &Informer<PodDisruptionBudget>, q: &WorkQueue<String>, pod: &CachedPod) {
     let ns = pod.namespace().unwrap_or_default();
     let labels = pod.labels();
     for pdb in budgets.list(&ns) {
@@ -56,7 +57,7 @@ fn enqueue_budgets_for(budgets: &Informer<PodDisruptionBudget>, q: &WorkQueue<St
 }
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let pods = ctx.informers.get::<Pod>();
+    let pods = ctx.informers.get::<CachedPod>();
     let budgets = ctx.informers.get::<PodDisruptionBudget>();
     let scales = scale::Finders {
         client: ctx.client.clone(),
@@ -107,7 +108,7 @@ impl State {
         let spec = pdb.spec.clone().unwrap_or_default();
         // A budget without a selector selects nothing, an empty one all.
         let all = self.pods.list(ns);
-        let pods: Vec<&Pod> = match &spec.selector {
+        let pods: Vec<&CachedPod> = match &spec.selector {
             None => Vec::new(),
             Some(sel) => all
                 .iter()
@@ -161,7 +162,7 @@ impl State {
         &self,
         pdb: &PodDisruptionBudget,
         spec: &k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec,
-        pods: &[&Pod],
+        pods: &[&CachedPod],
     ) -> Result<(i32, i32), String> {
         let (min, max) = (spec.min_available.as_ref(), spec.max_unavailable.as_ref());
         let mut scale = 0;

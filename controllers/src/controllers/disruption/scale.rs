@@ -8,11 +8,12 @@
 use std::collections::HashMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::api::core::v1::ReplicationController;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, GroupVersionKind};
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::controller_of;
 use crate::error::is_not_found;
 use crate::informer::Informer;
@@ -44,7 +45,7 @@ impl Finders {
     /// The summed scale of the pods' controllers, and the names of pods
     /// without a controller; an error names a pod whose controller is
     /// not found.
-    pub async fn expected_scale(&self, pods: &[&Pod]) -> Result<(i32, Vec<String>), String> {
+    pub async fn expected_scale(&self, pods: &[&CachedPod]) -> Result<(i32, Vec<String>), String> {
         let mut by_controller: HashMap<String, i32> = HashMap::new();
         let mut seen_refs: Vec<String> = Vec::new();
         let mut unmanaged = Vec::new();

@@ -19,10 +19,11 @@ use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams};
 
+use crate::cached_pod::CachedPod;
 use crate::error::{Error, is_not_found, status_code};
 use crate::informer::{Change, Informer, enqueue_changes, object_key, split_key};
 use crate::manager::ControllerContext;
@@ -44,7 +45,7 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 struct EndpointsController {
     client: kube::Client,
     services: Informer<Service>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     endpoints: Informer<Endpoints>,
     queue: WorkQueue<String>,
     triggers: trigger_time::TriggerTimeTracker,
@@ -58,7 +59,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let c = Arc::new(EndpointsController {
         client: ctx.client.clone(),
         services: ctx.informers.get::<Service>(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         endpoints: ctx.informers.get::<Endpoints>(),
         queue: queue.clone(),
         triggers: trigger_time::TriggerTimeTracker::default(),
@@ -99,8 +100,8 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
 /// The Services (`namespace/name`) a pod change concerns: those selecting
 /// the pod before or after a change of membership, those selecting it
 /// now after a change of its address or readiness.
-pub fn services_to_sync(services: &Informer<Service>, change: Change<'_, Pod>) -> HashSet<String> {
-    let selecting = |pod: &Pod, out: &mut HashSet<String>| {
+pub fn services_to_sync(services: &Informer<Service>, change: Change<'_, CachedPod>) -> HashSet<String> {
+    let selecting = |pod: &CachedPod, out: &mut HashSet<String>| {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         for s in services.list(&ns) {
             if selects(&s, pod.metadata.labels.as_ref()) {
@@ -149,7 +150,7 @@ impl EndpointsController {
             return Ok(Action::Done);
         }
         let all = self.pods.list(ns);
-        let pods: Vec<&Pod> = all
+        let pods: Vec<&CachedPod> = all
             .iter()
             .map(Arc::as_ref)
             .filter(|p| selects(&service, p.metadata.labels.as_ref()))

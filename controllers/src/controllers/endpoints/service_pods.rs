@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
+use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::pod_status::{is_ready, phase};
 
 /// An address family of a Service or an EndpointSlice.
@@ -55,12 +56,12 @@ pub fn selects(service: &Service, labels: Option<&BTreeMap<String, String>>) -> 
 }
 
 /// `Succeeded` or `Failed`.
-pub fn is_terminal(pod: &Pod) -> bool {
+pub fn is_terminal(pod: &CachedPod) -> bool {
     matches!(phase(pod), "Succeeded" | "Failed")
 }
 
 /// The pod's IPs (`status.podIPs`, else `status.podIP`).
-pub fn pod_ips(pod: &Pod) -> Vec<&str> {
+pub fn pod_ips(pod: &CachedPod) -> Vec<&str> {
     let Some(status) = pod.status.as_ref() else {
         return Vec::new();
     };
@@ -84,7 +85,7 @@ pub fn pod_ips(pod: &Pod) -> Vec<&str> {
 
 /// Whether the pod gets an address at all: not terminal, has an IP, and
 /// is not being deleted unless `include_terminating`.
-pub fn should_pod_be_in_endpoints(pod: &Pod, include_terminating: bool) -> bool {
+pub fn should_pod_be_in_endpoints(pod: &CachedPod, include_terminating: bool) -> bool {
     if is_terminal(pod) || pod_ips(pod).is_empty() {
         return false;
     }
@@ -93,7 +94,7 @@ pub fn should_pod_be_in_endpoints(pod: &Pod, include_terminating: bool) -> bool 
 
 /// Whether the address carries the pod's hostname: the pod names one and
 /// its subdomain is this Service (in the pod's namespace).
-pub fn should_set_hostname(pod: &Pod, service: &Service) -> bool {
+pub fn should_set_hostname(pod: &CachedPod, service: &Service) -> bool {
     let Some(spec) = pod.spec.as_ref() else {
         return false;
     };
@@ -109,7 +110,7 @@ fn protocol(p: Option<&str>) -> &str {
 /// The pod's port for `service_port`: a numbered targetPort as is, a named
 /// one looked up in the containers (and restartable init containers) with
 /// the same protocol; `None` when the name is not found.
-pub fn find_port(pod: &Pod, service_port: &ServicePort) -> Option<i32> {
+pub fn find_port(pod: &CachedPod, service_port: &ServicePort) -> Option<i32> {
     match &service_port.target_port {
         None => Some(service_port.port),
         Some(IntOrString::Int(n)) => Some(*n),
@@ -146,7 +147,7 @@ pub fn is_service_ip_set(service: &Service) -> bool {
 /// The one family the Endpoints object of `service` carries for `pod`:
 /// the Service's first ipFamily, else its cluster IP's, else (headless)
 /// the pod IP's.
-pub fn endpoints_family(service: &Service, pod: &Pod) -> Family {
+pub fn endpoints_family(service: &Service, pod: &CachedPod) -> Family {
     let spec = service.spec.as_ref();
     if let Some(f) = spec
         .and_then(|s| s.ip_families.as_ref())
@@ -195,8 +196,8 @@ pub struct PodChange {
 }
 
 /// Upstream's `podEndpointsChanged`, plus a move to a terminal phase.
-pub fn pod_change(old: &Pod, new: &Pod) -> PodChange {
-    let spec = |p: &Pod| {
+pub fn pod_change(old: &CachedPod, new: &CachedPod) -> PodChange {
+    let spec = |p: &CachedPod| {
         p.spec
             .as_ref()
             .map(|s| (s.hostname.clone(), s.subdomain.clone(), s.node_name.clone()))
@@ -215,7 +216,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(v: serde_json::Value) -> Pod {
+    fn pod(v: serde_json::Value) -> CachedPod {
         serde_json::from_value(v).unwrap()
     }
 

@@ -6,11 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{EndpointAddress, EndpointPort, EndpointSubset, ObjectReference, Pod, Service};
+use k8s_openapi::api::core::v1::{EndpointAddress, EndpointPort, EndpointSubset, ObjectReference, Service};
 
 use super::service_pods::{
     Family, endpoints_family, find_port, pod_ips, should_pod_be_in_endpoints, should_set_hostname,
 };
+use crate::cached_pod::CachedPod;
 use crate::controllers::pod_status::is_ready;
 
 /// The most addresses one Endpoints object holds.
@@ -29,7 +30,7 @@ struct Entry {
 }
 
 /// The pod's address for the Service's family, if it has one.
-fn pod_address(service: &Service, pod: &Pod) -> Option<EndpointAddress> {
+fn pod_address(service: &Service, pod: &CachedPod) -> Option<EndpointAddress> {
     let family = endpoints_family(service, pod);
     let ip = pod_ips(pod).into_iter().find(|ip| Family::of(ip) == Some(family))?;
     let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
@@ -52,7 +53,7 @@ fn pod_address(service: &Service, pod: &Pod) -> Option<EndpointAddress> {
 
 /// The subsets of the Service's Endpoints, repacked and sorted (not yet
 /// truncated).
-pub fn desired_subsets(service: &Service, pods: &[&Pod]) -> Vec<EndpointSubset> {
+pub fn desired_subsets(service: &Service, pods: &[&CachedPod]) -> Vec<EndpointSubset> {
     let spec = service.spec.clone().unwrap_or_default();
     let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false);
     let ports = spec.ports.unwrap_or_default();

@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
 
 /// The annotation's key.
@@ -26,7 +27,7 @@ pub struct TriggerTimeTracker {
     states: Mutex<HashMap<String, ServiceState>>,
 }
 
-fn pod_trigger_time(pod: &Pod) -> Option<Timestamp> {
+fn pod_trigger_time(pod: &CachedPod) -> Option<Timestamp> {
     let c = pod
         .status
         .as_ref()?
@@ -45,7 +46,7 @@ impl TriggerTimeTracker {
     /// Records the current trigger times of `service` and its `pods` and
     /// returns the time to publish (`None`: remove the annotation).
     /// Never called concurrently for one key (the work queue's promise).
-    pub fn compute(&self, key: &str, service: &Service, pods: &[&Pod]) -> Option<Timestamp> {
+    pub fn compute(&self, key: &str, service: &Service, pods: &[&CachedPod]) -> Option<Timestamp> {
         let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
         let known = states.contains_key(key);
         let state = states.entry(key.to_string()).or_default();
@@ -88,7 +89,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(name: &str, ready_at: &str) -> Pod {
+    fn pod(name: &str, ready_at: &str) -> CachedPod {
         serde_json::from_value(json!({"metadata": {"name": name}, "status": {"conditions": [
             {"type": "Ready", "status": "True", "lastTransitionTime": ready_at}]}}))
         .unwrap()

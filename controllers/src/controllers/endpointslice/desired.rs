@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod, Service};
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::new_controller_ref;
 use crate::controllers::endpoints::HEADLESS_LABEL;
 use crate::controllers::endpoints::service_pods::{Family, find_port, is_service_ip_set, pod_ips, should_set_hostname};
@@ -78,7 +79,7 @@ pub fn same_state(a: &Endpoint, b: &Endpoint) -> bool {
 
 /// The slice ports of `pod` for the Service: one per Service port the pod
 /// serves.
-pub fn endpoint_ports(service: &Service, pod: &Pod) -> Vec<EndpointPort> {
+pub fn endpoint_ports(service: &Service, pod: &CachedPod) -> Vec<EndpointPort> {
     let ports = service.spec.as_ref().and_then(|s| s.ports.as_ref());
     ports
         .into_iter()
@@ -97,7 +98,7 @@ pub fn endpoint_ports(service: &Service, pod: &Pod) -> Vec<EndpointPort> {
 
 /// The pod's endpoint in slices of `family` (no addresses when the pod
 /// has no IP of that family).
-pub fn pod_to_endpoint(pod: &Pod, node: Option<&Node>, service: &Service, family: Family) -> Endpoint {
+pub fn pod_to_endpoint(pod: &CachedPod, node: Option<&Node>, service: &Service, family: Family) -> Endpoint {
     let publish_not_ready = service
         .spec
         .as_ref()
@@ -216,7 +217,7 @@ mod tests {
             "labels": {"app": "db", "kubernetes.io/service-name": "evil"}},
             "spec": {"clusterIP": "None", "ports": [{"name": "sql", "port": 5432, "targetPort": "sql", "protocol": "TCP"}]}}))
         .unwrap();
-        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "db-0", "namespace": "ns", "uid": "p1"},
+        let pod: CachedPod = serde_json::from_value(json!({"metadata": {"name": "db-0", "namespace": "ns", "uid": "p1"},
             "spec": {"nodeName": "n1", "hostname": "db-0", "subdomain": "db",
                      "containers": [{"name": "c", "ports": [{"name": "sql", "containerPort": 15432}]}]},
             "status": {"podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}], "conditions": [{"type": "Ready", "status": "True"}]}}))

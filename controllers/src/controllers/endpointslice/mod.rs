@@ -18,11 +18,12 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, PostParams};
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::endpoints::service_pods::selects;
 use crate::controllers::endpoints::trigger_time::{self, TriggerTimeTracker};
 use crate::controllers::endpoints::{is_namespace_terminating, services_to_sync};
@@ -42,7 +43,7 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 struct EndpointSliceController {
     client: kube::Client,
     services: Informer<Service>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     nodes: Informer<Node>,
     slices: Informer<EndpointSlice>,
     queue: WorkQueue<String>,
@@ -82,7 +83,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let c = Arc::new(EndpointSliceController {
         client: ctx.client.clone(),
         services: ctx.informers.get::<Service>(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         nodes: ctx.informers.get::<Node>(),
         slices: ctx.informers.get::<EndpointSlice>(),
         queue: queue.clone(),
@@ -169,7 +170,7 @@ impl EndpointSliceController {
             return Ok(Action::Done);
         }
         let all = self.pods.list(ns);
-        let pods: Vec<&Pod> = all
+        let pods: Vec<&CachedPod> = all
             .iter()
             .map(Arc::as_ref)
             .filter(|p| selects(&service, p.metadata.labels.as_ref()))

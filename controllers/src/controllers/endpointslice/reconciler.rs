@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
 
 use super::desired::{
@@ -20,6 +20,7 @@ use super::desired::{
     pod_to_endpoint, port_key, same_state, slice_labels,
 };
 use super::hints::Heuristic;
+use crate::cached_pod::CachedPod;
 use crate::controllers::endpoints::service_pods::{Family, should_pod_be_in_endpoints, slice_families};
 
 /// What to write.
@@ -39,7 +40,7 @@ pub struct Plan {
 pub struct Input<'a> {
     pub service: &'a Service,
     /// The pods the Service selects.
-    pub pods: &'a [&'a Pod],
+    pub pods: &'a [&'a CachedPod],
     /// The Service's slices managed by this controller.
     pub existing: &'a [Arc<EndpointSlice>],
     /// Node lookup (for zones).

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::cached_pod::CachedPod;
 use k8s_openapi::jiff::Timestamp;
 
 /// The first delay after a failure.
@@ -24,7 +24,7 @@ pub struct BackoffRecord {
 
 /// When the pod finished: its containers' latest `finishedAt`, else when
 /// it stopped being Ready, else its deletion, else its creation.
-pub fn finish_time(pod: &Pod) -> Timestamp {
+pub fn finish_time(pod: &CachedPod) -> Timestamp {
     let status = pod.status.as_ref();
     let from_containers = status
         .into_iter()
@@ -59,7 +59,7 @@ pub fn finish_time(pod: &Pod) -> Timestamp {
 
 impl BackoffRecord {
     /// The record after newly finished pods were counted.
-    pub fn with_finished(&self, succeeded: &[&Pod], failed: &[&Pod]) -> BackoffRecord {
+    pub fn with_finished(&self, succeeded: &[&CachedPod], failed: &[&CachedPod]) -> BackoffRecord {
         let last_failure = failed.iter().map(|p| finish_time(p)).max();
         let last_success = succeeded.iter().map(|p| finish_time(p)).max();
         match (last_success, last_failure) {
@@ -116,7 +116,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn finished(phase: &str, at: &str) -> Pod {
+    fn finished(phase: &str, at: &str) -> CachedPod {
         serde_json::from_value(json!({
             "metadata": {"name": "p", "creationTimestamp": "2024-01-01T00:00:00Z"},
             "status": {"phase": phase, "containerStatuses": [{"name": "c", "ready": false, "restartCount": 0,

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::JobController;
 use super::pod_template::JOB_TRACKING_FINALIZER;
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::{
     Claim, claim, controller_selects, new_controller_ref, patch_claim, with_owner, without_owner,
 };
@@ -20,7 +21,7 @@ use crate::error::{Error, ignore_not_found};
 impl JobController {
     /// Every pod in the Job's namespace this Job controls after adopting
     /// and releasing by selector (upstream's `getPodsForJob`).
-    pub(crate) async fn pods_for_job(&self, job: &Job) -> Result<Vec<Arc<Pod>>, Error> {
+    pub(crate) async fn pods_for_job(&self, job: &Job) -> Result<Vec<Arc<CachedPod>>, Error> {
         let ns = job.namespace().unwrap_or_default();
         let uid = job.metadata.uid.clone().unwrap_or_default();
         let selector = job.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default();
@@ -69,7 +70,7 @@ impl JobController {
                         "uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version,
                     }});
                     if let Some(p) = patch_claim(&api, &pod.name_any(), &patch).await? {
-                        claimed.push(Arc::new(p));
+                        claimed.push(Arc::new(CachedPod::from(p)));
                     }
                 }
             }

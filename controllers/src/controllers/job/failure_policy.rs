@@ -2,8 +2,8 @@
 //! terminated containers, or pod conditions), and what that means for the
 //! Job (upstream's `pod_failure_policy.go`).
 
+use crate::cached_pod::{CachedContainerStatus, CachedPod};
 use k8s_openapi::api::batch::v1::{PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
 /// The action of the matched rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,10 @@ fn exit_code_matches(code: i32, req: &PodFailurePolicyOnExitCodesRequirement) ->
 
 /// The first terminated container (init containers first) with a non-zero
 /// exit code matching `req`.
-fn matching_container<'a>(pod: &'a Pod, req: &PodFailurePolicyOnExitCodesRequirement) -> Option<&'a ContainerStatus> {
+fn matching_container<'a>(
+    pod: &'a CachedPod,
+    req: &PodFailurePolicyOnExitCodesRequirement,
+) -> Option<&'a CachedContainerStatus> {
     let status = pod.status.as_ref()?;
     status
         .init_container_statuses
@@ -68,7 +71,7 @@ fn matching_container<'a>(pod: &'a Pod, req: &PodFailurePolicyOnExitCodesRequire
 
 /// Matches a failed `pod` against `policy` (upstream's
 /// `matchPodFailurePolicy`); without a policy every failure counts.
-pub fn match_pod_failure_policy(policy: Option<&PodFailurePolicy>, pod: &Pod) -> PolicyMatch {
+pub fn match_pod_failure_policy(policy: Option<&PodFailurePolicy>, pod: &CachedPod) -> PolicyMatch {
     let counted = PolicyMatch {
         fail_job_message: None,
         count_failed: true,
@@ -139,7 +142,7 @@ mod tests {
         serde_json::from_value(json!({ "rules": rules })).unwrap()
     }
 
-    fn failed_pod(exit_codes: &[(&str, i32)], conditions: serde_json::Value) -> Pod {
+    fn failed_pod(exit_codes: &[(&str, i32)], conditions: serde_json::Value) -> CachedPod {
         let statuses: Vec<_> = exit_codes
             .iter()
             .map(|(n, c)| {

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::cached_pod::CachedPod;
 
 /// The annotation (and label) holding a pod's completion index.
 pub const COMPLETION_INDEX_ANNOTATION: &str = "batch.kubernetes.io/job-completion-index";
@@ -127,13 +127,13 @@ impl fmt::Display for OrderedIntervals {
 }
 
 /// The pod's completion index, if its annotation holds a valid one.
-pub fn completion_index(pod: &Pod) -> Option<i32> {
+pub fn completion_index(pod: &CachedPod) -> Option<i32> {
     let v = pod.metadata.annotations.as_ref()?.get(COMPLETION_INDEX_ANNOTATION)?;
     v.parse::<i32>().ok().filter(|i| *i >= 0)
 }
 
 /// The pod's completion index when it is below `completions`.
-pub fn valid_index(pod: &Pod, completions: i32) -> Option<i32> {
+pub fn valid_index(pod: &CachedPod, completions: i32) -> Option<i32> {
     completion_index(pod).filter(|i| *i < completions)
 }
 

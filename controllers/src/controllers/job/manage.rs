@@ -22,6 +22,7 @@ use super::{
     JobController, SYNC_BATCH_PERIOD, completions, has_backoff_limit_per_index, is_indexed, is_suspended,
     only_replace_failed_pods,
 };
+use crate::cached_pod::CachedPod;
 use crate::controllers::events::EventType;
 use crate::controllers::pod_status::{is_ready, is_terminating};
 use crate::controllers::replicaset::ranking::pods_to_delete;
@@ -34,7 +35,7 @@ pub const MAX_POD_CREATE_DELETE_PER_SYNC: usize = 500;
 
 /// Removes the tracking finalizer (a strategic merge patch, as upstream);
 /// a pod already gone is fine.
-pub async fn remove_tracking_finalizer(client: &kube::Client, pod: &Pod) -> Result<(), kube::Error> {
+pub async fn remove_tracking_finalizer(client: &kube::Client, pod: &CachedPod) -> Result<(), kube::Error> {
     if !has_tracking_finalizer(pod) {
         return Ok(());
     }
@@ -52,9 +53,9 @@ pub async fn remove_tracking_finalizer(client: &kube::Client, pod: &Pod) -> Resu
 
 /// Indexed pods to remove whatever the counts: those without a valid
 /// index, and all but the most advanced pod of a repeated index.
-pub fn duplicated_index_pods(pods: &[Arc<Pod>], completions: i32, now: Timestamp) -> Vec<Arc<Pod>> {
+pub fn duplicated_index_pods(pods: &[Arc<CachedPod>], completions: i32, now: Timestamp) -> Vec<Arc<CachedPod>> {
     let mut rm = Vec::new();
-    let mut by_index: HashMap<i32, Vec<Arc<Pod>>> = HashMap::new();
+    let mut by_index: HashMap<i32, Vec<Arc<CachedPod>>> = HashMap::new();
     for p in pods {
         match valid_index(p, completions) {
             Some(ix) => by_index.entry(ix).or_default().push(p.clone()),
@@ -71,7 +72,7 @@ pub fn duplicated_index_pods(pods: &[Arc<Pod>], completions: i32, now: Timestamp
 impl JobController {
     /// Deletes `pods` keeping their finalizers (the tracking counts them
     /// later). Returns (ready deleted, deleted, first error).
-    pub(crate) async fn delete_active_pods(&self, job: &Job, pods: &[Arc<Pod>]) -> (i32, i32, Option<Error>) {
+    pub(crate) async fn delete_active_pods(&self, job: &Job, pods: &[Arc<CachedPod>]) -> (i32, i32, Option<Error>) {
         let ns = job.namespace().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
         let results = join_all(pods.iter().map(|p| {
@@ -106,7 +107,7 @@ impl JobController {
 
     /// Deletes surplus pods, their finalizers removed first (upstream's
     /// `deleteJobPods`), with deletion expectations.
-    async fn delete_job_pods(&self, cx: &SyncCtx, pods: &[Arc<Pod>]) -> (i32, i32, Option<Error>) {
+    async fn delete_job_pods(&self, cx: &SyncCtx, pods: &[Arc<CachedPod>]) -> (i32, i32, Option<Error>) {
         self.expectations
             .expect_deletions(&cx.key, pods.iter().map(|p| object_key(p.as_ref())));
         let ns = cx.job.namespace().unwrap_or_default();
@@ -174,7 +175,7 @@ impl JobController {
             Vec::new()
         };
         if to_delete.len() < rm_at_least {
-            let left: Vec<Arc<Pod>> = cx
+            let left: Vec<Arc<CachedPod>> = cx
                 .active_pods
                 .iter()
                 .filter(|p| !to_delete.iter().any(|d| Arc::ptr_eq(d, p)))
@@ -308,7 +309,7 @@ fn is_namespace_terminating(e: &kube::Error) -> bool {
 
 /// `completedIndexes`-style text of the indexes of `pods` (for logs and
 /// tests).
-pub fn indexes_of(pods: &[Arc<Pod>]) -> String {
+pub fn indexes_of(pods: &[Arc<CachedPod>]) -> String {
     OrderedIntervals::default()
         .with_indexes(pods.iter().filter_map(|p| completion_index(p)))
         .to_string()
@@ -320,7 +321,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(name: &str, index: Option<&str>, phase: &str, ready: bool) -> Arc<Pod> {
+    fn pod(name: &str, index: Option<&str>, phase: &str, ready: bool) -> Arc<CachedPod> {
         let mut meta = json!({"name": name, "uid": name, "creationTimestamp": "2024-01-01T00:00:00Z"});
         if let Some(ix) = index {
             meta["annotations"] = json!({"batch.kubernetes.io/job-completion-index": ix});

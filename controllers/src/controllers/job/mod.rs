@@ -33,11 +33,11 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::{controller_of, owners_selecting, resolve_controller_ref};
 use crate::controllers::events::EventRecorder;
 use crate::error::Error;
@@ -66,7 +66,7 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 pub struct JobController {
     pub(crate) client: kube::Client,
     pub(crate) jobs: Informer<Job>,
-    pub(crate) pods: Informer<Pod>,
+    pub(crate) pods: Informer<CachedPod>,
     pub(crate) expectations: Expectations,
     pub(crate) finalizer_expectations: FinalizerExpectations,
     /// Failures since the last success, per Job key.
@@ -84,7 +84,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let controller = Arc::new(JobController {
         client: ctx.client.clone(),
         jobs: ctx.informers.get::<Job>(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         expectations: Expectations::default(),
         finalizer_expectations: FinalizerExpectations::default(),
         backoff: Mutex::new(HashMap::new()),
@@ -148,7 +148,7 @@ pub fn only_replace_failed_pods(job: &Job) -> bool {
 
 /// Whether the pod counts as failed: phase Failed, or (unless only failed
 /// pods are replaced) deleted before it succeeded.
-pub fn is_pod_failed(pod: &Pod, job: &Job) -> bool {
+pub fn is_pod_failed(pod: &CachedPod, job: &Job) -> bool {
     let phase = crate::controllers::pod_status::phase(pod);
     if phase == "Failed" {
         return true;
@@ -167,7 +167,7 @@ impl JobController {
     }
 
     /// Jobs in the pod's namespace whose selector matches it.
-    fn selecting(&self, pod: &Pod) -> Vec<Arc<Job>> {
+    fn selecting(&self, pod: &CachedPod) -> Vec<Arc<Job>> {
         let ns = pod.namespace().unwrap_or_default();
         owners_selecting(self.jobs.list(&ns), &pod.metadata, |j| {
             j.spec.as_ref()?.selector.as_ref()
@@ -221,7 +221,7 @@ impl JobController {
         }
     }
 
-    fn on_pod(&self, change: Change<'_, Pod>) {
+    fn on_pod(&self, change: Change<'_, CachedPod>) {
         match change {
             Change::Added(pod) => {
                 if pod.metadata.deletion_timestamp.is_some() {
@@ -281,7 +281,7 @@ impl JobController {
     }
 
     /// A pod got a deletionTimestamp (`final == false`) or is gone.
-    fn on_pod_deleted(&self, pod: &Arc<Pod>, final_delete: bool) {
+    fn on_pod_deleted(&self, pod: &Arc<CachedPod>, final_delete: bool) {
         let ns = pod.namespace().unwrap_or_default();
         let has_finalizer = has_tracking_finalizer(pod);
         let Some(job) = self.resolve(&ns, &pod.metadata).filter(|j| !conditions::is_finished(j)) else {
@@ -351,6 +351,6 @@ impl JobController {
 }
 
 /// Uids of `pods`.
-pub fn uids<'a>(pods: impl IntoIterator<Item = &'a Arc<Pod>>) -> HashSet<String> {
+pub fn uids<'a>(pods: impl IntoIterator<Item = &'a Arc<CachedPod>>) -> HashSet<String> {
     pods.into_iter().filter_map(|p| p.metadata.uid.clone()).collect()
 }

@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::failure_policy::match_pod_failure_policy;
 use super::indexes::{COMPLETION_INDEX_ANNOTATION, generate_name_with_index};
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::new_controller_ref;
 
 /// The finalizer that keeps a finished pod until the Job counted it.
@@ -24,14 +25,14 @@ pub const INDEX_IGNORED_FAILURE_COUNT_ANNOTATION: &str = "batch.kubernetes.io/jo
 pub const COMPLETION_INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 
 /// Whether the pod carries the tracking finalizer.
-pub fn has_tracking_finalizer(pod: &Pod) -> bool {
+pub fn has_tracking_finalizer(pod: &CachedPod) -> bool {
     pod.metadata
         .finalizers
         .as_ref()
         .is_some_and(|f| f.iter().any(|x| x == JOB_TRACKING_FINALIZER))
 }
 
-fn annotation_count(pod: &Pod, key: &str) -> i32 {
+fn annotation_count(pod: &CachedPod, key: &str) -> i32 {
     pod.metadata
         .annotations
         .as_ref()
@@ -42,12 +43,12 @@ fn annotation_count(pod: &Pod, key: &str) -> i32 {
 }
 
 /// The index failures recorded on `pod` (before it ran).
-pub fn index_failure_count(pod: &Pod) -> i32 {
+pub fn index_failure_count(pod: &CachedPod) -> i32 {
     annotation_count(pod, INDEX_FAILURE_COUNT_ANNOTATION)
 }
 
 /// The counts a replacement of the failed `replaced` pod starts with.
-pub fn new_index_failure_counts(job: &Job, replaced: Option<&Pod>) -> (i32, i32) {
+pub fn new_index_failure_counts(job: &Job, replaced: Option<&CachedPod>) -> (i32, i32) {
     let Some(p) = replaced else { return (0, 0) };
     let failures = index_failure_count(p);
     let ignored = annotation_count(p, INDEX_IGNORED_FAILURE_COUNT_ANNOTATION);
@@ -79,7 +80,7 @@ fn add_index_env(c: &mut Container) {
 
 /// The pod to create for `job`; `index` for Indexed Jobs, with the pod it
 /// replaces when per-index back-off applies.
-pub fn pod_for_job(job: &Job, index: Option<i32>, replaced: Option<&Pod>) -> Pod {
+pub fn pod_for_job(job: &Job, index: Option<i32>, replaced: Option<&CachedPod>) -> Pod {
     let name = job.metadata.name.clone().unwrap_or_default();
     let template = job.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default();
     let meta = template.metadata.unwrap_or_default();
@@ -190,7 +191,7 @@ mod tests {
             json!({"completionMode": "Indexed", "completions": 3, "backoffLimitPerIndex": 2,
             "podFailurePolicy": {"rules": [{"action": "Ignore", "onExitCodes": {"operator": "In", "values": [3]}}]}}),
         );
-        let failed = |code: i32, count: &str| -> Pod {
+        let failed = |code: i32, count: &str| -> CachedPod {
             serde_json::from_value(json!({
                 "metadata": {"name": "old", "annotations": {INDEX_FAILURE_COUNT_ANNOTATION: count}},
                 "status": {"phase": "Failed", "containerStatuses": [{"name": "c", "ready": false, "restartCount": 0,

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobCondition, UncountedTerminatedPods};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
@@ -22,6 +21,7 @@ use super::{
     JOB_CONTROLLER_MANAGER, JobController, completions, has_backoff_limit_per_index, is_indexed, is_pod_failed,
     is_suspended,
 };
+use crate::cached_pod::CachedPod;
 use crate::controllers::events::{EventType, reference};
 use crate::controllers::pod_status::{is_active, is_ready, is_terminating, phase};
 use crate::error::Error;
@@ -34,8 +34,8 @@ pub struct SyncCtx {
     /// The working copy whose status is written.
     pub job: Job,
     /// Pods this Job controls.
-    pub pods: Vec<Arc<Pod>>,
-    pub active_pods: Vec<Arc<Pod>>,
+    pub pods: Vec<Arc<CachedPod>>,
+    pub active_pods: Vec<Arc<CachedPod>>,
     pub ready: i32,
     pub terminating: i32,
     /// `status.uncountedTerminatedPods` at the start of the sync.
@@ -53,7 +53,7 @@ pub struct SyncCtx {
     pub failed_indexes: Option<OrderedIntervals>,
     /// Per index, the failed pod whose finalizer stays until its
     /// replacement exists (it carries the index's failure count).
-    pub delayed_per_index: HashMap<i32, Arc<Pod>>,
+    pub delayed_per_index: HashMap<i32, Arc<CachedPod>>,
     pub now: Timestamp,
 }
 
@@ -63,7 +63,7 @@ fn count(n: usize) -> i32 {
 
 /// Pods with the tracking finalizer, not yet counted, that pass `filter`
 /// (and for Indexed Jobs have a valid index).
-fn new_finished(cx: &SyncCtx, uncounted: &HashSet<String>, filter: impl Fn(&Pod) -> bool) -> Vec<Arc<Pod>> {
+fn new_finished(cx: &SyncCtx, uncounted: &HashSet<String>, filter: impl Fn(&CachedPod) -> bool) -> Vec<Arc<CachedPod>> {
     let completions = completions(&cx.job).unwrap_or(0);
     cx.pods
         .iter()
@@ -79,7 +79,7 @@ fn new_finished(cx: &SyncCtx, uncounted: &HashSet<String>, filter: impl Fn(&Pod)
 
 /// Whether `OnFailure` pods restarted their containers `backoffLimit`
 /// times in total (upstream's `pastBackoffLimitOnFailure`).
-pub fn past_backoff_limit_on_failure(job: &Job, pods: &[Arc<Pod>]) -> bool {
+pub fn past_backoff_limit_on_failure(job: &Job, pods: &[Arc<CachedPod>]) -> bool {
     let spec = job.spec.as_ref();
     let policy = spec
         .and_then(|s| s.template.spec.as_ref())
@@ -112,7 +112,7 @@ pub fn deadline(job: &Job) -> Option<Timestamp> {
 
 /// Indexes that failed for good (backoffLimitPerIndex or a FailIndex
 /// rule), added to those already recorded.
-pub fn failed_indexes(job: &Job, pods: &[Arc<Pod>]) -> OrderedIntervals {
+pub fn failed_indexes(job: &Job, pods: &[Arc<CachedPod>]) -> OrderedIntervals {
     let completions = completions(job).unwrap_or(0);
     let prev = job
         .status
@@ -172,7 +172,7 @@ impl JobController {
         // the next sync.
         let satisfied = self.expectations.satisfied(key);
         let pods = self.pods_for_job(&job).await?;
-        let active_pods: Vec<Arc<Pod>> = pods.iter().filter(|p| is_active(p)).cloned().collect();
+        let active_pods: Vec<Arc<CachedPod>> = pods.iter().filter(|p| is_active(p)).cloned().collect();
         let mut cx = SyncCtx {
             key: key.to_string(),
             ready: count(active_pods.iter().filter(|p| is_ready(p)).count()),
@@ -208,8 +208,8 @@ impl JobController {
             .count();
         cx.succeeded = status.succeeded.unwrap_or(0) + count(new_succeeded.len()) + count(cx.uncounted_succeeded.len());
         cx.failed = status.failed.unwrap_or(0) + count(counted_failures) + count(cx.uncounted_failed.len());
-        let succeeded_refs: Vec<&Pod> = new_succeeded.iter().map(|p| p.as_ref()).collect();
-        let failed_refs: Vec<&Pod> = new_failed.iter().map(|p| p.as_ref()).collect();
+        let succeeded_refs: Vec<&CachedPod> = new_succeeded.iter().map(|p| p.as_ref()).collect();
+        let failed_refs: Vec<&CachedPod> = new_failed.iter().map(|p| p.as_ref()).collect();
         cx.new_backoff = self.backoff_record(key).with_finished(&succeeded_refs, &failed_refs);
 
         if status.start_time.is_none() && !is_suspended(&cx.job) {
@@ -398,14 +398,14 @@ fn failure(reason: &str, message: &str, now: Timestamp) -> JobCondition {
 
 /// Per index, the newest pod if it failed and still holds its finalizer:
 /// it stays until its replacement carries the failure count on.
-fn delayed_per_index(cx: &SyncCtx) -> HashMap<i32, Arc<Pod>> {
+fn delayed_per_index(cx: &SyncCtx) -> HashMap<i32, Arc<CachedPod>> {
     let completions = completions(&cx.job).unwrap_or(0);
-    let mut newest: HashMap<i32, Arc<Pod>> = HashMap::new();
+    let mut newest: HashMap<i32, Arc<CachedPod>> = HashMap::new();
     for p in &cx.pods {
         let Some(ix) = valid_index(p, completions) else {
             continue;
         };
-        let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let created = |p: &CachedPod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
         match newest.get(&ix) {
             Some(cur) if created(cur) >= created(p) => {}
             _ => {
@@ -428,7 +428,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(v: serde_json::Value) -> Arc<Pod> {
+    fn pod(v: serde_json::Value) -> Arc<CachedPod> {
         Arc::new(serde_json::from_value(v).unwrap())
     }
 

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
 use k8s_openapi::api::batch::v1::{Job, JobStatus, UncountedTerminatedPods};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
@@ -23,6 +22,7 @@ use super::manage::remove_tracking_finalizer;
 use super::pod_template::has_tracking_finalizer;
 use super::sync::SyncCtx;
 use super::{JobController, completions, has_backoff_limit_per_index, is_indexed, is_pod_failed};
+use crate::cached_pod::CachedPod;
 use crate::controllers::events::EventType;
 use crate::controllers::pod_status::phase;
 use crate::error::Error;
@@ -107,7 +107,7 @@ fn is_success_criteria(c: &Option<k8s_openapi::api::batch::v1::JobCondition>) ->
 /// Whether the pod's finalizer may go now: the Job is deleted or over,
 /// the pod succeeded, or it failed and is not the pod whose failure count
 /// the index's replacement still needs.
-fn can_remove_finalizer(cx: &SyncCtx, pod: &Pod, failed: bool) -> bool {
+fn can_remove_finalizer(cx: &SyncCtx, pod: &CachedPod, failed: bool) -> bool {
     if cx.job.metadata.deletion_timestamp.is_some() || cx.finished_condition.is_some() || phase(pod) == "Succeeded" {
         return true;
     }
@@ -137,7 +137,7 @@ impl JobController {
     ) -> Result<(), Error> {
         let indexed = is_indexed(&cx.job);
         let completions = completions(&cx.job).unwrap_or(0);
-        let mut pods: Vec<Arc<Pod>> = cx.pods.clone();
+        let mut pods: Vec<Arc<CachedPod>> = cx.pods.clone();
         if indexed {
             pods.sort_by_key(|p| completion_index(p).unwrap_or(-1));
         }
@@ -152,7 +152,7 @@ impl JobController {
         if clean_uncounted(status, &with_finalizer) {
             needs_flush = true;
         }
-        let mut to_remove: Vec<Arc<Pod>> = Vec::new();
+        let mut to_remove: Vec<Arc<CachedPod>> = Vec::new();
         let mut new_succeeded_indexes = Vec::new();
         let mut reached_max = false;
         let mut add_succeeded: Vec<String> = Vec::new();

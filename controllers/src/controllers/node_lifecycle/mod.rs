@@ -32,6 +32,7 @@ use serde_json::json;
 
 pub use settings::{Settings, SettingsFlags};
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::events::{EventRecorder, EventType, reference};
 use crate::error::{Error, is_not_found};
 use crate::informer::{Change, Informer};
@@ -67,7 +68,7 @@ struct NodeLifecycle {
     client: kube::Client,
     nodes: Informer<Node>,
     leases: Informer<Lease>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     settings: Settings,
     recorder: EventRecorder,
     state: Mutex<State>,
@@ -78,7 +79,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         client: ctx.client.clone(),
         nodes: ctx.informers.get::<Node>(),
         leases: ctx.informers.get::<Lease>(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         settings: ctx.config.node_lifecycle.clone(),
         recorder: EventRecorder::new(ctx.client.clone(), NAME),
         state: Mutex::default(),

@@ -6,8 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use k8s_openapi::api::core::v1::Pod;
-
+use crate::cached_pod::CachedPod;
 use crate::informer::Change;
 
 /// `(namespace, name)` of a cached pod.
@@ -19,11 +18,11 @@ pub struct PodsByNode {
     nodes: Mutex<HashMap<Arc<str>, HashSet<PodKey>>>,
 }
 
-fn node_of(pod: &Pod) -> Option<&str> {
+fn node_of(pod: &CachedPod) -> Option<&str> {
     pod.spec.as_ref()?.node_name.as_deref().filter(|n| !n.is_empty())
 }
 
-fn key_of(pod: &Pod) -> PodKey {
+fn key_of(pod: &CachedPod) -> PodKey {
     let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     (Arc::from(ns), Arc::from(name))
@@ -35,7 +34,7 @@ impl PodsByNode {
     }
 
     /// Updates the index with one informer change.
-    pub fn observe(&self, change: &Change<'_, Pod>) {
+    pub fn observe(&self, change: &Change<'_, CachedPod>) {
         match change {
             Change::Added(pod) => self.insert(pod),
             Change::Updated { old, new } => {
@@ -49,7 +48,7 @@ impl PodsByNode {
         }
     }
 
-    fn insert(&self, pod: &Pod) {
+    fn insert(&self, pod: &CachedPod) {
         let Some(node) = node_of(pod) else { return };
         let mut nodes = self.lock();
         match nodes.get_mut(node) {
@@ -65,7 +64,7 @@ impl PodsByNode {
         }
     }
 
-    fn remove(&self, pod: &Pod) {
+    fn remove(&self, pod: &CachedPod) {
         let Some(node) = node_of(pod) else { return };
         let mut nodes = self.lock();
         if let Some(pods) = nodes.get_mut(node) {
@@ -91,7 +90,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(name: &str, node: Option<&str>) -> Arc<Pod> {
+    fn pod(name: &str, node: Option<&str>) -> Arc<CachedPod> {
         Arc::new(
             serde_json::from_value(json!({"metadata": {"name": name, "namespace": "ns"},
                 "spec": {"nodeName": node, "containers": []}}))

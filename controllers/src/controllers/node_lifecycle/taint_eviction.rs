@@ -22,6 +22,7 @@ use serde_json::json;
 
 use super::health::elapsed;
 use super::pods_by_node::PodsByNode;
+use crate::cached_pod::CachedPod;
 use crate::controllers::daemonset::node_fit::tolerates;
 use crate::controllers::events::{EventRecorder, EventType, reference};
 use crate::error::{Error, is_not_found};
@@ -112,11 +113,11 @@ impl TaintedNodes {
 /// (updated: entries added for newly tainted pods, dropped for pods no
 /// longer tainted or gone).
 pub fn due(
-    pods: impl IntoIterator<Item = Arc<Pod>>,
+    pods: impl IntoIterator<Item = Arc<CachedPod>>,
     tainted: &HashMap<String, Vec<Taint>>,
     first_seen: &mut HashMap<String, Timestamp>,
     now: Timestamp,
-) -> Vec<Arc<Pod>> {
+) -> Vec<Arc<CachedPod>> {
     let mut still_tainted = HashSet::new();
     let mut out = Vec::new();
     for pod in pods {
@@ -159,7 +160,7 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 }
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let pods: Informer<Pod> = ctx.informers.get::<Pod>();
+    let pods: Informer<CachedPod> = ctx.informers.get::<CachedPod>();
     let nodes: Informer<Node> = ctx.informers.get::<Node>();
     let recorder = EventRecorder::new(ctx.client.clone(), NAME);
     let tainted = Arc::new(TaintedNodes::default());
@@ -198,7 +199,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
 }
 
 /// Marks `pod` as a disruption target, then deletes it.
-async fn evict(client: &kube::Client, recorder: &EventRecorder, pod: &Pod) -> Result<(), kube::Error> {
+async fn evict(client: &kube::Client, recorder: &EventRecorder, pod: &CachedPod) -> Result<(), kube::Error> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     tracing::info!(controller = NAME, pod = %format!("{ns}/{name}"), "deleting pod for NoExecute taint");
@@ -277,7 +278,7 @@ mod tests {
         assert_eq!(eviction(&[zero], &[&other]), Eviction::Now);
     }
 
-    fn pod(name: &str, node: &str, seconds: Option<i64>) -> Arc<Pod> {
+    fn pod(name: &str, node: &str, seconds: Option<i64>) -> Arc<CachedPod> {
         let mut tolerations = json!([]);
         if let Some(s) = seconds {
             tolerations = json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
@@ -327,7 +328,7 @@ mod tests {
             [("bad".to_string(), vec![taint("node.kubernetes.io/unreachable")])].into();
         let pods = vec![pod("a", "bad", Some(5)), pod("b", "bad", None), pod("c", "good", None)];
         let mut seen = HashMap::new();
-        let names = |v: Vec<Arc<Pod>>| v.iter().map(|p| p.metadata.name.clone().unwrap()).collect::<Vec<_>>();
+        let names = |v: Vec<Arc<CachedPod>>| v.iter().map(|p| p.metadata.name.clone().unwrap()).collect::<Vec<_>>();
         assert_eq!(names(due(pods.clone(), &tainted, &mut seen, at(0))), ["b"]);
         assert_eq!(names(due(pods.clone(), &tainted, &mut seen, at(4))), ["b"]);
         assert_eq!(names(due(pods.clone(), &tainted, &mut seen, at(5))), ["a", "b"]);

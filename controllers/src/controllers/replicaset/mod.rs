@@ -23,6 +23,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams};
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::{
     Claim, claim, controller_of, controller_selects, new_controller_ref, owner_refs_patch, owners_selecting,
     patch_claim, resolve_controller_ref, with_owner, without_owner,
@@ -60,7 +61,7 @@ pub fn start_replication_controller(ctx: ControllerContext) -> BoxFuture<'static
 pub struct ReplicaSetController {
     client: kube::Client,
     source: Source,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     /// The cached pods by controller uid, and the orphans: what a sync
     /// claims from.
     index: OwnerIndex,
@@ -74,7 +75,7 @@ async fn run(ctx: ControllerContext, source: Source) -> Result<(), Error> {
     let controller = Arc::new(ReplicaSetController {
         client: ctx.client.clone(),
         source: source.clone(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         index: OwnerIndex::default(),
         expectations: Expectations::default(),
         queue: queue.clone(),
@@ -122,14 +123,14 @@ impl ReplicaSetController {
     }
 
     /// ReplicaSets in the pod's namespace whose selector matches it.
-    fn selecting(&self, pod: &Pod) -> Vec<Arc<ReplicaSet>> {
+    fn selecting(&self, pod: &CachedPod) -> Vec<Arc<ReplicaSet>> {
         let ns = pod.namespace().unwrap_or_default();
         owners_selecting(self.source.list(&ns), &pod.metadata, |rs| {
             rs.spec.as_ref().map(|s| &s.selector)
         })
     }
 
-    fn on_pod(&self, change: Change<'_, Pod>) {
+    fn on_pod(&self, change: Change<'_, CachedPod>) {
         // The index first, so a sync this change queues sees the pod.
         self.index.observe(&change);
         match change {
@@ -188,7 +189,7 @@ impl ReplicaSetController {
         }
     }
 
-    fn on_pod_deleted(&self, pod: &Arc<Pod>) {
+    fn on_pod_deleted(&self, pod: &Arc<CachedPod>) {
         let ns = pod.namespace().unwrap_or_default();
         if let Some(rs) = self.resolve(&ns, &pod.metadata) {
             let key = rs_key(&ns, &rs.name_any());
@@ -214,7 +215,7 @@ impl ReplicaSetController {
             .iter()
             .filter(|p| is_terminating(p) && controller_of(&p.metadata).is_some_and(|r| r.uid == uid))
             .count();
-        let active: Vec<Arc<Pod>> = candidates.into_iter().filter(|p| is_active(p)).collect();
+        let active: Vec<Arc<CachedPod>> = candidates.into_iter().filter(|p| is_active(p)).collect();
         let claimed = self.claim_pods(&rs, active).await?;
 
         let mut manage_error = None;
@@ -259,13 +260,13 @@ impl ReplicaSetController {
     }
 
     /// The cached pods of `namespace` with these names.
-    fn cached_pods(&self, namespace: &str, names: &[Arc<str>]) -> Vec<Arc<Pod>> {
+    fn cached_pods(&self, namespace: &str, names: &[Arc<str>]) -> Vec<Arc<CachedPod>> {
         names.iter().filter_map(|n| self.pods.get(namespace, n)).collect()
     }
 
     /// The active pods this ReplicaSet controls after adopting and
     /// releasing by selector.
-    async fn claim_pods(&self, rs: &Arc<ReplicaSet>, pods: Vec<Arc<Pod>>) -> Result<Vec<Arc<Pod>>, Error> {
+    async fn claim_pods(&self, rs: &Arc<ReplicaSet>, pods: Vec<Arc<CachedPod>>) -> Result<Vec<Arc<CachedPod>>, Error> {
         let Some(spec) = rs.spec.as_ref() else {
             return Ok(Vec::new());
         };
@@ -302,7 +303,7 @@ impl ReplicaSetController {
                     let owner = new_controller_ref(&rs.metadata, self.source.api_version(), self.source.kind());
                     let patch = owner_refs_patch(&pod.metadata, &with_owner(&pod.metadata, owner));
                     if let Some(p) = patch_claim(&api, &pod.name_any(), &patch).await? {
-                        claimed.push(Arc::new(p));
+                        claimed.push(Arc::new(CachedPod::from(p)));
                     }
                 }
             }
@@ -311,7 +312,7 @@ impl ReplicaSetController {
     }
 
     /// Pods of other ReplicaSets with the same controller (siblings).
-    fn related_pods(&self, rs: &ReplicaSet, ns: &str) -> Vec<Arc<Pod>> {
+    fn related_pods(&self, rs: &ReplicaSet, ns: &str) -> Vec<Arc<CachedPod>> {
         let Some(owner) = controller_of(&rs.metadata) else {
             return Vec::new();
         };
@@ -325,7 +326,7 @@ impl ReplicaSetController {
             .collect()
     }
 
-    async fn manage_replicas(&self, key: &str, rs: &Arc<ReplicaSet>, pods: &[Arc<Pod>]) -> Result<(), Error> {
+    async fn manage_replicas(&self, key: &str, rs: &Arc<ReplicaSet>, pods: &[Arc<CachedPod>]) -> Result<(), Error> {
         let ns = rs.namespace().unwrap_or_default();
         let desired = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
         let desired = usize::try_from(desired).unwrap_or(0);

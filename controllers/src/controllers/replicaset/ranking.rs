@@ -11,19 +11,19 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::pod_status::{phase, ready_since};
 
 /// The annotation whose integer value orders deletion (lower first).
 pub const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 
-fn node(pod: &Pod) -> &str {
+fn node(pod: &CachedPod) -> &str {
     pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("")
 }
 
-fn phase_rank(pod: &Pod) -> u8 {
+fn phase_rank(pod: &CachedPod) -> u8 {
     match phase(pod) {
         "Pending" => 0,
         "Unknown" => 1,
@@ -32,7 +32,7 @@ fn phase_rank(pod: &Pod) -> u8 {
     }
 }
 
-fn deletion_cost(pod: &Pod) -> i32 {
+fn deletion_cost(pod: &CachedPod) -> i32 {
     pod.metadata
         .annotations
         .as_ref()
@@ -41,7 +41,7 @@ fn deletion_cost(pod: &Pod) -> i32 {
         .unwrap_or(0)
 }
 
-fn max_restarts(pod: &Pod) -> i32 {
+fn max_restarts(pod: &CachedPod) -> i32 {
     pod.status
         .as_ref()
         .and_then(|s| s.container_statuses.as_ref())
@@ -75,7 +75,7 @@ fn newer_first(a: Option<Timestamp>, b: Option<Timestamp>, now: Timestamp, a_uid
 
 /// Whether pod `a` (with `rank_a` related pods on its node) should be
 /// deleted before `b`.
-fn less(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize, now: Timestamp) -> bool {
+fn less(a: &CachedPod, rank_a: usize, b: &CachedPod, rank_b: usize, now: Timestamp) -> bool {
     let (na, nb) = (node(a), node(b));
     if na.is_empty() != nb.is_empty() {
         return na.is_empty();
@@ -113,7 +113,12 @@ fn less(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize, now: Timestamp) -> bool 
 /// The `count` pods of `pods` to delete first. `related` are the active
 /// pods of the same controller family (siblings under one Deployment),
 /// used to rank pods doubled up on one node.
-pub fn pods_to_delete(pods: &[Arc<Pod>], related: &[Arc<Pod>], count: usize, now: Timestamp) -> Vec<Arc<Pod>> {
+pub fn pods_to_delete(
+    pods: &[Arc<CachedPod>],
+    related: &[Arc<CachedPod>],
+    count: usize,
+    now: Timestamp,
+) -> Vec<Arc<CachedPod>> {
     if count >= pods.len() {
         return pods.to_vec();
     }
@@ -124,7 +129,7 @@ pub fn pods_to_delete(pods: &[Arc<Pod>], related: &[Arc<Pod>], count: usize, now
             *per_node.entry(n).or_default() += 1;
         }
     }
-    let mut ranked: Vec<(usize, &Arc<Pod>)> = pods
+    let mut ranked: Vec<(usize, &Arc<CachedPod>)> = pods
         .iter()
         .map(|p| (per_node.get(node(p)).copied().unwrap_or(0), p))
         .collect();
@@ -148,7 +153,7 @@ mod tests {
 
     const NOW: &str = "2026-01-01T12:00:00Z";
 
-    fn pod(name: &str, node: &str, phase: &str, ready_at: Option<&str>, created: &str) -> Arc<Pod> {
+    fn pod(name: &str, node: &str, phase: &str, ready_at: Option<&str>, created: &str) -> Arc<CachedPod> {
         let conditions = match ready_at {
             Some(t) => json!([{"type": "Ready", "status": "True", "lastTransitionTime": t}]),
             None => json!([{"type": "Ready", "status": "False"}]),
@@ -163,7 +168,7 @@ mod tests {
         )
     }
 
-    fn check(pods: &[Arc<Pod>], expected_order: &[&str]) {
+    fn check(pods: &[Arc<CachedPod>], expected_order: &[&str]) {
         let now: Timestamp = NOW.parse().unwrap();
         let got: Vec<String> = pods_to_delete(pods, pods, pods.len() - 1, now)
             .iter()

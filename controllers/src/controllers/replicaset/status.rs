@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::pod_status::{is_available, is_ready};
 
 /// The condition type set while pods cannot be created or deleted.
@@ -23,7 +23,7 @@ fn count(n: usize) -> i32 {
 /// or deletions, with `diff` = active pods - desired replicas.
 pub fn calculate_status(
     rs: &ReplicaSet,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
     terminating: usize,
     manage_error: Option<&str>,
     now: Timestamp,
@@ -80,7 +80,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(labels: serde_json::Value, ready_at: Option<&str>) -> Arc<Pod> {
+    fn pod(labels: serde_json::Value, ready_at: Option<&str>) -> Arc<CachedPod> {
         let conditions = match ready_at {
             Some(t) => json!([{"type": "Ready", "status": "True", "lastTransitionTime": t}]),
             None => json!([]),

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, ResourceQuotaStatus, Secret, Service,
+    ConfigMap, PersistentVolumeClaim, ReplicationController, ResourceQuota, ResourceQuotaStatus, Secret, Service,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KQuantity;
 use kube::Resource;
@@ -24,6 +24,7 @@ use kube::api::{Api, PostParams};
 
 pub use settings::{Settings, SettingsFlags};
 
+use crate::cached_pod::CachedPod;
 use crate::error::{Error, ignore_not_found};
 use crate::informer::{Change, Informer};
 use crate::manager::ControllerContext;
@@ -41,7 +42,7 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 struct QuotaController {
     client: kube::Client,
     quotas: Informer<ResourceQuota>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     services: Informer<Service>,
     claims: Informer<PersistentVolumeClaim>,
     config_maps: Informer<ConfigMap>,
@@ -73,7 +74,7 @@ fn replenish<K>(
 }
 
 /// A pod stops counting when it becomes terminal.
-fn pod_lowered(old: &Pod, new: &Pod) -> bool {
+fn pod_lowered(old: &CachedPod, new: &CachedPod) -> bool {
     !usage::pod_usage(old).is_empty() && usage::pod_usage(new).is_empty()
 }
 

@@ -9,11 +9,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Secret, Service,
+    ConfigMap, PersistentVolumeClaim, ReplicationController, ResourceQuota, Secret, Service,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KQuantity;
 
 use super::quantity::Quantity;
+use crate::cached_pod::{CachedContainer, CachedPod};
 
 /// Quota resource name -> quantity.
 pub type ResourceList = BTreeMap<String, Quantity>;
@@ -21,7 +22,7 @@ pub type ResourceList = BTreeMap<String, Quantity>;
 /// The objects of one namespace the controller counts.
 #[derive(Debug, Default)]
 pub struct Objects<'a> {
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
     pub services: Vec<&'a Service>,
     pub claims: Vec<&'a PersistentVolumeClaim>,
     pub config_maps: Vec<&'a ConfigMap>,
@@ -42,8 +43,16 @@ fn parse_list(list: Option<&BTreeMap<String, KQuantity>>) -> ResourceList {
         .collect()
 }
 
+/// [`parse_list`] for a cached pod's resources.
+fn parse_cached(list: Option<&crate::cached_pod::ResourceList>) -> ResourceList {
+    list.into_iter()
+        .flat_map(|l| l.iter())
+        .filter_map(|(k, v)| Quantity::parse(&v.0).map(|q| (k.clone(), q)))
+        .collect()
+}
+
 /// Terminal pods use nothing (`QuotaV1Pod`).
-fn pod_counts(pod: &Pod) -> bool {
+fn pod_counts(pod: &CachedPod) -> bool {
     !matches!(
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")
@@ -52,13 +61,13 @@ fn pod_counts(pod: &Pod) -> bool {
 
 /// The pod's effective requests or limits: the containers' sum, raised to
 /// any init container's value, plus the pod overhead.
-fn pod_total(pod: &Pod, limits: bool) -> ResourceList {
+fn pod_total(pod: &CachedPod, limits: bool) -> ResourceList {
     let Some(spec) = pod.spec.as_ref() else {
         return ResourceList::new();
     };
-    let of = |c: &k8s_openapi::api::core::v1::Container| {
+    let of = |c: &CachedContainer| {
         let r = c.resources.as_ref();
-        parse_list(if limits {
+        parse_cached(if limits {
             r.and_then(|r| r.limits.as_ref())
         } else {
             r.and_then(|r| r.requests.as_ref())
@@ -77,7 +86,7 @@ fn pod_total(pod: &Pod, limits: bool) -> ResourceList {
             }
         }
     }
-    for (k, q) in parse_list(spec.overhead.as_ref()) {
+    for (k, q) in parse_cached(spec.overhead.as_ref()) {
         if total.contains_key(&k) {
             add(&mut total, &k, q);
         }
@@ -86,7 +95,7 @@ fn pod_total(pod: &Pod, limits: bool) -> ResourceList {
 }
 
 /// A pod's usage (`podComputeUsageHelper` plus the counts).
-pub fn pod_usage(pod: &Pod) -> ResourceList {
+pub fn pod_usage(pod: &CachedPod) -> ResourceList {
     let mut usage = ResourceList::new();
     if !pod_counts(pod) {
         return usage;
@@ -167,12 +176,12 @@ fn object_count(legacy: Option<&str>, resource: &str) -> ResourceList {
     usage
 }
 
-fn best_effort(pod: &Pod) -> bool {
+fn best_effort(pod: &CachedPod) -> bool {
     pod_total(pod, false).is_empty() && pod_total(pod, true).is_empty()
 }
 
 /// Whether `pod` is in one scope (`podMatchesScopeFunc`).
-fn pod_in_scope(pod: &Pod, scope: &str, operator: &str, values: &[String]) -> bool {
+fn pod_in_scope(pod: &CachedPod, scope: &str, operator: &str, values: &[String]) -> bool {
     let spec = pod.spec.as_ref();
     let terminating = spec.and_then(|s| s.active_deadline_seconds).is_some_and(|d| d >= 0);
     match scope {
@@ -336,7 +345,7 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
-    fn pod(requests: Value, limits: Value, phase: &str, deadline: Option<i64>) -> Pod {
+    fn pod(requests: Value, limits: Value, phase: &str, deadline: Option<i64>) -> CachedPod {
         parse(
             json!({"metadata": {"name": "p"}, "spec": {"activeDeadlineSeconds": deadline, "containers": [
             {"name": "a", "resources": {"requests": requests, "limits": limits}},

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::cached_pod::{CachedPod, CachedVolume};
 use crate::controllers::controller_ref::new_controller_ref;
 use crate::controllers::history::CONTROLLER_REVISION_HASH_LABEL;
 
@@ -31,8 +32,12 @@ pub fn parent_and_ordinal(name: &str) -> Option<(&str, Option<i32>)> {
 }
 
 /// The pod's ordinal, if its name carries one.
-pub fn ordinal(pod: &Pod) -> Option<i32> {
-    parent_and_ordinal(pod.metadata.name.as_deref().unwrap_or_default()).and_then(|(_, o)| o)
+pub fn ordinal(pod: &CachedPod) -> Option<i32> {
+    name_ordinal(&pod.metadata)
+}
+
+fn name_ordinal(meta: &ObjectMeta) -> Option<i32> {
+    parent_and_ordinal(meta.name.as_deref().unwrap_or_default()).and_then(|(_, o)| o)
 }
 
 fn set_name(set: &StatefulSet) -> &str {
@@ -40,7 +45,7 @@ fn set_name(set: &StatefulSet) -> &str {
 }
 
 /// Whether the pod's name says it belongs to `set`.
-pub fn is_member_of(set: &StatefulSet, pod: &Pod) -> bool {
+pub fn is_member_of(set: &StatefulSet, pod: &CachedPod) -> bool {
     parent_and_ordinal(pod.metadata.name.as_deref().unwrap_or_default()).is_some_and(|(p, _)| p == set_name(set))
 }
 
@@ -59,7 +64,7 @@ pub fn replicas(set: &StatefulSet) -> i32 {
 }
 
 /// Whether the pod's ordinal is one `set` keeps at its current size.
-pub fn in_ordinal_range(pod: &Pod, set: &StatefulSet) -> bool {
+pub fn in_ordinal_range(pod: &CachedPod, set: &StatefulSet) -> bool {
     let start = start_ordinal(set);
     ordinal(pod).is_some_and(|o| o >= start && i64::from(o) < i64::from(start) + i64::from(replicas(set)))
 }
@@ -82,7 +87,7 @@ fn claim_templates(set: &StatefulSet) -> &[PersistentVolumeClaim] {
 }
 
 /// Whether the pod has the name, namespace and name label of a member.
-pub fn identity_matches(set: &StatefulSet, pod: &Pod) -> bool {
+pub fn identity_matches(set: &StatefulSet, pod: &CachedPod) -> bool {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let Some((parent, Some(ord))) = parent_and_ordinal(name) else {
         return false;
@@ -100,11 +105,11 @@ pub fn identity_matches(set: &StatefulSet, pod: &Pod) -> bool {
 }
 
 /// Whether the pod mounts every claim of the set's templates.
-pub fn storage_matches(set: &StatefulSet, pod: &Pod) -> bool {
+pub fn storage_matches(set: &StatefulSet, pod: &CachedPod) -> bool {
     let Some(ord) = ordinal(pod) else {
         return false;
     };
-    let volumes: HashMap<&str, &Volume> = pod
+    let volumes: HashMap<&str, &CachedVolume> = pod
         .spec
         .iter()
         .flat_map(|s| s.volumes.iter().flatten())
@@ -146,7 +151,7 @@ pub fn claims_for(set: &StatefulSet, ordinal: i32) -> Vec<(String, PersistentVol
 /// Points the pod's volumes named like claim templates at its claims,
 /// keeping its other volumes.
 pub fn update_storage(set: &StatefulSet, pod: &mut Pod) {
-    let Some(ord) = ordinal(pod) else { return };
+    let Some(ord) = name_ordinal(&pod.metadata) else { return };
     let claims = claims_for(set, ord);
     let spec = pod.spec.get_or_insert_with(Default::default);
     let mut volumes: Vec<Volume> = claims
@@ -170,7 +175,7 @@ pub fn update_storage(set: &StatefulSet, pod: &mut Pod) {
 
 /// Sets the pod's name, namespace and identity labels from its ordinal.
 pub fn update_identity(set: &StatefulSet, pod: &mut Pod) {
-    let Some(ord) = ordinal(pod) else { return };
+    let Some(ord) = name_ordinal(&pod.metadata) else { return };
     let name = pod_name(set, ord);
     pod.metadata.name = Some(name.clone());
     pod.metadata.namespace = set.metadata.namespace.clone();
@@ -180,7 +185,7 @@ pub fn update_identity(set: &StatefulSet, pod: &mut Pod) {
 }
 
 /// The revision a pod was created from (its `controller-revision-hash`).
-pub fn pod_revision(pod: &Pod) -> &str {
+pub fn pod_revision(pod: &CachedPod) -> &str {
     pod.metadata
         .labels
         .as_ref()
@@ -280,11 +285,11 @@ mod tests {
         assert_eq!(vols[1].name, "cfg");
         let owner = &pod.metadata.owner_references.as_ref().unwrap()[0];
         assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("StatefulSet", "set-uid"));
-        assert!(identity_matches(&s, &pod));
-        assert!(storage_matches(&s, &pod));
-        assert!(is_member_of(&s, &pod));
-        assert!(in_ordinal_range(&pod, &s));
-        assert_eq!(pod_revision(&pod), "web-abc");
+        assert!(identity_matches(&s, &CachedPod::from(&pod)));
+        assert!(storage_matches(&s, &CachedPod::from(&pod)));
+        assert!(is_member_of(&s, &CachedPod::from(&pod)));
+        assert!(in_ordinal_range(&CachedPod::from(&pod), &s));
+        assert_eq!(pod_revision(&CachedPod::from(&pod)), "web-abc");
     }
 
     #[test]
@@ -292,15 +297,18 @@ mod tests {
         let s = set();
         let t = s.spec.as_ref().unwrap().template.clone();
         let mut pod = new_pod(&s, &t, "r", 4);
-        assert!(!in_ordinal_range(&pod, &s), "ordinal 4 of 3 replicas is condemned");
+        assert!(
+            !in_ordinal_range(&CachedPod::from(&pod), &s),
+            "ordinal 4 of 3 replicas is condemned"
+        );
         pod.metadata.labels.as_mut().unwrap().remove(POD_NAME_LABEL);
         pod.spec.as_mut().unwrap().volumes = None;
-        assert!(!identity_matches(&s, &pod));
-        assert!(!storage_matches(&s, &pod));
+        assert!(!identity_matches(&s, &CachedPod::from(&pod)));
+        assert!(!storage_matches(&s, &CachedPod::from(&pod)));
         update_identity(&s, &mut pod);
         update_storage(&s, &mut pod);
-        assert!(identity_matches(&s, &pod));
-        assert!(storage_matches(&s, &pod));
+        assert!(identity_matches(&s, &CachedPod::from(&pod)));
+        assert!(storage_matches(&s, &CachedPod::from(&pod)));
     }
 
     #[test]
@@ -320,9 +328,9 @@ mod tests {
         let mut s = set();
         s.spec.as_mut().unwrap().ordinals = Some(serde_json::from_value(json!({"start": 5})).unwrap());
         let t = s.spec.as_ref().unwrap().template.clone();
-        assert!(in_ordinal_range(&new_pod(&s, &t, "r", 5), &s));
-        assert!(in_ordinal_range(&new_pod(&s, &t, "r", 7), &s));
-        assert!(!in_ordinal_range(&new_pod(&s, &t, "r", 8), &s));
-        assert!(!in_ordinal_range(&new_pod(&s, &t, "r", 0), &s));
+        assert!(in_ordinal_range(&CachedPod::from(new_pod(&s, &t, "r", 5)), &s));
+        assert!(in_ordinal_range(&CachedPod::from(new_pod(&s, &t, "r", 7)), &s));
+        assert!(!in_ordinal_range(&CachedPod::from(new_pod(&s, &t, "r", 8)), &s));
+        assert!(!in_ordinal_range(&CachedPod::from(new_pod(&s, &t, "r", 0)), &s));
     }
 }

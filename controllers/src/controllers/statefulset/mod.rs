@@ -26,6 +26,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::{
     Claim, claim, controller_of, new_controller_ref, owner_refs_patch, owners_selecting, patch_claim,
     resolve_controller_ref, selector_matches, with_owner, without_owner,
@@ -54,7 +55,7 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 pub struct StatefulSetController {
     client: kube::Client,
     sets: Informer<StatefulSet>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     revisions: Informer<ControllerRevision>,
     control: PodControl,
     queue: WorkQueue<String>,
@@ -66,7 +67,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let c = Arc::new(StatefulSetController {
         client: ctx.client.clone(),
         sets: ctx.informers.get::<StatefulSet>(),
-        pods: ctx.informers.get::<Pod>(),
+        pods: ctx.informers.get::<CachedPod>(),
         revisions: ctx.informers.get::<ControllerRevision>(),
         control: PodControl {
             client: ctx.client.clone(),
@@ -101,7 +102,7 @@ impl StatefulSetController {
     }
 
     /// Sets whose selector matches an orphan pod.
-    fn enqueue_selecting(&self, pod: &Pod) {
+    fn enqueue_selecting(&self, pod: &CachedPod) {
         let ns = pod.namespace().unwrap_or_default();
         let owners = owners_selecting(self.sets.list(&ns), &pod.metadata, |o| {
             o.spec.as_ref().map(|s| &s.selector)
@@ -111,7 +112,7 @@ impl StatefulSetController {
         }
     }
 
-    fn on_pod(&self, change: Change<'_, Pod>) {
+    fn on_pod(&self, change: Change<'_, CachedPod>) {
         match change {
             Change::Added(pod) | Change::Deleted(pod) => {
                 let ns = pod.namespace().unwrap_or_default();
@@ -156,7 +157,7 @@ impl StatefulSetController {
 
     /// The set's pods after adopting matching orphans named as members
     /// and releasing pods it no longer selects.
-    async fn claim_pods(&self, set: &StatefulSet) -> Result<Vec<Arc<Pod>>, Error> {
+    async fn claim_pods(&self, set: &StatefulSet) -> Result<Vec<Arc<CachedPod>>, Error> {
         let ns = set.namespace().unwrap_or_default();
         let selector = set.spec.as_ref().map(|s| s.selector.clone()).unwrap_or_default();
         let uid = set.metadata.uid.clone().unwrap_or_default();
@@ -188,7 +189,7 @@ impl StatefulSetController {
             if let Some(p) = patch_claim(&api, &pod.name_any(), &patch).await?
                 && controller_of(&p.metadata).is_some_and(|r| r.uid == uid)
             {
-                owned.push(Arc::new(p));
+                owned.push(Arc::new(CachedPod::from(p)));
             }
         }
         Ok(owned)

@@ -24,25 +24,26 @@ use super::identity::{
     storage_matches,
 };
 use super::retention::{claim_is_stale, claim_owner_up_to_date};
+use crate::cached_pod::CachedPod;
 use crate::controllers::pod_status::{is_available, is_ready, phase};
 
 /// One thing to do to a member.
 #[derive(Debug, Clone)]
 pub enum PodAction {
     /// Delete a pod that ran to completion or failed, to recreate it.
-    DeleteFinished(Arc<Pod>),
+    DeleteFinished(Arc<CachedPod>),
     /// Create the claims, then the pod.
     Create(Box<Pod>),
     /// Create a pending pod's missing claims (and fix their owners).
-    CreateMissingClaims(Arc<Pod>),
+    CreateMissingClaims(Arc<CachedPod>),
     /// Put back the pod's identity, storage and claim owners.
-    Repair(Arc<Pod>),
+    Repair(Arc<CachedPod>),
     /// Make a condemned pod's claims follow the retention policy.
-    FixClaims(Arc<Pod>),
+    FixClaims(Arc<CachedPod>),
     /// Delete a pod beyond the set's size.
-    DeleteCondemned(Arc<Pod>),
+    DeleteCondemned(Arc<CachedPod>),
     /// Delete a pod of an old revision, to recreate it at the new one.
-    DeleteForUpdate(Arc<Pod>),
+    DeleteForUpdate(Arc<CachedPod>),
 }
 
 /// Everything a round looks at.
@@ -55,7 +56,7 @@ pub struct Input<'a> {
     pub update_revision: &'a str,
     pub collision_count: i32,
     /// The set's pods (claimed).
-    pub pods: &'a [Arc<Pod>],
+    pub pods: &'a [Arc<CachedPod>],
     /// Claims in the set's namespace, by name.
     pub claims: &'a BTreeMap<String, Arc<PersistentVolumeClaim>>,
     pub now: Timestamp,
@@ -74,34 +75,35 @@ pub struct Plan {
 /// A member's place in the round: a pod that exists, or one to create.
 #[derive(Debug, Clone)]
 enum Slot {
-    Existing(Arc<Pod>),
-    Missing(Box<Pod>),
+    Existing(Arc<CachedPod>),
+    /// The pod to create, and the same pod as the planner reads pods.
+    Missing(Box<Pod>, Arc<CachedPod>),
 }
 
 impl Slot {
-    fn pod(&self) -> &Pod {
+    fn pod(&self) -> &CachedPod {
         match self {
             Slot::Existing(p) => p,
-            Slot::Missing(p) => p,
+            Slot::Missing(_, view) => view,
         }
     }
 }
 
-fn is_terminating(pod: &Pod) -> bool {
+fn is_terminating(pod: &CachedPod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
 }
 
-fn running_and_ready(pod: &Pod) -> bool {
+fn running_and_ready(pod: &CachedPod) -> bool {
     phase(pod) == "Running" && is_ready(pod)
 }
 
-fn healthy(pod: &Pod) -> bool {
+fn healthy(pod: &CachedPod) -> bool {
     running_and_ready(pod) && !is_terminating(pod)
 }
 
 /// Not serving: terminating, not Running and Ready, or not yet ready for
 /// `minReadySeconds`.
-fn unavailable(pod: &Pod, min_ready: i32, now: Timestamp) -> bool {
+fn unavailable(pod: &CachedPod, min_ready: i32, now: Timestamp) -> bool {
     !healthy(pod) || !is_available(pod, min_ready, now)
 }
 
@@ -112,7 +114,7 @@ fn count(n: usize) -> i32 {
 /// replicas, readyReplicas, availableReplicas, currentReplicas and
 /// updatedReplicas from `pods` (created pods only).
 fn replica_counts<'a>(
-    pods: impl Iterator<Item = &'a Pod>,
+    pods: impl Iterator<Item = &'a CachedPod>,
     min_ready: i32,
     current: &str,
     update: &str,
@@ -152,7 +154,7 @@ fn set_counts(status: &mut StatefulSetStatus, c: [i32; 5]) {
 
 /// The claims of `pod` from the set's templates that exist, or `None`
 /// for one missing.
-fn pod_claims<'a>(input: &'a Input<'_>, pod: &Pod) -> Vec<Option<&'a Arc<PersistentVolumeClaim>>> {
+fn pod_claims<'a>(input: &'a Input<'_>, pod: &CachedPod) -> Vec<Option<&'a Arc<PersistentVolumeClaim>>> {
     let Some(ord) = ordinal(pod) else {
         return Vec::new();
     };
@@ -162,7 +164,7 @@ fn pod_claims<'a>(input: &'a Input<'_>, pod: &Pod) -> Vec<Option<&'a Arc<Persist
         .collect()
 }
 
-fn claims_follow_policy(input: &Input<'_>, pod: &Pod) -> bool {
+fn claims_follow_policy(input: &Input<'_>, pod: &CachedPod) -> bool {
     pod_claims(input, pod)
         .into_iter()
         .flatten()
@@ -183,7 +185,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
         conditions: set.status.as_ref().and_then(|s| s.conditions.clone()),
         ..StatefulSetStatus::default()
     };
-    let counts = |slots: &[Slot], condemned: &[Arc<Pod>]| {
+    let counts = |slots: &[Slot], condemned: &[Arc<CachedPod>]| {
         replica_counts(
             slots.iter().map(Slot::pod).chain(condemned.iter().map(|p| p.as_ref())),
             min_ready,
@@ -205,8 +207,8 @@ pub fn plan(input: &Input<'_>) -> Plan {
 
     let start = start_ordinal(set);
     let n = usize::try_from(replicas(set)).unwrap_or(0);
-    let mut slots: Vec<Option<Arc<Pod>>> = vec![None; n];
-    let mut condemned: Vec<Arc<Pod>> = Vec::new();
+    let mut slots: Vec<Option<Arc<CachedPod>>> = vec![None; n];
+    let mut condemned: Vec<Arc<CachedPod>> = Vec::new();
     for pod in input.pods {
         let Some(ord) = ordinal(pod) else { continue };
         if in_ordinal_range(pod, set) {
@@ -245,7 +247,8 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 } else {
                     new_pod(set, input.update_template, input.update_revision, ord)
                 };
-                Slot::Missing(Box::new(pod))
+                let view = Arc::new(CachedPod::from(&pod));
+                Slot::Missing(Box::new(pod), view)
             }
         })
         .collect();
@@ -262,7 +265,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
         phases: Vec::new(),
         status,
     };
-    let finish = |mut plan: Plan, slots: &[Slot], condemned: &[Arc<Pod>]| {
+    let finish = |mut plan: Plan, slots: &[Slot], condemned: &[Arc<CachedPod>]| {
         set_counts(&mut plan.status, counts(slots, condemned));
         plan
     };
@@ -275,11 +278,11 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let mut blocked = false;
     for slot in &slots {
         match slot {
-            Slot::Missing(pod) => {
-                let stale = pod_claims(input, pod)
+            Slot::Missing(pod, view) => {
+                let stale = pod_claims(input, view)
                     .into_iter()
                     .flatten()
-                    .any(|c| claim_is_stale(c, set, pod));
+                    .any(|c| claim_is_stale(c, set, view));
                 if stale {
                     // Wait for the garbage collector to remove the claim.
                     if monotonic {
@@ -368,8 +371,8 @@ pub fn plan(input: &Input<'_>) -> Plan {
         .as_ref()
         .and_then(|u| u.rolling_update.as_ref())
         .map_or(1, |r| max_unavailable(r.max_unavailable.as_ref(), n));
-    let pods: Vec<&Pod> = slots.iter().map(Slot::pod).collect();
-    let old = |p: &Pod| pod_revision(p) != input.update_revision && !is_terminating(p);
+    let pods: Vec<&CachedPod> = slots.iter().map(Slot::pod).collect();
+    let old = |p: &CachedPod| pod_revision(p) != input.update_revision && !is_terminating(p);
     let mut unavailable_count = 0usize;
     let mut unavailable_old = 0usize;
     for p in &pods {
@@ -387,7 +390,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     }
     let existing = |i: usize| match &slots[i] {
         Slot::Existing(p) => Some(p.clone()),
-        Slot::Missing(_) => None,
+        Slot::Missing(..) => None,
     };
     if !monotonic {
         // Parallel: first replace old pods that are unavailable anyway,

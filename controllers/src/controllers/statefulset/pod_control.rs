@@ -14,6 +14,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use super::identity::{claims_for, identity_matches, ordinal, storage_matches, update_identity, update_storage};
 use super::plan::PodAction;
 use super::retention::{claim_owner_up_to_date, has_unexpected_controller, updated_claim_refs};
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::owner_refs_patch;
 use crate::controllers::events::{EventRecorder, EventType, reference};
 use crate::error::{Error, is_already_exists, is_conflict, is_not_found};
@@ -120,7 +121,7 @@ impl PodControl {
     async fn create_pod(&self, set: &StatefulSet, pod: &Pod) -> Result<(), Error> {
         let ns = set.namespace().unwrap_or_default();
         let name = pod.name_any();
-        if let Err(e) = self.create_claims(set, pod).await {
+        if let Err(e) = self.create_claims(set, &CachedPod::from(pod)).await {
             self.pod_event("create", set, &name, Some(&e));
             return Err(e);
         }
@@ -134,7 +135,7 @@ impl PodControl {
                 return Err(e);
             }
         };
-        if let Err(e) = self.fix_claims(set, &created).await {
+        if let Err(e) = self.fix_claims(set, &CachedPod::from(created)).await {
             self.pod_event("update", set, &name, Some(&e));
             return Err(e);
         }
@@ -144,7 +145,7 @@ impl PodControl {
 
     /// Creates the pod's claims that do not exist; a claim being deleted
     /// is an error (the pod must wait for it to go).
-    async fn create_claims(&self, set: &StatefulSet, pod: &Pod) -> Result<(), Error> {
+    async fn create_claims(&self, set: &StatefulSet, pod: &CachedPod) -> Result<(), Error> {
         let Some(ord) = ordinal(pod) else { return Ok(()) };
         let ns = set.namespace().unwrap_or_default();
         let pod_name = pod.name_any();
@@ -177,7 +178,7 @@ impl PodControl {
     }
 
     /// Makes the pod's claims' owners follow the retention policy.
-    async fn fix_claims(&self, set: &StatefulSet, pod: &Pod) -> Result<(), Error> {
+    async fn fix_claims(&self, set: &StatefulSet, pod: &CachedPod) -> Result<(), Error> {
         let Some(ord) = ordinal(pod) else { return Ok(()) };
         let ns = set.namespace().unwrap_or_default();
         for (_, template) in claims_for(set, ord) {
@@ -215,29 +216,36 @@ impl PodControl {
     }
 
     /// Restores the pod's identity and storage (and its claims' owners),
-    /// retrying on conflict with a fresh read.
-    async fn repair_pod(&self, set: &StatefulSet, pod: &Arc<Pod>) -> Result<(), Error> {
+    /// retrying on conflict with a fresh read. The update writes the whole
+    /// pod, so it starts from a live read, not the cached pod (which holds
+    /// only what controllers read).
+    async fn repair_pod(&self, set: &StatefulSet, pod: &Arc<CachedPod>) -> Result<(), Error> {
         let ns = set.namespace().unwrap_or_default();
         let name = pod.name_any();
         let api = self.pods(&ns);
-        let mut current = (**pod).clone();
+        let mut current = match api.get(&name).await {
+            Ok(p) => p,
+            // Gone since the cache saw it: the next sync replaces it.
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
         let mut attempted = false;
         let mut result = Ok(());
         for _ in 0..5 {
             let mut changed = false;
-            if !identity_matches(set, &current) {
+            if !identity_matches(set, &CachedPod::from(&current)) {
                 update_identity(set, &mut current);
                 changed = true;
             }
-            if !storage_matches(set, &current) {
+            if !storage_matches(set, &CachedPod::from(&current)) {
                 update_storage(set, &mut current);
                 changed = true;
-                if let Err(e) = self.create_claims(set, &current).await {
+                if let Err(e) = self.create_claims(set, &CachedPod::from(&current)).await {
                     self.pod_event("update", set, &name, Some(&e));
                     return Err(e);
                 }
             }
-            if let Err(e) = self.fix_claims(set, &current).await {
+            if let Err(e) = self.fix_claims(set, &CachedPod::from(&current)).await {
                 self.pod_event("update", set, &name, Some(&e));
                 return Err(e);
             }
@@ -272,7 +280,7 @@ impl PodControl {
         result
     }
 
-    async fn delete_pod(&self, set: &StatefulSet, pod: &Pod) -> Result<(), Error> {
+    async fn delete_pod(&self, set: &StatefulSet, pod: &CachedPod) -> Result<(), Error> {
         let ns = set.namespace().unwrap_or_default();
         let name = pod.name_any();
         match self.pods(&ns).delete(&name, &DeleteParams::default()).await {

@@ -13,9 +13,10 @@
 //! another controller, is left alone.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
+use crate::cached_pod::CachedPod;
 use crate::controllers::controller_ref::new_controller_ref;
 
 /// `Retain` or `Delete`, per event.
@@ -71,7 +72,7 @@ fn refs(claim: &PersistentVolumeClaim) -> &[OwnerReference] {
     claim.metadata.owner_references.as_deref().unwrap_or_default()
 }
 
-fn owners<'a>(set: &'a StatefulSet, pod: &'a Pod) -> (Owner<'a>, Owner<'a>) {
+fn owners<'a>(set: &'a StatefulSet, pod: &'a CachedPod) -> (Owner<'a>, Owner<'a>) {
     (
         Owner {
             api_version: "apps/v1",
@@ -88,7 +89,7 @@ fn owners<'a>(set: &'a StatefulSet, pod: &'a Pod) -> (Owner<'a>, Owner<'a>) {
 
 /// A controller of the claim other than the set and pod (or a reference
 /// to an older set or pod), while a Delete policy is in force.
-pub fn has_unexpected_controller(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &Pod) -> bool {
+pub fn has_unexpected_controller(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &CachedPod) -> bool {
     let p = policy(set);
     if !p.delete_when_scaled && !p.delete_when_deleted {
         return false;
@@ -106,12 +107,12 @@ pub fn has_unexpected_controller(claim: &PersistentVolumeClaim, set: &StatefulSe
 }
 
 /// The pod is no longer in the set's ordinal range.
-fn scaled_down(set: &StatefulSet, pod: &Pod) -> bool {
+fn scaled_down(set: &StatefulSet, pod: &CachedPod) -> bool {
     !super::identity::in_ordinal_range(pod, set)
 }
 
 /// Whether the claim's references already follow the policy.
-pub fn claim_owner_up_to_date(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &Pod) -> bool {
+pub fn claim_owner_up_to_date(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &CachedPod) -> bool {
     let (s, o) = owners(set, pod);
     if s.stale_in(claim) || o.stale_in(claim) {
         // Managed by an earlier set or pod of the same name: not ours.
@@ -135,7 +136,7 @@ pub fn claim_owner_up_to_date(claim: &PersistentVolumeClaim, set: &StatefulSet, 
 }
 
 /// The claim's references rewritten to follow the policy.
-pub fn updated_claim_refs(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &Pod) -> Vec<OwnerReference> {
+pub fn updated_claim_refs(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &CachedPod) -> Vec<OwnerReference> {
     let (s, o) = owners(set, pod);
     let unexpected = has_unexpected_controller(claim, set, pod);
     let mut out: Vec<OwnerReference> = refs(claim)
@@ -160,7 +161,7 @@ pub fn updated_claim_refs(claim: &PersistentVolumeClaim, set: &StatefulSet, pod:
 /// Whether a claim still references an earlier pod of this name, which
 /// blocks creating the pod while a Delete-on-scale policy is in force
 /// (upstream `PodClaimIsStale`).
-pub fn claim_is_stale(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &Pod) -> bool {
+pub fn claim_is_stale(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &CachedPod) -> bool {
     policy(set).delete_when_scaled && owners(set, pod).1.stale_in(claim)
 }
 
@@ -180,7 +181,7 @@ mod tests {
         .unwrap()
     }
 
-    fn pod(ordinal: i32) -> Pod {
+    fn pod(ordinal: i32) -> CachedPod {
         serde_json::from_value(json!({"metadata": {"name": format!("web-{ordinal}"), "uid": format!("pod-{ordinal}")}}))
             .unwrap()
     }

@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
-use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 
 use super::identity::pod_revision;
+use crate::cached_pod::CachedPod;
 use crate::controllers::history::{
     create_revision, delete_revision, equal_revision, new_revision, next_revision, template_patch,
     update_revision_number,
@@ -81,7 +81,7 @@ pub async fn current_and_update(
 /// current, update, nor used by a pod.
 pub fn revisions_to_truncate<'a>(
     sorted: &'a [Arc<ControllerRevision>],
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
     live: &[&str],
     limit: usize,
 ) -> Vec<&'a Arc<ControllerRevision>> {
@@ -99,7 +99,7 @@ pub fn revisions_to_truncate<'a>(
 pub async fn truncate_history(
     api: &Api<ControllerRevision>,
     set: &StatefulSet,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
     sorted: &[Arc<ControllerRevision>],
     live: &[&str],
 ) -> Result<(), Error> {
@@ -150,7 +150,7 @@ mod tests {
                 Arc::new(r)
             })
             .collect();
-        let pod: Pod = serde_json::from_value(
+        let pod: CachedPod = serde_json::from_value(
             json!({"metadata": {"name": "web-0", "labels": {"controller-revision-hash": "r1"}}}),
         )
         .unwrap();

@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
+use crate::cached_pod::CachedPod;
 use serde_json::{Value, json};
 
 fn ds(strategy: Value) -> DaemonSet {
@@ -16,7 +17,7 @@ fn node(name: &str) -> Arc<Node> {
 }
 
 /// A pod on `node` at revision `hash`; `state`: "ready", "pending", "failed".
-fn pod(name: &str, node: &str, hash: &str, state: &str, created: &str) -> Arc<Pod> {
+fn pod(name: &str, node: &str, hash: &str, state: &str, created: &str) -> Arc<CachedPod> {
     let status = match state {
         "ready" => {
             json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}]})
@@ -62,7 +63,7 @@ fn each_fitting_node_gets_one_pod() {
     let gone: Vec<Arc<Node>> = vec![];
     let mut unscheduled = (*pod("x", "", "h", "pending", T1)).clone();
     unscheduled.spec.as_mut().unwrap().node_name = None;
-    unscheduled.spec.as_mut().unwrap().affinity = Some(super::super::node_fit::pin_to_node(None, "dead"));
+    unscheduled.spec.as_mut().unwrap().affinity = Some(Box::new(super::super::node_fit::pin_to_node(None, "dead")));
     let by_node = pods_by_node(&[Arc::new(unscheduled)]);
     assert_eq!(pods_for_missing_nodes(&gone, &by_node), ["x"]);
 }

@@ -8,7 +8,7 @@ fn svc(spec: Value) -> Service {
 
 /// A pod `name` with IP `ip`, ready or not, serving `http` on 8080 unless
 /// `named` is false.
-fn pod(name: &str, ip: &str, ready: bool, named: bool) -> Pod {
+fn pod(name: &str, ip: &str, ready: bool, named: bool) -> CachedPod {
     let ports = if named {
         json!([{"name": "http", "containerPort": 8080}])
     } else {

@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
+use crate::cached_pod::CachedPod;
 use serde_json::{Value, json};
 
 fn svc(spec: Value) -> Service {
@@ -13,7 +14,7 @@ fn web() -> Service {
     )
 }
 
-fn pod(i: usize, ready: bool) -> Pod {
+fn pod(i: usize, ready: bool) -> CachedPod {
     serde_json::from_value(json!({
         "metadata": {"name": format!("p{i}"), "namespace": "ns", "uid": format!("uid-{i}"), "labels": {"app": "web"}},
         "spec": {"nodeName": format!("n{}", i % 3), "containers": [{"name": "c"}]},
@@ -35,8 +36,8 @@ fn node(name: &str) -> Option<Arc<Node>> {
     ))
 }
 
-fn plan(service: &Service, pods: &[Pod], existing: &[Arc<EndpointSlice>], max: usize) -> Plan {
-    let pods: Vec<&Pod> = pods.iter().collect();
+fn plan(service: &Service, pods: &[CachedPod], existing: &[Arc<EndpointSlice>], max: usize) -> Plan {
+    let pods: Vec<&CachedPod> = pods.iter().collect();
     reconcile(&Input {
         service,
         pods: &pods,
@@ -83,7 +84,7 @@ fn writes(p: &Plan) -> (usize, usize, usize) {
 
 #[test]
 fn endpoints_are_split_into_slices_of_at_most_max() {
-    let pods: Vec<Pod> = (0..250).map(|i| pod(i, true)).collect();
+    let pods: Vec<CachedPod> = (0..250).map(|i| pod(i, true)).collect();
     let p = plan(&web(), &pods, &[], 100);
     assert_eq!(writes(&p), (3, 0, 0));
     let mut n = 0;
@@ -111,7 +112,7 @@ fn endpoints_are_split_into_slices_of_at_most_max() {
 
 #[test]
 fn one_pod_changing_touches_one_slice() {
-    let mut pods: Vec<Pod> = (0..250).map(|i| pod(i, true)).collect();
+    let mut pods: Vec<CachedPod> = (0..250).map(|i| pod(i, true)).collect();
     let mut n = 0;
     let slices = apply(&plan(&web(), &pods, &[], 100), &[], &mut n);
 
@@ -156,7 +157,7 @@ fn a_service_without_endpoints_keeps_one_placeholder() {
     let slices = apply(&p, &[], &mut n);
     assert_eq!(writes(&plan(&web(), &[], &slices, 100)), (0, 0, 0));
     // Pods arrive: the placeholder is reused, not deleted and recreated.
-    let pods: Vec<Pod> = (0..3).map(|i| pod(i, true)).collect();
+    let pods: Vec<CachedPod> = (0..3).map(|i| pod(i, true)).collect();
     let p = plan(&web(), &pods, &slices, 100);
     assert_eq!(writes(&p), (0, 1, 0));
     assert_eq!(p.update[0].metadata.name.as_deref(), Some("web-0"));
@@ -173,7 +174,7 @@ fn one_slice_set_per_address_family() {
         json!({"clusterIP": "10.96.0.10", "ipFamilies": ["IPv4", "IPv6"], "selector": {"app": "web"},
         "ports": [{"port": 80, "protocol": "TCP"}]}),
     );
-    let pods: Vec<Pod> = (0..5).map(|i| pod(i, true)).collect();
+    let pods: Vec<CachedPod> = (0..5).map(|i| pod(i, true)).collect();
     let p = plan(&dual, &pods, &[], 100);
     assert_eq!(writes(&p), (2, 0, 0));
     let mut types: Vec<&str> = p.create.iter().map(|s| s.address_type.as_str()).collect();
@@ -227,7 +228,7 @@ fn conditions_zones_and_missing_nodes() {
 
 #[test]
 fn slices_of_another_service_incarnation_are_replaced() {
-    let pods: Vec<Pod> = (0..3).map(|i| pod(i, true)).collect();
+    let pods: Vec<CachedPod> = (0..3).map(|i| pod(i, true)).collect();
     let mut n = 0;
     let slices = apply(&plan(&web(), &pods, &[], 100), &[], &mut n);
     let mut reborn = web();
@@ -246,7 +247,7 @@ fn traffic_distribution_sets_zone_hints() {
         json!({"clusterIP": "10.96.0.10", "selector": {"app": "web"}, "trafficDistribution": "PreferClose",
         "ports": [{"port": 80, "protocol": "TCP"}]}),
     );
-    let pods: Vec<Pod> = (0..3).map(|i| pod(i, true)).collect();
+    let pods: Vec<CachedPod> = (0..3).map(|i| pod(i, true)).collect();
     let p = plan(&close, &pods, &[], 100);
     for e in eps(&p.create[0]) {
         let zones = e.hints.as_ref().unwrap().for_zones.clone().unwrap();

@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
+use crate::cached_pod::CachedPod;
 use crate::controllers::history::CONTROLLER_REVISION_HASH_LABEL;
 use serde_json::{Value, json};
 
@@ -29,8 +30,8 @@ fn template(image: &str) -> PodTemplateSpec {
 
 /// A member at `rev`; `state` is "ready", "pending", "failed" or
 /// "terminating".
-fn pod(s: &StatefulSet, ordinal: i32, rev: &str, state: &str) -> Arc<Pod> {
-    let mut p = new_pod(s, &template("v1"), rev, ordinal);
+fn pod(s: &StatefulSet, ordinal: i32, rev: &str, state: &str) -> Arc<CachedPod> {
+    let mut p = CachedPod::from(new_pod(s, &template("v1"), rev, ordinal));
     let status = match state {
         "ready" | "terminating" => json!({"phase": "Running", "conditions": [
             {"type": "Ready", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}]}),
@@ -46,7 +47,7 @@ fn pod(s: &StatefulSet, ordinal: i32, rev: &str, state: &str) -> Arc<Pod> {
     Arc::new(p)
 }
 
-fn run(s: &StatefulSet, pods: &[Arc<Pod>]) -> Plan {
+fn run(s: &StatefulSet, pods: &[Arc<CachedPod>]) -> Plan {
     let claims = BTreeMap::new();
     let (cur, upd) = (template("v1"), template("v2"));
     plan(&Input {
@@ -68,9 +69,9 @@ fn actions(p: &Plan) -> Vec<String> {
         .iter()
         .flatten()
         .map(|a| {
-            let (verb, pod): (&str, &Pod) = match a {
+            let (verb, pod): (&str, &CachedPod) = match a {
                 PodAction::DeleteFinished(p) => ("delete-finished", p),
-                PodAction::Create(p) => ("create", p),
+                PodAction::Create(p) => ("create", &CachedPod::from(&**p)),
                 PodAction::CreateMissingClaims(p) => ("claims", p),
                 PodAction::Repair(p) => ("repair", p),
                 PodAction::FixClaims(p) => ("fix-claims", p),
