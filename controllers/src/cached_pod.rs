@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{
     Affinity, ContainerPort, ContainerState, PersistentVolumeClaimVolumeSource, Pod, PodCondition, PodIP, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 mod resource_list;
 
@@ -40,6 +40,7 @@ pub struct CachedPod {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct CachedPodSpec {
+    #[serde(deserialize_with = "null_as_default")]
     pub containers: Vec<CachedContainer>,
     pub init_containers: Option<Vec<CachedContainer>>,
     pub node_name: Option<String>,
@@ -59,6 +60,7 @@ pub struct CachedPodSpec {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct CachedContainer {
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
     pub ports: Option<Vec<ContainerPort>>,
     pub resources: Option<CachedResources>,
@@ -78,6 +80,7 @@ pub struct CachedResources {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct CachedVolume {
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
     pub persistent_volume_claim: Option<PersistentVolumeClaimVolumeSource>,
 }
@@ -103,12 +106,21 @@ pub struct CachedPodStatus {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct CachedContainerStatus {
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub ready: bool,
+    #[serde(deserialize_with = "null_as_default")]
     pub restart_count: i32,
     pub started: Option<bool>,
     pub state: Option<Box<ContainerState>>,
     pub last_state: Option<Box<ContainerState>>,
+}
+
+/// A required field sent as `null` decodes as its default, as k8s-openapi
+/// decodes it (one odd pod must not stop the pod watch).
+fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 impl k8s_openapi::Resource for CachedPod {

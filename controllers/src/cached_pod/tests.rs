@@ -89,6 +89,18 @@ fn a_whole_pod_converts_to_what_the_watch_would_decode() {
 }
 
 #[test]
+fn null_required_fields_decode_as_defaults() {
+    let p: CachedPod = serde_json::from_value(json!({"metadata": {"name": "p"},
+        "spec": {"containers": null, "volumes": [{"name": null}]},
+        "status": {"containerStatuses": [{"name": null, "ready": null, "restartCount": null}]}}))
+    .unwrap();
+    assert!(p.spec.as_ref().unwrap().containers.is_empty());
+    assert_eq!(p.spec.as_ref().unwrap().volumes.as_ref().unwrap()[0].name, "");
+    let cs = &p.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0];
+    assert_eq!((cs.name.as_str(), cs.ready, cs.restart_count), ("", false, 0));
+}
+
+#[test]
 fn is_a_kube_resource_for_the_pods_endpoint() {
     assert_eq!(CachedPod::kind(&()), "Pod");
     assert_eq!(CachedPod::api_version(&()), "v1");
