@@ -148,6 +148,38 @@ impl Selector {
     }
 }
 
+/// Whether `labels` match `sel` exactly as the compiled
+/// [`Selector::from_label_selector`] would (`None` matches nothing), without
+/// compiling it: checking many workloads' selectors against one pod
+/// allocates nothing.
+pub fn label_selector_matches(sel: Option<&LabelSelector>, labels: &Labels) -> bool {
+    let Some(sel) = sel else { return false };
+    let exprs = sel.match_expressions.iter().flatten();
+    if exprs
+        .clone()
+        .any(|e| !matches!(e.operator.as_str(), "In" | "NotIn" | "Exists" | "DoesNotExist"))
+    {
+        return false;
+    }
+    sel.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v))
+        && exprs.clone().all(|e| {
+            let v = labels.get(&e.key);
+            let values = e.values.as_deref().unwrap_or_default();
+            match e.operator.as_str() {
+                "In" => v.is_some_and(|v| values.contains(v)),
+                "NotIn" => v.is_none_or(|v| !values.contains(v)),
+                "Exists" => v.is_some(),
+                _ => v.is_none(),
+            }
+        })
+}
+
+/// Whether `labels` match the map selector (Service, ReplicationController)
+/// as [`Selector::from_map`]'s would (an empty map selects nothing).
+pub fn map_selector_matches(map: &BTreeMap<String, String>, labels: &Labels) -> bool {
+    !map.is_empty() && map.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
 fn node_requirement_matches(r: &NodeSelectorRequirement, value: Option<&String>) -> bool {
     let values = r.values.as_deref().unwrap_or_default();
     match r.operator.as_str() {
@@ -254,6 +286,44 @@ mod tests {
         assert!(!s.matches(&labels(&[("app", "web"), ("tier", "db")])));
         assert!(!Selector::from_label_selector(None).matches(&labels(&[])));
         assert!(Selector::from_label_selector(Some(&LabelSelector::default())).matches(&labels(&[])));
+    }
+
+    #[test]
+    fn uncompiled_matching_agrees_with_compiled_selectors() {
+        let sets = [
+            labels(&[]),
+            labels(&[("app", "web")]),
+            labels(&[("app", "web"), ("tier", "db")]),
+            labels(&[("app", "db"), ("tier", "fe")]),
+        ];
+        let selectors = [
+            json!({}),
+            json!({"matchLabels": {"app": "web"}}),
+            json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]}),
+            json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "db"]}]}),
+            json!({"matchExpressions": [{"key": "app", "operator": "In", "values": []}]}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
+            json!({"matchExpressions": [{"key": "tier", "operator": "Gt", "values": ["1"]}]}),
+        ];
+        for sel in &selectors {
+            let ls: LabelSelector = serde_json::from_value(sel.clone()).unwrap();
+            let compiled = Selector::from_label_selector(Some(&ls));
+            for l in &sets {
+                assert_eq!(label_selector_matches(Some(&ls), l), compiled.matches(l), "{sel} {l:?}");
+            }
+        }
+        assert!(!label_selector_matches(None, &sets[1]));
+        for map in [
+            labels(&[]),
+            labels(&[("app", "web")]),
+            labels(&[("app", "web"), ("tier", "x")]),
+        ] {
+            for l in &sets {
+                let compiled = Selector::from_map(&map).is_some_and(|s| s.matches(l));
+                assert_eq!(map_selector_matches(&map, l), compiled, "{map:?} {l:?}");
+            }
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::plugins::default_preemption::{Budget, Budgets};
 use crate::plugins::pod_topology_spread::WorkloadSelectors;
 use crate::plugins::volume_binding::VolumeListers;
 use crate::pod_info::PodInfo;
-use crate::selectors::Selector;
+use crate::selectors::{Selector, label_selector_matches, map_selector_matches};
 
 /// Reflector stores of the workload kinds.
 #[derive(Clone)]
@@ -160,38 +160,40 @@ impl WorkloadSelectors for Workloads {
                 });
             }
         };
+        // Each workload's selector is checked against the pod as it is and
+        // compiled only when it selects the pod: a namespace holds
+        // thousands of ReplicaSets, one pod is selected by one or two.
+        let in_ns = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| m.namespace.as_deref() == Some(ns);
         for svc in self.services.state() {
-            if svc.metadata.namespace.as_deref() == Some(ns)
-                && let Some(s) = svc
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.selector.as_ref())
-                    .and_then(Selector::from_map)
+            if in_ns(&svc.metadata)
+                && let Some(map) = svc.spec.as_ref().and_then(|s| s.selector.as_ref())
+                && map_selector_matches(map, &pod.labels)
+                && let Some(s) = Selector::from_map(map)
             {
                 add(s);
             }
         }
         for rc in self.controllers.state() {
-            if rc.metadata.namespace.as_deref() == Some(ns)
-                && let Some(s) = rc
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.selector.as_ref())
-                    .and_then(Selector::from_map)
+            if in_ns(&rc.metadata)
+                && let Some(map) = rc.spec.as_ref().and_then(|s| s.selector.as_ref())
+                && map_selector_matches(map, &pod.labels)
+                && let Some(s) = Selector::from_map(map)
             {
                 add(s);
             }
         }
         for rs in self.replica_sets.state() {
-            if rs.metadata.namespace.as_deref() == Some(ns)
+            if in_ns(&rs.metadata)
                 && let Some(spec) = &rs.spec
+                && label_selector_matches(Some(&spec.selector), &pod.labels)
             {
                 add(Selector::from_label_selector(Some(&spec.selector)));
             }
         }
         for ss in self.stateful_sets.state() {
-            if ss.metadata.namespace.as_deref() == Some(ns)
+            if in_ns(&ss.metadata)
                 && let Some(spec) = &ss.spec
+                && label_selector_matches(Some(&spec.selector), &pod.labels)
             {
                 add(Selector::from_label_selector(Some(&spec.selector)));
             }
