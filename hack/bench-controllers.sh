@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Controller benchmark: the release apiserver (embedded store), controller
+# Controller benchmark: the apiserver (embedded store), controller
 # manager, scheduler and simulated nodes, then bench-controllers creates
-# Deployments and times each pod from its Deployment's create request to
-# Ready, with the controller manager's CPU and peak RSS.
+# Deployments at once and reports pod startup (the SLO's creationTimestamp
+# -> Running, watch first seen -> Running/Ready, Deployment create request
+# -> Running/Ready), a per-stage timeline, and each process's CPU ms per pod
+# and memory over the run.
 #
 #   hack/bench-controllers.sh                         1,000 Deployments x 10 on 100 nodes
 #   hack/bench-controllers.sh --deployments 100 --replicas 10 --nodes 20
 #   hack/bench-controllers.sh --out DIR               keep the JSON result and logs in DIR
-#   hack/bench-controllers.sh --skip-build            use the release binaries as built
+#   hack/bench-controllers.sh --skip-build            use the binaries as built
+#   RKUBE_BENCH_PROFILE=fast-release hack/bench-controllers.sh
+#                                                     build and run target/fast-release
+#   CARGO_TARGET_DIR=DIR RKUBE_BENCH_PROFILE=P hack/bench-controllers.sh --skip-build
+#                                                     run the binaries in DIR/P (a "before" side)
 #   hack/bench-controllers.sh --controllers-flags "--concurrent-replicaset-syncs 50"
 #                                                     extra flags for rkube-controllers
 #   RKUBE_BENCH_WRAP_CONTROLLERS="heaptrack -o F" hack/bench-controllers.sh ...
@@ -50,19 +56,16 @@ cm_args=()
 [ -n "$cm_flags" ] && read -r -a cm_args <<<"$cm_flags"
 start_control_plane "$dir" "$out" "$nodes" "${cm_args[@]}"
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 status=0
 result=$("$release/bench-controllers" --kubeconfig "$dir/kubeconfig" --deployments "$deployments" \
-  --replicas "$replicas" --controllers-pid "$controllers_pid" --json "$out/result.json") || status=1
+  --replicas "$replicas" --json "$out/result.json" \
+  --component "apiserver=$api_pid" --component "controller manager=$controllers_pid" \
+  --component "scheduler=$scheduler_pid" --component "simulated nodes (load tool)=$simnodes_pid") || status=1
 
-echo "## rkube-controllers: hack/bench-controllers.sh${cm_flags:+ --controllers-flags \"$cm_flags\"} (release build, $(nproc) CPUs, $(uname -r))"
+echo "## rkube-controllers: hack/bench-controllers.sh --deployments $deployments --replicas $replicas --nodes $nodes${cm_flags:+ --controllers-flags \"$cm_flags\"} (${RKUBE_BENCH_PROFILE:-release} build, $(nproc) CPUs, $(uname -r), load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
 echo "$result"
-echo
-echo "| process | RSS at the end MiB | peak (VmHWM) MiB |"
-echo "|---|---:|---:|"
-echo "| apiserver | $(rss_mib "$api_pid") | $(hwm_mib "$api_pid") |"
-echo "| controller manager | $(rss_mib "$controllers_pid") | $(hwm_mib "$controllers_pid") |"
-echo "| scheduler | $(rss_mib "$scheduler_pid") | $(hwm_mib "$scheduler_pid") |"
 cp "$dir/apiserver.log" "$out/apiserver.log" 2>/dev/null || true
 # Per-controller work-queue figures (sync durations, adds, retries) for
 # finding which loop a slow run waited on.

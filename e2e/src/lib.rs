@@ -17,9 +17,11 @@
 //!   binary `bench-storage`).
 
 pub mod cluster;
+pub mod components;
 pub mod controllers_support;
 pub mod ctrl_bench;
 pub mod load;
+pub mod pod_startup;
 pub mod scale_run;
 pub mod sched_bench;
 pub mod simnodes;

@@ -1,16 +1,17 @@
 //! Controller throughput (binary `bench-controllers`, run by
 //! `hack/bench-controllers.sh` with the controller manager, the scheduler
 //! and simulated nodes already running): creates D Deployments of R
-//! replicas and watches their pods until all D x R are Ready. Per pod, the
-//! latency is from just before its Deployment's create request to the pod
-//! event that first shows it Ready (so it includes the Deployment and
-//! ReplicaSet controllers, scheduling, and the simulated kubelet). Also
-//! reports the controller manager's CPU and peak RSS when given its pid.
+//! replicas at once and watches their pods (and ReplicaSets) until all
+//! D x R are Ready. Pod startup is reported as [`crate::pod_startup`]
+//! defines it (the SLO's creationTimestamp -> Running, watch first seen ->
+//! Running and Ready, Deployment create request -> Running and Ready),
+//! with a per-stage timeline, and each cluster process's CPU ms per pod
+//! and memory ([`crate::components`], `--component NAME=PID`).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -19,11 +20,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::components::{Component, ComponentClock, ComponentUsage, parse_component};
 use crate::load::client;
-use crate::load::cpu::CpuClock;
-use crate::load::latency::{LatencySummary, Recorder};
-use crate::load::rss;
 use crate::load::watch_scan::Lines;
+use crate::pod_startup::{PodStages, Stage, StartupFigures, Timeline, pod_event};
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "bench-controllers", about = "Deployments to Ready pods, timed per pod")]
@@ -43,9 +43,10 @@ pub struct Config {
     /// Namespace (created if missing).
     #[arg(long, default_value = "ctrl-bench")]
     pub namespace: String,
-    /// The controller manager's pid, for its CPU and memory.
-    #[arg(long)]
-    pub controllers_pid: Option<u32>,
+    /// A cluster process to report CPU and memory of, `NAME=PID`
+    /// (repeatable).
+    #[arg(long = "component", value_parser = parse_component)]
+    pub components: Vec<Component>,
     /// Give up after this long.
     #[arg(long, default_value_t = 900)]
     pub timeout_secs: u64,
@@ -67,18 +68,17 @@ pub struct Outcome {
     pub total_secs: f64,
     /// Creating all the Deployments.
     pub create_secs: f64,
-    pub pod_ready: LatencySummary,
-    pub controllers_cores: Option<f64>,
-    pub controllers_peak_rss_mib: Option<f64>,
+    pub startup: StartupFigures,
+    pub components: Vec<ComponentUsage>,
+    pub timeline: Timeline,
 }
 
 impl Outcome {
     pub fn markdown(&self) -> String {
-        let opt = |v: Option<f64>, prec: usize| v.map_or("-".to_string(), |v| format!("{v:.prec$}"));
         format!(
-            "| Deployments x replicas | pods Ready | creates took s | first create to last Ready s | pods Ready/s | pod Ready p50 / p99 / max ms | controller-manager CPU cores | controller-manager peak RSS MiB |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|\n\
-             | {} x {} | {} | {:.1} | {:.1} | {:.0} | {:.0} / {:.0} / {:.0} | {} | {} |",
+            "| Deployments x replicas | pods Ready | creates took s | first create to last Ready s | pods Ready/s |\n\
+             |---|---:|---:|---:|---:|\n\
+             | {} x {} | {} | {:.1} | {:.1} | {:.0} |\n\n{}\n\n{}\n\nPer-stage timeline (cumulative counts, s from the first create):\n\n{}",
             self.deployments,
             self.replicas,
             self.ready,
@@ -89,11 +89,9 @@ impl Outcome {
             } else {
                 0.0
             },
-            self.pod_ready.p50_ms,
-            self.pod_ready.p99_ms,
-            self.pod_ready.max_ms,
-            opt(self.controllers_cores, 2),
-            opt(self.controllers_peak_rss_mib, 1),
+            self.startup.markdown(),
+            crate::components::markdown(&self.components),
+            self.timeline.markdown(25),
         )
     }
 }
@@ -122,56 +120,24 @@ pub fn deployment(i: usize, replicas: usize) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-/// What the watch reads of a pod.
-#[derive(Deserialize)]
-struct Event {
-    object: PodView,
-}
-
-#[derive(Deserialize, Default)]
-struct PodView {
-    #[serde(default)]
-    metadata: Meta,
-    #[serde(default)]
-    status: Status,
-}
-
-#[derive(Deserialize, Default)]
-struct Meta {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    labels: std::collections::BTreeMap<String, String>,
-}
-
-#[derive(Deserialize, Default)]
-struct Status {
-    #[serde(default)]
-    conditions: Vec<Condition>,
-}
-
-#[derive(Deserialize)]
-struct Condition {
-    #[serde(rename = "type")]
-    type_: String,
-    status: String,
-}
-
-/// Reads one pod event: the pod's name and its Deployment's index when it
-/// is Ready.
-fn ready_pod(line: &[u8]) -> Option<(String, usize)> {
-    let ev: Event = serde_json::from_slice(line).ok()?;
-    let pod = ev.object;
-    let ready = pod
-        .status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
-    if !ready {
-        return None;
+/// The name of the ReplicaSet a watch event adds.
+fn added_replica_set(line: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Event {
+        #[serde(rename = "type")]
+        type_: String,
+        object: Object,
     }
-    let i = pod.metadata.labels.get("app")?.strip_prefix("d-")?.parse().ok()?;
-    Some((pod.metadata.name, i))
+    #[derive(Deserialize)]
+    struct Object {
+        metadata: Meta,
+    }
+    #[derive(Deserialize)]
+    struct Meta {
+        name: String,
+    }
+    let ev: Event = serde_json::from_slice(line).ok()?;
+    (ev.type_ == "ADDED").then_some(ev.object.metadata.name)
 }
 
 pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
@@ -184,18 +150,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
         cfg.deployments, cfg.replicas
     );
     client::ensure_namespace(&client, &cfg.namespace).await?;
-    let pods_uri = client::collection(&cfg.namespace, "pods");
-    let rv = client::current_resource_version(&client, &pods_uri).await?;
-    let mut body = client::watch_raw(
-        &client,
-        &pods_uri,
-        &rv,
-        &format!("&timeoutSeconds={}", cfg.timeout_secs + 60),
-    )
-    .await?;
+    let watch = |uri: String| {
+        let client = client.clone();
+        let params = format!("&timeoutSeconds={}", cfg.timeout_secs + 60);
+        async move {
+            let rv = client::current_resource_version(&client, &uri).await?;
+            client::watch_raw(&client, &uri, &rv, &params).await
+        }
+    };
+    let mut pod_body = watch(client::collection(&cfg.namespace, "pods")).await?;
+    let mut rs_body = watch(format!("/apis/apps/v1/namespaces/{}/replicasets", cfg.namespace)).await?;
 
     let start = Instant::now();
-    let cpu = CpuClock::start(cfg.controllers_pid);
+    let clock = ComponentClock::start(&cfg.components);
     let (creator, created) = spawn_creates(
         &client,
         &cfg.namespace,
@@ -206,19 +173,36 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
     );
 
     let want = cfg.deployments * cfg.replicas;
-    let mut ready: HashSet<String> = HashSet::with_capacity(want);
-    let mut latency = Recorder::new();
-    let mut lines = Lines::default();
+    let mut stages = PodStages::new(start, want);
+    let mut replica_sets: HashSet<String> = HashSet::with_capacity(cfg.deployments);
+    let (mut pod_lines, mut rs_lines) = (Lines::default(), Lines::default());
+    let mut rs_open = true;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(cfg.timeout_secs);
     let mut last_progress = Instant::now();
-    let mut last_ready = start;
     // A failed create (say a 429) ends the run at once instead of waiting
     // out the deadline for pods that will never exist.
     let mut creator = creator;
     let mut create_secs = None;
-    while ready.len() < want {
+    while stages.ready() < want {
         let chunk = tokio::select! {
-            chunk = body.next() => chunk,
+            chunk = pod_body.next() => chunk,
+            rs = rs_body.next(), if rs_open => {
+                match rs {
+                    Some(Ok(c)) => {
+                        let at = Instant::now();
+                        for line in rs_lines.push(c) {
+                            if let Some(name) = added_replica_set(&line)
+                                && replica_sets.insert(name)
+                            {
+                                stages.stage(Stage::ReplicaSetSeen, at);
+                            }
+                        }
+                    }
+                    // The timeline loses its ReplicaSet column; the run goes on.
+                    _ => rs_open = false,
+                }
+                continue;
+            }
             done = &mut creator, if create_secs.is_none() => {
                 create_secs = Some(creator_result(done)?);
                 continue;
@@ -228,49 +212,50 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
         let chunk = match chunk {
             Some(Ok(c)) => c,
             Some(Err(e)) => bail!("reading the pod watch: {e}"),
-            None => bail!("the pod watch ended with {} pods Ready", ready.len()),
+            None => bail!("the pod watch ended with {} pods Ready", stages.ready()),
         };
-        let at = Instant::now();
-        for line in lines.push(chunk) {
-            let Some((name, i)) = ready_pod(&line) else { continue };
-            if ready.contains(&name) {
-                continue;
-            }
-            let sent = created.lock().ok().and_then(|m| m.get(i).copied().flatten());
-            if let Some(sent) = sent {
-                latency.success(at.duration_since(sent));
-            }
-            ready.insert(name);
-            last_ready = at;
+        let (at, now) = (Instant::now(), SystemTime::now());
+        for line in pod_lines.push(chunk) {
+            let Some(ev) = pod_event(&line) else { continue };
+            let sent = created
+                .lock()
+                .ok()
+                .and_then(|m| m.get(ev.deployment).copied().flatten());
+            stages.observe(&ev, at, now, sent);
         }
         if last_progress.elapsed() >= Duration::from_secs(5) {
             last_progress = Instant::now();
-            eprintln!("bench-controllers: {} of {want} pods Ready", ready.len());
+            eprintln!("bench-controllers: {} of {want} pods Ready", stages.ready());
         }
     }
-    let usage = cpu.stop();
+    let components = clock.stop(stages.ready());
     let create_secs = match create_secs {
         Some(secs) => secs,
         None => creator_result(creator.await)?,
     };
+    if let Ok(times) = created.lock() {
+        for t in times.iter().flatten() {
+            stages.stage(Stage::DeploymentCreated, *t);
+        }
+    }
     let outcome = Outcome {
         deployments: cfg.deployments,
         replicas: cfg.replicas,
-        ready: ready.len(),
-        total_secs: last_ready.duration_since(start).as_secs_f64(),
+        ready: stages.ready(),
+        total_secs: stages.last_ready_secs(),
         create_secs,
-        pod_ready: latency.summary(),
-        controllers_cores: usage.server_cores,
-        controllers_peak_rss_mib: cfg.controllers_pid.and_then(rss::read).map(|m| rss::mib(m.hwm_kib)),
+        startup: stages.figures(),
+        components,
+        timeline: stages.timeline().clone(),
     };
     if let Some(path) = &cfg.json {
         std::fs::write(path, serde_json::to_vec_pretty(&outcome)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if ready.len() < want {
+    if stages.ready() < want {
         bail!(
             "only {} of {want} pods were Ready within {} s\n{}",
-            ready.len(),
+            stages.ready(),
             cfg.timeout_secs,
             outcome.markdown()
         );
@@ -353,13 +338,11 @@ mod tests {
     }
 
     #[test]
-    fn ready_pods_are_recognised() {
-        let ready = br#"{"type":"MODIFIED","object":{"metadata":{"name":"d-3-abc","labels":{"app":"d-3"}},"status":{"conditions":[{"type":"PodScheduled","status":"True"},{"status":"True","type":"Ready"}]}}}"#;
-        assert_eq!(ready_pod(ready), Some(("d-3-abc".to_string(), 3)));
-        let not_ready = br#"{"type":"MODIFIED","object":{"metadata":{"name":"d-3-abc","labels":{"app":"d-3"}},"status":{"conditions":[{"type":"Ready","status":"False"}]}}}"#;
-        assert_eq!(ready_pod(not_ready), None);
-        let other = br#"{"type":"MODIFIED","object":{"metadata":{"name":"x","labels":{"app":"web"}},"status":{"conditions":[{"type":"Ready","status":"True"}]}}}"#;
-        assert_eq!(ready_pod(other), None);
-        assert_eq!(ready_pod(b"garbage"), None);
+    fn added_replica_sets_are_recognised() {
+        let added = br#"{"type":"ADDED","object":{"metadata":{"name":"d-3-abc"}}}"#;
+        assert_eq!(added_replica_set(added), Some("d-3-abc".to_string()));
+        let modified = br#"{"type":"MODIFIED","object":{"metadata":{"name":"d-3-abc"}}}"#;
+        assert_eq!(added_replica_set(modified), None);
+        assert_eq!(added_replica_set(b"garbage"), None);
     }
 }

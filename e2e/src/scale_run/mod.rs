@@ -5,30 +5,33 @@
 //! by default) while one watch follows every pod of the namespace.
 //!
 //! Measured, against the SLOs upstream publishes for it:
-//! - pod startup latency: from the watch first showing a pod (its
-//!   creation) to the event that first shows it `Running`; p50/p99/max,
-//!   SLO p99 <= 5 s. Also from its Deployment's create request, which adds
-//!   the Deployment and ReplicaSet controllers;
+//! - pod startup latency as [`crate::pod_startup`] defines it (the SLO's
+//!   creationTimestamp -> Running seen, SLO p99 <= 5 s; watch first seen
+//!   -> Running and Ready; Deployment create request -> Running and
+//!   Ready), with a per-stage timeline;
 //! - API call latency: p99 per verb from the apiserver's request duration
 //!   histograms over the run (see [`api_latency`]), SLO p99 <= 1 s.
+//!
+//! - each cluster process's CPU ms per pod and memory
+//!   ([`crate::components`], `--component NAME=PID`).
 //!
 //! Deployments come from [`crate::ctrl_bench::deployment`].
 
 pub mod api_latency;
 
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::components::{Component, ComponentClock, ComponentUsage, parse_component};
 use crate::ctrl_bench::{creator_result, spawn_creates};
 use crate::load::client;
-use crate::load::latency::{LatencySummary, Recorder};
 use crate::load::watch_scan::Lines;
+use crate::pod_startup::{PodStages, Stage, StartupFigures, Timeline, pod_event};
 use api_latency::{Histograms, VerbLatency};
 
 /// Pod startup SLO: p99 within 5 s.
@@ -66,6 +69,10 @@ pub struct Config {
     /// Give up this long after the last create.
     #[arg(long, default_value_t = 600)]
     pub settle_secs: u64,
+    /// A cluster process to report CPU and memory of, `NAME=PID`
+    /// (repeatable).
+    #[arg(long = "component", value_parser = parse_component)]
+    pub components: Vec<Component>,
     /// Also write the result as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -85,11 +92,10 @@ pub struct Outcome {
     pub create_secs: f64,
     /// First create to the last pod Running.
     pub total_secs: f64,
-    /// Pod seen created -> seen Running.
-    pub pod_startup: LatencySummary,
-    /// Deployment create request -> pod seen Running.
-    pub from_deployment: LatencySummary,
+    pub startup: StartupFigures,
     pub api: Vec<VerbLatency>,
+    pub components: Vec<ComponentUsage>,
+    pub timeline: Timeline,
 }
 
 fn slo(ok: bool) -> &'static str {
@@ -105,10 +111,11 @@ impl Outcome {
 
     pub fn markdown(&self) -> String {
         let pods = self.deployments * self.replicas;
+        let slo_p99 = self.startup.slo.p99_ms;
         let mut out = format!(
-            "| nodes | Deployments x replicas | pods Running | create rate pods/s | creates took s | first create to last Running s | pod startup p50 / p99 / max ms | SLO p99 <= 5 s | from Deployment create p50 / p99 / max ms |\n\
-             |---:|---|---:|---:|---:|---:|---:|---|---:|\n\
-             | {} | {} x {} | {} of {} | {:.0} | {:.1} | {:.1} | {:.0} / {:.0} / {:.0} | {} | {:.0} / {:.0} / {:.0} |\n\n",
+            "| nodes | Deployments x replicas | pods Running | create rate pods/s | creates took s | first create to last Running s | pod startup SLO p99 ms | SLO p99 <= 5 s |\n\
+             |---:|---|---:|---:|---:|---:|---:|---|\n\
+             | {} | {} x {} | {} of {} | {:.0} | {:.1} | {:.1} | {:.0} | {} |\n\n{}\n\n",
             self.nodes,
             self.deployments,
             self.replicas,
@@ -121,13 +128,9 @@ impl Outcome {
             },
             self.create_secs,
             self.total_secs,
-            self.pod_startup.p50_ms,
-            self.pod_startup.p99_ms,
-            self.pod_startup.max_ms,
-            slo(self.running == pods && self.pod_startup.p99_ms <= POD_STARTUP_SLO_MS),
-            self.from_deployment.p50_ms,
-            self.from_deployment.p99_ms,
-            self.from_deployment.max_ms,
+            slo_p99,
+            slo(self.running == pods && slo_p99 <= POD_STARTUP_SLO_MS),
+            self.startup.markdown(),
         );
         out.push_str(
             "| verb | requests | p99 ms (all resources) | worst resource | its p99 ms | SLO p99 <= 1 s |\n|---|---:|---:|---|---:|---|\n",
@@ -143,50 +146,12 @@ impl Outcome {
                 slo(v.worst_p99_ms <= API_CALL_SLO_MS)
             ));
         }
+        out.push('\n');
+        out.push_str(&crate::components::markdown(&self.components));
+        out.push_str("\n\nPer-stage timeline (cumulative counts, s from the first create):\n\n");
+        out.push_str(&self.timeline.markdown(25));
         out.trim_end().to_string()
     }
-}
-
-/// What the watch reads of a pod.
-#[derive(Deserialize)]
-struct Event {
-    #[serde(rename = "type")]
-    type_: String,
-    object: PodView,
-}
-
-#[derive(Deserialize, Default)]
-struct PodView {
-    #[serde(default)]
-    metadata: Meta,
-    #[serde(default)]
-    status: PodStatus,
-}
-
-#[derive(Deserialize, Default)]
-struct Meta {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    labels: std::collections::BTreeMap<String, String>,
-}
-
-#[derive(Deserialize, Default)]
-struct PodStatus {
-    #[serde(default)]
-    phase: String,
-}
-
-/// One pod event: the pod's name, its Deployment's index, and whether it
-/// is Running. Deletions and other pods are `None`.
-fn pod_event(line: &[u8]) -> Option<(String, usize, bool)> {
-    let ev: Event = serde_json::from_slice(line).ok()?;
-    if ev.type_ == "DELETED" {
-        return None;
-    }
-    let pod = ev.object;
-    let i = pod.metadata.labels.get("app")?.strip_prefix("d-")?.parse().ok()?;
-    Some((pod.metadata.name, i, pod.status.phase == "Running"))
 }
 
 async fn scrape(client: &kube::Client) -> anyhow::Result<Histograms> {
@@ -217,6 +182,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
 
     // Creates are paced at the rate in their own task.
     let start = Instant::now();
+    let clock = ComponentClock::start(&cfg.components);
     let (creator, created) = spawn_creates(
         &client,
         &cfg.namespace,
@@ -227,16 +193,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
     );
 
     let want = cfg.deployments * cfg.replicas;
-    let mut first_seen: HashMap<String, Instant> = HashMap::with_capacity(want);
-    let mut running: HashSet<String> = HashSet::with_capacity(want);
-    let mut startup = Recorder::new();
-    let mut from_deployment = Recorder::new();
+    let mut stages = PodStages::new(start, want);
     let mut lines = Lines::default();
     let create_budget = Duration::from_secs_f64(cfg.deployments as f64 / cfg.rate);
     let deadline = tokio::time::Instant::now() + create_budget * 2 + Duration::from_secs(cfg.settle_secs);
     let mut last_progress = Instant::now();
-    let mut last_running = start;
-    while running.len() < want {
+    while stages.running() < want {
         let chunk = tokio::select! {
             chunk = body.next() => chunk,
             _ = tokio::time::sleep_until(deadline) => break,
@@ -244,49 +206,45 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
         let chunk = match chunk {
             Some(Ok(c)) => c,
             Some(Err(e)) => bail!("reading the pod watch: {e}"),
-            None => bail!("the pod watch ended with {} pods Running", running.len()),
+            None => bail!("the pod watch ended with {} pods Running", stages.running()),
         };
-        let at = Instant::now();
+        let (at, now) = (Instant::now(), SystemTime::now());
         for line in lines.push(chunk) {
-            let Some((name, i, is_running)) = pod_event(&line) else {
-                continue;
-            };
-            if running.contains(&name) {
-                continue;
-            }
-            let seen = *first_seen.entry(name.clone()).or_insert(at);
-            if !is_running {
-                continue;
-            }
-            startup.success(at.duration_since(seen));
-            let sent = created.lock().ok().and_then(|m| m.get(i).copied().flatten());
-            if let Some(sent) = sent {
-                from_deployment.success(at.duration_since(sent));
-            }
-            running.insert(name);
-            last_running = at;
+            let Some(ev) = pod_event(&line) else { continue };
+            let sent = created
+                .lock()
+                .ok()
+                .and_then(|m| m.get(ev.deployment).copied().flatten());
+            stages.observe(&ev, at, now, sent);
         }
         if last_progress.elapsed() >= Duration::from_secs(10) {
             last_progress = Instant::now();
             eprintln!(
                 "bench-scale: {:.0} s: {} pods seen, {} of {want} Running",
                 start.elapsed().as_secs_f64(),
-                first_seen.len(),
-                running.len()
+                stages.seen(),
+                stages.running()
             );
         }
     }
+    let components = clock.stop(stages.running());
     let create_secs = creator_result(creator.await)?;
+    if let Ok(times) = created.lock() {
+        for t in times.iter().flatten() {
+            stages.stage(Stage::DeploymentCreated, *t);
+        }
+    }
     let after = scrape(&client).await?;
     let outcome = Outcome {
         nodes: cfg.nodes,
         deployments: cfg.deployments,
         replicas: cfg.replicas,
-        running: running.len(),
+        running: stages.running(),
         create_secs,
-        total_secs: last_running.duration_since(start).as_secs_f64(),
-        pod_startup: startup.summary(),
-        from_deployment: from_deployment.summary(),
+        total_secs: stages.last_running_secs(),
+        startup: stages.figures(),
+        components,
+        timeline: stages.timeline().clone(),
         api: after.since(&before).by_verb(),
     };
     if let Some(path) = &cfg.json {
@@ -302,19 +260,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pod_events_are_read() {
-        let pending = br#"{"type":"ADDED","object":{"metadata":{"name":"d-3-abc","labels":{"app":"d-3"}},"status":{"phase":"Pending"}}}"#;
-        assert_eq!(pod_event(pending), Some(("d-3-abc".to_string(), 3, false)));
-        let running = br#"{"type":"MODIFIED","object":{"metadata":{"name":"d-3-abc","labels":{"app":"d-3"}},"status":{"phase":"Running"}}}"#;
-        assert_eq!(pod_event(running), Some(("d-3-abc".to_string(), 3, true)));
-        let deleted = br#"{"type":"DELETED","object":{"metadata":{"name":"d-3-abc","labels":{"app":"d-3"}},"status":{"phase":"Running"}}}"#;
-        assert_eq!(pod_event(deleted), None);
-        let bookmark = br#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"12"}}}"#;
-        assert_eq!(pod_event(bookmark), None);
-        assert_eq!(pod_event(b"garbage"), None);
-    }
-
-    #[test]
     fn the_report_marks_missed_slos() {
         let mut o = Outcome {
             nodes: 2,
@@ -323,11 +268,14 @@ mod tests {
             running: 2,
             create_secs: 1.0,
             total_secs: 2.0,
-            pod_startup: LatencySummary {
-                p50_ms: 100.0,
-                p99_ms: 6000.0,
-                max_ms: 7000.0,
-                mean_ms: 1.0,
+            startup: StartupFigures {
+                slo: crate::load::latency::LatencySummary {
+                    p50_ms: 100.0,
+                    p99_ms: 6000.0,
+                    max_ms: 7000.0,
+                    mean_ms: 1.0,
+                },
+                ..StartupFigures::default()
             },
             ..Outcome::default()
         };
@@ -339,7 +287,11 @@ mod tests {
             worst_p99_ms: 20.0,
         });
         let md = o.markdown();
-        assert!(md.contains("| 100 / 6000 / 7000 | MISSED |"), "{md}");
+        assert!(md.contains("| 6000 | MISSED |"), "{md}");
+        assert!(
+            md.contains("| SLO: creationTimestamp (whole s) -> Running seen | 100 | 6000 | 7000 |"),
+            "{md}"
+        );
         assert!(md.contains("| POST | 3 | 10 | pods | 20 | met |"), "{md}");
     }
 
