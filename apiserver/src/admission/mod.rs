@@ -31,6 +31,7 @@ mod default_storage_class;
 mod default_toleration_seconds;
 mod limit_ranger;
 mod namespace_lifecycle;
+mod namespace_view;
 mod node_restriction;
 mod pod_security;
 mod priority;

@@ -5,18 +5,14 @@
 //! in one being terminated.
 
 use crate::registry::Registry;
-use crate::registry::object::{self, Object};
+use crate::registry::object::Object;
 use crate::status::{ApiError, GroupResource, StatusCause};
 
-use super::{Attributes, Operation, forbidden, str_at};
+use super::namespace_view::NamespaceView;
+use super::{Attributes, Operation, forbidden};
 
 /// The namespaces upstream's plugin refuses to delete.
 pub const IMMORTAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
-
-/// Whether a namespace object is being terminated.
-fn terminating(ns: &Object) -> bool {
-    str_at(ns, &["status", "phase"]) == "Terminating" || object::is_terminating(ns)
-}
 
 pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, obj: Option<&Object>) -> Result<(), ApiError> {
     let is_namespace = attrs.resource.group.is_empty() && attrs.resource.resource == "namespaces";
@@ -33,11 +29,9 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, obj: Option<&Obj
     if attrs.namespace.is_empty() || attrs.operation == Operation::Delete {
         return Ok(());
     }
-    let Some(namespaces) = registry.store("", "namespaces") else {
-        return Ok(());
-    };
-    let ns = match namespaces.get_cached("", attrs.namespace).await {
-        Ok(ns) => ns,
+    let ns = match NamespaceView::read(registry, attrs.namespace).await {
+        Ok(Some(ns)) => ns,
+        Ok(None) => return Ok(()),
         Err(e) if e.code == 404 => {
             return Err(ApiError::not_found(
                 GroupResource {
@@ -49,7 +43,7 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, obj: Option<&Obj
         }
         Err(e) => return Err(ApiError::internal(e.message)),
     };
-    if attrs.operation == Operation::Create && terminating(&ns) {
+    if attrs.operation == Operation::Create && ns.terminating() {
         let mut err = forbidden(
             attrs,
             obj,

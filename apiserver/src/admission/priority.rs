@@ -3,13 +3,30 @@
 //! `spec.preemptionPolicy`, the global default class applied when it names
 //! none; a priority or policy given in the pod must match the class.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::registry::Registry;
-use crate::registry::object::{self, Object};
+use crate::registry::object::Object;
 use crate::status::ApiError;
 
 use super::{Attributes, Operation, forbidden};
+
+/// The fields of a PriorityClass the plugin reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ClassView {
+    metadata: ClassMeta,
+    value: i64,
+    global_default: Option<bool>,
+    preemption_policy: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ClassMeta {
+    name: String,
+}
 
 /// Upstream's Priority admission for a new pod.
 pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object) -> Result<(), ApiError> {
@@ -25,19 +42,18 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let class = if class_name.is_empty() {
-        // The global default, if any (the lowest value wins a tie, like upstream).
-        let info = classes.info.clone();
-        // From the cache, like upstream's lister: no storage round trip per pod.
-        let listed = classes.list_cached("").await?;
-        listed
-            .items
+    let class: Option<ClassView> = if class_name.is_empty() {
+        // The global default, if any (the lowest value wins a tie, like
+        // upstream). From the cache, like upstream's lister, and read into
+        // views: no storage round trip and no full decode per pod.
+        classes
+            .list_cached_as::<ClassView>("")
+            .await?
             .into_iter()
-            .map(|i| i.into_object(&info))
-            .filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
-            .min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0))
+            .filter(|c| c.global_default == Some(true))
+            .min_by_key(|c| c.value)
     } else {
-        match classes.get_cached("", &class_name).await {
+        match classes.get_cached_as::<ClassView>("", &class_name).await {
             Ok(c) => Some(c),
             Err(e) if e.code == 404 => {
                 return Err(forbidden(
@@ -51,12 +67,11 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object
     };
     let (priority, policy, resolved_name) = match &class {
         Some(c) => (
-            c.get("value").and_then(Value::as_i64).unwrap_or(0),
-            c.get("preemptionPolicy")
-                .and_then(Value::as_str)
-                .unwrap_or("PreemptLowerPriority")
-                .to_string(),
-            object::name(c).to_string(),
+            c.value,
+            c.preemption_policy
+                .clone()
+                .unwrap_or_else(|| "PreemptLowerPriority".to_string()),
+            c.metadata.name.clone(),
         ),
         None => (0, "PreemptLowerPriority".to_string(), String::new()),
     };

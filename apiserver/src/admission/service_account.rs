@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::registry::Registry;
@@ -75,7 +76,7 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object
         .and_then(Value::as_array)
         .is_some_and(|s| !s.is_empty());
     if !pod_has_pull_secrets
-        && let Some(secrets) = account.get("imagePullSecrets").and_then(Value::as_array)
+        && let Some(secrets) = &account.image_pull_secrets
         && !secrets.is_empty()
     {
         let names: Vec<Value> = secrets
@@ -87,8 +88,17 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object
     Ok(())
 }
 
+/// The fields of a ServiceAccount the plugin reads (from the watch cache,
+/// without decoding the whole object).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct AccountView {
+    automount_service_account_token: Option<bool>,
+    image_pull_secrets: Option<Vec<Value>>,
+}
+
 /// The account, or why it cannot be had (upstream's lookup error text).
-async fn lookup(registry: &Registry, namespace: &str, name: &str) -> Result<Object, String> {
+async fn lookup(registry: &Registry, namespace: &str, name: &str) -> Result<AccountView, String> {
     let Some(accounts) = registry.store("", "serviceaccounts") else {
         return Err(format!("serviceaccount {name:?} not found"));
     };
@@ -101,7 +111,7 @@ async fn lookup(registry: &Registry, namespace: &str, name: &str) -> Result<Obje
         if attempt > 0 {
             tokio::time::sleep(pause).await;
         }
-        match accounts.get_cached(namespace, name).await {
+        match accounts.get_cached_as(namespace, name).await {
             Ok(sa) => return Ok(sa),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e.message),
@@ -111,10 +121,10 @@ async fn lookup(registry: &Registry, namespace: &str, name: &str) -> Result<Obje
 }
 
 /// The pod's `automountServiceAccountToken` wins, then the account's; true by default.
-fn should_automount(account: &Object, spec: &serde_json::Map<String, Value>) -> bool {
+fn should_automount(account: &AccountView, spec: &serde_json::Map<String, Value>) -> bool {
     spec.get("automountServiceAccountToken")
         .and_then(Value::as_bool)
-        .or_else(|| account.get("automountServiceAccountToken").and_then(Value::as_bool))
+        .or(account.automount_service_account_token)
         .unwrap_or(true)
 }
 
@@ -234,8 +244,8 @@ pub fn validate(attrs: &Attributes<'_>, pod: &Object) -> Result<(), ApiError> {
     if !applies(attrs) {
         return Ok(());
     }
-    let spec = pod.get("spec").cloned().unwrap_or(Value::Null);
     if is_mirror_pod(pod) {
+        let spec = pod.get("spec").unwrap_or(&Value::Null);
         if !str_at(pod, &["spec", "serviceAccountName"]).is_empty() {
             return Err(forbidden(
                 attrs,
@@ -243,7 +253,7 @@ pub fn validate(attrs: &Attributes<'_>, pod: &Object) -> Result<(), ApiError> {
                 "a mirror pod may not reference service accounts",
             ));
         }
-        if references_secrets(&spec) {
+        if references_secrets(spec) {
             return Err(forbidden(attrs, Some(pod), "a mirror pod may not reference secrets"));
         }
         let projects_token = spec.get("volumes").and_then(Value::as_array).is_some_and(|vs| {

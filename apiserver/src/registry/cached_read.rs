@@ -6,9 +6,11 @@
 //! trip and never wait for writes made after the request began. Before the
 //! cache is filled they go to storage.
 
+use serde::de::DeserializeOwned;
+
 use crate::status::ApiError;
 
-use super::list::{ListOptions, ListOutcome};
+use super::list::{ListItem, ListOptions, ListOutcome};
 use super::object::Object;
 use super::store::GenericStore;
 
@@ -38,5 +40,34 @@ impl GenericStore {
             }
         }
         self.get(namespace, name).await
+    }
+
+    /// [`GenericStore::get_cached`] read into `T`, a view of the fields the
+    /// caller needs: a cached object is deserialized from its body directly,
+    /// without building the whole map (admission reads the request's
+    /// namespace on every write).
+    pub async fn get_cached_as<T: DeserializeOwned>(&self, namespace: &str, name: &str) -> Result<T, ApiError> {
+        if let Some((root, cache)) = self.cache() {
+            root.sync_to_acknowledged(self.storage_prefix()).await?;
+            if let Some(cached) = cache.get(&self.key(namespace, name)) {
+                return serde_json::from_slice(&cached.body).map_err(ApiError::internal);
+            }
+        }
+        let obj = self.get(namespace, name).await?;
+        serde_json::from_value(serde_json::Value::Object(obj)).map_err(ApiError::internal)
+    }
+
+    /// [`GenericStore::list_cached`] read into views `T` (see
+    /// [`GenericStore::get_cached_as`]); items that do not fit `T` are left out.
+    pub async fn list_cached_as<T: DeserializeOwned>(&self, namespace: &str) -> Result<Vec<T>, ApiError> {
+        let listed = self.list_cached(namespace).await?;
+        Ok(listed
+            .items
+            .into_iter()
+            .filter_map(|item| match item {
+                ListItem::Cached(c) => serde_json::from_slice(&c.body).ok(),
+                ListItem::Decoded(o) => serde_json::from_value(serde_json::Value::Object(o)).ok(),
+            })
+            .collect())
     }
 }

@@ -30,6 +30,7 @@ use crate::registry::Registry;
 use crate::registry::object::{self, Object};
 use crate::status::ApiError;
 
+use super::namespace_view::NamespaceView;
 use super::{Attributes, Operation, forbidden};
 use evaluate::{PodView, evaluate};
 use policy::{Level, LevelVersion, Policy, policy_to_evaluate};
@@ -76,11 +77,10 @@ pub async fn validate(registry: &Registry, attrs: &Attributes<'_>, obj: &Object)
 /// The policy of the request's namespace (from the watch cache, like
 /// upstream's namespace lister with its live lookup behind it).
 async fn namespace_policy(registry: &Registry, namespace: &str) -> Result<(Policy, bool), ApiError> {
-    let Some(store) = registry.store("", "namespaces") else {
+    let Some(ns) = NamespaceView::read(registry, namespace).await? else {
         return Ok((Policy::default(), false));
     };
-    let ns = store.get_cached("", namespace).await?;
-    let (policy, errs) = policy_to_evaluate(labels_of(&ns));
+    let (policy, errs) = policy_to_evaluate(ns.labels());
     Ok((policy, errs.is_empty()))
 }
 

@@ -11,7 +11,8 @@
 //! expressions may check authorization through `authorizer`
 //! ([`authorizer`]).
 //!
-//! Policies and bindings are read from the watch cache on each request;
+//! Policies, bindings, the request's namespace and parameter objects are
+//! read from the watch cache on each request (like upstream's informers);
 //! compiled programs are kept per policy resourceVersion ([`policy::compiled`]).
 
 mod authorizer;
@@ -27,7 +28,6 @@ use serde_json::{Value, json};
 use crate::admission::{Attributes, Operation, forbidden};
 use crate::cel::Activation;
 use crate::registry::Registry;
-use crate::registry::list::ListOptions;
 use crate::registry::object::{self, Object};
 use crate::selector::labels::Selector;
 use crate::status::{ApiError, StatusCause};
@@ -106,7 +106,7 @@ pub async fn validate(
         && !attrs.namespace.is_empty()
         && let Some(store) = registry.store("", "namespaces")
     {
-        namespace = store.get("", attrs.namespace).await.ok();
+        namespace = store.get_cached("", attrs.namespace).await.ok();
     }
     // A delete's admission sees the stored object as oldObject.
     let mut stored = None;
@@ -279,17 +279,14 @@ async fn resolve_params(
         .store_for(&info)
         .ok_or_else(|| format!("no storage for paramKind {kind}"))?;
     let found: Vec<Option<Value>> = if !s("name").is_empty() {
-        match store.get(namespace, s("name")).await {
+        match store.get_cached(namespace, s("name")).await {
             Ok(o) => vec![Some(Value::Object(o))],
             Err(e) if e.code == 404 => Vec::new(),
             Err(e) => return Err(e.message),
         }
     } else {
         let selector = Selector::from_label_selector_json(param_ref.get("selector")).map_err(|e| e.to_string())?;
-        let listed = store
-            .list(namespace, &ListOptions::default())
-            .await
-            .map_err(|e| e.message)?;
+        let listed = store.list_cached(namespace).await.map_err(|e| e.message)?;
         listed
             .items
             .into_iter()

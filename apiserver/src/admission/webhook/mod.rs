@@ -174,7 +174,7 @@ impl<'a, 'b> Request<'a, 'b> {
             new.cloned().or_else(|| old.clone())
         } else if attrs.resource.namespaced && !attrs.namespace.is_empty() {
             let ns = match registry.store("", "namespaces") {
-                Some(store) => store.get("", attrs.namespace).await.ok(),
+                Some(store) => store.get_cached("", attrs.namespace).await.ok(),
                 None => None,
             };
             Some(ns.unwrap_or_default())
