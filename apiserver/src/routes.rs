@@ -15,9 +15,30 @@ use crate::health::{Endpoint, Health};
 use crate::metrics::Metrics;
 use crate::status::ApiError;
 
-/// State shared by every handler (cheap to clone).
+/// State shared by every handler: one `Arc`, so the clone each middleware
+/// layer and handler takes per request is one reference count, not one
+/// per field. Fields are read through `Deref`; setting one (at start-up,
+/// in tests) goes through `DerefMut`, which copies the fields first if the
+/// state is already shared, so an `AppState` still behaves as a value.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateFields>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateFields;
+    fn deref(&self) -> &AppStateFields {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut AppStateFields {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct AppStateFields {
     pub store: Arc<dyn Store>,
     /// The authenticators (token file, service accounts, bootstrap tokens).
     pub authn: Arc<Authenticator>,
@@ -51,7 +72,7 @@ impl AppState {
         health.set_watch_cache(registry.cache.clone());
         let mut authn = Authenticator::with_token_file(Arc::unwrap_or_clone(tokens));
         authn.service_accounts = crate::authn::service_account::ServiceAccounts::ephemeral(registry.clone());
-        AppState {
+        AppState(Arc::new(AppStateFields {
             authn: Arc::new(authn),
             authorizer: Arc::new(crate::authz::Authorizer::new(
                 crate::authz::Mode::default(),
@@ -65,7 +86,7 @@ impl AppState {
             health,
             metrics,
             store,
-        }
+        }))
     }
 }
 

@@ -398,12 +398,7 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
             &UpdateOptions { dry_run, target },
             |old| {
                 let current = Value::Object(response::object(&info, old.clone()));
-                let result = match patch_type {
-                    PatchType::Json => crate::patch::json_patch(&current, &body),
-                    PatchType::Merge => crate::patch::merge_patch(&current, &body),
-                    _ => crate::patch::strategic_merge_patch(&current, &body, &gvk),
-                }
-                .map_err(ApiError::from)?;
+                let result = crate::patch::apply(patch_type, current, &body, &gvk).map_err(ApiError::from)?;
                 let Value::Object(new) = result else {
                     return Err(ApiError::bad_request("the patch must produce an object"));
                 };

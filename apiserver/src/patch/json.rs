@@ -34,13 +34,13 @@ const GO_OPS_TYPE: &str = "[]handlers.jsonPatchOp";
 const GO_OP_TYPE: &str = "handlers.jsonPatchOp";
 
 /// Applies the JSON patch `body` to `original`.
-pub(crate) fn apply(original: &Value, body: &[u8]) -> Result<Value, PatchError> {
+pub(crate) fn apply(original: Value, body: &[u8]) -> Result<Value, PatchError> {
     let parsed: Value = serde_json::from_slice(body)
         .map_err(|e| PatchError::bad_request(format!("error decoding patch: {}", go_json::decode_error(body, &e))))?;
     let ops = match parsed {
         Value::Array(ops) => ops,
         // Go decodes `null` into an empty list of operations.
-        Value::Null => return Ok(original.clone()),
+        Value::Null => return Ok(original),
         other => {
             return Err(PatchError::bad_request(format!(
                 "error decoding patch: {}",
@@ -53,7 +53,7 @@ pub(crate) fn apply(original: &Value, body: &[u8]) -> Result<Value, PatchError> 
         return Err(PatchError::TooManyOperations { count: ops.len() });
     }
 
-    let mut doc = original.clone();
+    let mut doc = original;
     let mut budget = Budget {
         depth: depth(&doc),
         copied: 0,
@@ -233,14 +233,14 @@ mod tests {
 
     fn check(doc: Value, patch: Value, want: Value) {
         let body = serde_json::to_vec(&patch).unwrap_or_default();
-        match apply(&doc, &body) {
+        match apply(doc.clone(), &body) {
             Ok(got) => assert_eq!(got, want, "patch {patch}"),
             Err(e) => panic!("patch {patch} failed: {e}"),
         }
     }
 
     fn check_err(doc: Value, body: &str, code: u16, message: &str) {
-        match apply(&doc, body.as_bytes()) {
+        match apply(doc.clone(), body.as_bytes()) {
             Ok(got) => panic!("patch {body} applied: {got}"),
             Err(e) => {
                 assert_eq!(
@@ -314,7 +314,7 @@ mod tests {
         ];
         for (patch, pointer, want) in cases {
             let body = serde_json::to_vec(&patch).unwrap_or_default();
-            let got = apply(&doc, &body).unwrap_or_else(|e| panic!("{patch}: {e}"));
+            let got = apply(doc.clone(), &body).unwrap_or_else(|e| panic!("{patch}: {e}"));
             assert_eq!(got.pointer(pointer), Some(&want), "{patch}");
         }
         check(json!({}), json!(null), json!({}));
@@ -381,7 +381,7 @@ mod tests {
             .map(|_| json!({"op": "test", "path": "/a", "value": 1}))
             .collect();
         let body = serde_json::to_vec(&ops).unwrap_or_default();
-        let err = apply(&json!({"a": 1}), &body).err();
+        let err = apply(json!({"a": 1}), &body).err();
         assert_eq!(err, Some(PatchError::TooManyOperations { count: 10_001 }));
         assert_eq!(
             err.map(|e| e.status_message()).as_deref(),
@@ -394,10 +394,7 @@ mod tests {
             .map(|i| json!({"op": "copy", "from": "/a", "path": format!("/b{i}")}))
             .collect();
         let body = serde_json::to_vec(&ops).unwrap_or_default();
-        assert_eq!(
-            apply(&json!({ "a": big }), &body).map_err(|e| e.code()).err(),
-            Some(422)
-        );
+        assert_eq!(apply(json!({ "a": big }), &body).map_err(|e| e.code()).err(), Some(422));
 
         // Copying a subtree into itself cannot nest without bound.
         let ops: Vec<Value> = (0..200)
@@ -405,7 +402,7 @@ mod tests {
             .collect();
         let body = serde_json::to_vec(&ops).unwrap_or_default();
         assert_eq!(
-            apply(&json!({"a": {"x": {}}}), &body).map_err(|e| e.code()).err(),
+            apply(json!({"a": {"x": {}}}), &body).map_err(|e| e.code()).err(),
             Some(422)
         );
     }

@@ -101,14 +101,14 @@ impl PatchType {
 /// operation objects, [`PatchError::TooManyOperations`] past 10000
 /// operations, [`PatchError::JsonPatchNotApplied`] when an operation fails.
 pub fn json_patch(original: &Value, patch: &[u8]) -> Result<Value, PatchError> {
-    json::apply(original, patch)
+    json::apply(original.clone(), patch)
 }
 
 /// Applies an RFC 7386 JSON merge patch `patch` to `original`.
 ///
 /// Errors: [`PatchError::BadRequest`] when the body is not a JSON object.
 pub fn merge_patch(original: &Value, patch: &[u8]) -> Result<Value, PatchError> {
-    merge::apply(original, patch)
+    merge::apply(original.clone(), patch)
 }
 
 /// Applies a strategic merge patch `patch` to `original`, an object of kind
@@ -120,7 +120,26 @@ pub fn merge_patch(original: &Value, patch: &[u8]) -> Result<Value, PatchError> 
 /// [`PatchError::BadDirective`], [`PatchError::ListOfLists`] and
 /// [`PatchError::StrategicMerge`] for patches upstream cannot apply.
 pub fn strategic_merge_patch(original: &Value, patch: &[u8], gvk: &GroupVersionKind<'_>) -> Result<Value, PatchError> {
-    strategic::apply(original, patch, gvk)
+    strategic::apply(original.clone(), patch, gvk)
+}
+
+/// Applies a patch of type `patch_type` to `original`, taken by value so
+/// that the result is built in it rather than in a copy (the PATCH
+/// handler's per-request path). Errors as [`json_patch`], [`merge_patch`]
+/// and [`strategic_merge_patch`]; server-side apply is not a patch applied
+/// here ([`PatchError::BadRequest`]).
+pub fn apply(
+    patch_type: PatchType,
+    original: Value,
+    patch: &[u8],
+    gvk: &GroupVersionKind<'_>,
+) -> Result<Value, PatchError> {
+    match patch_type {
+        PatchType::Json => json::apply(original, patch),
+        PatchType::Merge => merge::apply(original, patch),
+        PatchType::StrategicMerge => strategic::apply(original, patch, gvk),
+        PatchType::Apply => Err(PatchError::bad_request("server-side apply is not applied as a patch")),
+    }
 }
 
 /// Whether `gvk` is a built-in kind that accepts strategic merge patch.

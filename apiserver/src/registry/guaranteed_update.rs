@@ -42,9 +42,7 @@ impl GenericStore {
             if new == old || dry_run {
                 return Ok(new);
             }
-            let mut stored = new.clone();
-            object::set_meta(&mut stored, "resourceVersion", None);
-            let value = serde_json::to_vec(&stored)
+            let value = super::stored_form::to_vec(&new)
                 .map(Bytes::from)
                 .map_err(ApiError::internal)?;
             match self.storage().update(&key, value, current.mod_revision).await {

@@ -15,6 +15,7 @@ pub mod list;
 pub mod object;
 pub mod selection;
 pub mod store;
+pub mod stored_form;
 pub mod strategy;
 pub mod watch;
 

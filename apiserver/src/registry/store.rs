@@ -17,6 +17,7 @@ use crate::validation::object_meta;
 
 use super::cache::{Cache, ResourceCache};
 use super::object::{self, Object};
+use super::stored_form;
 use super::strategy::{Reservation, Strategy};
 
 /// How often a conflicting read-modify-write is retried.
@@ -190,9 +191,7 @@ impl GenericStore {
     }
 
     fn encode(&self, obj: &Object) -> Result<Bytes, ApiError> {
-        let mut stored = obj.clone();
-        object::set_meta(&mut stored, "resourceVersion", None);
-        serde_json::to_vec(&stored).map(Bytes::from).map_err(ApiError::internal)
+        stored_form::to_vec(obj).map(Bytes::from).map_err(ApiError::internal)
     }
 
     fn storage_err(&self, e: StorageError, name: &str) -> ApiError {
@@ -270,10 +269,16 @@ impl GenericStore {
         // prepares and validates the object (a Job's labels carry it), and
         // a clash starts over from the request with a new name.
         let generate = object::name(&obj).is_empty() && !object::meta_str(&obj, "generateName").is_empty();
-        let request = obj;
+        let mut request = obj;
         let allocator = self.strategy.allocator();
         for attempt in 0.. {
-            let mut obj = request.clone();
+            // Only a generated name is retried (from the request): else
+            // the one attempt takes the request itself.
+            let mut obj = if generate {
+                request.clone()
+            } else {
+                std::mem::take(&mut request)
+            };
             if generate {
                 let name = object::generate_name(object::meta_str(&obj, "generateName"));
                 object::set_meta(&mut obj, "name", Some(Value::String(name)));
@@ -288,8 +293,8 @@ impl GenericStore {
                 admission.validate(&obj, None).await?;
             }
             let name = object::name(&obj).to_string();
-            // Allocation works on a copy so that a retry starts from the request.
-            let mut candidate = obj.clone();
+            // `obj` is this attempt's own copy: a retry starts from the request.
+            let mut candidate = obj;
             let reservation = match allocator {
                 Some(a) => a.allocate(&*self.storage, &mut candidate, None, opts.dry_run).await?,
                 None => Reservation::default(),
@@ -533,8 +538,7 @@ impl GenericStore {
             }
             object::set_meta(&mut new, "resourceVersion", None);
             self.prepare_update(&mut new, &old, opts.target)?;
-            let mut old_cmp = old.clone();
-            object::set_meta(&mut old_cmp, "resourceVersion", None);
+            let unchanged = stored_form::same_except_resource_version(&new, &old);
             // Removing the last finalizer of an object being deleted
             // finishes the deletion.
             let finish_delete = object::is_terminating(&old)
@@ -546,7 +550,7 @@ impl GenericStore {
                     == Some(0);
             if let Some(admission) = admission
                 && !finish_delete
-                && new != old_cmp
+                && !unchanged
             {
                 admission.validate(&new, Some(&old)).await?;
             }
@@ -562,7 +566,8 @@ impl GenericStore {
                 );
                 return Ok(new);
             }
-            if new == old_cmp && !finish_delete {
+            // (Compared again: the allocator may have filled fields.)
+            if !finish_delete && stored_form::same_except_resource_version(&new, &old) {
                 // Nothing changed: no write, same resourceVersion.
                 self.revert(reservation).await;
                 return Ok(old);

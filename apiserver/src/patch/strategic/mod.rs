@@ -49,7 +49,7 @@ type JsonMap = Map<String, Value>;
 
 /// Applies the strategic merge patch `body` to `original`, an object of
 /// kind `gvk`.
-pub(crate) fn apply(original: &Value, body: &[u8], gvk: &GroupVersionKind<'_>) -> Result<Value, PatchError> {
+pub(crate) fn apply(original: Value, body: &[u8], gvk: &GroupVersionKind<'_>) -> Result<Value, PatchError> {
     let Some(schema) = meta::schema_for(gvk) else {
         return Err(PatchError::UnsupportedKind {
             api_version: gvk.api_version(),
@@ -61,7 +61,7 @@ pub(crate) fn apply(original: &Value, body: &[u8], gvk: &GroupVersionKind<'_>) -
     let patch = match patch {
         Value::Object(patch) => patch,
         // Go decodes `null` into an empty map: nothing to do.
-        Value::Null => return Ok(original.clone()),
+        Value::Null => return Ok(original),
         other => {
             return Err(PatchError::bad_request(go_json::type_error(
                 &other,
@@ -72,7 +72,7 @@ pub(crate) fn apply(original: &Value, body: &[u8], gvk: &GroupVersionKind<'_>) -
     let Value::Object(original) = original else {
         return Err(PatchError::strategic("invalid JSON document"));
     };
-    merge_map(original.clone(), patch, schema).map(Value::Object)
+    merge_map(original, patch, schema).map(Value::Object)
 }
 
 /// The Go kind of a decoded JSON value; upstream compares these to decide
