@@ -143,6 +143,13 @@ pub struct LoadConfig {
     #[arg(long)]
     pub protobuf: bool,
 
+    /// create-pods: post Pods that already carry what the default admission
+    /// chain adds (service account, token volume and mounts, default
+    /// tolerations, priority), so a server without the chain stores the
+    /// same object as one with it stores for the plain Pod.
+    #[arg(long)]
+    pub admitted_pods: bool,
+
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

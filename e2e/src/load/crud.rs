@@ -60,13 +60,23 @@ pub async fn create_config_maps(ctx: &Ctx) -> anyhow::Result<Row> {
 /// N clients POST new Pods (`pod-<run>-<seq>`).
 pub async fn create_pods(ctx: &Ctx) -> anyhow::Result<Row> {
     let (c, uri, run) = (ctx.client.clone(), collection(&ctx.namespace, "pods"), ctx.run.clone());
+    let make = if ctx.admitted_pods {
+        objects::admitted_pod
+    } else {
+        objects::pod
+    };
     let m = closed_loop::run("create-pods", ctx.clients, ctx.budget, ctx.server_pid, move |_, seq| {
         let (c, uri) = (c.clone(), uri.clone());
-        let body = objects::pod(&format!("pod-{run}-{seq}"), &run, now_ns());
+        let body = make(&format!("pod-{run}-{seq}"), &run, now_ns());
         async move { client::create(&c, &uri, body, false).await }
     })
     .await;
-    Ok(row(Scenario::CreatePods, "POST pod (~2 KiB)", ctx.clients, &m))
+    let what = if ctx.admitted_pods {
+        "POST pod (~2.7 KiB, as admitted)"
+    } else {
+        "POST pod (~2 KiB)"
+    };
+    Ok(row(Scenario::CreatePods, what, ctx.clients, &m))
 }
 
 /// `objects` ConfigMaps `get-<i>` are made sure to exist, then N clients GET

@@ -68,6 +68,8 @@ pub struct Ctx {
     pub drain: Duration,
     /// The server's PID, for CPU and memory figures.
     pub server_pid: Option<u32>,
+    /// create-pods posts [`objects::admitted_pod`]s.
+    pub admitted_pods: bool,
     objects: Option<usize>,
 }
 
@@ -118,6 +120,7 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<Report> {
         event_rate: config.event_rate,
         drain: Duration::from_secs(config.drain_secs),
         server_pid: config.server_pid,
+        admitted_pods: config.admitted_pods,
         objects: config.objects,
     };
     eprintln!(

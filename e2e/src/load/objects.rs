@@ -148,6 +148,50 @@ pub fn pod(name: &str, run: &str, created_ns: u64) -> Vec<u8> {
     to_vec(&body)
 }
 
+/// The Pod of [`pod`] as the default admission chain leaves it: the
+/// `default` service account with its projected token volume mounted in
+/// both containers (ServiceAccount), the `unreachable` toleration next to
+/// the `not-ready` one (DefaultTolerationSeconds) and priority 0
+/// (Priority). A server without the chain stores the same object as one
+/// with it stores for [`pod`], so comparing the two separates the chain's
+/// work from the cost of the bigger object.
+pub fn admitted_pod(name: &str, run: &str, created_ns: u64) -> Vec<u8> {
+    let mut body: Value = serde_json::from_slice(&pod(name, run, created_ns)).unwrap_or_default();
+    let spec = &mut body["spec"];
+    spec["serviceAccountName"] = json!("default");
+    spec["priority"] = json!(0);
+    spec["preemptionPolicy"] = json!("PreemptLowerPriority");
+    let volume = "kube-api-access-load0";
+    let mount = json!({"name": volume, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"});
+    if let Some(containers) = spec["containers"].as_array_mut() {
+        for c in containers {
+            if let Some(mounts) = c["volumeMounts"].as_array_mut() {
+                mounts.push(mount.clone());
+            }
+        }
+    }
+    if let Some(volumes) = spec["volumes"].as_array_mut() {
+        volumes.push(json!({
+            "name": volume,
+            "projected": {
+                "defaultMode": 420,
+                "sources": [
+                    {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                    {"downwardAPI": {"items": [{"path": "namespace",
+                        "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+                ],
+            },
+        }));
+    }
+    if let Some(tolerations) = spec["tolerations"].as_array_mut() {
+        tolerations.push(json!({
+            "key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300,
+        }));
+    }
+    to_vec(&body)
+}
+
 fn to_vec(v: &Value) -> Vec<u8> {
     // Serializing a `Value` built from literals cannot fail.
     serde_json::to_vec(v).unwrap_or_default()
@@ -165,6 +209,24 @@ mod tests {
         assert!((1800..=2400).contains(&pod.len()), "pod is {} bytes", pod.len());
         let cm = config_map("load-cm-0000-00-000000", "r1a2b3", now_ns());
         assert!((400..=700).contains(&cm.len()), "configmap is {} bytes", cm.len());
+    }
+
+    #[test]
+    fn admitted_pod_carries_what_the_chain_adds() {
+        let plain = pod("p", "r", 1);
+        let admitted: Value = serde_json::from_slice(&admitted_pod("p", "r", 1)).unwrap();
+        let spec = &admitted["spec"];
+        assert_eq!(spec["serviceAccountName"], "default");
+        assert_eq!(spec["priority"], 0);
+        assert_eq!(spec["volumes"].as_array().unwrap().len(), 3);
+        assert_eq!(spec["tolerations"].as_array().unwrap().len(), 2);
+        for c in spec["containers"].as_array().unwrap() {
+            let last = c["volumeMounts"].as_array().unwrap().last().unwrap().clone();
+            assert_eq!(last["name"], "kube-api-access-load0");
+        }
+        // About 30% more than the pod as sent.
+        let grown = admitted.to_string().len() as f64 / plain.len() as f64;
+        assert!((1.2..1.5).contains(&grown), "{grown}");
     }
 
     #[test]
