@@ -8,6 +8,7 @@
 //! change back to an old ReplicaSet's template, which this controller
 //! then finds and scales up again under a new revision.
 
+mod active_pods;
 pub mod hash;
 pub mod math;
 pub mod progress;
@@ -32,6 +33,7 @@ use crate::informer::{Change, Informer, enqueue_changes, object_key};
 use crate::manager::ControllerContext;
 use crate::queue::WorkQueue;
 use crate::runner::{new_queue, run_controller_workers};
+use active_pods::ActivePods;
 
 const NAME: &str = "deployment-controller";
 
@@ -48,6 +50,8 @@ pub struct DeploymentController {
     /// sync claims from.
     rs_index: OwnerIndex,
     pods: Informer<CachedPod>,
+    /// Not-yet-terminated pods per ReplicaSet: what Recreate waits on.
+    active_pods: ActivePods,
     queue: WorkQueue<String>,
 }
 
@@ -59,6 +63,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         replica_sets: ctx.informers.get::<ReplicaSet>(),
         rs_index: OwnerIndex::default(),
         pods: ctx.informers.get::<CachedPod>(),
+        active_pods: ActivePods::default(),
         queue: queue.clone(),
     });
     c.deployments.add_handler(enqueue_changes(queue.clone()));
@@ -66,6 +71,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     c.replica_sets.add_handler(move |change| h.on_replica_set(change));
     let h = c.clone();
     c.pods.add_handler(move |change| {
+        h.active_pods.observe(&change);
         // Recreate waits for old pods to be gone.
         if let Change::Deleted(pod) = change {
             h.on_pod_deleted(pod);

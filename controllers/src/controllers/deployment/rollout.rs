@@ -2,18 +2,13 @@
 //! maxSurge, shrink old ones within maxUnavailable) and Recreate (old pods
 //! gone before new ones start).
 
-use std::collections::HashSet;
-
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::jiff::Timestamp;
-use kube::ResourceExt;
 
 use super::DeploymentController;
 use super::math::{self, by_creation, d_replicas, max_scaled_down, new_rs_new_replicas, rs_replicas};
 use super::progress;
 use super::revision::ReplicaSets;
-use crate::controllers::controller_ref::controller_of;
-use crate::controllers::pod_status::phase;
 use crate::error::Error;
 use crate::runner::Action;
 
@@ -121,7 +116,7 @@ impl DeploymentController {
         if scaled {
             return self.sync_rollout_status(d, &rss).await;
         }
-        if self.old_pods_running(d, &rss) {
+        if self.old_pods_running(&rss) {
             return self.sync_rollout_status(d, &rss).await;
         }
         if rss.new.is_none() {
@@ -140,7 +135,7 @@ impl DeploymentController {
     }
 
     /// Whether any pod of an old ReplicaSet may still be running.
-    pub(super) fn old_pods_running(&self, d: &Deployment, rss: &ReplicaSets) -> bool {
+    pub(super) fn old_pods_running(&self, rss: &ReplicaSets) -> bool {
         if rss
             .old
             .iter()
@@ -148,11 +143,7 @@ impl DeploymentController {
         {
             return true;
         }
-        let ns = d.namespace().unwrap_or_default();
-        let old_uids: HashSet<&str> = rss.old.iter().filter_map(|rs| rs.metadata.uid.as_deref()).collect();
-        self.pods.list(&ns).iter().any(|p| {
-            controller_of(&p.metadata).is_some_and(|r| old_uids.contains(r.uid.as_str()))
-                && !matches!(phase(p), "Succeeded" | "Failed")
-        })
+        self.active_pods
+            .any(rss.old.iter().filter_map(|rs| rs.metadata.uid.as_deref()))
     }
 }
