@@ -330,16 +330,22 @@ async fn static_volumes_bind_by_name_and_selector_and_unbindable_claims_block_sc
     );
     let huge = claims.get("huge").await.unwrap();
     assert_eq!(phase_of_claim(&huge), "Pending");
-    let claim_events: Vec<String> = events
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("huge"))
-        .filter_map(|e| e.reason)
-        .collect();
-    assert!(claim_events.iter().any(|r| r == "FailedBinding"), "{claim_events:?}");
+    // The binder's FailedBinding event is recorded independently of the
+    // scheduler's, so it may land after the FailedScheduling one.
+    wait_for("a FailedBinding event for claim huge", WAIT, || async {
+        Ok(events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .any(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("huge")
+                    && e.reason.as_deref() == Some("FailedBinding")
+            })
+            .then_some(()))
+    })
+    .await
+    .unwrap();
 
     // A matching volume appears: the claim binds and the pod is scheduled.
     volumes
