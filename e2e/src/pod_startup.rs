@@ -24,6 +24,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::load::latency::{LatencySummary, Recorder};
+use crate::load::watch_scan::Lines;
 
 /// What one watch event says about a benchmark pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,6 +289,34 @@ impl PodStages {
     pub fn stage(&mut self, stage: Stage, at: Instant) {
         self.timeline
             .add(stage, at.saturating_duration_since(self.start).as_secs_f64());
+    }
+
+    /// Feeds one chunk of the pod watch's body (as the stream yields it)
+    /// through `lines`: each whole event line is observed with its
+    /// Deployment's create request time from `sent` (indexed by the
+    /// Deployment's number). A watch error or end is an error.
+    pub fn observe_chunk<E: std::fmt::Display>(
+        &mut self,
+        chunk: Option<Result<bytes::Bytes, E>>,
+        lines: &mut Lines,
+        sent: &std::sync::Mutex<Vec<Option<Instant>>>,
+    ) -> anyhow::Result<()> {
+        let chunk = match chunk {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => anyhow::bail!("reading the pod watch: {e}"),
+            None => anyhow::bail!(
+                "the pod watch ended with {} pods Running, {} Ready",
+                self.running,
+                self.ready
+            ),
+        };
+        let (at, now) = (Instant::now(), SystemTime::now());
+        for line in lines.push(chunk) {
+            let Some(ev) = pod_event(&line) else { continue };
+            let sent_at = sent.lock().ok().and_then(|m| m.get(ev.deployment).copied().flatten());
+            self.observe(&ev, at, now, sent_at);
+        }
+        Ok(())
     }
 
     /// One pod event read at `at` (`now` on the wall clock), its

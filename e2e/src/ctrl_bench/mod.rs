@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use crate::components::{Component, ComponentClock, ComponentUsage, parse_component};
 use crate::load::client;
 use crate::load::watch_scan::Lines;
-use crate::pod_startup::{PodStages, Stage, StartupFigures, Timeline, pod_event};
+use crate::pod_startup::{PodStages, Stage, StartupFigures, Timeline};
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "bench-controllers", about = "Deployments to Ready pods, timed per pod")]
@@ -209,20 +209,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
             }
             _ = tokio::time::sleep_until(deadline) => break,
         };
-        let chunk = match chunk {
-            Some(Ok(c)) => c,
-            Some(Err(e)) => bail!("reading the pod watch: {e}"),
-            None => bail!("the pod watch ended with {} pods Ready", stages.ready()),
-        };
-        let (at, now) = (Instant::now(), SystemTime::now());
-        for line in pod_lines.push(chunk) {
-            let Some(ev) = pod_event(&line) else { continue };
-            let sent = created
-                .lock()
-                .ok()
-                .and_then(|m| m.get(ev.deployment).copied().flatten());
-            stages.observe(&ev, at, now, sent);
-        }
+        stages.observe_chunk(chunk, &mut pod_lines, &created)?;
         if last_progress.elapsed() >= Duration::from_secs(5) {
             last_progress = Instant::now();
             eprintln!("bench-controllers: {} of {want} pods Ready", stages.ready());

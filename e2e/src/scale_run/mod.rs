@@ -20,7 +20,7 @@
 pub mod api_latency;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -31,7 +31,7 @@ use crate::components::{Component, ComponentClock, ComponentUsage, parse_compone
 use crate::ctrl_bench::{creator_result, spawn_creates};
 use crate::load::client;
 use crate::load::watch_scan::Lines;
-use crate::pod_startup::{PodStages, Stage, StartupFigures, Timeline, pod_event};
+use crate::pod_startup::{PodStages, Stage, StartupFigures, Timeline};
 use api_latency::{Histograms, VerbLatency};
 
 /// Pod startup SLO: p99 within 5 s.
@@ -203,20 +203,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<Outcome> {
             chunk = body.next() => chunk,
             _ = tokio::time::sleep_until(deadline) => break,
         };
-        let chunk = match chunk {
-            Some(Ok(c)) => c,
-            Some(Err(e)) => bail!("reading the pod watch: {e}"),
-            None => bail!("the pod watch ended with {} pods Running", stages.running()),
-        };
-        let (at, now) = (Instant::now(), SystemTime::now());
-        for line in lines.push(chunk) {
-            let Some(ev) = pod_event(&line) else { continue };
-            let sent = created
-                .lock()
-                .ok()
-                .and_then(|m| m.get(ev.deployment).copied().flatten());
-            stages.observe(&ev, at, now, sent);
-        }
+        stages.observe_chunk(chunk, &mut lines, &created)?;
         if last_progress.elapsed() >= Duration::from_secs(10) {
             last_progress = Instant::now();
             eprintln!(
