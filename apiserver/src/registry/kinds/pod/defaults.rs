@@ -15,6 +15,15 @@ pub fn set_default(m: &mut Map<String, Value>, key: &str, value: Value) {
     }
 }
 
+/// [`set_default`] with the value built only when it is needed (most
+/// requests already carry most defaults: the allocations of the values they
+/// do not need were a share of defaulting).
+fn default_with(m: &mut Map<String, Value>, key: &str, make: impl FnOnce() -> Value) {
+    if m.get(key).is_none_or(Value::is_null) {
+        m.insert(key.to_string(), make());
+    }
+}
+
 /// `imagePullPolicy` default: Always for `:latest` or untagged images,
 /// IfNotPresent otherwise (digests count as tagged).
 pub fn default_pull_policy(image: &str) -> &'static str {
@@ -38,35 +47,35 @@ fn each_object(v: Option<&mut Value>) -> impl Iterator<Item = &mut Map<String, V
 /// `SetDefaults_HTTPGetAction`.
 fn default_handler(h: &mut Map<String, Value>) {
     if let Some(Value::Object(get)) = h.get_mut("httpGet") {
-        set_default(get, "path", json!("/"));
-        set_default(get, "scheme", json!("HTTP"));
+        default_with(get, "path", || json!("/"));
+        default_with(get, "scheme", || json!("HTTP"));
     }
 }
 
 /// `SetDefaults_Probe` and its handler.
 fn default_probe(p: &mut Map<String, Value>) {
-    set_default(p, "timeoutSeconds", json!(1));
-    set_default(p, "periodSeconds", json!(10));
-    set_default(p, "successThreshold", json!(1));
-    set_default(p, "failureThreshold", json!(3));
+    default_with(p, "timeoutSeconds", || json!(1));
+    default_with(p, "periodSeconds", || json!(10));
+    default_with(p, "successThreshold", || json!(1));
+    default_with(p, "failureThreshold", || json!(3));
     default_handler(p);
 }
 
 /// `SetDefaults_ObjectFieldSelector` on a `fieldRef`.
 fn default_field_ref(holder: Option<&mut Value>) {
     if let Some(Value::Object(r)) = holder.and_then(|h| h.get_mut("fieldRef")) {
-        set_default(r, "apiVersion", json!("v1"));
+        default_with(r, "apiVersion", || json!("v1"));
     }
 }
 
 fn default_container(c: &mut Map<String, Value>) {
-    let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
-    set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
-    set_default(c, "terminationMessagePolicy", json!("File"));
-    set_default(c, "imagePullPolicy", json!(default_pull_policy(&image)));
-    set_default(c, "resources", json!({}));
+    let pull_policy = default_pull_policy(c.get("image").and_then(Value::as_str).unwrap_or(""));
+    default_with(c, "terminationMessagePath", || json!("/dev/termination-log"));
+    default_with(c, "terminationMessagePolicy", || json!("File"));
+    default_with(c, "imagePullPolicy", || json!(pull_policy));
+    default_with(c, "resources", || json!({}));
     for p in each_object(c.get_mut("ports")) {
-        set_default(p, "protocol", json!("TCP"));
+        default_with(p, "protocol", || json!("TCP"));
     }
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
         if let Some(Value::Object(p)) = c.get_mut(probe) {
@@ -103,16 +112,16 @@ fn default_volume(v: &mut Map<String, Value>) {
         ("projected", 420),
     ] {
         if let Some(Value::Object(s)) = v.get_mut(source) {
-            set_default(s, "defaultMode", json!(mode));
+            default_with(s, "defaultMode", || json!(mode));
         }
     }
     if let Some(Value::Object(h)) = v.get_mut("hostPath") {
-        set_default(h, "type", json!(""));
+        default_with(h, "type", || json!(""));
     }
     if let Some(Value::Object(d)) = v.get_mut("downwardAPI") {
         for item in each_object(d.get_mut("items")) {
             if let Some(Value::Object(r)) = item.get_mut("fieldRef") {
-                set_default(r, "apiVersion", json!("v1"));
+                default_with(r, "apiVersion", || json!("v1"));
             }
         }
     }
@@ -121,12 +130,12 @@ fn default_volume(v: &mut Map<String, Value>) {
             if let Some(Value::Object(d)) = src.get_mut("downwardAPI") {
                 for item in each_object(d.get_mut("items")) {
                     if let Some(Value::Object(r)) = item.get_mut("fieldRef") {
-                        set_default(r, "apiVersion", json!("v1"));
+                        default_with(r, "apiVersion", || json!("v1"));
                     }
                 }
             }
             if let Some(Value::Object(t)) = src.get_mut("serviceAccountToken") {
-                set_default(t, "expirationSeconds", json!(3600));
+                default_with(t, "expirationSeconds", || json!(3600));
             }
         }
     }
@@ -134,17 +143,17 @@ fn default_volume(v: &mut Map<String, Value>) {
         && let Some(Value::Object(t)) = e.get_mut("volumeClaimTemplate")
         && let Some(Value::Object(s)) = t.get_mut("spec")
     {
-        set_default(s, "volumeMode", json!("Filesystem"));
+        default_with(s, "volumeMode", || json!("Filesystem"));
     }
 }
 
 /// Applies upstream's v1 pod spec defaults (pods and every pod template).
 pub fn default_pod_spec(spec: &mut Map<String, Value>) {
-    set_default(spec, "restartPolicy", json!("Always"));
-    set_default(spec, "terminationGracePeriodSeconds", json!(DEFAULT_GRACE_SECONDS));
-    set_default(spec, "dnsPolicy", json!("ClusterFirst"));
-    set_default(spec, "securityContext", json!({}));
-    set_default(spec, "schedulerName", json!("default-scheduler"));
+    default_with(spec, "restartPolicy", || json!("Always"));
+    default_with(spec, "terminationGracePeriodSeconds", || json!(DEFAULT_GRACE_SECONDS));
+    default_with(spec, "dnsPolicy", || json!("ClusterFirst"));
+    default_with(spec, "securityContext", || json!({}));
+    default_with(spec, "schedulerName", || json!("default-scheduler"));
     for list in ["containers", "initContainers", "ephemeralContainers"] {
         for c in each_object(spec.get_mut(list)) {
             default_container(c);
@@ -167,19 +176,12 @@ pub fn default_pod_template(template: Option<&mut Value>) {
 /// `hostPort = containerPort`.
 pub fn default_pod(spec: &mut Map<String, Value>) {
     default_pod_spec(spec);
-    set_default(spec, "enableServiceLinks", json!(true));
+    default_with(spec, "enableServiceLinks", || json!(true));
     let host_network = spec.get("hostNetwork").and_then(Value::as_bool) == Some(true);
     for list in ["containers", "initContainers"] {
         for c in each_object(spec.get_mut(list)) {
-            if let Some(Value::Object(resources)) = c.get_mut("resources")
-                && let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned()
-            {
-                let requests = resources.entry("requests").or_insert_with(|| json!({}));
-                if let Value::Object(requests) = requests {
-                    for (k, v) in limits {
-                        requests.entry(k).or_insert(v);
-                    }
-                }
+            if let Some(Value::Object(resources)) = c.get_mut("resources") {
+                default_requests_to_limits(resources);
             }
             if host_network {
                 for p in each_object(c.get_mut("ports")) {
@@ -189,5 +191,26 @@ pub fn default_pod(spec: &mut Map<String, Value>) {
                 }
             }
         }
+    }
+}
+
+/// Requests default to limits: each limit without a request becomes one
+/// (copied only when one is missing, the common case being none).
+fn default_requests_to_limits(resources: &mut Map<String, Value>) {
+    let Some(limits) = resources.get("limits").and_then(Value::as_object) else {
+        return;
+    };
+    let requests = resources.get("requests");
+    let missing: Vec<(String, Value)> = limits
+        .iter()
+        .filter(|(k, _)| requests.and_then(|r| r.get(k.as_str())).is_none())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if missing.is_empty() && requests.is_some() {
+        return;
+    }
+    let requests = resources.entry("requests").or_insert_with(|| json!({}));
+    if let Value::Object(requests) = requests {
+        requests.extend(missing);
     }
 }

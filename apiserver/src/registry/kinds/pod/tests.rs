@@ -69,6 +69,26 @@ fn spec_defaults() {
     assert_eq!(s["containers"][0]["resources"]["requests"], json!({"cpu": "1"}));
 }
 
+#[test]
+fn requests_default_to_limits_only_where_missing() {
+    let check = |resources: Value, want: Value| {
+        let mut spec = obj(json!({"containers": [{"name": "a", "image": "x:1", "resources": resources}]}));
+        default_pod(&mut spec);
+        assert_eq!(spec["containers"][0]["resources"], want);
+    };
+    check(
+        json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m"}}),
+        json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m", "memory": "1Gi"}}),
+    );
+    check(
+        json!({"limits": {"cpu": "1"}, "requests": {"cpu": "2", "memory": "1Gi"}}),
+        json!({"limits": {"cpu": "1"}, "requests": {"cpu": "2", "memory": "1Gi"}}),
+    );
+    check(json!({"limits": {}}), json!({"limits": {}, "requests": {}}));
+    check(json!({"requests": {"cpu": "1"}}), json!({"requests": {"cpu": "1"}}));
+    check(json!({}), json!({}));
+}
+
 fn pod(spec: Value) -> Object {
     let mut spec = obj(spec);
     default_pod(&mut spec);
