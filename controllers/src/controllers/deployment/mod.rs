@@ -16,6 +16,8 @@ mod revision;
 mod rollout;
 mod scale;
 mod sync;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

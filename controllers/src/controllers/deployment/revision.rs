@@ -9,8 +9,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Patch, PatchParams, PostParams};
-use serde_json::json;
+use kube::api::PostParams;
 
 use super::hash::{POD_TEMPLATE_HASH, compute_hash, equal_ignore_hash};
 use super::math::{DESIRED_REPLICAS, MAX_REPLICAS, d_replicas, max_surge, new_rs_new_replicas};
@@ -124,22 +123,21 @@ pub(super) fn set_replicas_annotations(rs: &mut ReplicaSet, desired: i32, max: i
     changed
 }
 
-impl DeploymentController {
-    /// Sets the Deployment's own revision annotation (a metadata patch).
-    pub(super) async fn set_deployment_revision(&self, d: &mut Deployment, revision: &str) -> Result<(), Error> {
-        if annotation(&d.metadata, REVISION) == Some(revision) || revision.is_empty() {
-            return Ok(());
-        }
-        let ns = d.namespace().unwrap_or_default();
-        let patch = json!({"metadata": {"annotations": {REVISION: revision}}});
-        let updated = self
-            .d_api(&ns)
-            .patch(&d.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-        d.metadata = updated.metadata;
-        Ok(())
+/// Sets the Deployment's revision annotation to `revision` (upstream
+/// `SetDeploymentRevision`); returns whether it changed. The caller stores
+/// it with its next status update, which carries the annotations.
+pub(super) fn set_deployment_revision(d: &mut Deployment, revision: &str) -> bool {
+    if revision.is_empty() || annotation(&d.metadata, REVISION) == Some(revision) {
+        return false;
     }
+    d.metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(REVISION.into(), revision.into());
+    true
+}
 
+impl DeploymentController {
     /// Splits `rs_list` into the new ReplicaSet and old ones, updating the
     /// new one's revision (and creating it when `create`), like upstream's
     /// `getAllReplicaSetsAndSyncRevision`.
@@ -177,8 +175,10 @@ impl DeploymentController {
             } else {
                 rs
             };
+            // The revision and the Progressing condition, if either is
+            // missing, in one status update.
             let rev = annotation(&new.metadata, REVISION).unwrap_or("").to_string();
-            self.set_deployment_revision(d, &rev).await?;
+            let mut changed = set_deployment_revision(d, &rev);
             let mut status = d.status.clone().unwrap_or_default();
             if progress::has_progress_deadline(d) && progress::get_condition(&status, PROGRESSING).is_none() {
                 let msg = format!("Found new replica set {:?}", new.name_any());
@@ -186,7 +186,11 @@ impl DeploymentController {
                     &mut status,
                     progress::condition(PROGRESSING, "True", FOUND_NEW_RS_REASON, msg, now),
                 );
-                *d = self.write_status(d, status).await?;
+                changed = true;
+            }
+            if changed {
+                d.status = Some(status);
+                *d = self.update_status(d).await?;
             }
             return Ok(ReplicaSets { new: Some(new), old });
         }
@@ -229,19 +233,10 @@ impl DeploymentController {
             s.replicas = Some(replicas);
         }
         set_new_rs_annotations(d, &mut new_rs, new_revision, false);
-        let created = match self.rs_api(&ns).create(&PostParams::default(), &new_rs).await {
+        let (created, already_exists) = match self.rs_api(&ns).create(&PostParams::default(), &new_rs).await {
             Ok(rs) => {
                 tracing::info!(controller = NAME, deployment = %d.name_any(), replicaset = %rs.name_any(), replicas, "created new replica set");
-                let mut status = d.status.clone().unwrap_or_default();
-                if progress::has_progress_deadline(d) {
-                    let msg = format!("Created new replica set {:?}", rs.name_any());
-                    progress::set_condition(
-                        &mut status,
-                        progress::condition(PROGRESSING, "True", NEW_RS_REASON, msg, now),
-                    );
-                    *d = self.write_status(d, status).await?;
-                }
-                rs
+                (rs, false)
             }
             Err(e) if is_already_exists(&e) => {
                 let name = new_rs.name_any();
@@ -255,7 +250,7 @@ impl DeploymentController {
                             .is_some_and(|t| equal_ignore_hash(t, &template))
                 });
                 match current {
-                    Some(rs) if ours => rs,
+                    Some(rs) if ours => (rs, true),
                     _ => {
                         // A hash collision: try the next name.
                         let mut status = d.status.clone().unwrap_or_default();
@@ -280,7 +275,29 @@ impl DeploymentController {
                 return Err(e.into());
             }
         };
-        self.set_deployment_revision(d, &new_revision.to_string()).await?;
+        // The new revision, the Progressing condition and the rollout's
+        // status go out in one status update (upstream makes one for the
+        // first two, then another for the status). Only the rollouts
+        // (RollingUpdate and Recreate) create, and both end with this same
+        // status, so their closing write finds nothing changed unless they
+        // scaled something meanwhile: a new Deployment's first sync is two
+        // requests, the create and this update.
+        let mut changed = set_deployment_revision(d, &new_revision.to_string());
+        let mut status = d.status.clone().unwrap_or_default();
+        if !already_exists && progress::has_progress_deadline(d) {
+            let msg = format!("Created new replica set {:?}", created.name_any());
+            progress::set_condition(
+                &mut status,
+                progress::condition(PROGRESSING, "True", NEW_RS_REASON, msg, now),
+            );
+            changed = true;
+        }
+        if changed {
+            d.status = Some(status);
+            let all: Vec<&ReplicaSet> = old.iter().chain(std::iter::once(&created)).collect();
+            d.status = Some(progress::rollout_status(d, &all, Some(&created), now));
+            *d = self.update_status(d).await?;
+        }
         Ok(ReplicaSets {
             new: Some(created),
             old,
@@ -292,6 +309,7 @@ impl DeploymentController {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn revision_annotations() {

@@ -125,10 +125,17 @@ impl DeploymentController {
         }
         let mut updated = d.clone();
         updated.status = Some(status);
+        self.update_status(&updated).await
+    }
+
+    /// Stores `d`'s status and, with it, its annotations: a status update
+    /// carries a Deployment's annotations (but not its labels or spec),
+    /// which is how upstream stores the revision annotation too.
+    pub(super) async fn update_status(&self, d: &Deployment) -> Result<Deployment, Error> {
         let ns = d.namespace().unwrap_or_default();
         Ok(self
             .d_api(&ns)
-            .replace_status(&d.name_any(), &PostParams::default(), &updated)
+            .replace_status(&d.name_any(), &PostParams::default(), d)
             .await?)
     }
 
