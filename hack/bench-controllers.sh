@@ -8,7 +8,8 @@
 #
 #   hack/bench-controllers.sh                         1,000 Deployments x 10 on 100 nodes
 #   hack/bench-controllers.sh --deployments 100 --replicas 10 --nodes 20
-#   hack/bench-controllers.sh --out DIR               keep the JSON result and logs in DIR
+#   hack/bench-controllers.sh --out DIR               keep the JSON result, logs and the controller
+#                                                     manager's and apiserver's /metrics in DIR
 #   hack/bench-controllers.sh --skip-build            use the binaries as built
 #   RKUBE_BENCH_PROFILE=fast-release hack/bench-controllers.sh
 #                                                     build and run target/fast-release
@@ -70,4 +71,7 @@ cp "$dir/apiserver.log" "$out/apiserver.log" 2>/dev/null || true
 # Per-controller work-queue figures (sync durations, adds, retries) for
 # finding which loop a slow run waited on.
 curl -fsS "http://127.0.0.1:$cm_port/metrics" >"$out/controllers.metrics" 2>/dev/null || true
+# Request counts and latencies by verb and resource: how many round trips
+# the controllers made and how long each waited under the burst.
+KUBECONFIG=$dir/kubeconfig kubectl get --raw /metrics >"$out/apiserver.metrics" 2>/dev/null || true
 exit $status
