@@ -425,7 +425,7 @@ mod throughput {
                 cache.update_snapshot(&mut snapshot);
                 let mut state = CycleState::default();
                 let r = schedule_pod(&fw, &mut state, &p, &snapshot, &mut next).unwrap();
-                let mut bound = (*p.pod).clone();
+                let mut bound = p.to_pod();
                 bound.spec.as_mut().unwrap().node_name = Some(r.node.clone());
                 cache.assume_pod(Arc::new(PodInfo::new(bound)), &r.node);
             }

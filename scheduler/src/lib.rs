@@ -34,6 +34,7 @@ pub mod scheduler;
 pub mod selectors;
 pub mod server;
 pub mod volume_binder;
+pub mod workload_selectors;
 pub mod workloads;
 
 use std::net::SocketAddr;

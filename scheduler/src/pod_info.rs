@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
+use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, PodStatus, WeightedPodAffinityTerm};
 
 use crate::resources::{Resource, pod_requests};
 use crate::selectors::{Labels, Selector};
@@ -103,12 +103,20 @@ pub struct PodInfo {
     pub host_ports: Vec<HostPort>,
 }
 
+/// Pod conditions the scheduler reads (its own PodScheduled, and
+/// DisruptionTarget on preemption victims).
+const READ_CONDITIONS: [&str; 2] = ["PodScheduled", "DisruptionTarget"];
+
 /// Makes a decoded pod small before it is kept: the scheduler never reads
 /// `managedFields` (a JSON tree per field manager, often the largest part
-/// of a pod), and decoding leaves every list with room for at least four
-/// elements (a container is about a kilobyte, so a one-container pod
-/// carried three unused ones). The queue and the cache hold one of these
-/// per pod, so this is most of the scheduler's memory per pod.
+/// of a pod), resource limits (only requests are scheduled), or status
+/// beyond the phase, start time, nominated node and the conditions it
+/// reads (container statuses, IPs, other conditions); and decoding leaves
+/// every list with room for at least four elements (a container is about
+/// a kilobyte, so a one-container pod carried three unused ones). The
+/// labels are taken out into [`PodInfo::labels`] by the caller. The queue
+/// and the cache hold one of these per pod, so this is most of the
+/// scheduler's memory per pod.
 fn compact(pod: &mut Pod) {
     fn shrink<T>(v: &mut Option<Vec<T>>) {
         if let Some(v) = v {
@@ -124,11 +132,17 @@ fn compact(pod: &mut Pod) {
         shrink(&mut spec.volumes);
         shrink(&mut spec.tolerations);
         shrink(&mut spec.topology_spread_constraints);
+        if let Some(r) = spec.resources.as_mut() {
+            r.limits = None;
+        }
         for c in spec
             .containers
             .iter_mut()
             .chain(spec.init_containers.iter_mut().flatten())
         {
+            if let Some(r) = c.resources.as_mut() {
+                r.limits = None;
+            }
             shrink(&mut c.ports);
             shrink(&mut c.env);
             shrink(&mut c.volume_mounts);
@@ -136,13 +150,19 @@ fn compact(pod: &mut Pod) {
             shrink(&mut c.command);
         }
     }
-    if let Some(status) = pod.status.as_mut() {
-        shrink(&mut status.conditions);
-        shrink(&mut status.container_statuses);
-        shrink(&mut status.init_container_statuses);
-        shrink(&mut status.ephemeral_container_statuses);
-        shrink(&mut status.pod_ips);
-        shrink(&mut status.host_ips);
+    if let Some(status) = pod.status.take() {
+        let mut conditions = status.conditions;
+        if let Some(cs) = conditions.as_mut() {
+            cs.retain(|c| READ_CONDITIONS.contains(&c.type_.as_str()));
+            cs.shrink_to_fit();
+        }
+        pod.status = Some(PodStatus {
+            phase: status.phase,
+            start_time: status.start_time,
+            nominated_node_name: status.nominated_node_name,
+            conditions: conditions.filter(|cs| !cs.is_empty()),
+            ..PodStatus::default()
+        });
     }
 }
 
@@ -150,6 +170,8 @@ impl PodInfo {
     /// Precomputes everything from `pod` (which is compacted first).
     pub fn new(mut pod: Pod) -> PodInfo {
         compact(&mut pod);
+        // Kept once, here; [`PodInfo::to_pod`] puts them back.
+        let labels = pod.metadata.labels.take().unwrap_or_default();
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let spec = pod.spec.as_ref();
@@ -189,10 +211,10 @@ impl PodInfo {
                 }
             }
         }
-        PodInfo {
+        let mut info = PodInfo {
             key: format!("{namespace}/{name}"),
             uid: pod.metadata.uid.clone().unwrap_or_default(),
-            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            labels,
             priority: spec.and_then(|s| s.priority).unwrap_or(0),
             requests: pod_requests(&pod, false),
             non_zero_requests: pod_requests(&pod, true),
@@ -212,7 +234,28 @@ impl PodInfo {
             namespace,
             name,
             pod: Arc::new(pod),
+        };
+        // A bound pod is only ever an existing pod to the plugins, which
+        // read its requests and host ports (computed above), never its
+        // containers; they are most of what is left of it.
+        if info.node_name().is_some()
+            && let Some(pod) = Arc::get_mut(&mut info.pod)
+            && let Some(spec) = pod.spec.as_mut()
+        {
+            spec.containers = Vec::new();
+            spec.init_containers = None;
+            spec.ephemeral_containers = None;
         }
+        info
+    }
+
+    /// The kept pod with its labels (which [`PodInfo::new`] takes out of
+    /// `metadata`), for making a changed copy of a pending pod (assumed on
+    /// a node). A bound pod's copy lacks its containers (not kept).
+    pub fn to_pod(&self) -> Pod {
+        let mut pod = (*self.pod).clone();
+        pod.metadata.labels = Some(self.labels.clone());
+        pod
     }
 
     /// True when the pod has any pod affinity or anti-affinity term.
@@ -294,5 +337,61 @@ mod tests {
         assert_eq!(info.requests.milli_cpu, 100);
         assert_eq!(info.host_ports.len(), 1);
         assert_eq!(info.labels["app"], "web");
+    }
+
+    #[test]
+    fn kept_pods_keep_what_scheduling_reads_and_rebuild_the_same() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "d", "uid": "u", "labels": {"app": "web"},
+                         "annotations": {"a": "b"}, "deletionTimestamp": "2026-12-06T10:00:00Z"},
+            "spec": {"containers": [{"name": "c", "image": "i",
+                                     "resources": {"requests": {"cpu": "100m", "memory": "1Gi"},
+                                                   "limits": {"cpu": "1", "memory": "2Gi"}}}],
+                     "initContainers": [{"name": "s", "restartPolicy": "Always",
+                                         "resources": {"requests": {"cpu": "50m"}, "limits": {"cpu": "50m"}}}],
+                     "priority": 7},
+            "status": {"phase": "Running", "startTime": "2026-12-06T09:00:00Z", "nominatedNodeName": "n",
+                       "podIP": "10.0.0.1", "qosClass": "Burstable",
+                       "conditions": [{"type": "Ready", "status": "True"},
+                                      {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"},
+                                      {"type": "PodScheduled", "status": "True"}],
+                       "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": true,
+                                              "restartCount": 0}]},
+        }))
+        .unwrap();
+        let info = PodInfo::new(pod);
+        let p = &info.pod;
+        assert_eq!(p.metadata.labels, None, "kept once, in PodInfo::labels");
+        assert_eq!(info.labels["app"], "web");
+        assert_eq!(p.metadata.annotations.as_ref().unwrap()["a"], "b");
+        assert!(info.is_terminating());
+        let spec = p.spec.as_ref().unwrap();
+        assert!(spec.containers[0].resources.as_ref().unwrap().limits.is_none());
+        assert_eq!(spec.containers[0].image.as_deref(), Some("i"));
+        let status = p.status.as_ref().unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Running"));
+        assert!(status.start_time.is_some());
+        assert_eq!(info.nominated_node_name(), Some("n"));
+        let kinds: Vec<&str> = status.conditions.iter().flatten().map(|c| c.type_.as_str()).collect();
+        assert_eq!(kinds, ["DisruptionTarget", "PodScheduled"]);
+        assert!(status.pod_ip.is_none() && status.qos_class.is_none() && status.container_statuses.is_none());
+        assert_eq!((info.requests.milli_cpu, info.requests.memory), (150, 1 << 30));
+        // A copy made from the kept pod is the same pod to the scheduler.
+        let again = PodInfo::new(info.to_pod());
+        assert_eq!(again.labels, info.labels);
+        assert_eq!(again.requests, info.requests);
+        assert_eq!(again.non_zero_requests, info.non_zero_requests);
+        assert_eq!(again.priority, 7);
+        assert_eq!(again.pod.spec, info.pod.spec);
+        assert_eq!(again.pod.status, info.pod.status);
+        // Bound, it keeps neither containers nor the duty to read them.
+        let mut bound = info.to_pod();
+        bound.spec.as_mut().unwrap().node_name = Some("n1".into());
+        let bound = PodInfo::new(bound);
+        let spec = bound.pod.spec.as_ref().unwrap();
+        assert!(spec.containers.is_empty() && spec.init_containers.is_none());
+        assert_eq!(bound.requests, info.requests);
+        assert_eq!(bound.non_zero_requests, info.non_zero_requests);
+        assert_eq!(bound.node_name(), Some("n1"));
     }
 }

@@ -246,10 +246,10 @@ impl SchedulingQueue {
             Some(e) => {
                 // Like upstream's isPodUpdated: status and bookkeeping
                 // metadata (our own condition patches) do not count.
-                let (a, b) = (&e.qpi.pod_info.pod, &pod.pod);
-                let changed = a.spec != b.spec
-                    || a.metadata.labels != b.metadata.labels
-                    || a.metadata.annotations != b.metadata.annotations;
+                let (a, b) = (&e.qpi.pod_info, &pod);
+                let changed = a.pod.spec != b.pod.spec
+                    || a.labels != b.labels
+                    || a.pod.metadata.annotations != b.pod.metadata.annotations;
                 e.qpi.pod_info = pod;
                 match e.location {
                     Location::InFlight => {}
@@ -515,7 +515,7 @@ mod tests {
         q.add_or_update(pi("p", 0), &Status::success(), t0);
         let popped = q.try_pop(t0).unwrap();
         q.requeue(&popped, BTreeSet::new(), true, t0);
-        let mut with_status = (*popped.pod_info.pod).clone();
+        let mut with_status = popped.pod_info.to_pod();
         with_status.status = Some(Default::default());
         with_status.metadata.resource_version = Some("42".into());
         q.add_or_update(Arc::new(PodInfo::new(with_status.clone())), &Status::success(), t0);

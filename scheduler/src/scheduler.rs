@@ -177,7 +177,7 @@ impl Scheduler {
         start: Instant,
     ) {
         let pod = qpi.pod_info.clone();
-        let mut assumed = (*pod.pod).clone();
+        let mut assumed = pod.to_pod();
         if let Some(spec) = assumed.spec.as_mut() {
             spec.node_name = Some(node.to_string());
         }
@@ -240,8 +240,10 @@ impl Scheduler {
                             .observe(first.elapsed().as_secs_f64());
                     }
                     let note = format!("Successfully assigned {}/{} to {}", pod.namespace, pod.name, node);
-                    this.events.forget(&pod.uid);
                     this.event(&pod, "Normal", "Scheduled", "Binding", note).await;
+                    // A pod is scheduled once: nothing continues its
+                    // events as a series (kept, they were ~1 KiB a pod).
+                    this.events.forget(&pod.uid);
                 }
                 Err(e) => {
                     warn!(pod = %pod.key, %node, error = %e, "binding failed");

@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 /// Labels of an object.
 pub type Labels = BTreeMap<String, String>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Op {
     In,
     NotIn,
@@ -17,7 +17,7 @@ enum Op {
     DoesNotExist,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Requirement {
     key: String,
     op: Op,
@@ -80,6 +80,31 @@ impl Selector {
             requirements,
             nothing: false,
         }
+    }
+
+    /// Compiles `metav1.LabelSelector` as upstream's
+    /// `LabelSelectorAsSelector` does, `None` where that fails: an unknown
+    /// operator, `In`/`NotIn` without values, `Exists`/`DoesNotExist` with
+    /// values.
+    pub fn try_from_label_selector(sel: &LabelSelector) -> Option<Selector> {
+        let valid = sel.match_expressions.iter().flatten().all(|e| {
+            let has_values = e.values.as_ref().is_some_and(|v| !v.is_empty());
+            match e.operator.as_str() {
+                "In" | "NotIn" => has_values,
+                "Exists" | "DoesNotExist" => !has_values,
+                _ => false,
+            }
+        });
+        valid.then(|| Selector::from_label_selector(Some(sel)))
+    }
+
+    /// The same selector with its requirements in one order (by key, then
+    /// operator and values) and each once: selectors that only differ in
+    /// the order they were put together compare (and print) equal.
+    pub fn canonical(mut self) -> Selector {
+        self.requirements.sort();
+        self.requirements.dedup();
+        self
     }
 
     /// Adds `key in (value)` (used for matchLabelKeys).
@@ -324,6 +349,29 @@ mod tests {
                 assert_eq!(map_selector_matches(&map, l), compiled, "{map:?} {l:?}");
             }
         }
+    }
+
+    #[test]
+    fn conversion_fails_where_upstream_fails_and_canonical_order_ignores_assembly() {
+        let ls = |v: serde_json::Value| -> LabelSelector { serde_json::from_value(v).unwrap() };
+        for bad in [
+            json!({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}),
+            json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]}),
+            json!({"matchExpressions": [{"key": "a", "operator": "NotIn"}]}),
+            json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}),
+        ] {
+            assert_eq!(Selector::try_from_label_selector(&ls(bad.clone())), None, "{bad}");
+        }
+        let good = ls(json!({"matchLabels": {"b": "2"},
+                             "matchExpressions": [{"key": "a", "operator": "Exists"}]}));
+        let s = Selector::try_from_label_selector(&good).unwrap();
+        assert_eq!(s, Selector::from_label_selector(Some(&good)));
+        let other = Selector::everything().with_equals("a", "1");
+        assert_eq!(
+            s.clone().and(&other).and(&s).canonical(),
+            other.and(&s).canonical(),
+            "order and repeats do not matter"
+        );
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! Listers of the workloads that select pods (Services, ReplicaSets,
 //! StatefulSets, ReplicationControllers), for PodTopologySpread's default
 //! constraints: a pod without constraints is spread with its peers, the
-//! pods those workloads select (upstream's `helper.DefaultSelector`); and of
-//! PodDisruptionBudgets, which preemption respects where it can; and of
-//! PersistentVolumeClaims, PersistentVolumes and StorageClasses
-//! (VolumeBinding), CSINodes and VolumeAttachments (NodeVolumeLimits).
+//! pods those workloads select (upstream's `helper.DefaultSelector`, kept
+//! as a [`WorkloadIndex`]); and of PodDisruptionBudgets, which preemption
+//! respects where it can; and of PersistentVolumeClaims, PersistentVolumes
+//! and StorageClasses (VolumeBinding), CSINodes and VolumeAttachments
+//! (NodeVolumeLimits).
+
+use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
@@ -15,20 +18,21 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
+use serde::de::DeserializeOwned;
 
 use crate::plugins::default_preemption::{Budget, Budgets};
 use crate::plugins::pod_topology_spread::WorkloadSelectors;
 use crate::plugins::volume_binding::VolumeListers;
 use crate::pod_info::PodInfo;
-use crate::selectors::{Selector, label_selector_matches, map_selector_matches};
+use crate::selectors::Selector;
+use crate::workload_selectors::{Workload, WorkloadIndex};
 
-/// Reflector stores of the workload kinds.
+/// Listers of the workload kinds.
 #[derive(Clone)]
 pub struct Workloads {
-    services: Store<Service>,
-    replica_sets: Store<ReplicaSet>,
-    stateful_sets: Store<StatefulSet>,
-    controllers: Store<ReplicationController>,
+    /// What the default selector reads of Services, ReplicationControllers,
+    /// ReplicaSets and StatefulSets.
+    selectors: Arc<RwLock<WorkloadIndex>>,
     budgets: Store<PodDisruptionBudget>,
     claims: Store<PersistentVolumeClaim>,
     volumes: Store<PersistentVolume>,
@@ -43,17 +47,34 @@ impl std::fmt::Debug for Workloads {
     }
 }
 
-/// Starts the four reflectors; returns the stores and the future that
-/// keeps them fed.
+/// Feeds `index` with the events of a watch on every `K`.
+fn feed<K>(
+    client: &Client,
+    index: &Arc<RwLock<WorkloadIndex>>,
+    cfg: watcher::Config,
+) -> impl std::future::Future<Output = ()> + Send + use<K>
+where
+    K: Workload + kube::Resource<DynamicType = ()> + DeserializeOwned,
+{
+    let index = index.clone();
+    watcher::watcher(Api::<K>::all(client.clone()), cfg)
+        .default_backoff()
+        .for_each(move |ev| {
+            if let Ok(ev) = ev {
+                index.write().unwrap_or_else(|e| e.into_inner()).on_event(ev);
+            }
+            async {}
+        })
+}
+
+/// Starts the watchers and reflectors; returns the listers and the future
+/// that keeps them fed.
 /// `storage_changed` is notified on every claim, volume or class change.
 pub fn start(
     client: &Client,
     storage_changed: std::sync::Arc<tokio::sync::Notify>,
 ) -> (Workloads, impl std::future::Future<Output = ()> + use<>) {
-    let (services, sw) = reflector::store();
-    let (replica_sets, rw) = reflector::store();
-    let (stateful_sets, ssw) = reflector::store();
-    let (controllers, cw) = reflector::store();
+    let selectors = Arc::new(RwLock::new(WorkloadIndex::default()));
     let (budgets, bw) = reflector::store();
     let (claims, pvcw) = reflector::store();
     let (volumes, pvw) = reflector::store();
@@ -61,22 +82,10 @@ pub fn start(
     let (csi_nodes, cnw) = reflector::store();
     let (attachments, vaw) = reflector::store();
     let cfg = watcher::Config::default();
-    let s = watcher::watcher(Api::<Service>::all(client.clone()), cfg.clone())
-        .default_backoff()
-        .reflect(sw)
-        .for_each(|_| async {});
-    let r = watcher::watcher(Api::<ReplicaSet>::all(client.clone()), cfg.clone())
-        .default_backoff()
-        .reflect(rw)
-        .for_each(|_| async {});
-    let ss = watcher::watcher(Api::<StatefulSet>::all(client.clone()), cfg.clone())
-        .default_backoff()
-        .reflect(ssw)
-        .for_each(|_| async {});
-    let c = watcher::watcher(Api::<ReplicationController>::all(client.clone()), cfg.clone())
-        .default_backoff()
-        .reflect(cw)
-        .for_each(|_| async {});
+    let s = feed::<Service>(client, &selectors, cfg.clone());
+    let r = feed::<ReplicaSet>(client, &selectors, cfg.clone());
+    let ss = feed::<StatefulSet>(client, &selectors, cfg.clone());
+    let c = feed::<ReplicationController>(client, &selectors, cfg.clone());
     let b = watcher::watcher(Api::<PodDisruptionBudget>::all(client.clone()), cfg.clone())
         .default_backoff()
         .reflect(bw)
@@ -133,10 +142,7 @@ pub fn start(
     };
     (
         Workloads {
-            services,
-            replica_sets,
-            stateful_sets,
-            controllers,
+            selectors,
             budgets,
             claims,
             volumes,
@@ -150,55 +156,10 @@ pub fn start(
 
 impl WorkloadSelectors for Workloads {
     fn default_selector(&self, pod: &PodInfo) -> Option<Selector> {
-        let ns = pod.namespace.as_str();
-        let mut out: Option<Selector> = None;
-        let mut add = |s: Selector| {
-            if s.matches(&pod.labels) {
-                out = Some(match out.take() {
-                    None => s,
-                    Some(prev) => prev.and(&s),
-                });
-            }
-        };
-        // Each workload's selector is checked against the pod as it is and
-        // compiled only when it selects the pod: a namespace holds
-        // thousands of ReplicaSets, one pod is selected by one or two.
-        let in_ns = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| m.namespace.as_deref() == Some(ns);
-        for svc in self.services.state() {
-            if in_ns(&svc.metadata)
-                && let Some(map) = svc.spec.as_ref().and_then(|s| s.selector.as_ref())
-                && map_selector_matches(map, &pod.labels)
-                && let Some(s) = Selector::from_map(map)
-            {
-                add(s);
-            }
-        }
-        for rc in self.controllers.state() {
-            if in_ns(&rc.metadata)
-                && let Some(map) = rc.spec.as_ref().and_then(|s| s.selector.as_ref())
-                && map_selector_matches(map, &pod.labels)
-                && let Some(s) = Selector::from_map(map)
-            {
-                add(s);
-            }
-        }
-        for rs in self.replica_sets.state() {
-            if in_ns(&rs.metadata)
-                && let Some(spec) = &rs.spec
-                && label_selector_matches(Some(&spec.selector), &pod.labels)
-            {
-                add(Selector::from_label_selector(Some(&spec.selector)));
-            }
-        }
-        for ss in self.stateful_sets.state() {
-            if in_ns(&ss.metadata)
-                && let Some(spec) = &ss.spec
-                && label_selector_matches(Some(&spec.selector), &pod.labels)
-            {
-                add(Selector::from_label_selector(Some(&spec.selector)));
-            }
-        }
-        out.filter(|s| !s.is_everything())
+        self.selectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .default_selector(pod)
     }
 }
 

@@ -595,7 +595,7 @@ mod tests {
         };
         let place = |cache: &mut Cache, name: &str, labels: Value, spec: Value, on: &str| {
             let mut p = pod(name, labels, spec);
-            let mut bound = (*p.pod).clone();
+            let mut bound = p.to_pod();
             bound.spec.as_mut().unwrap().node_name = Some(on.into());
             p = PodInfo::new(bound);
             cache.assume_pod(Arc::new(p), on);

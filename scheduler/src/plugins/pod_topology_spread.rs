@@ -653,7 +653,7 @@ mod tests {
         let mut snap = Snapshot::default();
         let labels = |app: &str, hash: &str| json!({"app": app, "pod-template-hash": hash});
         let place = |cache: &mut Cache, name: &str, ns: &str, l: Value, on: &str| {
-            let mut p = (*pod(name, l, json!({})).pod).clone();
+            let mut p = pod(name, l, json!({})).to_pod();
             p.metadata.namespace = Some(ns.into());
             p.spec.as_mut().unwrap().node_name = Some(on.into());
             cache.assume_pod(Arc::new(PodInfo::new(p)), on);
