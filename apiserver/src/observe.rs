@@ -22,7 +22,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::authn::UserInfo;
 use crate::metrics::{InflightLabels, LatencyLabels, RequestLabels};
-use crate::request_info;
+use crate::request_info::{self, RequestInfo};
 use crate::routes::AppState;
 use crate::status::ApiError;
 
@@ -100,10 +100,20 @@ fn is_exempt(req: &Request) -> bool {
         .is_some_and(|u| u.groups.iter().any(|g| g == EXEMPT_GROUP))
 }
 
+/// The request's [`RequestInfo`]: the one [`observe`] parsed and attached
+/// (so the layers and the handler do not parse the path again), or parsed
+/// now for a request that did not pass through it.
+pub fn request_info(req: &Request) -> Arc<RequestInfo> {
+    match req.extensions().get::<Arc<RequestInfo>>() {
+        Some(info) => info.clone(),
+        None => Arc::new(request_info::parse(req.method(), req.uri().path(), req.uri().query())),
+    }
+}
+
 /// The in-flight cap; runs after authentication and impersonation, so it
 /// knows who is asking.
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let info = request_info::parse(req.method(), req.uri().path(), req.uri().query());
+    let info = request_info(&req);
     if is_long_running(&info) {
         return next.run(req).await;
     }
@@ -131,9 +141,10 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// The logging and metrics middleware (outermost).
-pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let info = request_info::parse(req.method(), req.uri().path(), req.uri().query());
+    let info = Arc::new(request_info::parse(req.method(), req.uri().path(), req.uri().query()));
+    req.extensions_mut().insert(info.clone());
     let method = req.method().clone();
     let long_running = is_long_running(&info);
     let resp = next.run(req).await;
@@ -155,25 +166,6 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
             .then(String::new)
             .unwrap_or_else(|| method.as_str().to_string()),
     };
-    state
-        .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            verb: verb.clone(),
-            resource: resource.clone(),
-            code: code.to_string(),
-        })
-        .inc();
-    if !long_running {
-        state
-            .metrics
-            .request_duration
-            .get_or_create(&LatencyLabels {
-                verb: verb.clone(),
-                resource: resource.clone(),
-            })
-            .observe(elapsed.as_secs_f64());
-    }
     let user = resp
         .extensions()
         .get::<UserInfo>()
@@ -181,6 +173,23 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .unwrap_or("");
     // Upstream's httplog line is -v=3: DEBUG here (RUST_LOG=debug shows it).
     tracing::debug!(verb = %verb, path = %info.path, resource = %resource, namespace = %info.namespace, code, user, latency_us = elapsed.as_micros() as u64, "request");
+    // One set of label strings per request: the latency's reuse the count's.
+    let requests = RequestLabels {
+        verb,
+        resource,
+        code: code.to_string(),
+    };
+    state.metrics.requests.get_or_create(&requests).inc();
+    if !long_running {
+        state
+            .metrics
+            .request_duration
+            .get_or_create(&LatencyLabels {
+                verb: requests.verb,
+                resource: requests.resource,
+            })
+            .observe(elapsed.as_secs_f64());
+    }
     resp
 }
 

@@ -25,9 +25,9 @@ const BINDING: GroupResource<'static> = GroupResource {
 /// store comes from the caller.
 pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let dry_run = ctx.params.dry_run()?;
-    let headers = req.headers().clone();
-    let bytes = body::read(req.into_body()).await?;
-    let binding = body::decode_object(&headers, &bytes)?.object;
+    let (parts, body) = req.into_parts();
+    let bytes = body::read(body).await?;
+    let binding = body::decode_object(&parts.headers, &bytes)?.object;
     check_kind(&binding)?;
     let name = object::name(&binding).to_string();
     // The subresource names its pod in the URL; the `bindings` resource

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::registry::object::Object;
 use crate::status::ApiError;
@@ -82,10 +82,19 @@ pub fn decode_yaml(body: &[u8]) -> Result<Decoded, ApiError> {
     }
 }
 
-/// Decodes JSON into an object and finds duplicate fields.
+/// Decodes JSON into an object and finds duplicate fields, in one pass.
 pub fn decode_json(body: &[u8]) -> Result<Decoded, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
+    let parse_error =
+        |e: serde_json::Error| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"));
+    let mut duplicates = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = ValueSeed {
+        path: &Path::Root,
+        duplicates: &mut duplicates,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v))
+    .map_err(parse_error)?;
     let object = match value {
         Value::Object(m) => m,
         other => {
@@ -101,75 +110,110 @@ pub fn decode_json(body: &[u8]) -> Result<Decoded, ApiError> {
             )));
         }
     };
-    let mut duplicates = Vec::new();
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let _ = DupSeed {
-        path: String::new(),
-        out: &mut duplicates,
-    }
-    .deserialize(&mut de);
     Ok(Decoded { object, duplicates })
 }
 
-/// Walks JSON recording keys seen twice in the same object.
-struct DupSeed<'a> {
-    path: String,
-    out: &'a mut Vec<String>,
+/// Where a value sits in the body, kept on the stack while decoding and
+/// only written out (`.metadata.name`, `.l[0].k`) for a duplicate field.
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
 }
 
-impl<'de> DeserializeSeed<'de> for DupSeed<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+impl Path<'_> {
+    fn render(&self, out: &mut String) {
+        match self {
+            Path::Root => {}
+            Path::Key(parent, key) => {
+                parent.render(out);
+                out.push('.');
+                out.push_str(key);
+            }
+            Path::Index(parent, i) => {
+                parent.render(out);
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+}
+
+/// Decodes a JSON value exactly as `serde_json::Value` does (a later
+/// duplicate key replaces the earlier value), recording the path of every
+/// key seen twice in the same object, in document order.
+struct ValueSeed<'p, 'o> {
+    path: &'p Path<'p>,
+    duplicates: &'o mut Vec<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for DupSeed<'_> {
-    type Value = ();
+impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
+    type Value = Value;
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
+        f.write_str("any valid JSON value")
     }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
     }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
     }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
     }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
     }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut i = 0;
-        while seq
-            .next_element_seed(DupSeed {
-                path: format!("{}[{i}]", self.path),
-                out: self.out,
-            })?
-            .is_some()
-        {
-            i += 1;
-        }
-        Ok(())
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(k) = map.next_key::<String>()? {
-            let path = format!("{}.{k}", self.path);
-            if !seen.insert(k) {
-                self.out.push(path.clone());
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        loop {
+            let path = Path::Index(self.path, items.len());
+            let seed = ValueSeed {
+                path: &path,
+                duplicates: &mut *self.duplicates,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(v) => items.push(v),
+                None => return Ok(Value::Array(items)),
             }
-            map.next_value_seed(DupSeed { path, out: self.out })?;
         }
-        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = Path::Key(self.path, &key);
+            if object.contains_key(&key) {
+                let mut rendered = String::new();
+                path.render(&mut rendered);
+                self.duplicates.push(rendered);
+            }
+            let value = map.next_value_seed(ValueSeed {
+                path: &path,
+                duplicates: &mut *self.duplicates,
+            })?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -185,6 +229,38 @@ mod tests {
         for bad in [&b"[1]"[..], b"nul", b"", b"{\"a\":", b"\xff\xfe"] {
             let e = decode_json(bad).err().unwrap();
             assert_eq!(e.code, 400);
+        }
+    }
+
+    #[test]
+    fn decodes_like_serde_json_in_one_pass() {
+        for body in [
+            &br#"{}"#[..],
+            br#"{"a":[1,-2,3.25,1e3,18446744073709551615,-9223372036854775808,true,null,"\u00e9\n"],"b":{"c":{}}}"#,
+            br#" { "k" : [ [ ], { "x" : 1 , "x" : { "y" : 2 } } ] , "k" : "last" } "#,
+            br#"{"":1,"":2,"m":{"":{"a":1,"a":2}}}"#,
+        ] {
+            let expected: Value = serde_json::from_slice(body).unwrap();
+            assert_eq!(Value::Object(decode_json(body).unwrap().object), expected);
+        }
+        let d = decode_json(br#" { "k" : [ [ ], { "x" : 1 , "x" : { "y" : 2 } } ] , "k" : "last" } "#).unwrap();
+        assert_eq!(d.duplicates, [".k[1].x", ".k"]);
+        let d = decode_json(br#"{"":1,"":2,"m":{"":{"a":1,"a":2}}}"#).unwrap();
+        assert_eq!(d.duplicates, [".", ".m..a"]);
+        // Syntax errors read as serde_json words them.
+        for bad in [
+            &b"{\"a\":1,}"[..],
+            b"{\"a\" 1}",
+            b"{} {}",
+            b"{\"a\":[1,2}",
+            b"{\"a\":\"\\x\"}",
+        ] {
+            let e = decode_json(bad).err().unwrap();
+            let want = serde_json::from_slice::<Value>(bad).unwrap_err();
+            assert_eq!(
+                e.message,
+                format!("couldn't get version/kind; json parse error: {want}")
+            );
         }
     }
 

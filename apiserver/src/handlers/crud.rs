@@ -100,9 +100,9 @@ pub async fn list(ctx: &Ctx<'_>, headers: &HeaderMap) -> Result<Response, ApiErr
 /// unknown and duplicate fields; returns the object and warnings.
 async fn read_object(ctx: &Ctx<'_>, req: Request) -> Result<(Object, Vec<String>), ApiError> {
     let validation = ctx.params.field_validation()?;
-    let headers = req.headers().clone();
-    let bytes = body::read(req.into_body()).await?;
-    let decoded = body::decode_object(&headers, &bytes)?;
+    let (parts, body) = req.into_parts();
+    let bytes = body::read(body).await?;
+    let decoded = body::decode_object(&parts.headers, &bytes)?;
     check_type(ctx.resource, &decoded.object)?;
     let gvk = GroupVersionKind {
         group: &ctx.resource.group,
@@ -219,14 +219,14 @@ pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
 
 /// `metav1.DeleteOptions` from the body and the query.
 async fn delete_options(ctx: &Ctx<'_>, req: Request) -> Result<DeleteOptions, ApiError> {
-    let headers = req.headers().clone();
-    let bytes = body::read(req.into_body()).await?;
+    let (parts, body) = req.into_parts();
+    let bytes = body::read(body).await?;
     let mut opts = DeleteOptions {
         dry_run: ctx.params.dry_run()?,
         ..Default::default()
     };
     if !bytes.is_empty() {
-        let decoded = body::decode_object(&headers, &bytes)?;
+        let decoded = body::decode_object(&parts.headers, &bytes)?;
         apply_delete_options(&decoded.object, &mut opts)?;
     }
     if let Some(g) = ctx.params.int("gracePeriodSeconds")? {

@@ -25,7 +25,7 @@ mod proptests;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 
-use crate::request_info::{self, RequestInfo};
+use crate::request_info::RequestInfo;
 use crate::routes::AppState;
 use crate::status::{ApiError, GroupResource};
 
@@ -33,12 +33,12 @@ use params::Params;
 
 /// Serves any request under `/api` or `/apis`.
 pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
-    let info = request_info::parse(req.method(), req.uri().path(), req.uri().query());
+    let info = crate::observe::request_info(&req);
     let encoding = info
         .is_resource_request
         .then(|| negotiate::response_encoding(req.headers()));
     // Admission webhooks' warnings become Warning headers, on errors too.
-    let (result, warnings) = crate::admission::webhook::warnings::collect(dispatch(&state, info, req)).await;
+    let (result, warnings) = crate::admission::webhook::warnings::collect(dispatch(&state, &info, req)).await;
     let resp = match result {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
@@ -50,9 +50,9 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
     }
 }
 
-async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<Response, ApiError> {
+async fn dispatch(state: &AppState, info: &RequestInfo, req: Request) -> Result<Response, ApiError> {
     if !info.is_resource_request {
-        return discovery::serve(state, &info, req.headers());
+        return discovery::serve(state, info, req.headers());
     }
     let params = Params::parse(req.uri().query());
     let resource = state
@@ -103,7 +103,7 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
         return access_review::create(state, &resource, &namespace, user, req).await;
     }
     if component_status::serves(&resource) {
-        return component_status::serve(state, &resource, &info, &params, req.headers()).await;
+        return component_status::serve(state, &resource, info, &params, req.headers()).await;
     }
     // `bindings` has no objects of its own: it writes pods.
     let store_resource = match (resource.group.as_str(), resource.resource.as_str()) {
@@ -117,7 +117,7 @@ async fn dispatch(state: &AppState, info: RequestInfo, req: Request) -> Result<R
         .ok_or_else(|| ApiError::method_not_supported(gr, verb))?;
     let ctx = crud::Ctx {
         state,
-        info: &info,
+        info,
         resource: &resource,
         store: &store,
         namespace: &namespace,

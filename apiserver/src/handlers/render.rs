@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::registry::list::{ListItem, ListOutcome};
 use crate::registry::object::{self, Object};
+use crate::registry::watch::WatchLine;
 use crate::resources::ResourceInfo;
 use crate::status::ApiError;
 use crate::table::{self, IncludeObject};
@@ -193,6 +194,18 @@ impl WatchRenderer {
         })
     }
 
+    /// Renders a live event: a protobuf frame of an event's shared line is
+    /// rendered once for all its watchers (see [`crate::registry::cache::CacheEvent::protobuf_line`]).
+    pub fn render_line(&mut self, line: WatchLine) -> Bytes {
+        let protobuf_object = self.output.encoding == Encoding::Protobuf
+            && self.output.form == Form::Object
+            && !crate::convert::needed(&self.info);
+        match line.shared {
+            Some(event) if protobuf_object => event.protobuf_line(|| self.render(line.bytes)),
+            _ => self.render(line.bytes),
+        }
+    }
+
     /// Renders one line (a JSON event as the watch cache keeps it): as
     /// is, as a JSON line of another form, or as a protobuf frame.
     pub fn render(&mut self, line: Bytes) -> Bytes {
@@ -257,5 +270,68 @@ impl WatchRenderer {
         let mut buf = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
         buf.push(b'\n');
         Bytes::from(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use rkube_storage::{Event, EventType, KeyValue};
+
+    use super::*;
+    use crate::registry::cache::{CacheSignal, ResourceCache};
+    use crate::registry::list::Predicate;
+    use crate::resources::ResourceTable;
+
+    #[test]
+    fn protobuf_watchers_share_one_frame_of_a_shared_line() {
+        let info = ResourceTable::builtin().get("", "v1", "configmaps").unwrap().clone();
+        let cache = ResourceCache::new(info.clone());
+        let (_, mut rx, _) = cache
+            .watch("/core/configmaps/", &Predicate::everything(), None, 0)
+            .unwrap();
+        let value =
+            br#"{"apiVersion":"v1","data":{"a":"b"},"kind":"ConfigMap","metadata":{"name":"c","namespace":"d"}}"#;
+        cache.apply(&Event {
+            event_type: EventType::Added,
+            kv: KeyValue {
+                key: "/core/configmaps/d/c".into(),
+                value: Bytes::from_static(value),
+                create_revision: 5,
+                mod_revision: 5,
+            },
+            prev: None,
+        });
+        let Ok(CacheSignal::Event(ev)) = rx.try_recv() else {
+            panic!("no event")
+        };
+        let (bytes, shared) = ev.for_watcher(&info, &Predicate::everything()).unwrap();
+        assert!(shared);
+        let line = |shared: bool| WatchLine {
+            bytes: bytes.clone(),
+            revision: 5,
+            is_error: false,
+            shared: shared.then(|| ev.clone()),
+        };
+        let protobuf = Output {
+            form: Form::Object,
+            encoding: Encoding::Protobuf,
+        };
+        let params = Params::parse(None);
+        let mut a = WatchRenderer::new(info.clone(), protobuf, &params).unwrap();
+        let mut b = WatchRenderer::new(info.clone(), protobuf, &params).unwrap();
+        let first = a.render_line(line(true));
+        let second = b.render_line(line(true));
+        // The same bytes as rendering the line alone, and the same buffer.
+        assert_eq!(first, a.render(bytes.clone()));
+        assert_eq!(first.as_ptr(), second.as_ptr());
+        let (events, rest) = crate::protobuf::decode_watch_frames(&first).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(events[0].0, "ADDED");
+        assert_eq!(events[0].1["data"]["a"], "b");
+        // JSON watchers get the line itself.
+        let mut json = WatchRenderer::new(info, Output::JSON, &params).unwrap();
+        assert_eq!(json.render_line(line(true)), bytes);
+        assert_eq!(json.render_line(line(false)), bytes);
     }
 }

@@ -16,8 +16,11 @@ use super::negotiate::Encoding;
 
 /// A JSON response with a status code.
 pub fn json(code: StatusCode, value: &impl serde::Serialize) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => {
+    // Most bodies are objects of a few KiB: start with room for one
+    // rather than growing from nothing.
+    let mut body = Vec::with_capacity(2048);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => {
             let mut resp = (code, body).into_response();
             resp.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

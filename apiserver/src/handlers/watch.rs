@@ -83,8 +83,9 @@ impl Batch {
     /// Adds one event; true if it ends the stream (an ERROR).
     fn add(&mut self, renderer: &mut WatchRenderer, last_rv: &mut i64, ev: WatchLine) -> bool {
         *last_rv = (*last_rv).max(ev.revision);
-        self.push(renderer.render(ev.bytes));
-        ev.is_error
+        let is_error = ev.is_error;
+        self.push(renderer.render_line(ev));
+        is_error
     }
 
     /// Adds the events `live` has ready, up to MAX_BATCH_BYTES; true if

@@ -36,16 +36,23 @@ impl GenericStore {
             Err(e) => return Err(ApiError::from_storage(e, self.gr(), name)),
         };
         for _ in 0..MAX_RETRIES {
-            let old = self.decode(&current)?;
-            let mut new = old.clone();
+            let mut new = self.decode(&current)?;
             mutate(&mut new)?;
-            if new == old || dry_run {
+            if dry_run {
                 return Ok(new);
             }
-            let value = super::stored_form::to_vec(&new)
-                .map(Bytes::from)
-                .map_err(ApiError::internal)?;
-            match self.storage().update(&key, value, current.mod_revision).await {
+            let value = super::stored_form::to_vec(&new).map_err(ApiError::internal)?;
+            // Unchanged when it encodes as stored: the stored value is this
+            // encoding of the object it decodes to, so equal bytes are an
+            // equal object (and no copy of the old one is needed to tell).
+            if value[..] == current.value[..] {
+                return Ok(new);
+            }
+            match self
+                .storage()
+                .update(&key, Bytes::from(value), current.mod_revision)
+                .await
+            {
                 Ok(rev) => {
                     object::set_meta(&mut new, "resourceVersion", Some(Value::String(rev.to_string())));
                     return Ok(new);

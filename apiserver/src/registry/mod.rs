@@ -40,7 +40,9 @@ const SHARED_STORES: &[(GroupResource, GroupResource)] = &[(("events.k8s.io", "e
 /// resource share a store; the resources of [`SHARED_STORES`] share the
 /// owner's storage and watch cache.
 pub struct Registry {
-    stores: HashMap<(String, String), Arc<GenericStore>>,
+    /// By group, then plural name: looked up with borrowed names on every
+    /// request.
+    stores: HashMap<String, HashMap<String, Arc<GenericStore>>>,
     pub resources: &'static ResourceTable,
     /// The watch cache serving every store's lists and watches.
     pub cache: Arc<cache::Cache>,
@@ -102,8 +104,12 @@ impl Registry {
             }
             stores.insert((group.to_string(), resource.to_string()), store);
         }
+        let mut by_group: HashMap<String, HashMap<String, Arc<GenericStore>>> = HashMap::new();
+        for ((group, resource), store) in stores {
+            by_group.entry(group).or_default().insert(resource, store);
+        }
         Registry {
-            stores,
+            stores: by_group,
             resources,
             cache,
             cache_task,
@@ -112,7 +118,7 @@ impl Registry {
 
     /// The store of a resource.
     pub fn store(&self, group: &str, resource: &str) -> Option<&Arc<GenericStore>> {
-        self.stores.get(&(group.to_string(), resource.to_string()))
+        self.stores.get(group)?.get(resource)
     }
 
     /// The store serving a resource's info.

@@ -61,9 +61,22 @@ impl crate::selector::Attrs for AttrSet {
 /// The attributes of an object of `info`'s kind.
 pub fn attrs_of(info: &ResourceInfo, obj: &Object) -> ObjectAttrs {
     ObjectAttrs {
-        labels: object::labels(obj).into(),
+        labels: labels_of(obj),
         fields: selectable_fields(&info.group, &info.resource, obj).into(),
     }
+}
+
+/// The object's labels (as [`object::labels`] reads them), straight from
+/// its label map, which is already in key order.
+fn labels_of(obj: &Object) -> AttrSet {
+    let labels = object::meta(obj).get("labels").and_then(serde_json::Value::as_object);
+    AttrSet(
+        labels
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (Box::from(k.as_str()), Box::from(v.as_str().unwrap_or(""))))
+            .collect(),
+    )
 }
 
 /// The predicate of a list or watch request.
@@ -96,6 +109,19 @@ mod tests {
     use super::*;
     use crate::resources::ResourceTable;
     use serde_json::json;
+
+    #[test]
+    fn labels_read_in_place_equal_the_label_map() {
+        for obj in [
+            json!({"metadata": {"labels": {"b": "2", "a": "1", "n": 5, "": "e"}}}),
+            json!({"metadata": {"labels": "x"}}),
+            json!({"metadata": {}}),
+            json!({}),
+        ] {
+            let obj = obj.as_object().unwrap();
+            assert_eq!(labels_of(obj), AttrSet::from(object::labels(obj)), "{obj:?}");
+        }
+    }
 
     #[test]
     fn selects_by_labels_and_fields() {

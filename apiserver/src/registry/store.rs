@@ -360,7 +360,7 @@ impl GenericStore {
         new.insert("apiVersion".into(), Value::String(self.info.api_version()));
         new.insert("kind".into(), Value::String(self.info.kind.clone()));
         // Fields a client cannot change through update.
-        let old_meta = object::meta(old).clone();
+        let old_meta = object::meta(old);
         for field in [
             "uid",
             "creationTimestamp",
@@ -404,15 +404,9 @@ impl GenericStore {
         // the generation once (unless the strategy already did).
         self.strategy.prepare_for_update(new, old);
         if self.strategy.traits().tracks_generation && target == UpdateTarget::Main {
-            let changed = |o: &Object| {
-                o.iter()
-                    .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect::<serde_json::Map<_, _>>()
-            };
             let old_generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
             let new_generation = object::meta(new).get("generation").and_then(Value::as_i64).unwrap_or(0);
-            if changed(new) != changed(old) && new_generation == old_generation {
+            if !generation_fields(new).eq(generation_fields(old)) && new_generation == old_generation {
                 object::set_meta(new, "generation", Some(Value::from(old_generation + 1)));
             }
         }
@@ -554,9 +548,13 @@ impl GenericStore {
             {
                 admission.validate(&new, Some(&old)).await?;
             }
-            let reservation = match self.strategy.allocator() {
-                Some(a) if !finish_delete => a.allocate(&*self.storage, &mut new, Some(&old), opts.dry_run).await?,
-                _ => Reservation::default(),
+            let (reservation, unchanged) = match self.strategy.allocator() {
+                Some(a) if !finish_delete => {
+                    let reservation = a.allocate(&*self.storage, &mut new, Some(&old), opts.dry_run).await?;
+                    // Compared again: the allocator may have filled fields.
+                    (reservation, stored_form::same_except_resource_version(&new, &old))
+                }
+                _ => (Reservation::default(), unchanged),
             };
             if opts.dry_run {
                 object::set_meta(
@@ -566,8 +564,7 @@ impl GenericStore {
                 );
                 return Ok(new);
             }
-            // (Compared again: the allocator may have filled fields.)
-            if !finish_delete && stored_form::same_except_resource_version(&new, &old) {
+            if !finish_delete && unchanged {
                 // Nothing changed: no write, same resourceVersion.
                 self.revert(reservation).await;
                 return Ok(old);
@@ -724,6 +721,14 @@ impl GenericStore {
             "too many concurrent updates; please try again",
         ))
     }
+}
+
+/// The fields whose change bumps the generation: all but `metadata`,
+/// `status`, `apiVersion` and `kind`. In key order (the map is sorted), so
+/// comparing two objects' sequences compares them as maps, without a copy.
+fn generation_fields(o: &Object) -> impl Iterator<Item = (&String, &Value)> {
+    o.iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"))
 }
 
 /// Turns the request `new` into the stored `old` with only `paths` taken

@@ -14,8 +14,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::status::ApiError;
 
-use super::cache::CacheSignal;
 use super::cache::resource::watch_line;
+use super::cache::{CacheEvent, CacheSignal};
 use super::list::{ListOptions, Predicate, parse_resource_version};
 use super::object::{self, Object};
 use super::store::GenericStore;
@@ -51,6 +51,10 @@ pub struct WatchLine {
     pub revision: Revision,
     /// An ERROR line ends the stream.
     pub is_error: bool,
+    /// The cache event whose shared line this is (every watcher that gets
+    /// it can share its other renderings too); `None` for a line made for
+    /// one watcher.
+    pub shared: Option<Arc<CacheEvent>>,
 }
 
 /// Where a watch starts.
@@ -103,6 +107,7 @@ pub fn error_line(e: &ApiError) -> WatchLine {
         bytes: Bytes::from(buf),
         revision: 0,
         is_error: true,
+        shared: None,
     }
 }
 
@@ -153,6 +158,7 @@ impl GenericStore {
             bytes: watch_line(&self.info, event_type, &body_of(o)),
             revision: ev.revision(),
             is_error: false,
+            shared: None,
         }))
     }
 
@@ -192,6 +198,7 @@ impl GenericStore {
                                         bytes: line,
                                         revision: last,
                                         is_error: false,
+                                        shared: None,
                                     },
                                     (rx, cache, prefix, predicate, last, pending, false),
                                 ));
@@ -202,12 +209,13 @@ impl GenericStore {
                                         continue;
                                     }
                                     last = ev.revision;
-                                    if let Some(line) = ev.for_predicate(&cache.info, &predicate) {
+                                    if let Some((line, shared)) = ev.for_watcher(&cache.info, &predicate) {
                                         return Some((
                                             WatchLine {
                                                 bytes: line,
                                                 revision: last,
                                                 is_error: false,
+                                                shared: shared.then(|| ev.clone()),
                                             },
                                             (rx, cache, prefix, predicate, last, pending, false),
                                         ));

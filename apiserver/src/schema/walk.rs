@@ -28,25 +28,64 @@ use super::{go_base64, go_time, quantity};
 #[derive(Debug)]
 pub(crate) struct Fatal(pub String);
 
+/// A path from the root, kept as links on the stack and written out only
+/// for an error (most bodies have none, and formatting every field's path
+/// was a string per field and element).
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    /// A member: `parent.key` (just `key` when the parent writes as empty).
+    Key(&'a Path<'a>, &'a str),
+    /// An element: `parent[i]`.
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Path::Root => {}
+            Path::Key(parent, key) => {
+                parent.write(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Path::Index(parent, i) => {
+                parent.write(out);
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+}
+
 /// Where the walker is.
 #[derive(Clone, Copy)]
 struct Loc<'a> {
     /// The path strict errors print: `spec.containers[0].image`; empty at the root.
-    path: &'a str,
+    path: &'a Path<'a>,
     /// Go's error context: the innermost struct whose field holds the value…
     go_struct: Option<&'a str>,
     /// …and the struct field names from the root, joined by dots
     /// (`spec.containers.image`: no indices, no map keys).
-    go_field: &'a str,
+    go_field: &'a Path<'a>,
     /// Whether unknown and duplicate fields are reported: false inside the
     /// lenient decoder apiextensions' `JSONSchemaPropsOr*` types run.
     strict: bool,
 }
 
 const NESTED: Loc<'static> = Loc {
-    path: "",
+    path: &Path::Root,
     go_struct: None,
-    go_field: "",
+    go_field: &Path::Root,
     strict: false,
 };
 
@@ -73,14 +112,6 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn child_path(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_string()
-    } else {
-        format!("{parent}.{key}")
-    }
-}
-
 /// Whether `n` is an integer literal that fits the Go integer type.
 fn fits(n: &Number, ty: &Type) -> bool {
     match n.as_i64() {
@@ -102,9 +133,9 @@ impl<'t> Walker<'t> {
     /// Decodes a body as the struct `def`.
     pub(crate) fn decode(&mut self, body: Value, def: usize) -> Result<Value, Fatal> {
         let root = Loc {
-            path: "",
+            path: &Path::Root,
             go_struct: None,
-            go_field: "",
+            go_field: &Path::Root,
             strict: true,
         };
         self.value(body, &Type::Ref(def), None, &root)
@@ -126,15 +157,18 @@ impl<'t> Walker<'t> {
         self.save(match loc.go_struct {
             Some(s) => format!(
                 "json: cannot unmarshal {what} into Go struct field {s}.{} of type {go_type}",
-                loc.go_field
+                loc.go_field.render()
             ),
             None => format!("json: cannot unmarshal {what} into Go value of type {go_type}"),
         });
     }
 
-    fn check_duplicate(&mut self, path: String, loc: &Loc<'_>) {
-        if loc.strict && !self.duplicates.is_empty() && self.duplicates.contains(&path) {
-            self.strict_errors.push(StrictError::DuplicateField(path));
+    fn check_duplicate(&mut self, path: &Path<'_>, loc: &Loc<'_>) {
+        if loc.strict && !self.duplicates.is_empty() {
+            let path = path.render();
+            if self.duplicates.contains(&path) {
+                self.strict_errors.push(StrictError::DuplicateField(path));
+            }
         }
     }
 
@@ -191,11 +225,7 @@ impl<'t> Walker<'t> {
                 };
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.into_iter().enumerate() {
-                    let path = if loc.strict {
-                        format!("{}[{i}]", loc.path)
-                    } else {
-                        String::new()
-                    };
+                    let path = Path::Index(loc.path, i);
                     out.push(self.value(item, elem, None, &Loc { path: &path, ..*loc })?);
                 }
                 Ok(Value::Array(out))
@@ -207,14 +237,10 @@ impl<'t> Walker<'t> {
                 };
                 let mut out = Map::new();
                 for (key, item) in map {
-                    let path = if loc.strict {
-                        child_path(loc.path, &key)
-                    } else {
-                        String::new()
-                    };
+                    let path = Path::Key(loc.path, &key);
                     let item = self.value(item, values, None, &Loc { path: &path, ..*loc })?;
+                    self.check_duplicate(&path, loc);
                     out.insert(key, item);
-                    self.check_duplicate(path, loc);
                 }
                 Ok(Value::Object(out))
             }
@@ -269,24 +295,17 @@ impl<'t> Walker<'t> {
                 };
                 let mut out = Map::new();
                 for (key, child) in map {
-                    let path = if loc.strict {
-                        child_path(loc.path, &key)
-                    } else {
-                        String::new()
-                    };
+                    let path = Path::Key(loc.path, &key);
                     let Some(field) = fields.get(&key) else {
                         if loc.strict {
-                            self.strict_errors.push(StrictError::UnknownField(path));
+                            self.strict_errors.push(StrictError::UnknownField(path.render()));
                         }
                         continue;
                     };
                     // A null field is unset: Go leaves (or makes) it zero.
+                    let mut kept = None;
                     if !child.is_null() {
-                        let go_field = if loc.go_field.is_empty() {
-                            key.clone()
-                        } else {
-                            format!("{}.{key}", loc.go_field)
-                        };
+                        let go_field = Path::Key(loc.go_field, &key);
                         let inner = Loc {
                             path: &path,
                             go_struct: Some(def.go_name()),
@@ -295,10 +314,13 @@ impl<'t> Walker<'t> {
                         };
                         let value = self.value(child, &field.ty, field.go_type.as_deref(), &inner)?;
                         if !value.is_null() {
-                            out.insert(key, value);
+                            kept = Some(value);
                         }
                     }
-                    self.check_duplicate(path, loc);
+                    self.check_duplicate(&path, loc);
+                    if let Some(value) = kept {
+                        out.insert(key, value);
+                    }
                 }
                 Ok(Value::Object(out))
             }

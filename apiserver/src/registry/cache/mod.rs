@@ -13,6 +13,7 @@
 mod acknowledged;
 pub mod resource;
 mod revision_reader;
+mod stored_json;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -22,6 +22,8 @@ use crate::registry::watch::WatchEventType;
 use crate::resources::ResourceInfo;
 use crate::status::ApiError;
 
+use super::stored_json;
+
 /// Events kept per resource for watchers that start from a past revision.
 pub const WINDOW_EVENTS: usize = 10_000;
 /// Live events buffered per resource before a slow watcher must catch up
@@ -60,8 +62,33 @@ pub struct CachedObject {
 }
 
 impl CachedObject {
-    /// Encodes a stored value at `revision`.
+    /// Encodes a stored value at `revision`: a splice of the stored bytes
+    /// when they are this server's encoding (see [`stored_json`]), else by
+    /// decoding and encoding the object.
     fn from_value(info: &ResourceInfo, key: &str, value: &[u8], revision: Revision) -> Result<CachedObject, ApiError> {
+        let decode_error = |e: serde_json::Error| ApiError::internal(format!("decoding {key}: {e}"));
+        if let Some(body) = stored_json::cached_body(value, revision) {
+            // Checks the whole value's syntax too, as decoding it would.
+            let view = stored_json::selectable_view(value).map_err(decode_error)?;
+            return Ok(CachedObject {
+                key: key.to_string(),
+                revision,
+                body: Bytes::from(body),
+                attrs: attrs_of(info, &view),
+                protobuf: OnceLock::new(),
+            });
+        }
+        Self::decoded(info, key, value, revision)
+    }
+
+    /// [`CachedObject::from_value`] by decoding the value into a map and
+    /// encoding it again.
+    pub(super) fn decoded(
+        info: &ResourceInfo,
+        key: &str,
+        value: &[u8],
+        revision: Revision,
+    ) -> Result<CachedObject, ApiError> {
         let mut obj: Object =
             serde_json::from_slice(value).map_err(|e| ApiError::internal(format!("decoding {key}: {e}")))?;
         obj.remove("kind");
@@ -141,6 +168,9 @@ pub struct CacheEvent {
     /// The object before the change.
     pub prev: Option<Arc<CachedObject>>,
     line: OnceLock<Bytes>,
+    /// [`CacheEvent::line`] as a protobuf watch frame, rendered once for
+    /// every protobuf watcher that gets the shared line.
+    protobuf_line: OnceLock<Bytes>,
 }
 
 /// A whole watch line: `{"type":"ADDED","object":{...}}\n`.
@@ -162,20 +192,33 @@ impl CacheEvent {
             .clone()
     }
 
+    /// The shared line ([`CacheEvent::line`]) as a protobuf frame:
+    /// `render` runs for the first watcher that asks, and every other one
+    /// gets the same bytes.
+    pub fn protobuf_line(&self, render: impl FnOnce() -> Bytes) -> Bytes {
+        self.protobuf_line.get_or_init(render).clone()
+    }
+
     /// What a watcher with `predicate` sees of this event, if anything:
     /// an object entering the selection is ADDED, one leaving it DELETED.
     pub fn for_predicate(&self, info: &ResourceInfo, predicate: &Predicate) -> Option<Bytes> {
+        self.for_watcher(info, predicate).map(|(line, _)| line)
+    }
+
+    /// [`CacheEvent::for_predicate`], and whether the line is the event's
+    /// shared one (true) or made for this watcher's selection.
+    pub fn for_watcher(&self, info: &ResourceInfo, predicate: &Predicate) -> Option<(Bytes, bool)> {
         if predicate.is_everything() {
-            return Some(self.line(info));
+            return Some((self.line(info), true));
         }
         let new_matches = predicate.matches_attrs(&self.object.attrs);
         let old_matches = self.prev.as_ref().is_some_and(|p| predicate.matches_attrs(&p.attrs));
         match (self.event_type, old_matches, new_matches) {
-            (WatchEventType::Deleted, _, true) => Some(self.line(info)),
+            (WatchEventType::Deleted, _, true) => Some((self.line(info), true)),
             (WatchEventType::Deleted, _, false) => None,
-            (_, true, true) => Some(self.line(info)),
-            (_, false, true) => Some(watch_line(info, WatchEventType::Added, &self.object.body)),
-            (_, true, false) => Some(watch_line(info, WatchEventType::Deleted, &self.object.body)),
+            (_, true, true) => Some((self.line(info), true)),
+            (_, false, true) => Some((watch_line(info, WatchEventType::Added, &self.object.body), false)),
+            (_, true, false) => Some((watch_line(info, WatchEventType::Deleted, &self.object.body), false)),
             (_, false, false) => None,
         }
     }
@@ -300,7 +343,11 @@ impl ResourceCache {
         let mut st = self.write();
         let prev = match ev.event_type {
             EventType::Deleted => st.objects.remove(key),
-            _ => st.objects.insert(key.clone(), object.clone()),
+            // An update replaces the value in place (no copy of the key).
+            _ => match st.objects.get_mut(key) {
+                Some(slot) => Some(std::mem::replace(slot, object.clone())),
+                None => st.objects.insert(key.clone(), object.clone()),
+            },
         };
         let event_type = match (ev.event_type, &prev) {
             (EventType::Deleted, _) => WatchEventType::Deleted,
@@ -313,6 +360,7 @@ impl ResourceCache {
             object,
             prev,
             line: OnceLock::new(),
+            protobuf_line: OnceLock::new(),
         });
         st.window.push_back(event.clone());
         while st.window.len() > WINDOW_EVENTS {
