@@ -191,7 +191,7 @@ if [ -n "$big" ]; then
   done
 fi
 
-echo "## rkube-apiserver: hack/bench-api.sh (release build, $(nproc) CPUs, $(uname -r))"
+echo "## rkube-apiserver: hack/bench-api.sh (${RKUBE_BENCH_PROFILE:-release} build, $(nproc) CPUs, $(uname -r))"
 echo
 echo "| backend | start to /readyz ms | RSS idle, empty store MiB | RSS after the run MiB | peak (VmHWM) MiB |"
 echo "|---|---:|---:|---:|---:|"

@@ -341,7 +341,7 @@ for mode in "${modes[@]}"; do
   cp "${dir_of[$mode]}/apiserver.log" "$out/$mode-apiserver.log" 2>/dev/null || true
 done
 
-echo "## Authorization and admission: hack/bench-authz.sh (release build, $(nproc) CPUs, $(uname -r))"
+echo "## Authorization and admission: hack/bench-authz.sh (${RKUBE_BENCH_PROFILE:-release} build, $(nproc) CPUs, $(uname -r))"
 echo
 if [ ${#reports[@]} -gt 0 ]; then
   "$load_bin" --merge "${reports[@]}"

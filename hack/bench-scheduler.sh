@@ -108,7 +108,7 @@ for c in "${case_list[@]}"; do
   done
 done
 
-echo "## rkube-scheduler: hack/bench-scheduler.sh (release build, $(nproc) CPUs, $(uname -r))"
+echo "## rkube-scheduler: hack/bench-scheduler.sh (${RKUBE_BENCH_PROFILE:-release} build, $(nproc) CPUs, $(uname -r))"
 echo
 echo "| run | workload | nodes | pods | bound | start to first bind s | first to last bind s | pods/s | scheduler CPU cores | CPU ms/pod first third | CPU ms/pod last third | scheduler peak RSS MiB |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
