@@ -23,6 +23,7 @@ pub mod cel;
 pub mod config;
 pub mod convert;
 pub mod encryption;
+mod field_path;
 pub mod handlers;
 pub mod health;
 pub mod impersonation;

@@ -165,28 +165,32 @@ impl Timeline {
     }
 
     /// Cumulative counts per stage at the end of each interval, the
-    /// interval chosen so the table has at most `max_rows` rows.
+    /// interval chosen so the table has at most `max_rows` rows. A stage
+    /// with no events at all (not followed by this run, or nothing reached
+    /// it) gets no column, and a line below the table names it.
     pub fn markdown(&self, max_rows: usize) -> String {
         let secs = self.per_second.iter().map(Vec::len).max().unwrap_or(0);
         if secs == 0 {
             return String::new();
         }
+        let row_of = |s: usize| self.per_second.get(s).map(Vec::as_slice).unwrap_or_default();
+        let (shown, empty): (Vec<usize>, Vec<usize>) =
+            (0..STAGES.len()).partition(|&s| row_of(s).iter().any(|&n| n > 0));
         let step = secs.div_ceil(max_rows.max(1)).max(1);
         let mut out = String::from("| s |");
-        for (_, label) in STAGES {
-            out.push_str(&format!(" {label} |"));
+        for &s in &shown {
+            out.push_str(&format!(" {} |", STAGES[s].1));
         }
         out.push_str("\n|---:|");
-        out.push_str(&"---:|".repeat(STAGES.len()));
+        out.push_str(&"---:|".repeat(shown.len()));
         out.push('\n');
-        let mut totals = vec![0u64; STAGES.len()];
+        let mut totals = vec![0u64; shown.len()];
         let mut end = 0;
         while end < secs {
             let next = (end + step).min(secs);
             out.push_str(&format!("| {next} |"));
-            for (s, total) in totals.iter_mut().enumerate() {
-                let row = self.per_second.get(s).map(Vec::as_slice).unwrap_or_default();
-                *total += row
+            for (&s, total) in shown.iter().zip(totals.iter_mut()) {
+                *total += row_of(s)
                     .iter()
                     .skip(end)
                     .take(next - end)
@@ -196,6 +200,13 @@ impl Timeline {
             }
             out.push('\n');
             end = next;
+        }
+        if !empty.is_empty() {
+            let names: Vec<&str> = empty.iter().map(|&s| STAGES[s].1).collect();
+            out.push_str(&format!(
+                "\nNo events (not followed in this run, or none happened): {}.\n",
+                names.join(", ")
+            ));
         }
         out.trim_end().to_string()
     }
@@ -454,8 +465,18 @@ mod tests {
         assert!((f.deployment_ready.p50_ms - 2500.0).abs() < 3.0, "{f:?}");
         assert!((s.last_ready_secs() - 2.5).abs() < 1e-9);
         let md = s.timeline().markdown(10);
-        assert!(md.contains("| 1 | 1 | 0 | 1 | 0 | 0 | 0 |"), "{md}");
-        assert!(md.contains("| 3 | 1 | 0 | 1 | 1 | 1 | 1 |"), "{md}");
+        // No ReplicaSet was followed: its column gives way to a note.
+        assert!(
+            md.starts_with("| s | Deployments created | pods seen | bound |"),
+            "{md}"
+        );
+        assert!(md.contains("| 1 | 1 | 1 | 0 | 0 | 0 |"), "{md}");
+        assert!(md.contains("| 3 | 1 | 1 | 1 | 1 | 1 |"), "{md}");
+        assert!(md.ends_with("none happened): ReplicaSets seen."), "{md}");
+        s.stage(Stage::ReplicaSetSeen, at(50));
+        let md = s.timeline().markdown(10);
+        assert!(md.contains("| 3 | 1 | 1 | 1 | 1 | 1 | 1 |"), "{md}");
+        assert!(!md.contains("No events"), "{md}");
         assert!(
             f.markdown()
                 .contains("| watch: pod first seen -> Running seen | 1200 |")
@@ -469,8 +490,10 @@ mod tests {
             t.add(Stage::PodSeen, f64::from(s));
         }
         let md = t.markdown(10);
-        assert_eq!(md.lines().count(), 12, "{md}");
-        assert!(md.lines().last().unwrap().starts_with("| 100 | 0 | 0 | 100 |"), "{md}");
+        let table: Vec<&str> = md.lines().take_while(|l| l.starts_with('|')).collect();
+        assert_eq!(table.len(), 12, "{md}");
+        assert_eq!(table[0], "| s | pods seen |", "{md}");
+        assert_eq!(table[11], "| 100 | 100 |", "{md}");
         assert_eq!(Timeline::default().markdown(10), "");
     }
 }

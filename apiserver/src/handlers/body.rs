@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::field_path::FieldPath;
 use crate::registry::object::Object;
 use crate::status::ApiError;
 
@@ -89,7 +90,7 @@ pub fn decode_json(body: &[u8]) -> Result<Decoded, ApiError> {
     let mut duplicates = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = ValueSeed {
-        path: &Path::Root,
+        path: &FieldPath::Root,
         duplicates: &mut duplicates,
     }
     .deserialize(&mut de)
@@ -113,38 +114,11 @@ pub fn decode_json(body: &[u8]) -> Result<Decoded, ApiError> {
     Ok(Decoded { object, duplicates })
 }
 
-/// Where a value sits in the body, kept on the stack while decoding and
-/// only written out (`.metadata.name`, `.l[0].k`) for a duplicate field.
-enum Path<'a> {
-    Root,
-    Key(&'a Path<'a>, &'a str),
-    Index(&'a Path<'a>, usize),
-}
-
-impl Path<'_> {
-    fn render(&self, out: &mut String) {
-        match self {
-            Path::Root => {}
-            Path::Key(parent, key) => {
-                parent.render(out);
-                out.push('.');
-                out.push_str(key);
-            }
-            Path::Index(parent, i) => {
-                parent.render(out);
-                out.push('[');
-                out.push_str(&i.to_string());
-                out.push(']');
-            }
-        }
-    }
-}
-
 /// Decodes a JSON value exactly as `serde_json::Value` does (a later
 /// duplicate key replaces the earlier value), recording the path of every
 /// key seen twice in the same object, in document order.
 struct ValueSeed<'p, 'o> {
-    path: &'p Path<'p>,
+    path: &'p FieldPath<'p>,
     duplicates: &'o mut Vec<String>,
 }
 
@@ -187,7 +161,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         loop {
-            let path = Path::Index(self.path, items.len());
+            let path = FieldPath::Index(self.path, items.len());
             let seed = ValueSeed {
                 path: &path,
                 duplicates: &mut *self.duplicates,
@@ -201,11 +175,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let path = Path::Key(self.path, &key);
+            let path = FieldPath::Key(self.path, &key);
             if object.contains_key(&key) {
-                let mut rendered = String::new();
-                path.render(&mut rendered);
-                self.duplicates.push(rendered);
+                self.duplicates.push(path.render());
             }
             let value = map.next_value_seed(ValueSeed {
                 path: &path,
@@ -224,7 +196,7 @@ mod tests {
     #[test]
     fn finds_duplicates_and_rejects_garbage() {
         let d = decode_json(br#"{"a":1,"metadata":{"name":"x","name":"y"},"a":2,"l":[{"k":1,"k":2}]}"#).unwrap();
-        assert_eq!(d.duplicates, [".metadata.name", ".a", ".l[0].k"]);
+        assert_eq!(d.duplicates, ["metadata.name", "a", "l[0].k"]);
         assert_eq!(d.object["a"], 2);
         for bad in [&b"[1]"[..], b"nul", b"", b"{\"a\":", b"\xff\xfe"] {
             let e = decode_json(bad).err().unwrap();
@@ -244,9 +216,9 @@ mod tests {
             assert_eq!(Value::Object(decode_json(body).unwrap().object), expected);
         }
         let d = decode_json(br#" { "k" : [ [ ], { "x" : 1 , "x" : { "y" : 2 } } ] , "k" : "last" } "#).unwrap();
-        assert_eq!(d.duplicates, [".k[1].x", ".k"]);
+        assert_eq!(d.duplicates, ["k[1].x", "k"]);
         let d = decode_json(br#"{"":1,"":2,"m":{"":{"a":1,"a":2}}}"#).unwrap();
-        assert_eq!(d.duplicates, [".", ".m..a"]);
+        assert_eq!(d.duplicates, ["", "m..a"]);
         // Syntax errors read as serde_json words them.
         for bad in [
             &b"{\"a\":1,}"[..],

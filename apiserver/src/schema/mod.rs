@@ -153,7 +153,8 @@ pub fn check_field_path(gvk: &GroupVersionKind<'_>, path: &[&str]) -> Option<Res
 /// Decodes `body`, an object of kind `gvk`, as kube-apiserver would.
 ///
 /// `duplicates` are the paths of fields the body parser saw twice
-/// (`.metadata.name` or `metadata.name`, `spec.containers[0].image`); the
+/// (`metadata.name`, `spec.containers[0].image`, as `FieldPath` writes
+/// them); the
 /// ones upstream reports (those not inside unknown fields or free-form
 /// JSON) join the unknown fields in [`Decoded::strict_errors`], in the
 /// order the walk meets them. Upstream reports in document order; objects
@@ -163,19 +164,15 @@ pub fn check_field_path(gvk: &GroupVersionKind<'_>, path: &[&str]) -> Option<Res
 /// Errors: [`DecodeError::Invalid`] for a value of the wrong type. Strict
 /// errors are not errors here: the caller applies `fieldValidation`.
 pub fn decode(gvk: &GroupVersionKind<'_>, body: Value, duplicates: &[String]) -> Result<Decoded, DecodeError> {
-    let duplicates: Vec<String> = duplicates
-        .iter()
-        .map(|d| d.strip_prefix('.').unwrap_or(d).to_string())
-        .collect();
     let table = table::builtin();
     let Some(def) = table.kind(gvk) else {
-        let errors = duplicates.into_iter().map(StrictError::DuplicateField);
+        let errors = duplicates.iter().cloned().map(StrictError::DuplicateField);
         return Ok(Decoded {
             object: body,
             strict_errors: dedupe(errors),
         });
     };
-    let duplicates: HashSet<String> = duplicates.into_iter().collect();
+    let duplicates: HashSet<String> = duplicates.iter().cloned().collect();
     let mut walker = walk::Walker::new(table, &duplicates);
     let invalid = |message: String| DecodeError::Invalid {
         kind: gvk.kind.to_string(),

@@ -412,7 +412,7 @@ fn free_form_json_passes_through() {
         "raw extension",
         &REVISION,
         revision.clone(),
-        &[".data.spec.anything[1].x", ".data.spec.unknown"],
+        &["data.spec.anything[1].x", "data.spec.unknown"],
         Want::Object(revision, &[]),
     );
     let managed =
@@ -506,12 +506,12 @@ fn duplicates_join_unknown_fields_where_upstream_reports_them() {
             "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "a", "unknownNested": 1}]}}
         })),
         &[
-            ".metadata.name",
-            ".spec.foo",
-            ".spec.foo.a",
-            ".spec.paused",
-            ".spec.template.metadata.labels.app",
-            ".spec.paused",
+            "metadata.name",
+            "spec.foo",
+            "spec.foo.a",
+            "spec.paused",
+            "spec.template.metadata.labels.app",
+            "spec.paused",
         ],
         Want::Object(
             deployment(json!({
@@ -532,13 +532,13 @@ fn duplicates_join_unknown_fields_where_upstream_reports_them() {
         "custom resources pass through with every duplicate",
         &WIDGET,
         json!({"spec": {"anything": 1}, "weird": [null]}),
-        &[".spec.anything", ".weird", ".spec.anything"],
+        &["spec.anything", "weird", "spec.anything"],
         Want::Object(
             json!({"spec": {"anything": 1}, "weird": [null]}),
             &[r#"duplicate field "spec.anything""#, r#"duplicate field "weird""#],
         ),
     );
-    let many: Vec<String> = (0..150).map(|i| format!(".data.k{i}")).collect();
+    let many: Vec<String> = (0..150).map(|i| format!("data.k{i}")).collect();
     let data: Map<String, Value> = (0..150).map(|i| (format!("k{i}"), json!("v"))).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     let decoded = decode(

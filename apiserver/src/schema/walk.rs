@@ -23,69 +23,31 @@ use serde_json::{Map, Number, Value};
 use super::StrictError;
 use super::table::{DefKind, Table, Type};
 use super::{go_base64, go_time, quantity};
+use crate::field_path::FieldPath;
 
 /// An error that stops decoding at once.
 #[derive(Debug)]
 pub(crate) struct Fatal(pub String);
 
-/// A path from the root, kept as links on the stack and written out only
-/// for an error (most bodies have none, and formatting every field's path
-/// was a string per field and element).
-#[derive(Clone, Copy)]
-enum Path<'a> {
-    Root,
-    /// A member: `parent.key` (just `key` when the parent writes as empty).
-    Key(&'a Path<'a>, &'a str),
-    /// An element: `parent[i]`.
-    Index(&'a Path<'a>, usize),
-}
-
-impl Path<'_> {
-    fn render(&self) -> String {
-        let mut out = String::new();
-        self.write(&mut out);
-        out
-    }
-
-    fn write(&self, out: &mut String) {
-        match self {
-            Path::Root => {}
-            Path::Key(parent, key) => {
-                parent.write(out);
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(key);
-            }
-            Path::Index(parent, i) => {
-                parent.write(out);
-                out.push('[');
-                out.push_str(&i.to_string());
-                out.push(']');
-            }
-        }
-    }
-}
-
 /// Where the walker is.
 #[derive(Clone, Copy)]
 struct Loc<'a> {
     /// The path strict errors print: `spec.containers[0].image`; empty at the root.
-    path: &'a Path<'a>,
+    path: &'a FieldPath<'a>,
     /// Go's error context: the innermost struct whose field holds the value…
     go_struct: Option<&'a str>,
     /// …and the struct field names from the root, joined by dots
     /// (`spec.containers.image`: no indices, no map keys).
-    go_field: &'a Path<'a>,
+    go_field: &'a FieldPath<'a>,
     /// Whether unknown and duplicate fields are reported: false inside the
     /// lenient decoder apiextensions' `JSONSchemaPropsOr*` types run.
     strict: bool,
 }
 
 const NESTED: Loc<'static> = Loc {
-    path: &Path::Root,
+    path: &FieldPath::Root,
     go_struct: None,
-    go_field: &Path::Root,
+    go_field: &FieldPath::Root,
     strict: false,
 };
 
@@ -133,9 +95,9 @@ impl<'t> Walker<'t> {
     /// Decodes a body as the struct `def`.
     pub(crate) fn decode(&mut self, body: Value, def: usize) -> Result<Value, Fatal> {
         let root = Loc {
-            path: &Path::Root,
+            path: &FieldPath::Root,
             go_struct: None,
-            go_field: &Path::Root,
+            go_field: &FieldPath::Root,
             strict: true,
         };
         self.value(body, &Type::Ref(def), None, &root)
@@ -163,7 +125,7 @@ impl<'t> Walker<'t> {
         });
     }
 
-    fn check_duplicate(&mut self, path: &Path<'_>, loc: &Loc<'_>) {
+    fn check_duplicate(&mut self, path: &FieldPath<'_>, loc: &Loc<'_>) {
         if loc.strict && !self.duplicates.is_empty() {
             let path = path.render();
             if self.duplicates.contains(&path) {
@@ -225,7 +187,7 @@ impl<'t> Walker<'t> {
                 };
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.into_iter().enumerate() {
-                    let path = Path::Index(loc.path, i);
+                    let path = FieldPath::Index(loc.path, i);
                     out.push(self.value(item, elem, None, &Loc { path: &path, ..*loc })?);
                 }
                 Ok(Value::Array(out))
@@ -237,7 +199,7 @@ impl<'t> Walker<'t> {
                 };
                 let mut out = Map::new();
                 for (key, item) in map {
-                    let path = Path::Key(loc.path, &key);
+                    let path = FieldPath::Key(loc.path, &key);
                     let item = self.value(item, values, None, &Loc { path: &path, ..*loc })?;
                     self.check_duplicate(&path, loc);
                     out.insert(key, item);
@@ -295,7 +257,7 @@ impl<'t> Walker<'t> {
                 };
                 let mut out = Map::new();
                 for (key, child) in map {
-                    let path = Path::Key(loc.path, &key);
+                    let path = FieldPath::Key(loc.path, &key);
                     let Some(field) = fields.get(&key) else {
                         if loc.strict {
                             self.strict_errors.push(StrictError::UnknownField(path.render()));
@@ -305,7 +267,7 @@ impl<'t> Walker<'t> {
                     // A null field is unset: Go leaves (or makes) it zero.
                     let mut kept = None;
                     if !child.is_null() {
-                        let go_field = Path::Key(loc.go_field, &key);
+                        let go_field = FieldPath::Key(loc.go_field, &key);
                         let inner = Loc {
                             path: &path,
                             go_struct: Some(def.go_name()),
