@@ -154,9 +154,8 @@ pub fn check_field_path(gvk: &GroupVersionKind<'_>, path: &[&str]) -> Option<Res
 ///
 /// `duplicates` are the paths of fields the body parser saw twice
 /// (`metadata.name`, `spec.containers[0].image`, as `FieldPath` writes
-/// them); the
-/// ones upstream reports (those not inside unknown fields or free-form
-/// JSON) join the unknown fields in [`Decoded::strict_errors`], in the
+/// them); the ones upstream reports (those not inside unknown fields or
+/// free-form JSON) join the unknown fields in [`Decoded::strict_errors`], in the
 /// order the walk meets them. Upstream reports in document order; objects
 /// are walked here in key order, so the two agree when a body's keys are
 /// sorted (and always on which errors there are).
