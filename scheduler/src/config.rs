@@ -340,6 +340,76 @@ profiles:
     }
 
     #[test]
+    fn plugin_config_read_from_a_file_changes_where_pods_go() {
+        use serde_json::{Value, json};
+
+        use crate::algorithm::schedule_pod;
+        use crate::cache::Snapshot;
+        use crate::framework::CycleState;
+        use crate::plugins::testing::{container, node, pod, with_pods};
+        // Two profiles scoring with NodeResourcesFit alone; only the
+        // packer's pluginConfig sets MostAllocated.
+        let yaml = r#"
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: spreader
+  plugins:
+    score:
+      disabled:
+      - name: "*"
+      enabled:
+      - name: NodeResourcesFit
+- schedulerName: packer
+  plugins:
+    score:
+      disabled:
+      - name: "*"
+      enabled:
+      - name: NodeResourcesFit
+  pluginConfig:
+  - name: NodeResourcesFit
+    args:
+      scoringStrategy:
+        type: MostAllocated
+        resources:
+        - name: cpu
+          weight: 1
+        - name: memory
+          weight: 1
+"#;
+        let path = std::env::temp_dir().join(format!("rkube-scheduler-config-{}.yaml", std::process::id()));
+        std::fs::write(&path, yaml).unwrap();
+        let read = KubeSchedulerConfiguration::from_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        let fws = read.unwrap().frameworks(&PluginContext::default()).unwrap();
+        let alloc = json!({"cpu": "4", "memory": "8Gi", "pods": "110"});
+        let resident = pod("resident", json!({}), json!({"containers": [container("2", "4Gi")]}));
+        let snap = Snapshot::from_nodes(vec![
+            node("empty", Value::Null, alloc.clone(), json!({})),
+            with_pods(node("busy", Value::Null, alloc, json!({})), vec![resident]),
+        ]);
+        let incoming = pod("p", json!({}), json!({"containers": [container("1", "1Gi")]}));
+        let place = |profile: &str| {
+            let fw = &fws[profile];
+            let totals = fw.run_score(&mut CycleState::default(), &incoming, &snap.nodes, &snap);
+            let scores: BTreeMap<&str, i64> = snap.nodes.iter().map(|n| n.name.as_str()).zip(totals).collect();
+            let node = schedule_pod(fw, &mut CycleState::default(), &incoming, &snap, &mut 0)
+                .unwrap()
+                .node;
+            (scores, node)
+        };
+        // LeastAllocated (the default): the emptier node scores higher.
+        let (scores, node) = place("spreader");
+        assert!(scores["empty"] > scores["busy"], "{scores:?}");
+        assert_eq!(node, "empty");
+        // MostAllocated from the file: the fuller node scores higher.
+        let (scores, node) = place("packer");
+        assert!(scores["busy"] > scores["empty"], "{scores:?}");
+        assert_eq!(node, "busy");
+    }
+
+    #[test]
     fn bad_configurations_are_rejected() {
         let unknown = KubeSchedulerConfiguration::parse(
             "profiles:\n- plugins:\n    filter:\n      enabled:\n      - name: Nope\n",

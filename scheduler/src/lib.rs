@@ -20,6 +20,7 @@ pub mod cache;
 pub mod config;
 pub mod events;
 pub mod framework;
+pub mod go_duration;
 pub mod informers;
 pub mod label_index;
 pub mod leader_election;
@@ -76,8 +77,9 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// Where `/healthz` and `/metrics` are served.
     pub listen: SocketAddr,
-    /// Schedule only while holding the `kube-system/kube-scheduler` Lease.
-    pub leader_elect: bool,
+    /// Schedule only while holding this Lease (by default
+    /// `kube-system/kube-scheduler`); `None` schedules at once.
+    pub leader_election: Option<leader_election::LeaderElection>,
 }
 
 /// This instance's identity (events' reportingInstance, the lease holder):
@@ -114,11 +116,8 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     let metrics = Arc::new(Metrics::default());
     let (addr, serve) = server::bind(opts.listen, metrics.clone()).await?;
     info!(%addr, "serving /healthz and /metrics");
-    let elector = opts
-        .leader_elect
-        .then(|| leader_election::LeaderElection::new(instance_name()));
     let schedule = async {
-        match &elector {
+        match &opts.leader_election {
             Some(le) => {
                 le.acquire(&client).await;
                 tokio::select! {

@@ -2,8 +2,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
+use rkube_scheduler::leader_election::LeaderElection;
 
 /// rkube's scheduler.
 #[derive(Debug, Parser)]
@@ -24,6 +26,22 @@ struct Flags {
     /// Schedule only while holding the kube-system/kube-scheduler Lease.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     leader_elect: bool,
+    /// How long a standby waits after the leader's last renewal before
+    /// taking the Lease.
+    #[arg(long, default_value = "15s", value_parser = rkube_scheduler::go_duration::parse)]
+    leader_elect_lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it gives up.
+    #[arg(long, default_value = "10s", value_parser = rkube_scheduler::go_duration::parse)]
+    leader_elect_renew_deadline: Duration,
+    /// The interval between attempts to acquire or renew the Lease.
+    #[arg(long, default_value = "2s", value_parser = rkube_scheduler::go_duration::parse)]
+    leader_elect_retry_period: Duration,
+    /// Namespace of the Lease.
+    #[arg(long, default_value = "kube-system")]
+    leader_elect_resource_namespace: String,
+    /// Name of the Lease.
+    #[arg(long, default_value = "kube-scheduler")]
+    leader_elect_resource_name: String,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
@@ -48,11 +66,28 @@ async fn main() -> anyhow::Result<()> {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
+    // kube-scheduler's validation of the leader election settings.
+    if flags.leader_elect {
+        if flags.leader_elect_lease_duration <= flags.leader_elect_renew_deadline {
+            anyhow::bail!("--leader-elect-lease-duration must be greater than --leader-elect-renew-deadline");
+        }
+        if flags.leader_elect_retry_period.is_zero() {
+            anyhow::bail!("--leader-elect-retry-period must be greater than zero");
+        }
+    }
+    let leader_election = flags.leader_elect.then(|| LeaderElection {
+        namespace: flags.leader_elect_resource_namespace,
+        name: flags.leader_elect_resource_name,
+        lease_duration: flags.leader_elect_lease_duration,
+        renew_deadline: flags.leader_elect_renew_deadline,
+        retry_period: flags.leader_elect_retry_period,
+        ..LeaderElection::new(rkube_scheduler::instance_name())
+    });
     rkube_scheduler::run(rkube_scheduler::Options {
         kubeconfig: flags.kubeconfig,
         config: flags.config,
         listen: SocketAddr::new(flags.bind_address, flags.secure_port),
-        leader_elect: flags.leader_elect,
+        leader_election,
     })
     .await?;
     Ok(())

@@ -6,7 +6,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::queue::QueueSizes;
@@ -17,6 +17,12 @@ pub struct AttemptLabels {
     pub profile: String,
     /// `scheduled`, `unschedulable` or `error`.
     pub result: &'static str,
+}
+
+/// Labels of the scheduling SLI latency: the attempts the pod took.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SliLabels {
+    pub attempts: String,
 }
 
 /// Labels of the pending pods gauge.
@@ -31,11 +37,15 @@ pub struct Metrics {
     registry: Mutex<Registry>,
     pub schedule_attempts: Family<AttemptLabels, Counter>,
     pub attempt_duration: Family<AttemptLabels, Histogram>,
-    /// From the first attempt to the successful bind.
-    pub pod_scheduling_sli_duration: Histogram,
+    /// From the first attempt to the successful bind, by the attempts it
+    /// took.
+    pub pod_scheduling_sli_duration: Family<SliLabels, Histogram>,
+    /// Attempts a pod took to be scheduled.
+    pub pod_scheduling_attempts: Histogram,
     pub pending_pods: Family<QueueLabels, Gauge>,
     pub preemption_attempts: Counter,
-    pub preemption_victims: Counter,
+    /// Victims chosen by one preemption.
+    pub preemption_victims: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -46,9 +56,11 @@ impl std::fmt::Debug for Metrics {
 
 fn attempt_buckets() -> Histogram {
     // 1ms doubling to ~16s, as upstream's ExponentialBuckets(0.001, 2, 15).
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-        0.001, 2.0, 15,
-    ))
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+fn sli_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 20))
 }
 
 impl Default for Metrics {
@@ -57,12 +69,15 @@ impl Default for Metrics {
         let schedule_attempts = Family::<AttemptLabels, Counter>::default();
         let attempt_duration =
             Family::<AttemptLabels, Histogram>::new_with_constructor(attempt_buckets as fn() -> Histogram);
-        let pod_scheduling_sli_duration = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-            0.01, 2.0, 20,
-        ));
+        // Upstream's buckets: 10 ms doubling 20 times (the SLI), 1 doubling
+        // 5 times (attempts), 1 doubling 7 times (victims; 64 and more
+        // share the last bucket).
+        let pod_scheduling_sli_duration =
+            Family::<SliLabels, Histogram>::new_with_constructor(sli_buckets as fn() -> Histogram);
+        let pod_scheduling_attempts = Histogram::new(exponential_buckets(1.0, 2.0, 5));
         let pending_pods = Family::<QueueLabels, Gauge>::default();
         let preemption_attempts = Counter::default();
-        let preemption_victims = Counter::default();
+        let preemption_victims = Histogram::new(exponential_buckets(1.0, 2.0, 7));
         registry.register(
             "scheduler_schedule_attempts",
             "Number of attempts to schedule pods, by the result",
@@ -75,8 +90,13 @@ impl Default for Metrics {
         );
         registry.register(
             "scheduler_pod_scheduling_sli_duration_seconds",
-            "E2e latency for a pod being scheduled, from the time the pod enters the scheduling queue",
+            "E2e latency for a pod being scheduled, from the time the pod enters the scheduling queue and might involve multiple scheduling attempts",
             pod_scheduling_sli_duration.clone(),
+        );
+        registry.register(
+            "scheduler_pod_scheduling_attempts",
+            "Number of attempts to successfully schedule a pod",
+            pod_scheduling_attempts.clone(),
         );
         registry.register(
             "scheduler_pending_pods",
@@ -90,7 +110,7 @@ impl Default for Metrics {
         );
         registry.register(
             "scheduler_preemption_victims",
-            "Number of selected preemption victims",
+            "Number of selected preemption victims for preemption initiated by a single pod",
             preemption_victims.clone(),
         );
         Metrics {
@@ -98,6 +118,7 @@ impl Default for Metrics {
             schedule_attempts,
             attempt_duration,
             pod_scheduling_sli_duration,
+            pod_scheduling_attempts,
             pending_pods,
             preemption_attempts,
             preemption_victims,
@@ -114,6 +135,17 @@ impl Metrics {
         };
         self.schedule_attempts.get_or_create(&labels).inc();
         self.attempt_duration.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Records a pod bound after `attempts` attempts, `seconds` after its
+    /// first one.
+    pub fn scheduled(&self, attempts: u32, seconds: f64) {
+        self.pod_scheduling_sli_duration
+            .get_or_create(&SliLabels {
+                attempts: attempts.to_string(),
+            })
+            .observe(seconds);
+        self.pod_scheduling_attempts.observe(f64::from(attempts));
     }
 
     /// Sets the pending pods gauges.

@@ -138,10 +138,12 @@ impl Scheduler {
             Err(ScheduleError::Unschedulable(mut fe)) => {
                 let (status, post) = fw.run_post_filter(&pod, snapshot, &fe.statuses);
                 fe.post_filter_msg = status.message();
+                if fw.has_post_filter() {
+                    self.metrics.preemption_attempts.inc();
+                }
                 if let Some(node) = post.nominated_node.clone() {
                     self.queue.nominate(&pod, Some(&node));
-                    self.metrics.preemption_attempts.inc();
-                    self.metrics.preemption_victims.inc_by(post.victims.len() as u64);
+                    self.metrics.preemption_victims.observe(post.victims.len() as f64);
                     self.spawn_preemption(pod.clone(), node, post.victims);
                 }
                 self.metrics
@@ -184,18 +186,25 @@ impl Scheduler {
         let assumed = Arc::new(PodInfo::new(assumed));
         self.cache().assume_pod(assumed, node);
         let reserve = fw.run_reserve(&state, &pod, node);
-        let permit = if reserve.is_success() {
+        let status = if reserve.is_success() {
             fw.run_permit(&state, &pod, node)
         } else {
             reserve
         };
-        if !permit.is_success() {
+        if !status.is_success() {
+            // Upstream's order: Unreserve on every Reserve plugin, forget
+            // the assumed pod, then the failure handler re-queues it.
             fw.run_unreserve(&state, &pod, node);
             self.cache().forget_pod(&pod.uid);
-            self.metrics
-                .attempt(&fw.scheduler_name, "unschedulable", start.elapsed().as_secs_f64());
-            let plugins = [permit.plugin].into_iter().collect();
-            self.fail(&qpi, permit.message(), plugins, permit.is_rejected(), "Unschedulable");
+            let seconds = start.elapsed().as_secs_f64();
+            if status.is_rejected() {
+                self.metrics.attempt(&fw.scheduler_name, "unschedulable", seconds);
+                let plugins = [status.plugin].into_iter().collect();
+                self.fail(&qpi, rejection_message(node, status), plugins, true, "Unschedulable");
+            } else {
+                self.metrics.attempt(&fw.scheduler_name, "error", seconds);
+                self.fail(&qpi, status.message(), BTreeSet::new(), false, "SchedulerError");
+            }
             return;
         }
         let this = self.clone();
@@ -235,9 +244,7 @@ impl Scheduler {
                     this.metrics
                         .attempt(&profile, "scheduled", start.elapsed().as_secs_f64());
                     if let Some(first) = qpi.initial_attempt {
-                        this.metrics
-                            .pod_scheduling_sli_duration
-                            .observe(first.elapsed().as_secs_f64());
+                        this.metrics.scheduled(qpi.attempts, first.elapsed().as_secs_f64());
                     }
                     let note = format!("Successfully assigned {}/{} to {}", pod.namespace, pod.name, node);
                     this.event(&pod, "Normal", "Scheduled", "Binding", note).await;
@@ -357,17 +364,27 @@ impl Scheduler {
         }
     }
 
-    /// Evicts the victims and records the nominated node.
+    /// Records the nominated node, then evicts the victims (as upstream's
+    /// asynchronous preemption: the preemptor is nominated before its
+    /// victims go, so it is never bound before it is nominated).
     fn spawn_preemption(self: &Arc<Self>, preemptor: Arc<PodInfo>, node: String, victims: Vec<Arc<PodInfo>>) {
         let this = self.clone();
         tokio::spawn(async move {
+            let api: Api<Pod> = Api::namespaced(this.client.clone(), &preemptor.namespace);
+            let patch = json!({"status": {"nominatedNodeName": node}});
+            if let Err(e) = api
+                .patch_status(&preemptor.name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+            {
+                debug!(pod = %preemptor.key, error = %e, "nominatedNodeName not set");
+            }
             for v in &victims {
                 let api: Api<Pod> = Api::namespaced(this.client.clone(), &v.namespace);
                 let condition = json!({"status": {"conditions": [{
                     "type": "DisruptionTarget",
                     "status": "True",
                     "reason": crate::plugins::default_preemption::PREEMPTION_REASON,
-                    "message": format!("{}: preempting to accommodate a higher priority pod", crate::DEFAULT_SCHEDULER_NAME),
+                    "message": format!("{}: preempting to accommodate a higher priority pod", preemptor.scheduler_name()),
                     "lastTransitionTime": Time(Timestamp::now()),
                 }]}});
                 if let Err(e) = api
@@ -390,17 +407,27 @@ impl Scheduler {
                 let note = format!("Preempted by pod {} on node {}", preemptor.uid, node);
                 this.event(v, "Normal", "Preempted", "Preempting", note).await;
             }
-            let api: Api<Pod> = Api::namespaced(this.client.clone(), &preemptor.namespace);
-            let patch = json!({"status": {"nominatedNodeName": node}});
-            if let Err(e) = api
-                .patch_status(&preemptor.name, &PatchParams::default(), &Patch::Merge(patch))
-                .await
-            {
-                debug!(pod = %preemptor.key, error = %e, "nominatedNodeName not set");
-            }
         });
     }
 }
+
+/// The FailedScheduling message of a Reserve or Permit rejection on
+/// `node`: a fit error over that one node (`0/1 nodes are available: 1
+/// <reason>.`), as upstream reports it.
+fn rejection_message(node: &str, status: Status) -> String {
+    let plugin = status.plugin;
+    crate::algorithm::FitError {
+        num_all_nodes: 1,
+        statuses: [(node.to_string(), status)].into_iter().collect(),
+        pre_filter_msg: String::new(),
+        post_filter_msg: String::new(),
+        unschedulable_plugins: [plugin].into_iter().collect(),
+    }
+    .message()
+}
+
+#[cfg(test)]
+mod reserve_permit_tests;
 
 #[cfg(test)]
 mod tests {

@@ -58,6 +58,9 @@ mod tests {
     async fn healthz_and_metrics() {
         let m = Arc::new(Metrics::default());
         m.attempt("default-scheduler", "scheduled", 0.002);
+        m.scheduled(2, 0.5);
+        m.preemption_attempts.inc();
+        m.preemption_victims.observe(3.0);
         m.set_queue_sizes(crate::queue::QueueSizes {
             active: 2,
             ..Default::default()
@@ -79,6 +82,22 @@ mod tests {
             metrics.contains("scheduler_scheduling_attempt_duration_seconds_bucket"),
             "{metrics}"
         );
+        // Upstream's SLI latency is labelled by the attempts the pod took;
+        // preemption victims are a histogram (1 doubling to 64).
+        for line in [
+            r#"scheduler_pod_scheduling_sli_duration_seconds_count{attempts="2"} 1"#,
+            "scheduler_pod_scheduling_attempts_count 1",
+            "# TYPE scheduler_preemption_victims histogram",
+            "scheduler_preemption_victims_count 1",
+            "scheduler_preemption_attempts_total 1",
+        ] {
+            assert!(metrics.contains(line), "{line} in {metrics}");
+        }
+        let victim_buckets: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("scheduler_preemption_victims_bucket"))
+            .collect();
+        assert_eq!(victim_buckets.len(), 8, "1, 2, 4 ... 64 and +Inf: {victim_buckets:?}");
         task.abort();
     }
 }

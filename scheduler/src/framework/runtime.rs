@@ -241,6 +241,11 @@ impl Framework {
             .run_with_nominated(state, pod, node, nominated)
     }
 
+    /// True when some plugin runs at PostFilter (preemption).
+    pub fn has_post_filter(&self) -> bool {
+        !self.post_filter.is_empty()
+    }
+
     /// True when some plugin runs at Filter.
     pub fn has_filters(&self) -> bool {
         !self.filter.is_empty()
@@ -296,35 +301,35 @@ impl Framework {
         totals
     }
 
-    /// Reserve on every plugin; on failure, unreserves those that ran.
+    /// Reserve on every plugin, stopping at the first failure (upstream's
+    /// `RunReservePluginsReserve`): a rejection comes back as the plugin
+    /// said it, anything else as an error naming the plugin. The caller
+    /// then runs [`Framework::run_unreserve`] on all of them.
     pub fn run_reserve(&self, state: &CycleState, pod: &PodInfo, node: &str) -> Status {
-        for (i, p) in self.reserve.iter().enumerate() {
-            let mut s = p.reserve(state, pod, node);
+        for p in &self.reserve {
+            let s = p.reserve(state, pod, node);
             if !s.is_success() {
-                for q in self.reserve[..i].iter().rev() {
-                    q.unreserve(state, pod, node);
-                }
-                s.plugin = p.name();
-                return s;
+                return point_failure("Reserve", p.name(), s);
             }
         }
         Status::success()
     }
 
-    /// Unreserve on every Reserve plugin, in reverse.
+    /// Unreserve on every Reserve plugin, in reverse (also those whose
+    /// Reserve did not run: Unreserve must be idempotent, as upstream's).
     pub fn run_unreserve(&self, state: &CycleState, pod: &PodInfo, node: &str) {
         for p in self.reserve.iter().rev() {
             p.unreserve(state, pod, node);
         }
     }
 
-    /// Permit: the first non-success status, or success.
+    /// Permit: the first non-success status (a rejection as the plugin
+    /// said it, anything else as an error naming the plugin), or success.
     pub fn run_permit(&self, state: &CycleState, pod: &PodInfo, node: &str) -> Status {
         for p in &self.permit {
-            let mut s = p.permit(state, pod, node);
+            let s = p.permit(state, pod, node);
             if !s.is_success() {
-                s.plugin = p.name();
-                return s;
+                return point_failure("Permit", p.name(), s);
             }
         }
         Status::success()
@@ -348,4 +353,19 @@ impl Framework {
             p.post_bind(pod, node);
         }
     }
+}
+
+/// A failed Reserve or Permit status: rejections keep the plugin's
+/// reasons; errors read `running <point> plugin "<name>": <message>`.
+fn point_failure(point: &str, plugin: &'static str, s: Status) -> Status {
+    let mut out = if s.is_rejected() {
+        s
+    } else {
+        Status::with(
+            Code::Error,
+            format!("running {point} plugin {plugin:?}: {}", s.message()),
+        )
+    };
+    out.plugin = plugin;
+    out
 }
