@@ -4,6 +4,8 @@
 //! each for 300 seconds, so it is evicted five minutes after its node
 //! fails rather than at once.
 
+use std::sync::LazyLock;
+
 use serde_json::{Value, json};
 
 use crate::registry::object::Object;
@@ -26,6 +28,16 @@ fn tolerates(tolerations: &[Value], key: &str) -> bool {
     })
 }
 
+/// The tolerations this plugin adds, with the taint key each is for:
+/// built once, copied into each pod that lacks one.
+static DEFAULTS: LazyLock<[(&str, Value); 2]> = LazyLock::new(|| {
+    [NOT_READY, UNREACHABLE].map(|key| {
+        let toleration =
+            json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": DEFAULT_SECONDS});
+        (key, toleration)
+    })
+});
+
 pub fn admit(attrs: &Attributes<'_>, pod: &mut Object) {
     if attrs.operation != Operation::Create || !attrs.is("", "pods") {
         return;
@@ -38,11 +50,9 @@ pub fn admit(attrs: &Attributes<'_>, pod: &mut Object) {
         *tolerations = Value::Array(Vec::new());
     }
     let Value::Array(tolerations) = tolerations else { return };
-    for key in [NOT_READY, UNREACHABLE] {
+    for (key, toleration) in DEFAULTS.iter() {
         if !tolerates(tolerations, key) {
-            tolerations.push(json!({
-                "key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": DEFAULT_SECONDS,
-            }));
+            tolerations.push(toleration.clone());
         }
     }
 }

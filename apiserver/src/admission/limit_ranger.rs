@@ -48,17 +48,6 @@ fn applies(attrs: &Attributes<'_>) -> bool {
     attrs.is("", "persistentvolumeclaims")
 }
 
-/// The namespace's LimitRanges.
-async fn limit_ranges(registry: &Registry, namespace: &str) -> Result<Vec<Object>, ApiError> {
-    let Some(store) = registry.store("", "limitranges") else {
-        return Ok(Vec::new());
-    };
-    let info = store.info.clone();
-    // From the cache, like upstream's lister: no storage round trip per write.
-    let listed = store.list_cached(namespace).await?;
-    Ok(listed.items.into_iter().map(|i| i.into_object(&info)).collect())
-}
-
 /// The limit items of `range` of type `kind`.
 fn items<'a>(range: &'a Object, kind: &'a str) -> impl Iterator<Item = &'a Map<String, Value>> + 'a {
     range
@@ -80,8 +69,8 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, obj: &mut Object
     if !applies(attrs) || deleting(attrs) || !attrs.is("", "pods") {
         return Ok(());
     }
-    for range in limit_ranges(registry, attrs.namespace).await? {
-        default_pod_resources(&range, obj);
+    for range in attrs.lookups.limit_ranges(registry, attrs.namespace).await? {
+        default_pod_resources(range, obj);
     }
     Ok(())
 }
@@ -160,11 +149,11 @@ pub async fn validate(registry: &Registry, attrs: &Attributes<'_>, obj: &Object)
         return Ok(());
     }
     let pod = attrs.is("", "pods");
-    for range in limit_ranges(registry, attrs.namespace).await? {
+    for range in attrs.lookups.limit_ranges(registry, attrs.namespace).await? {
         let errors = if pod {
-            pod_errors(&range, obj)
+            pod_errors(range, obj)
         } else {
-            claim_errors(&range, obj)
+            claim_errors(range, obj)
         };
         if !errors.is_empty() {
             return Err(forbidden(attrs, Some(obj), &aggregate(errors)));

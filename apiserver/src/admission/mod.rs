@@ -30,6 +30,7 @@
 mod default_storage_class;
 mod default_toleration_seconds;
 mod limit_ranger;
+mod lookups;
 mod namespace_lifecycle;
 mod namespace_view;
 mod node_restriction;
@@ -58,6 +59,8 @@ use crate::registry::store::WriteAdmission;
 use crate::resources::ResourceInfo;
 use crate::status::{ApiError, GroupResource};
 
+pub use lookups::Lookups;
+
 /// The operation a request performs (`admission.Operation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -80,6 +83,8 @@ pub struct Attributes<'a> {
     /// The stored object, for updates and deletes.
     pub old: Option<&'a Object>,
     pub dry_run: bool,
+    /// Reads the plugins share within the request.
+    pub lookups: &'a Lookups,
 }
 
 impl Attributes<'_> {

@@ -8,7 +8,6 @@ use crate::registry::Registry;
 use crate::registry::object::Object;
 use crate::status::{ApiError, GroupResource, StatusCause};
 
-use super::namespace_view::NamespaceView;
 use super::{Attributes, Operation, forbidden};
 
 /// The namespaces upstream's plugin refuses to delete.
@@ -29,7 +28,7 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, obj: Option<&Obj
     if attrs.namespace.is_empty() || attrs.operation == Operation::Delete {
         return Ok(());
     }
-    let ns = match NamespaceView::read(registry, attrs.namespace).await {
+    let ns = match attrs.lookups.namespace(registry, attrs.namespace).await {
         Ok(Some(ns)) => ns,
         Ok(None) => return Ok(()),
         Err(e) if e.code == 404 => {

@@ -273,6 +273,7 @@ mod tests {
             subresource: "",
             old: None,
             dry_run: false,
+            lookups: &Default::default(),
         };
         let o = obj(o);
         let d = delta(&attrs, &o).map_err(|e| e.to_string())?;

@@ -11,10 +11,11 @@
 //! imagePullSecrets are copied when the pod names none. Mirror pods may not
 //! reference service accounts, secrets or token projections.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::registry::Registry;
 use crate::registry::object::{self, Object};
@@ -67,7 +68,7 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object
     let Some(Value::Object(spec)) = pod.get_mut("spec") else {
         return Ok(());
     };
-    spec.insert("serviceAccountName".into(), json!(account_name));
+    spec.insert("serviceAccountName".into(), Value::String(account_name));
     if should_automount(&account, spec) {
         mount_token(spec);
     }
@@ -128,10 +129,10 @@ fn should_automount(account: &AccountView, spec: &serde_json::Map<String, Value>
         .unwrap_or(true)
 }
 
-/// The projected volume upstream's `TokenVolumeSource` describes.
-fn token_volume(name: &str) -> Value {
-    json!({
-        "name": name,
+/// The projected volume upstream's `TokenVolumeSource` describes, but
+/// for its name: built once, copied for each pod.
+static TOKEN_VOLUME: LazyLock<Map<String, Value>> = LazyLock::new(|| {
+    let volume = json!({
         "projected": {
             "defaultMode": 420,
             "sources": [
@@ -141,7 +142,31 @@ fn token_volume(name: &str) -> Value {
                     "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
             ],
         },
-    })
+    });
+    match volume {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+});
+
+/// The token volume's mount, but for the volume's name.
+static TOKEN_MOUNT: LazyLock<Map<String, Value>> = LazyLock::new(|| {
+    let mut mount = Map::new();
+    mount.insert("mountPath".into(), Value::String(TOKEN_MOUNT_PATH.into()));
+    mount.insert("readOnly".into(), Value::Bool(true));
+    mount
+});
+
+/// `template` with `name`.
+fn named(template: &Map<String, Value>, name: &str) -> Value {
+    let mut m = template.clone();
+    m.insert("name".into(), Value::String(name.into()));
+    Value::Object(m)
+}
+
+/// The projected volume upstream's `TokenVolumeSource` describes.
+fn token_volume(name: &str) -> Value {
+    named(&TOKEN_VOLUME, name)
 }
 
 /// Adds the token volume (unless one is there) and mounts it in every
@@ -157,7 +182,7 @@ fn mount_token(spec: &mut serde_json::Map<String, Value>) {
         })
         .map(str::to_string);
     let volume_name = existing.clone().unwrap_or_else(|| object::generate_name(VOLUME_PREFIX));
-    let mount = json!({"name": volume_name, "readOnly": true, "mountPath": TOKEN_MOUNT_PATH});
+    let mount = named(&TOKEN_MOUNT, &volume_name);
     let mut needs_volume = false;
     for field in ["initContainers", "containers"] {
         let Some(Value::Array(containers)) = spec.get_mut(field) else {
@@ -285,4 +310,44 @@ pub fn validate(attrs: &Attributes<'_>, pod: &Object) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn token_volume_and_mount_are_upstreams() {
+        assert_eq!(
+            token_volume("kube-api-access-x2b4z"),
+            json!({
+                "name": "kube-api-access-x2b4z",
+                "projected": {
+                    "defaultMode": 420,
+                    "sources": [
+                        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                        {"downwardAPI": {"items": [{"path": "namespace",
+                            "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+                    ],
+                },
+            })
+        );
+        let mut spec = json!({"containers": [{"name": "a"}, {"name": "b", "volumeMounts": [
+            {"name": "own", "mountPath": TOKEN_MOUNT_PATH}]}], "initContainers": [{"name": "i"}]});
+        let Value::Object(spec) = &mut spec else { unreachable!() };
+        mount_token(spec);
+        let volume = spec["volumes"][0]["name"].as_str().unwrap_or("").to_string();
+        assert!(
+            volume.starts_with(VOLUME_PREFIX) && volume.len() == VOLUME_PREFIX.len() + 5,
+            "{volume}"
+        );
+        let mount = json!({"name": volume, "readOnly": true, "mountPath": TOKEN_MOUNT_PATH});
+        assert_eq!(spec["containers"][0]["volumeMounts"], json!([mount]));
+        assert_eq!(spec["initContainers"][0]["volumeMounts"], json!([mount]));
+        assert_eq!(spec["containers"][1]["volumeMounts"].as_array().map(Vec::len), Some(1));
+        assert_eq!(spec["volumes"].as_array().map(Vec::len), Some(1));
+    }
 }

@@ -7,12 +7,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::admission::{Attributes, Operation, Validation};
+use crate::admission::{Attributes, Lookups, Operation, Validation};
 use crate::authn::UserInfo;
 use crate::patch::GroupVersionKind;
 use crate::registry::list::{ListOptions, VersionMatch};
 use crate::registry::object::{self, Object};
-use crate::registry::store::{CreateOptions, DeleteOptions, DeleteOutcome, GenericStore, UpdateOptions, UpdateTarget};
+use crate::registry::store::{
+    CreateOptions, Created, DeleteOptions, DeleteOutcome, GenericStore, UpdateOptions, UpdateTarget,
+};
 use crate::request_info::RequestInfo;
 use crate::resources::ResourceInfo;
 use crate::routes::AppState;
@@ -149,7 +151,13 @@ fn request_user(req: &Request) -> UserInfo {
 }
 
 /// Admission attributes of this request.
-fn attributes<'a>(ctx: &'a Ctx<'_>, operation: Operation, user: &'a UserInfo, dry_run: bool) -> Attributes<'a> {
+fn attributes<'a>(
+    ctx: &'a Ctx<'_>,
+    operation: Operation,
+    user: &'a UserInfo,
+    lookups: &'a Lookups,
+    dry_run: bool,
+) -> Attributes<'a> {
     Attributes {
         operation,
         user,
@@ -159,6 +167,7 @@ fn attributes<'a>(ctx: &'a Ctx<'_>, operation: Operation, user: &'a UserInfo, dr
         subresource: &ctx.info.subresource,
         old: None,
         dry_run,
+        lookups,
     }
 }
 
@@ -166,7 +175,8 @@ pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let dry_run = ctx.params.dry_run()?;
     let user = request_user(&req);
     let (mut obj, mut warnings) = read_object(ctx, req).await?;
-    let attrs = attributes(ctx, Operation::Create, &user, dry_run);
+    let lookups = Lookups::default();
+    let attrs = attributes(ctx, Operation::Create, &user, &lookups, dry_run);
     let chain = &ctx.state.admission;
     chain.admit(&ctx.state.registry, &attrs, Some(&mut obj)).await?;
     if ctx.resource.group == "certificates.k8s.io" && ctx.resource.resource == "certificatesigningrequests" {
@@ -177,11 +187,25 @@ pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let checked = crate::authz::escalation::Checked::new(escalation, &validation);
     let created = ctx
         .store
-        .create_admitted(ctx.namespace, obj, &CreateOptions { dry_run }, Some(&checked))
+        .create_encoded(ctx.namespace, obj, &CreateOptions { dry_run }, Some(&checked))
         .await?;
     warnings.extend(validation.warnings());
-    let resp = response::json(StatusCode::CREATED, &response::object(ctx.resource, created));
+    let resp = match created_json(ctx.resource, &created) {
+        Some(body) => response::json_bytes(StatusCode::CREATED, body),
+        None => response::json(StatusCode::CREATED, &response::object(ctx.resource, created.object)),
+    };
     Ok(response::with_warnings(resp, &warnings))
+}
+
+/// The created object's JSON from its stored encoding, when that is the
+/// object as served at `info` ([`response::object`] of it): no conversion,
+/// and the stored `apiVersion` and `kind` are the served ones.
+fn created_json(info: &ResourceInfo, created: &Created) -> Option<Vec<u8>> {
+    let obj = &created.object;
+    let served = !crate::convert::needed(info)
+        && obj.get("kind").and_then(Value::as_str) == Some(info.kind.as_str())
+        && obj.get("apiVersion").and_then(Value::as_str) == Some(info.api_version().as_str());
+    if served { created.json() } else { None }
 }
 
 pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
@@ -195,7 +219,8 @@ pub async fn update(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     };
     let user = request_user(&req);
     let (obj, mut warnings) = read_object(ctx, req).await?;
-    let attrs = attributes(ctx, Operation::Update, &user, dry_run);
+    let lookups = Lookups::default();
+    let attrs = attributes(ctx, Operation::Update, &user, &lookups, dry_run);
     // Both admission phases run in the store's retry loop, like PATCH:
     // the mutating one on a fresh copy of the body in each attempt (so it
     // is re-applied after a conflict), with the stored object as the old.
@@ -289,7 +314,8 @@ pub fn apply_delete_options(o: &serde_json::Map<String, Value>, opts: &mut Delet
 pub async fn delete(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let user = request_user(&req);
     let opts = delete_options(ctx, req).await?;
-    let attrs = attributes(ctx, Operation::Delete, &user, opts.dry_run);
+    let lookups = Lookups::default();
+    let attrs = attributes(ctx, Operation::Delete, &user, &lookups, opts.dry_run);
     ctx.state.admission.admit(&ctx.state.registry, &attrs, None).await?;
     let outcome = ctx.store.delete(ctx.namespace, &ctx.info.name, &opts).await?;
     Ok(match outcome {
@@ -319,10 +345,12 @@ pub async fn delete_collection(ctx: &Ctx<'_>, req: Request) -> Result<Response, 
         let obj = item.into_object(ctx.resource);
         let ns = object::namespace(&obj).to_string();
         let name = object::name(&obj).to_string();
+        // Each item's own lookups: the items may be in several namespaces.
+        let lookups = Lookups::default();
         let attrs = Attributes {
             namespace: &ns,
             name: &name,
-            ..attributes(ctx, Operation::Delete, &user, opts.dry_run)
+            ..attributes(ctx, Operation::Delete, &user, &lookups, opts.dry_run)
         };
         ctx.state.admission.admit(&ctx.state.registry, &attrs, None).await?;
         match ctx.store.delete(&ns, &name, &opts).await {
@@ -373,7 +401,8 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     }
     let user = request_user(&req);
     let body = body::read(req.into_body()).await?;
-    let attrs = attributes(ctx, Operation::Update, &user, dry_run);
+    let lookups = Lookups::default();
+    let attrs = attributes(ctx, Operation::Update, &user, &lookups, dry_run);
     // Both admission phases run in the store's retry loop: the mutating
     // one on each attempt's patched object (re-applied after a conflict),
     // with the stored object as the old one.
@@ -442,4 +471,76 @@ pub async fn patch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     warnings.extend(plugins.warnings());
     let resp = response::json(StatusCode::OK, &response::object(ctx.resource, patched));
     Ok(response::with_warnings(resp, &warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use serde_json::{Value, json};
+
+    use crate::testing::TestServer;
+
+    /// POSTs `body` and returns the status and the response's bytes.
+    async fn post_raw(s: &TestServer, path: &str, body: &Value) -> (StatusCode, Vec<u8>) {
+        let req = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let resp = s.send(req).await;
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        (status, bytes.to_vec())
+    }
+
+    #[tokio::test]
+    async fn create_responds_with_the_stored_object_as_serialized() {
+        let s = TestServer::new().await;
+        let cases = [
+            (
+                "/api/v1/namespaces/default/pods",
+                "p",
+                json!({"metadata": {"name": "p", "labels": {"a": "b"}},
+                    "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
+            ),
+            (
+                "/api/v1/namespaces/default/configmaps",
+                "c",
+                json!({"metadata": {"name": "c"}, "data": {"k": "v\u{1}\"é"}}),
+            ),
+            ("/api/v1/namespaces", "n", json!({"metadata": {"name": "n"}})),
+            // Served as autoscaling/v1, stored as v2: converted, not spliced.
+            (
+                "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers",
+                "h",
+                json!({"metadata": {"name": "h"}, "spec": {"maxReplicas": 3, "targetCPUUtilizationPercentage": 50,
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}}}),
+            ),
+        ];
+        for (path, name, body) in cases {
+            let (code, bytes) = post_raw(&s, path, &body).await;
+            assert_eq!(code, StatusCode::CREATED, "{}", String::from_utf8_lossy(&bytes));
+            let created: Value = serde_json::from_slice(&bytes).unwrap();
+            // Compact, keys sorted: what serializing the object gives.
+            assert_eq!(serde_json::to_vec(&created).unwrap(), bytes, "{path}");
+            let (code, got) = s.get(&format!("{path}/{name}")).await;
+            assert_eq!(code, StatusCode::OK, "{got}");
+            assert_eq!(created, got, "{path}");
+            assert!(!created["metadata"]["resourceVersion"].as_str().unwrap_or("").is_empty());
+        }
+        // A dry run has nothing stored to respond from.
+        let (code, bytes) = post_raw(
+            &s,
+            "/api/v1/namespaces/default/configmaps?dryRun=All",
+            &json!({"metadata": {"name": "dry"}}),
+        )
+        .await;
+        assert_eq!(code, StatusCode::CREATED);
+        let dry: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(dry["metadata"]["name"], "dry");
+        assert_eq!(dry["kind"], "ConfigMap");
+    }
 }

@@ -30,6 +30,14 @@ pub fn json(code: StatusCode, value: &impl serde::Serialize) -> Response {
     }
 }
 
+/// A JSON response of an already encoded body.
+pub fn json_bytes(code: StatusCode, body: Vec<u8>) -> Response {
+    let mut resp = (code, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
 /// An object as served at `info`'s group/version (converted from the
 /// stored version when they differ).
 pub fn object(info: &ResourceInfo, obj: Object) -> Object {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::crud::Ctx;
 use super::{body, response};
-use crate::admission::{Attributes, Operation};
+use crate::admission::{Attributes, Lookups, Operation};
 use crate::authn::UserInfo;
 use crate::authn::service_account::claims::{Bound, Ref, bound_claims};
 use crate::authn::service_account::{ServiceAccounts, now};
@@ -193,6 +193,7 @@ pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     // Admission as upstream's create handler and TokenREST run it: the
     // mutating phase on the request, the validating phase once it is
     // checked (NodeRestriction limits nodes to their pods' tokens here).
+    let lookups = Lookups::default();
     let attrs = Attributes {
         operation: Operation::Create,
         user: &user,
@@ -202,6 +203,7 @@ pub async fn create(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         subresource: &ctx.info.subresource,
         old: None,
         dry_run: false,
+        lookups: &lookups,
     };
     let chain = &ctx.state.admission;
     chain.admit(&ctx.state.registry, &attrs, Some(&mut obj)).await?;

@@ -49,6 +49,24 @@ pub enum UpdateTarget {
     Approval,
 }
 
+/// What a create wrote.
+#[derive(Debug)]
+pub struct Created {
+    /// The object, with its resourceVersion.
+    pub object: Object,
+    /// Its stored encoding (none on a dry run).
+    pub stored: Option<stored_form::Encoded>,
+}
+
+impl Created {
+    /// The object's JSON as stored with its resourceVersion set: what
+    /// serializing [`Created::object`] gives, from the stored bytes.
+    pub fn json(&self) -> Option<Vec<u8>> {
+        let rv = object::meta_str(&self.object, "resourceVersion");
+        self.stored.as_ref()?.with_resource_version(rv).ok()
+    }
+}
+
 /// Options of update.
 #[derive(Debug, Clone, Default)]
 pub struct UpdateOptions {
@@ -220,10 +238,25 @@ impl GenericStore {
     pub async fn create_admitted(
         &self,
         namespace: &str,
-        mut obj: Object,
+        obj: Object,
         opts: &CreateOptions,
         admission: Option<&dyn WriteAdmission>,
     ) -> Result<Object, ApiError> {
+        self.create_encoded(namespace, obj, opts, admission)
+            .await
+            .map(|c| c.object)
+    }
+
+    /// [`Self::create_admitted`], also giving the stored encoding of what
+    /// it wrote (a create response is that encoding with the
+    /// resourceVersion spliced in, not a second encoding of the object).
+    pub async fn create_encoded(
+        &self,
+        namespace: &str,
+        mut obj: Object,
+        opts: &CreateOptions,
+        admission: Option<&dyn WriteAdmission>,
+    ) -> Result<Created, ApiError> {
         // Namespace: from the URL; the body may repeat it but not contradict it.
         if self.info.namespaced {
             let body_ns = object::namespace(&obj).to_string();
@@ -300,20 +333,26 @@ impl GenericStore {
                 None => Reservation::default(),
             };
             if opts.dry_run {
-                return Ok(candidate);
+                return Ok(Created {
+                    object: candidate,
+                    stored: None,
+                });
             }
             let key = self.key(namespace, &name);
-            let written = match self.encode(&candidate) {
-                Ok(value) => self.storage.create(&key, value).await,
+            let (written, stored) = match stored_form::encode(&candidate) {
+                Ok(stored) => (self.storage.create(&key, stored.bytes.clone()).await, stored),
                 Err(e) => {
                     self.revert(reservation).await;
-                    return Err(e);
+                    return Err(ApiError::internal(e));
                 }
             };
             match written {
                 Ok(rev) => {
                     object::set_meta(&mut candidate, "resourceVersion", Some(Value::String(rev.to_string())));
-                    return Ok(candidate);
+                    return Ok(Created {
+                        object: candidate,
+                        stored: Some(stored),
+                    });
                 }
                 Err(StorageError::AlreadyExists { .. }) if generate && attempt + 1 < MAX_GENERATE_NAME_RETRIES => {
                     self.revert(reservation).await;

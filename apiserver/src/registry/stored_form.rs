@@ -4,7 +4,7 @@
 //! every write (a pod is a few hundred map entries; the copy, its
 //! allocations and frees were a measurable share of a write's CPU).
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::object::Object;
@@ -16,9 +16,137 @@ const RESOURCE_VERSION: &str = "resourceVersion";
 /// copy with the field removed gives (an object without a `metadata` map
 /// gets an empty one, as `object::set_meta` would add).
 pub fn to_vec(obj: &Object) -> Result<Vec<u8>, serde_json::Error> {
+    write(obj).map(|(bytes, _)| bytes)
+}
+
+/// A stored value and where `metadata.resourceVersion` belongs in it, so
+/// that the object as served (the stored object at a revision) is a splice
+/// of the stored bytes rather than a second encoding of the whole object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    pub bytes: Bytes,
+    slot: Slot,
+}
+
+/// Where `"resourceVersion":...` goes in the stored bytes: at byte
+/// `offset`, which is just past the member of `metadata` before it, if
+/// any, so a comma goes before it (`comma_before`); else just past
+/// `metadata`'s `{`, and a comma goes after it if a member follows
+/// (`comma_after`: the member's own comma is written only after a first
+/// member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Slot {
+    offset: usize,
+    comma_before: bool,
+    comma_after: bool,
+}
+
+/// [`to_vec`], keeping the place of `metadata.resourceVersion`. The
+/// members are written one by one as serde_json's compact serializer
+/// writes a sorted map (keys escaped like strings, `,` and `:` without
+/// spaces), so the bytes are the same.
+pub fn encode(obj: &Object) -> Result<Encoded, serde_json::Error> {
+    let (bytes, slot) = write(obj)?;
+    Ok(Encoded {
+        bytes: Bytes::from(bytes),
+        slot,
+    })
+}
+
+/// The stored bytes and the place of `metadata.resourceVersion` in them.
+fn write(obj: &Object) -> Result<(Vec<u8>, Slot), serde_json::Error> {
     let mut out = Vec::with_capacity(512);
-    serde_json::to_writer(&mut out, &Stored(obj))?;
-    Ok(out)
+    let mut slot = Slot::default();
+    let has_meta = obj.contains_key("metadata");
+    let mut first = true;
+    let mut meta_written = false;
+    out.push(b'{');
+    for (k, v) in obj {
+        // Keys are in order (serde_json's map is sorted): a missing
+        // `metadata` goes where the sorted insert would have put it.
+        if !has_meta && !meta_written && k.as_str() > "metadata" {
+            put_key(&mut out, "metadata", &mut first)?;
+            slot = put_meta(&mut out, None)?;
+            meta_written = true;
+        }
+        put_key(&mut out, k, &mut first)?;
+        if k == "metadata" {
+            slot = put_meta(&mut out, v.as_object())?;
+        } else {
+            serde_json::to_writer(&mut out, v)?;
+        }
+    }
+    if !has_meta && !meta_written {
+        put_key(&mut out, "metadata", &mut first)?;
+        slot = put_meta(&mut out, None)?;
+    }
+    out.push(b'}');
+    Ok((out, slot))
+}
+
+/// `"key":` (after a comma unless it is the first member).
+fn put_key(out: &mut Vec<u8>, key: &str, first: &mut bool) -> Result<(), serde_json::Error> {
+    if !std::mem::take(first) {
+        out.push(b',');
+    }
+    serde_json::to_writer(&mut *out, key)?;
+    out.push(b':');
+    Ok(())
+}
+
+/// `metadata` without `resourceVersion` (a non-map one becomes `{}`, as
+/// `object::meta_mut` replaces it); returns where the field belongs.
+fn put_meta(out: &mut Vec<u8>, meta: Option<&Map<String, Value>>) -> Result<Slot, serde_json::Error> {
+    out.push(b'{');
+    let mut first = true;
+    let mut slot = None;
+    for (k, v) in meta.into_iter().flatten() {
+        if k == RESOURCE_VERSION {
+            continue;
+        }
+        if slot.is_none() && k.as_str() > RESOURCE_VERSION {
+            slot = Some(Slot {
+                offset: out.len(),
+                comma_before: !first,
+                comma_after: first,
+            });
+        }
+        put_key(out, k, &mut first)?;
+        serde_json::to_writer(&mut *out, v)?;
+    }
+    let slot = slot.unwrap_or(Slot {
+        offset: out.len(),
+        comma_before: !first,
+        comma_after: false,
+    });
+    out.push(b'}');
+    Ok(slot)
+}
+
+impl Encoded {
+    /// The object at `resource_version`: the stored bytes with
+    /// `metadata.resourceVersion` set, byte for byte what serializing the
+    /// object with that field gives.
+    pub fn with_resource_version(&self, resource_version: &str) -> Result<Vec<u8>, serde_json::Error> {
+        let Slot {
+            offset,
+            comma_before,
+            comma_after,
+        } = self.slot;
+        let (head, tail) = self.bytes.split_at(offset.min(self.bytes.len()));
+        let mut out = Vec::with_capacity(self.bytes.len() + resource_version.len() + 24);
+        out.extend_from_slice(head);
+        if comma_before {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"resourceVersion\":");
+        serde_json::to_writer(&mut out, resource_version)?;
+        if comma_after {
+            out.push(b',');
+        }
+        out.extend_from_slice(tail);
+        Ok(out)
+    }
 }
 
 /// Whether `a` and `b` are equal apart from `metadata.resourceVersion`
@@ -39,55 +167,6 @@ fn meta_fields(o: &Object) -> impl Iterator<Item = (&String, &Value)> {
         .into_iter()
         .flat_map(|m| m.iter())
         .filter(|(k, _)| k.as_str() != RESOURCE_VERSION)
-}
-
-/// Serializes an object as stored.
-struct Stored<'a>(&'a Object);
-
-impl Serialize for Stored<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let has_meta = self.0.contains_key("metadata");
-        let len = self.0.len() + usize::from(!has_meta);
-        let mut map = serializer.serialize_map(Some(len))?;
-        let mut meta_written = false;
-        for (k, v) in self.0 {
-            // Keys are in order (serde_json's map is sorted): a missing
-            // `metadata` goes where the sorted insert would have put it.
-            if !has_meta && !meta_written && k.as_str() > "metadata" {
-                map.serialize_entry("metadata", &Meta(None))?;
-                meta_written = true;
-            }
-            if k == "metadata" {
-                map.serialize_entry(k, &Meta(v.as_object()))?;
-            } else {
-                map.serialize_entry(k, v)?;
-            }
-        }
-        if !has_meta && !meta_written {
-            map.serialize_entry("metadata", &Meta(None))?;
-        }
-        map.end()
-    }
-}
-
-/// `metadata` without `resourceVersion` (a non-map one becomes `{}`, as
-/// `object::meta_mut` replaces it).
-struct Meta<'a>(Option<&'a Map<String, Value>>);
-
-impl Serialize for Meta<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let Some(meta) = self.0 else {
-            return serializer.serialize_map(Some(0))?.end();
-        };
-        let len = meta.len() - usize::from(meta.contains_key(RESOURCE_VERSION));
-        let mut map = serializer.serialize_map(Some(len))?;
-        for (k, v) in meta {
-            if k != RESOURCE_VERSION {
-                map.serialize_entry(k, v)?;
-            }
-        }
-        map.end()
-    }
 }
 
 #[cfg(test)]
@@ -123,7 +202,25 @@ mod tests {
             obj(json!({"metadata": "not a map", "spec": {}})),
             obj(json!({"metadata": {"resourceVersion": "3"}})),
             obj(json!({})),
+            obj(json!({"metadata": {"uid": "u", "zz": [1, 2.5]}})),
+            obj(json!({"metadata": {"name": "n", "annotations": {"a\"b": "x\ny\u{1}é"}}, "z": null})),
+            obj(json!({"a": {"b": [{"c": -1}, true, 1e300]}, "metadata": {}})),
         ]
+    }
+
+    #[test]
+    fn splices_the_resource_version_as_serializing_it_would() {
+        for o in cases() {
+            let mut at = o.clone();
+            object::set_meta(&mut at, RESOURCE_VERSION, Some(json!("1234")));
+            let want = serde_json::to_vec(&at).unwrap();
+            let got = encode(&o).unwrap().with_resource_version("1234").unwrap();
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap(),
+                "{o:?}"
+            );
+        }
     }
 
     #[test]

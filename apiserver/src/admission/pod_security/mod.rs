@@ -30,7 +30,6 @@ use crate::registry::Registry;
 use crate::registry::object::{self, Object};
 use crate::status::ApiError;
 
-use super::namespace_view::NamespaceView;
 use super::{Attributes, Operation, forbidden};
 use evaluate::{PodView, evaluate};
 use policy::{Level, LevelVersion, Policy, policy_to_evaluate};
@@ -75,9 +74,10 @@ pub async fn validate(registry: &Registry, attrs: &Attributes<'_>, obj: &Object)
 }
 
 /// The policy of the request's namespace (from the watch cache, like
-/// upstream's namespace lister with its live lookup behind it).
-async fn namespace_policy(registry: &Registry, namespace: &str) -> Result<(Policy, bool), ApiError> {
-    let Some(ns) = NamespaceView::read(registry, namespace).await? else {
+/// upstream's namespace lister with its live lookup behind it; read once
+/// per request, see [`super::Lookups`]).
+async fn namespace_policy(registry: &Registry, attrs: &Attributes<'_>) -> Result<(Policy, bool), ApiError> {
+    let Some(ns) = attrs.lookups.namespace(registry, attrs.namespace).await? else {
         return Ok((Policy::default(), false));
     };
     let (policy, errs) = policy_to_evaluate(ns.labels());
@@ -89,7 +89,7 @@ fn labels_of(obj: &Object) -> Option<&serde_json::Map<String, Value>> {
 }
 
 async fn validate_pod(registry: &Registry, attrs: &Attributes<'_>, obj: &Object) -> Result<Vec<String>, ApiError> {
-    let (policy, valid) = namespace_policy(registry, attrs.namespace)
+    let (policy, valid) = namespace_policy(registry, attrs)
         .await
         .map_err(|_| ApiError::internal(format!("failed to lookup namespace {:?}", attrs.namespace)))?;
     if valid && policy.fully_privileged() {
@@ -124,7 +124,7 @@ async fn validate_pod_controller(
 ) -> Result<Vec<String>, ApiError> {
     // Upstream allows (with an audit annotation) when the namespace cannot
     // be read: the workload's pods are checked on their own.
-    let Ok((policy, valid)) = namespace_policy(registry, attrs.namespace).await else {
+    let Ok((policy, valid)) = namespace_policy(registry, attrs).await else {
         return Ok(Vec::new());
     };
     if valid && policy.warn.level == Level::Privileged && policy.audit.level == Level::Privileged {

@@ -1,0 +1,52 @@
+//! Reads that several plugins make in one request, made once: the
+//! request's namespace (NamespaceLifecycle in the mutating phase,
+//! PodSecurity in the validating one) and its LimitRanges (LimitRanger's
+//! defaults, then its min/max checks). Upstream's plugins read both from
+//! informers, so a request sees one state of them either way; here the
+//! first read of the request is kept for the rest of it (across a store's
+//! retries too). Failed reads are not kept.
+
+use tokio::sync::OnceCell;
+
+use crate::registry::Registry;
+use crate::registry::object::Object;
+use crate::status::ApiError;
+
+use super::namespace_view::NamespaceView;
+
+/// One request's shared reads (see the module docs), for the request's
+/// namespace only.
+#[derive(Debug, Default)]
+pub struct Lookups {
+    namespace: OnceCell<Option<NamespaceView>>,
+    limit_ranges: OnceCell<Vec<Object>>,
+}
+
+impl Lookups {
+    /// The namespace `name` as [`NamespaceView::read`] gives it.
+    pub async fn namespace(&self, registry: &Registry, name: &str) -> Result<Option<&NamespaceView>, ApiError> {
+        self.namespace
+            .get_or_try_init(|| NamespaceView::read(registry, name))
+            .await
+            .map(Option::as_ref)
+    }
+
+    /// The LimitRanges of `namespace`.
+    pub async fn limit_ranges(&self, registry: &Registry, namespace: &str) -> Result<&[Object], ApiError> {
+        self.limit_ranges
+            .get_or_try_init(|| read_limit_ranges(registry, namespace))
+            .await
+            .map(Vec::as_slice)
+    }
+}
+
+/// The LimitRanges of `namespace`, from the watch cache like upstream's
+/// lister: no storage round trip per write.
+async fn read_limit_ranges(registry: &Registry, namespace: &str) -> Result<Vec<Object>, ApiError> {
+    let Some(store) = registry.store("", "limitranges") else {
+        return Ok(Vec::new());
+    };
+    let info = store.info.clone();
+    let listed = store.list_cached(namespace).await?;
+    Ok(listed.items.into_iter().map(|i| i.into_object(&info)).collect())
+}
