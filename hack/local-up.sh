@@ -9,8 +9,12 @@
 #   hack/local-up.sh --clean               stop it and delete its data
 #
 # Environment: RKUBE_DATA_DIR (default .local/cluster in the checkout),
-# RKUBE_PORT (default 6443), RKUBE_STORAGE_BACKEND (embedded|etcd),
-# RKUBE_ETCD_SERVERS (with the etcd backend).
+# RKUBE_PORT (default 6443), RKUBE_CONTROLLERS_PORT (default 10257) and
+# RKUBE_SCHEDULER_PORT (default 10259) for their /healthz and /metrics,
+# RKUBE_STORAGE_BACKEND (embedded|etcd), RKUBE_ETCD_SERVERS (with the etcd
+# backend), RKUBE_SKIP_BUILD (use target/release as it is), RKUBE_BIN_DIR
+# (run the binaries of that directory as they are, e.g. target/debug;
+# nothing is built).
 #
 # The cluster is the API server, the controller manager and the scheduler
 # (each a separate process, logs and pid files in the data dir), plus
@@ -64,14 +68,23 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-ensure_packages build-essential pkg-config curl ca-certificates protobuf-compiler
-ensure_rust_tools
-if [ -z "${RKUBE_SKIP_BUILD:-}" ]; then
-  echo ">> building (cargo build --release)" >&2
-  cargo build --release --locked -p rkube-apiserver -p rkube-controllers -p rkube-scheduler -p rkube-e2e \
-    --bin rkube-apiserver --bin rkube-controllers --bin rkube-scheduler --bin rkube-simnodes >&2
+if [ -n "${RKUBE_BIN_DIR:-}" ]; then
+  ensure_packages curl ca-certificates
+  bin_dir=$(cd "$RKUBE_BIN_DIR" && pwd)
+  for b in rkube-apiserver rkube-controllers rkube-scheduler $([ "$simulated_nodes" -gt 0 ] && echo rkube-simnodes); do
+    [ -x "$bin_dir/$b" ] || { echo "RKUBE_BIN_DIR=$RKUBE_BIN_DIR has no $b" >&2; exit 1; }
+  done
+else
+  ensure_packages build-essential pkg-config curl ca-certificates protobuf-compiler
+  ensure_rust_tools
+  if [ -z "${RKUBE_SKIP_BUILD:-}" ]; then
+    echo ">> building (cargo build --release)" >&2
+    cargo build --release --locked -p rkube-apiserver -p rkube-controllers -p rkube-scheduler -p rkube-e2e \
+      --bin rkube-apiserver --bin rkube-controllers --bin rkube-scheduler --bin rkube-simnodes >&2
+  fi
+  bin_dir=$repo/target/release
 fi
-bin=$repo/target/release/rkube-apiserver
+bin=$bin_dir/rkube-apiserver
 
 ensure_admin_token "$data"
 
@@ -101,16 +114,15 @@ done
 write_admin_kubeconfig "$data" "$port"
 kubeconfig=$data/kubeconfig
 
-release=$repo/target/release
 echo ">> starting the controller manager and the scheduler" >&2
-start_one controllers "$release/rkube-controllers" --kubeconfig "$kubeconfig" \
+start_one controllers "$bin_dir/rkube-controllers" --kubeconfig "$kubeconfig" \
   --root-ca-file "$data/pki/ca.crt" --port "${RKUBE_CONTROLLERS_PORT:-10257}" \
   --cluster-signing-cert-file "$data/pki/ca.crt" --cluster-signing-key-file "$data/pki/ca.key"
-start_one scheduler "$release/rkube-scheduler" --kubeconfig "$kubeconfig" \
+start_one scheduler "$bin_dir/rkube-scheduler" --kubeconfig "$kubeconfig" \
   --secure-port "${RKUBE_SCHEDULER_PORT:-10259}"
 if [ "$simulated_nodes" -gt 0 ]; then
   echo ">> starting $simulated_nodes simulated nodes" >&2
-  start_one simnodes "$release/rkube-simnodes" --kubeconfig "$kubeconfig" \
+  start_one simnodes "$bin_dir/rkube-simnodes" --kubeconfig "$kubeconfig" \
     --nodes "$simulated_nodes" --zones zone-a,zone-b,zone-c
 fi
 sleep 1

@@ -1,10 +1,13 @@
 //! The scheduler (run in-process) against the real apiserver binary, with
 //! simulated nodes (`rkube_e2e::simnodes`) playing the kubelets: pods land
 //! where nodeSelector and taints say, required anti-affinity spreads
-//! replicas one per node, topology spread keeps zones within maxSkew, an
+//! replicas one per node, topology spread keeps zones within maxSkew from
+//! an uneven start (and leaves a pod that would break it Pending), an
 //! unschedulable pod shows upstream's FailedScheduling message and
 //! condition and is scheduled once a fitting node appears, and a
-//! high-priority pod preempts a lower-priority one.
+//! high-priority pod preempts a lower-priority one (nominated first; the
+//! victim gets DisruptionTarget and a Preempted event). The binary: health,
+//! metrics, and two instances on one Lease, of which only the leader binds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -267,31 +270,87 @@ async fn required_anti_affinity_spreads_replicas_one_per_node() {
 
 #[tokio::test]
 async fn topology_spread_keeps_zones_within_max_skew() {
-    let mut cfg = sim("z-", 0, 6);
-    cfg.zones = vec!["zone-a".into(), "zone-b".into(), "zone-c".into()];
-    let e = env(vec![cfg]).await;
-    let spread = json!({"topologySpreadConstraints": [{
-        "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
-        "labelSelector": {"matchLabels": {"app": "spread"}},
-    }]});
-    let names: Vec<String> = (0..9).map(|i| format!("s-{i}")).collect();
+    // zone-a: two big nodes (LeastAllocated alone would pile pods there);
+    // zone-b and zone-c: one small node each (room for two pods).
+    let mut big = sim("big-", 0, 2);
+    big.zones = vec!["zone-a".into()];
+    big.cpu = "16".into();
+    let mut small = sim("small-", 10, 2);
+    small.zones = vec!["zone-b".into(), "zone-c".into()];
+    small.cpu = "2".into();
+    let e = env(vec![big, small]).await;
+    let zone_of = |node: &str| match node {
+        "big-0" | "big-1" => "zone-a",
+        "small-10" => "zone-b",
+        "small-11" => "zone-c",
+        other => panic!("unknown node {other}"),
+    };
+    // An uneven start: two matching pods already run in zone-a (placed
+    // by name, without the constraint).
+    let pinned: Vec<Pod> = (0..2)
+        .map(|i| {
+            pod(
+                &format!("pinned-{i}"),
+                json!({"app": "spread"}),
+                json!({"nodeName": "big-0"}),
+            )
+        })
+        .collect();
+    create(&e.client, pinned).await;
+    let spread = json!({
+        "topologySpreadConstraints": [{
+            "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "spread"}},
+        }],
+        "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
+                        "resources": {"requests": {"cpu": "1", "memory": "64Mi"}}}],
+    });
+    // Zones (a, b, c) go (2, 0, 0) -> (2, 2, 2) -> (3, 2, 2); the sixth
+    // pod fits only in zone-a, where it would make the skew 2.
+    let names: Vec<String> = (0..6).map(|i| format!("s-{i}")).collect();
     let pods = names
         .iter()
         .map(|n| pod(n, json!({"app": "spread"}), spread.clone()))
         .collect();
     create(&e.client, pods).await;
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let placed = placements(&e.client, &refs).await;
-    // Nodes z-0..z-5 are in zones a,b,c,a,b,c.
-    let mut per_zone: BTreeMap<usize, usize> = BTreeMap::new();
-    for node in placed.values() {
-        let index: usize = node.trim_start_matches("z-").parse().unwrap();
-        *per_zone.entry(index % 3).or_default() += 1;
+    let api: Api<Pod> = Api::namespaced(e.client.clone(), "sched");
+    let (bound, pending) = wait_for("seven matching pods bound", || {
+        let api = api.clone();
+        async move {
+            let list = api.list(&ListParams::default().labels("app=spread")).await.ok()?;
+            let (bound, pending): (Vec<Pod>, Vec<Pod>) = list
+                .items
+                .into_iter()
+                .partition(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some());
+            (bound.len() == 7).then_some((bound, pending))
+        }
+    })
+    .await;
+    let mut per_zone: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in &bound {
+        *per_zone
+            .entry(zone_of(p.spec.as_ref().unwrap().node_name.as_deref().unwrap()))
+            .or_default() += 1;
     }
-    let counts: Vec<usize> = per_zone.values().copied().collect();
-    assert_eq!(counts.len(), 3, "{placed:?}");
-    let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
-    assert!(max - min <= 1, "zones {per_zone:?}");
+    assert_eq!(
+        per_zone,
+        BTreeMap::from([("zone-a", 3), ("zone-b", 2), ("zone-c", 2)]),
+        "skew <= maxSkew from an uneven start"
+    );
+    assert_eq!(pending.len(), 1);
+    let last = pending[0].name_any();
+    let message = failed_scheduling(&e.client, &last).await;
+    assert!(
+        message.starts_with(
+            "0/4 nodes are available: 2 Insufficient cpu, 2 node(s) didn't match pod topology spread constraints. \
+             preemption: "
+        ),
+        "{message}"
+    );
+    // It stays Pending: nothing changes that could let it in.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let still = api.get(&last).await.unwrap();
+    assert_eq!(still.spec.unwrap().node_name, None);
 }
 
 #[tokio::test]
@@ -396,11 +455,95 @@ async fn high_priority_pod_preempts_a_lower_priority_one() {
     };
     create(&e.client, vec![pod("low", json!({}), with("1500m", "low-prio"))]).await;
     placements(&e.client, &["low"]).await;
+    // Watch every change from here on, in order, until the preemptor is
+    // bound.
+    let api: Api<Pod> = Api::namespaced(e.client.clone(), "sched");
+    let from = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let watching = {
+        use futures::TryStreamExt;
+        use kube::api::{WatchEvent, WatchParams};
+        let api = api.clone();
+        tokio::spawn(async move {
+            // From `from`: nothing after it is missed, whenever this runs.
+            let stream = api.watch(&WatchParams::default().timeout(60), &from).await.unwrap();
+            futures::pin_mut!(stream);
+            let mut seen: Vec<Pod> = Vec::new();
+            while let Some(ev) = stream.try_next().await.unwrap() {
+                let p = match ev {
+                    WatchEvent::Added(p) | WatchEvent::Modified(p) | WatchEvent::Deleted(p) => p,
+                    _ => continue,
+                };
+                let bound = p.name_any() == "high" && p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+                seen.push(p);
+                if bound {
+                    break;
+                }
+            }
+            seen
+        })
+    };
     create(&e.client, vec![pod("high", json!({}), with("1", "high-prio"))]).await;
     let placed = placements(&e.client, &["high"]).await;
     assert_eq!(placed["high"], "p-0");
-    let api: Api<Pod> = Api::namespaced(e.client.clone(), "sched");
     assert!(api.get_opt("low").await.unwrap().is_none(), "the victim is gone");
+    let seen = tokio::time::timeout(WAIT, watching).await.unwrap().unwrap();
+    // The preemptor was nominated to the victim's node before it was bound.
+    let high: Vec<&Pod> = seen.iter().filter(|p| p.name_any() == "high").collect();
+    let bound_at = high
+        .iter()
+        .position(|p| p.spec.as_ref().unwrap().node_name.is_some())
+        .unwrap();
+    assert!(
+        high[..bound_at]
+            .iter()
+            .any(|p| p.status.as_ref().and_then(|s| s.nominated_node_name.as_deref()) == Some("p-0")),
+        "status.nominatedNodeName=p-0 before the binding: {:?}",
+        high.iter()
+            .map(|p| p.status.as_ref().map(|s| &s.nominated_node_name))
+            .collect::<Vec<_>>()
+    );
+    // The victim was marked with upstream's DisruptionTarget condition
+    // before it went.
+    let target = seen
+        .iter()
+        .filter(|p| p.name_any() == "low")
+        .filter_map(|p| p.status.as_ref()?.conditions.as_ref())
+        .flatten()
+        .find(|c| c.type_ == "DisruptionTarget")
+        .expect("a DisruptionTarget condition on the victim");
+    assert_eq!(
+        (target.status.as_str(), target.reason.as_deref()),
+        ("True", Some("PreemptionByScheduler"))
+    );
+    assert_eq!(
+        target.message.as_deref(),
+        Some("default-scheduler: preempting to accommodate a higher priority pod")
+    );
+    // And a Preempted event names the preemptor and the node.
+    let high_uid = high[0].metadata.uid.clone().unwrap();
+    let events: Api<Event> = Api::namespaced(e.client.clone(), "sched");
+    let preempted = wait_for("a Preempted event", || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            list.items.into_iter().find(|ev| {
+                ev.reason.as_deref() == Some("Preempted")
+                    && ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("low")
+            })
+        }
+    })
+    .await;
+    assert_eq!(
+        preempted.note.as_deref(),
+        Some(format!("Preempted by pod {high_uid} on node p-0").as_str())
+    );
+    assert_eq!(preempted.type_.as_deref(), Some("Normal"));
 }
 
 #[tokio::test]
@@ -642,20 +785,160 @@ async fn the_binary_schedules_and_serves_health_and_metrics() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let health = curl("/healthz");
-    let metrics = curl("/metrics");
+    // The bind's metrics are recorded once its response is in: poll.
+    let deadline = Instant::now() + WAIT;
+    let metrics = loop {
+        let m = curl("/metrics");
+        if m.contains("scheduler_pod_scheduling_sli_duration_seconds_count") || Instant::now() > deadline {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(placed["by-binary"], "bin-0");
     assert_eq!(health, "ok");
-    assert!(
-        metrics.contains(r#"scheduler_schedule_attempts_total{profile="other-scheduler",result="scheduled"} 1"#),
-        "{metrics}"
-    );
+    for line in [
+        r#"scheduler_schedule_attempts_total{profile="other-scheduler",result="scheduled"} 1"#,
+        // Upstream's SLI latency, by the attempts the pod took.
+        r#"scheduler_pod_scheduling_sli_duration_seconds_count{attempts="1"} 1"#,
+        "scheduler_pod_scheduling_attempts_count 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     let lease = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(e.client.clone(), "kube-system")
         .get("kube-scheduler")
         .await
         .unwrap();
     assert!(lease.spec.unwrap().holder_identity.is_some());
+}
+
+/// A child process killed (and reaped) on drop, so a failing test leaves
+/// no scheduler behind.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "--max-time", "2", &format!("http://127.0.0.1:{port}{path}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The instance that reported the pod's Scheduled event.
+async fn scheduled_by(client: &Client, pod: &str) -> String {
+    let events: Api<Event> = Api::namespaced(client.clone(), "sched");
+    wait_for("a Scheduled event", || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            list.items.into_iter().find_map(|ev| {
+                (ev.reason.as_deref() == Some("Scheduled")
+                    && ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(pod))
+                .then_some(ev.reporting_instance)
+                .flatten()
+            })
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_standby_scheduler_binds_nothing_until_the_leader_stops() {
+    let e = env(vec![sim("le-", 0, 1)]).await;
+    e.scheduler.abort();
+    let bin = rkube_e2e::cluster::target_dir().unwrap().join("rkube-scheduler");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p rkube-scheduler`",
+        bin.display()
+    );
+    // Two scheduler processes on one Lease, with short lease timings.
+    let start = |port: u16| {
+        let child = std::process::Command::new(&bin)
+            .arg("--kubeconfig")
+            .arg(e._cluster.kubeconfig())
+            .args([
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                &port.to_string(),
+                "--leader-elect=true",
+                "--leader-elect-lease-duration=2s",
+                "--leader-elect-renew-deadline=1500ms",
+                "--leader-elect-retry-period=200ms",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Process(child)
+    };
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(e.client.clone(), "kube-system");
+    let holder = || async {
+        let lease = leases.get_opt("kube-scheduler").await.ok()??;
+        lease.spec?.holder_identity
+    };
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = start(port_a);
+    let a_suffix = format!("_{}", a.0.id());
+    let a_id = wait_for("the first instance to lead", || async {
+        holder().await.filter(|h| h.ends_with(&a_suffix))
+    })
+    .await;
+    let b = start(port_b);
+    let b_suffix = format!("_{}", b.0.id());
+    wait_for("the standby to serve /healthz", || async {
+        (http_get(port_b, "/healthz") == "ok").then_some(())
+    })
+    .await;
+
+    // While the leader holds the Lease, it binds and the standby does not.
+    create(&e.client, vec![pod("first", json!({}), json!({}))]).await;
+    assert_eq!(placements(&e.client, &["first"]).await["first"], "le-0");
+    assert_eq!(scheduled_by(&e.client, "first").await, a_id);
+    let standby = http_get(port_b, "/metrics");
+    assert!(
+        standby.contains("scheduler_pod_scheduling_attempts_count 0"),
+        "the standby bound nothing: {standby}"
+    );
+    assert!(
+        !standby.contains("scheduler_schedule_attempts_total{"),
+        "the standby attempted nothing: {standby}"
+    );
+    assert_eq!(holder().await.as_deref(), Some(a_id.as_str()));
+
+    // The leader dies without releasing the Lease: once it expires, the
+    // standby takes over and schedules.
+    let _ = a.0.kill();
+    let _ = a.0.wait();
+    create(&e.client, vec![pod("second", json!({}), json!({}))]).await;
+    assert_eq!(placements(&e.client, &["second"]).await["second"], "le-0");
+    let b_id = scheduled_by(&e.client, "second").await;
+    assert!(b_id.ends_with(&b_suffix), "{b_id}");
+    let lease = leases.get("kube-scheduler").await.unwrap().spec.unwrap();
+    assert_eq!(lease.holder_identity.as_deref(), Some(b_id.as_str()));
+    assert_eq!(lease.lease_transitions, Some(1));
+    let metrics = http_get(port_b, "/metrics");
+    assert!(
+        metrics.contains(r#"scheduler_schedule_attempts_total{profile="default-scheduler",result="scheduled"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -9,9 +9,22 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use rkube_e2e::simnodes::{SimConfig, SimNodes, parse_taint};
 
+/// How to inject failures, shown by `--help`.
+const FAILURE_INJECTION: &str = "\
+Failure injection:
+  kubectl label node <node> sim.rkube.io/heartbeats=stopped
+      stops the node's Lease renewals and status heartbeats (a dead kubelet);
+      the node lifecycle controller then sets its Ready condition to Unknown.
+  kubectl label node <node> sim.rkube.io/heartbeats-
+      resumes them.
+  Pod annotations: sim.rkube.io/exit-after-seconds=<s> (with
+  sim.rkube.io/exit-code=<n>, default 0) makes the containers exit;
+  sim.rkube.io/start-failure=<reason> (e.g. ImagePullBackOff) keeps them
+  from starting.";
+
 /// Simulated nodes for rkube (or any Kubernetes API server).
 #[derive(Debug, Parser)]
-#[command(name = "rkube-simnodes")]
+#[command(name = "rkube-simnodes", after_help = FAILURE_INJECTION)]
 struct Flags {
     /// Kubeconfig of the cluster.
     #[arg(long)]

@@ -14,16 +14,19 @@
 //! - [`ipam`]: per-node pod IP allocation.
 //!
 //! Failure injection: [`SimNodes::set_down`] stops (and resumes) a node's
-//! lease renewals and status heartbeats; pod annotations make containers
-//! exit or fail to start (see [`pods`]).
+//! lease renewals and status heartbeats, and so does the node label
+//! `sim.rkube.io/heartbeats=stopped` from outside the process
+//! ([`stop_label`]); pod annotations make containers exit or fail to start
+//! (see [`pods`]).
 
 pub mod heartbeat;
 pub mod ipam;
 pub mod node;
 pub mod pacing;
 pub mod pods;
+pub mod stop_label;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -119,14 +122,24 @@ pub struct State {
     pub config: SimConfig,
     pub nodes: HashMap<String, SimNode>,
     pub ipam: Mutex<ipam::Ipam>,
-    /// Nodes whose heartbeats are stopped.
-    pub down: Mutex<std::collections::HashSet<String>>,
+    /// Nodes whose heartbeats are stopped ([`SimNodes::set_down`]).
+    pub down: Mutex<HashSet<String>>,
+    /// Nodes whose heartbeats are stopped by their label
+    /// ([`stop_label::HEARTBEATS_LABEL`]).
+    pub stopped_by_label: Mutex<HashSet<String>>,
 }
 
 impl State {
-    /// True when the node's heartbeats are stopped.
+    /// True when the node's heartbeats are stopped, by the library or by
+    /// its label.
     pub fn is_down(&self, node: &str) -> bool {
         self.down.lock().unwrap_or_else(|e| e.into_inner()).contains(node)
+            || self.lock_stopped_by_label().contains(node)
+    }
+
+    /// The label-stopped nodes.
+    pub fn lock_stopped_by_label(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.stopped_by_label.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -152,6 +165,7 @@ impl SimNodes {
         let state = Arc::new(State {
             ipam: Mutex::new(ipam::Ipam::default()),
             down: Mutex::default(),
+            stopped_by_label: Mutex::default(),
             nodes,
             config,
         });
@@ -161,6 +175,7 @@ impl SimNodes {
         tasks.spawn(heartbeat::renew_leases(client.clone(), state.clone()));
         tasks.spawn(heartbeat::report_status(client.clone(), state.clone()));
         tasks.spawn(pods::run(client.clone(), state.clone()));
+        tasks.spawn(stop_label::run(client.clone(), state.clone()));
         Ok(SimNodes { state, tasks })
     }
 

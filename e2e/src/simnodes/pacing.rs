@@ -85,6 +85,7 @@ mod tests {
             nodes: HashMap::new(),
             ipam: Mutex::new(ipam::Ipam::default()),
             down: Mutex::new(names.iter().map(|n| n.to_string()).collect()),
+            stopped_by_label: Mutex::default(),
         })
     }
 
