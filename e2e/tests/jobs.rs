@@ -4,8 +4,10 @@
 //! `sim.rkube.io/exit-after-seconds` / `exit-code` on them): a Job with
 //! parallelism 3 replaces its one failed pod and completes, counting each
 //! pod once; an Indexed Job names pods by index, completes every index and
-//! is deleted by its TTL; a CronJob on a one-minute schedule creates its
-//! Job and records it.
+//! is deleted by its TTL; suspending a Job deletes its pods and resuming
+//! recreates them, with the Suspended condition; a CronJob on a one-minute
+//! schedule creates its Job and records it (`cronjobs.rs` drives the
+//! CronJob controller with a test clock instead).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -278,4 +280,125 @@ async fn cronjob_fires_on_a_one_minute_schedule() {
         active.iter().all(|r| r.name.as_deref() != Some(name.as_str())),
         "{active:?}"
     );
+}
+
+/// The Suspended condition's (status, reason, message).
+fn suspended(job: &Job) -> Option<(String, String, String)> {
+    job.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Suspended")
+        .map(|c| {
+            (
+                c.status.clone(),
+                c.reason.clone().unwrap_or_default(),
+                c.message.clone().unwrap_or_default(),
+            )
+        })
+}
+
+fn live(ps: &[Pod]) -> Vec<String> {
+    ps.iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(ResourceExt::name_any)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspending_a_job_deletes_its_pods_and_resuming_recreates_them() {
+    let e = env("suspend").await;
+    let jobs: Api<Job> = Api::namespaced(e.client.clone(), "suspend");
+    let pods: Api<Pod> = Api::namespaced(e.client.clone(), "suspend");
+    // Pods that run until deleted.
+    jobs.create(
+        &PostParams::default(),
+        &job("long", json!({"parallelism": 2, "completions": 4}), json!({})),
+    )
+    .await
+    .unwrap();
+    let first = wait_for("2 running pods", WAIT, || async {
+        let ps = job_pods(&pods, "long").await?;
+        Ok((ps.iter().filter(|p| phase(p) == "Running").count() == 2).then_some(live(&ps)))
+    })
+    .await
+    .unwrap();
+    let started = wait_for("status.active 2", WAIT, || async {
+        let s = jobs.get("long").await?.status.unwrap_or_default();
+        Ok((s.active == Some(2)).then_some(s.start_time))
+    })
+    .await
+    .unwrap()
+    .expect("startTime");
+
+    // Suspended: the active pods are deleted, none replaces them, and the
+    // Job says so.
+    let suspend = |on: bool| json!({"spec": {"suspend": on}});
+    jobs.patch("long", &PatchParams::default(), &Patch::Merge(suspend(true)))
+        .await
+        .unwrap();
+    let j = wait_for("suspended with no pods", WAIT, || async {
+        let j = jobs.get("long").await?;
+        let s = j.status.clone().unwrap_or_default();
+        let gone = job_pods(&pods, "long").await?.is_empty();
+        Ok((gone && s.active == Some(0) && suspended(&j).is_some()).then_some(j))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        suspended(&j),
+        Some(("True".into(), "JobSuspended".into(), "Job suspended".into()))
+    );
+    let s = j.status.clone().unwrap();
+    assert_eq!((s.succeeded.unwrap_or(0), s.failed.unwrap_or(0)), (0, 0), "{s:?}");
+    assert!(condition(&j, "Complete").is_none() && condition(&j, "Failed").is_none());
+
+    // Resumed: two new pods, Suspended=False, and startTime restarts (the
+    // active deadline counts from the resume).
+    let resumed_after =
+        k8s_openapi::jiff::Timestamp::from_second(k8s_openapi::jiff::Timestamp::now().as_second()).unwrap();
+    jobs.patch("long", &PatchParams::default(), &Patch::Merge(suspend(false)))
+        .await
+        .unwrap();
+    let second = wait_for("2 new running pods", WAIT, || async {
+        let ps = job_pods(&pods, "long").await?;
+        Ok((ps.iter().filter(|p| phase(p) == "Running").count() == 2).then_some(live(&ps)))
+    })
+    .await
+    .unwrap();
+    assert!(second.iter().all(|p| !first.contains(p)), "{first:?} {second:?}");
+    let j = wait_for("resumed", WAIT, || async {
+        let j = jobs.get("long").await?;
+        let active = j.status.as_ref().and_then(|s| s.active);
+        Ok((active == Some(2) && suspended(&j).is_some_and(|c| c.0 == "False")).then_some(j))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        suspended(&j),
+        Some(("False".into(), "JobResumed".into(), "Job resumed".into()))
+    );
+    let restarted = j.status.as_ref().and_then(|s| s.start_time.clone()).unwrap();
+    assert!(
+        restarted.0 >= resumed_after && restarted.0 >= started.0,
+        "startTime {:?}, first {:?}, resumed after {resumed_after}",
+        restarted.0,
+        started.0
+    );
+    let events: Api<Event> = Api::namespaced(e.client.clone(), "suspend");
+    wait_for("Suspended and Resumed events", WAIT, || async {
+        let reasons: Vec<String> = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|ev| ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("long"))
+            .filter_map(|ev| ev.reason)
+            .collect();
+        let both = reasons.iter().any(|r| r == "Suspended") && reasons.iter().any(|r| r == "Resumed");
+        Ok(both.then_some(()))
+    })
+    .await
+    .unwrap();
 }
