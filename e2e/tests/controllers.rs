@@ -1,6 +1,6 @@
 //! The controller manager (run in-process) against the real apiserver
-//! binary: namespaces get their default ServiceAccount and root CA,
-//! namespace deletion empties then removes the namespace, ReplicaSets and
+//! binary: namespaces get their default ServiceAccount and root CA
+//! (namespace deletion is in `namespaces.rs`), ReplicaSets and
 //! Deployments manage pods (this test marks pods Running and Ready, as no
 //! kubelet runs yet), rollouts respect maxSurge, `kubectl rollout undo`
 //! returns to the previous template, the garbage collector honours
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use rkube_e2e::cluster::{Backend, TestCluster};
@@ -87,59 +87,6 @@ async fn every_namespace_gets_default_service_account_and_root_ca() {
     })
     .await
     .unwrap();
-    cm.stop().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn namespace_deletion_removes_every_object_then_the_namespace() {
-    let (c, client) = setup().await;
-    let cm = ControllerManager::start(&c, |_| {}).unwrap();
-    create_namespace(&client, "doomed").await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "doomed");
-    for i in 0..3 {
-        let m: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("cm-{i}")}})).unwrap();
-        cms.create(&PostParams::default(), &m).await.unwrap();
-    }
-    c.ok(&[
-        "-n",
-        "doomed",
-        "create",
-        "deployment",
-        "web",
-        "--image=nginx",
-        "--replicas=2",
-    ])
-    .unwrap();
-    c.ok(&["-n", "doomed", "create", "secret", "generic", "s", "--from-literal=a=b"])
-        .unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "doomed");
-    wait_for("deployment pods", WAIT, || async {
-        Ok((pods.list(&ListParams::default()).await?.items.len() == 2).then_some(()))
-    })
-    .await
-    .unwrap();
-
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces.delete("doomed", &DeleteParams::default()).await.unwrap();
-    wait_for("namespace gone", WAIT, || async {
-        Ok(namespaces.get_opt("doomed").await?.is_none().then_some(()))
-    })
-    .await
-    .unwrap();
-    // Nothing is left behind in any kind.
-    for args in [
-        ["get", "all", "-n", "doomed", "-o", "name"],
-        [
-            "get",
-            "configmaps,secrets,serviceaccounts",
-            "-n",
-            "doomed",
-            "-o",
-            "name",
-        ],
-    ] {
-        assert_eq!(c.ok(&args).unwrap().trim(), "", "{args:?}");
-    }
     cm.stop().await.unwrap();
 }
 

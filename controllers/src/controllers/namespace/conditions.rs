@@ -173,7 +173,7 @@ mod tests {
 
         let mut u = ConditionUpdater::default();
         u.content_totals(
-            &BTreeMap::from([("pods.".to_string(), 2), ("replicasets.apps".to_string(), 1)]),
+            &BTreeMap::from([("pods".to_string(), 2), ("replicasets.apps".to_string(), 1)]),
             &BTreeMap::from([("foregroundDeletion".to_string(), 1)]),
         );
         u.delete_content_failed("boom".into());
@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(
             get(CONTENT_REMAINING).message.as_deref(),
             Some(
-                "Some resources are remaining: pods. has 2 resource instances, replicasets.apps has 1 resource instances"
+                "Some resources are remaining: pods has 2 resource instances, replicasets.apps has 1 resource instances"
             )
         );
         assert_eq!(

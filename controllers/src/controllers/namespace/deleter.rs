@@ -27,8 +27,14 @@ pub struct Pass {
     pub failed: bool,
 }
 
+/// `resource.group`, or `resource` alone for the core group (upstream's
+/// `GroupResource.String()`).
 fn group_resource(r: &DiscoveredResource) -> String {
-    format!("{}.{}", r.resource.plural, r.resource.group)
+    if r.resource.group.is_empty() {
+        r.resource.plural.clone()
+    } else {
+        format!("{}.{}", r.resource.plural, r.resource.group)
+    }
 }
 
 fn gvr(r: &DiscoveredResource) -> String {
@@ -145,4 +151,33 @@ async fn delete_resource_content(
         left.unexpected = true;
     }
     Ok(left)
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::api::{ApiResource, GroupVersionKind};
+    use kube::discovery::{ApiCapabilities, Scope};
+
+    use super::*;
+
+    fn resource(group: &str, kind: &str, plural: &str) -> DiscoveredResource {
+        DiscoveredResource {
+            resource: ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural),
+            namespaced: true,
+            caps: ApiCapabilities {
+                scope: Scope::Namespaced,
+                subresources: Vec::new(),
+                operations: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn group_resources_are_named_as_upstream() {
+        assert_eq!(group_resource(&resource("", "ConfigMap", "configmaps")), "configmaps");
+        assert_eq!(
+            group_resource(&resource("example.com", "Widget", "widgets")),
+            "widgets.example.com"
+        );
+    }
 }
