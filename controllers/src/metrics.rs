@@ -1,6 +1,8 @@
 //! Prometheus metrics served at `/metrics`, named like client-go's work
-//! queue metrics (`workqueue_*`, label `name` = controller) plus sync
-//! errors per controller and the leader-election status.
+//! queue metrics (`workqueue_*`, label `name` = the queue, as upstream's
+//! queue names: `deployment`, `replicaset`, ...) plus sync errors per
+//! controller (label `name` = the controller) and the leader-election
+//! status.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -102,7 +104,26 @@ impl Metrics {
         }
     }
 
-    /// Records one reconcile of `controller`.
+    /// Records one key processed from `queue` by `controller`: the work
+    /// duration and retries under the queue's name, a failure under the
+    /// controller's.
+    pub fn observe_work(&self, queue: &str, controller: &str, took: Duration, failed: bool) {
+        let label = NameLabel {
+            name: queue.to_string(),
+        };
+        self.work_duration.get_or_create(&label).observe(took.as_secs_f64());
+        if failed {
+            self.queue_retries.get_or_create(&label).inc();
+            self.sync_errors
+                .get_or_create(&NameLabel {
+                    name: controller.to_string(),
+                })
+                .inc();
+        }
+    }
+
+    /// Records one pass of a controller that runs on a timer rather than
+    /// a queue (pod GC, node health monitoring), under its own name.
     pub fn observe_sync(&self, controller: &str, took: Duration, failed: bool) {
         let label = NameLabel {
             name: controller.to_string(),

@@ -56,6 +56,10 @@ struct Inner<K> {
     notify: Notify,
     backoff: ItemExponentialBackoff,
     depth: Box<dyn Fn(usize) + Send + Sync>,
+    /// Told of every key newly added (for `workqueue_adds_total`).
+    added: Box<dyn Fn() + Send + Sync>,
+    /// The `name` label of the queue's metrics ("" if unnamed).
+    name: String,
 }
 
 /// A deduplicating, rate-limited queue of keys; cheap to clone.
@@ -75,6 +79,18 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
     /// A queue with the given back-off; `depth` is told the queue length
     /// after every change (for the `workqueue_depth` metric).
     pub fn new(backoff: ItemExponentialBackoff, depth: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        Self::named("", backoff, depth, || {})
+    }
+
+    /// Like [`WorkQueue::new`], with the name its metrics carry (client-go's
+    /// `TypedRateLimitingQueueConfig.Name`) and `added`, told of every key
+    /// newly added (one not already waiting), as client-go counts adds.
+    pub fn named(
+        name: &str,
+        backoff: ItemExponentialBackoff,
+        depth: impl Fn(usize) + Send + Sync + 'static,
+        added: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
         WorkQueue {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
@@ -87,8 +103,15 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
                 notify: Notify::new(),
                 backoff,
                 depth: Box::new(depth),
+                added: Box::new(added),
+                name: name.to_string(),
             }),
         }
+    }
+
+    /// The queue's metrics name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
     }
 
     fn lock(&self) -> MutexGuard<'_, State<K>> {
@@ -103,6 +126,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
             return;
         }
         s.dirty.insert(key.clone());
+        (self.inner.added)();
         if s.processing.contains(&key) {
             return;
         }

@@ -21,24 +21,28 @@ pub enum Action {
     RequeueAfter(Duration),
 }
 
-/// A queue whose depth and adds are exported for `controller`.
-pub fn new_queue(controller: &str, metrics: &Arc<Metrics>) -> WorkQueue<String> {
+/// A queue whose `workqueue_*` metrics carry the label `name` (upstream's
+/// queue name, e.g. `replicaset`, so dashboards made for
+/// kube-controller-manager work unchanged).
+pub fn new_queue(name: &str, metrics: &Arc<Metrics>) -> WorkQueue<String> {
     let depth = metrics
         .queue_depth
-        .get_or_create(&NameLabel {
-            name: controller.to_string(),
-        })
+        .get_or_create(&NameLabel { name: name.to_string() })
         .clone();
     let adds = metrics
         .queue_adds
-        .get_or_create(&NameLabel {
-            name: controller.to_string(),
-        })
+        .get_or_create(&NameLabel { name: name.to_string() })
         .clone();
-    WorkQueue::new(ItemExponentialBackoff::default(), move |len| {
-        depth.set(i64::try_from(len).unwrap_or(i64::MAX));
-        adds.inc();
-    })
+    WorkQueue::named(
+        name,
+        ItemExponentialBackoff::default(),
+        move |len| {
+            depth.set(i64::try_from(len).unwrap_or(i64::MAX));
+        },
+        move || {
+            adds.inc();
+        },
+    )
 }
 
 /// Runs `workers` workers on `queue` until it shuts down, each reconciling
@@ -63,7 +67,9 @@ pub async fn run_controller_workers<C, F>(
     .await;
 }
 
-/// Runs `workers` workers on `queue` until it shuts down.
+/// Runs `workers` workers on `queue` until it shuts down. Work durations
+/// and retries are counted under the queue's name, failed syncs under
+/// `controller`'s.
 pub async fn run_workers<F, Fut>(
     controller: &'static str,
     queue: WorkQueue<String>,
@@ -83,7 +89,7 @@ pub async fn run_workers<F, Fut>(
             while let Some(key) = queue.get().await {
                 let start = Instant::now();
                 let result = sync(key.clone()).await;
-                metrics.observe_sync(controller, start.elapsed(), result.is_err());
+                metrics.observe_work(queue.name(), controller, start.elapsed(), result.is_err());
                 match result {
                     Ok(Action::Done) => queue.forget(&key),
                     Ok(Action::RequeueAfter(d)) => {

@@ -74,25 +74,33 @@ mod tests {
     #[tokio::test]
     async fn healthz_and_metrics() {
         let metrics = Arc::new(Metrics::new());
-        metrics.observe_sync("replicaset-controller", std::time::Duration::from_millis(3), true);
-        metrics
-            .queue_depth
-            .get_or_create(&crate::metrics::NameLabel {
-                name: "replicaset-controller".into(),
-            })
-            .set(7);
+        let queue = crate::runner::new_queue("replicaset", &metrics);
+        for key in ["default/a", "default/b", "default/a"] {
+            queue.add(key.to_string());
+        }
+        // Taking a key changes the depth, not the adds.
+        let _ = queue.get().await;
+        metrics.observe_work(
+            queue.name(),
+            "replicaset-controller",
+            std::time::Duration::from_millis(3),
+            true,
+        );
         let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), metrics).await.unwrap();
         let health = get(addr, "/healthz").await;
         assert!(health.starts_with("HTTP/1.1 200"), "{health}");
         assert!(health.ends_with("ok"), "{health}");
         let m = get(addr, "/metrics").await;
-        assert!(m.contains("workqueue_depth{name=\"replicaset-controller\"} 7"), "{m}");
+        // Queues by upstream's queue name, failures by controller name.
+        assert!(m.contains("workqueue_depth{name=\"replicaset\"} 1"), "{m}");
+        assert!(m.contains("workqueue_adds_total{name=\"replicaset\"} 2"), "{m}");
+        assert!(m.contains("workqueue_retries_total{name=\"replicaset\"} 1"), "{m}");
         assert!(
             m.contains("controller_sync_errors_total{name=\"replicaset-controller\"} 1"),
             "{m}"
         );
         assert!(
-            m.contains("workqueue_work_duration_seconds_count{name=\"replicaset-controller\"} 1"),
+            m.contains("workqueue_work_duration_seconds_count{name=\"replicaset\"} 1"),
             "{m}"
         );
         task.abort();

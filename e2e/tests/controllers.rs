@@ -786,7 +786,7 @@ async fn the_binary_leads_serves_health_and_metrics_and_acts() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("workqueue_adds_total{name=\"serviceaccount-controller\"}"),
+        metrics.contains("workqueue_adds_total{name=\"serviceaccount\"}"),
         "{metrics}"
     );
     assert!(

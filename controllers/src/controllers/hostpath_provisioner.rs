@@ -160,7 +160,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(std::time::Duration::from_secs(10));
     }
-    let queue = new_queue(CONTROLLER_NAME, &ctx.metrics);
+    let queue = new_queue("hostpath_provisioner", &ctx.metrics);
     let p = Provisioner {
         client: ctx.client.clone(),
         claims: ctx.informers.get::<PersistentVolumeClaim>(),

@@ -43,7 +43,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     };
     let namespaces = ctx.informers.get::<Namespace>();
     let config_maps = ctx.informers.get::<ConfigMap>();
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("root_ca_cert_publisher", &ctx.metrics);
     let q = queue.clone();
     namespaces.add_handler(move |change| match change {
         Change::Added(ns) | Change::Updated { new: ns, .. } => q.add(ns.metadata.name.clone().unwrap_or_default()),

@@ -32,7 +32,7 @@ struct State {
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let namespaces = ctx.informers.get::<Namespace>();
     let accounts = ctx.informers.get::<ServiceAccount>();
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("serviceaccount", &ctx.metrics);
     let q = queue.clone();
     namespaces.add_handler(move |change| match change {
         Change::Added(ns) | Change::Updated { new: ns, .. } => q.add(ns.metadata.name.clone().unwrap_or_default()),

@@ -72,7 +72,7 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 }
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let queue = new_queue(CONTROLLER_NAME, &ctx.metrics);
+    let queue = new_queue("ttl_jobs_to_delete", &ctx.metrics);
     let jobs = ctx.informers.get::<Job>();
     let q = queue.clone();
     jobs.add_handler(move |change| match change {

@@ -70,7 +70,7 @@ pub fn signed_data(
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let secrets = ctx.informers.get::<Secret>();
     let config_maps = ctx.informers.get::<ConfigMap>();
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("bootstrap_signer_queue", &ctx.metrics);
     let q = queue.clone();
     secrets.add_handler(move |change| {
         let (Change::Added(s) | Change::Updated { new: s, .. } | Change::Deleted(s)) = change;

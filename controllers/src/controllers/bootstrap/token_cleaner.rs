@@ -23,7 +23,7 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let secrets = ctx.informers.get::<Secret>();
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("token_cleaner", &ctx.metrics);
     let q = queue.clone();
     secrets.add_handler(move |change| {
         if let Change::Added(s) | Change::Updated { new: s, .. } = change

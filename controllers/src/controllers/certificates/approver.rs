@@ -117,7 +117,7 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 }
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let queue = new_queue(CONTROLLER_NAME, &ctx.metrics);
+    let queue = new_queue("certificate", &ctx.metrics);
     let csrs = ctx.informers.get::<CertificateSigningRequest>();
     let q = queue.clone();
     csrs.add_handler(move |change| match change {

@@ -118,7 +118,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         return Ok(());
     }
     let signers = Arc::new(Signers::load(settings).map_err(|e| Error::other(format!("loading the signing CA: {e}")))?);
-    let queue = new_queue(CONTROLLER_NAME, &ctx.metrics);
+    let queue = new_queue("certificate", &ctx.metrics);
     let csrs = ctx.informers.get::<CertificateSigningRequest>();
     let q = queue.clone();
     csrs.add_handler(move |change| match change {

@@ -69,7 +69,7 @@ pub struct CronJobController {
 
 /// Runs the controller with `clock`.
 pub async fn run(ctx: ControllerContext, clock: Arc<dyn Clock>) -> Result<(), Error> {
-    let queue = new_queue(CONTROLLER_NAME, &ctx.metrics);
+    let queue = new_queue("cronjob", &ctx.metrics);
     let c = Arc::new(CronJobController {
         client: ctx.client.clone(),
         cronjobs: ctx.informers.get::<CronJob>(),

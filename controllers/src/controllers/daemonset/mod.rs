@@ -66,7 +66,7 @@ pub struct DaemonSetController {
 }
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("daemonset", &ctx.metrics);
     let c = Arc::new(DaemonSetController {
         client: ctx.client.clone(),
         sets: ctx.informers.get::<DaemonSet>(),

@@ -58,7 +58,7 @@ pub struct DeploymentController {
 }
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("deployment", &ctx.metrics);
     let c = Arc::new(DeploymentController {
         client: ctx.client.clone(),
         deployments: ctx.informers.get::<Deployment>(),

@@ -66,7 +66,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         stateful_sets: ctx.informers.get::<StatefulSet>(),
         replication_controllers: ctx.informers.get::<ReplicationController>(),
     };
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("disruption", &ctx.metrics);
     let q = queue.clone();
     budgets.add_handler(move |change| {
         let (Change::Added(pdb) | Change::Updated { new: pdb, .. } | Change::Deleted(pdb)) = change;

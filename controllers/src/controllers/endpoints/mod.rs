@@ -55,7 +55,7 @@ struct EndpointsController {
 }
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("endpoint", &ctx.metrics);
     let c = Arc::new(EndpointsController {
         client: ctx.client.clone(),
         services: ctx.informers.get::<Service>(),

@@ -79,7 +79,7 @@ fn zone(n: &Node) -> Option<&String> {
 }
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("endpoint_slice", &ctx.metrics);
     let c = Arc::new(EndpointSliceController {
         client: ctx.client.clone(),
         services: ctx.informers.get::<Service>(),

@@ -61,7 +61,7 @@ pub fn should_mirror(e: &Endpoints) -> bool {
 }
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("endpoint_slice_mirroring", &ctx.metrics);
     let c = Arc::new(MirroringController {
         client: ctx.client.clone(),
         services: ctx.informers.get::<Service>(),

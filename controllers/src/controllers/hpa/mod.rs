@@ -44,7 +44,7 @@ struct State {
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let hpas = ctx.informers.get::<HorizontalPodAutoscaler>();
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("horizontalpodautoscaler", &ctx.metrics);
     let q = queue.clone();
     hpas.add_handler(move |change| {
         if let Change::Added(h) | Change::Updated { new: h, .. } = change {

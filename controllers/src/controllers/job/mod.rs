@@ -79,8 +79,8 @@ pub struct JobController {
 }
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let queue = new_queue(CONTROLLER_NAME, &ctx.metrics);
-    let orphans = new_queue("job-controller-orphan-pods", &ctx.metrics);
+    let queue = new_queue("job", &ctx.metrics);
+    let orphans = new_queue("job_orphan_pod", &ctx.metrics);
     let controller = Arc::new(JobController {
         client: ctx.client.clone(),
         jobs: ctx.informers.get::<Job>(),

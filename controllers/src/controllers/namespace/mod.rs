@@ -31,7 +31,7 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, Result<(), Error>> {
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let namespaces = ctx.informers.get::<Namespace>();
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("namespace", &ctx.metrics);
     let q = queue.clone();
     namespaces.add_handler(move |change| match change {
         Change::Added(ns) | Change::Updated { new: ns, .. } if ns.metadata.deletion_timestamp.is_some() => {

@@ -135,7 +135,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     for n in c.nodes.list_all() {
         c.alloc().occupy(&n);
     }
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("cidrallocator_node", &ctx.metrics);
     let (q, h) = (queue.clone(), c.clone());
     c.nodes.add_handler(move |change| match change {
         Change::Added(n) | Change::Updated { new: n, .. } => {

@@ -84,7 +84,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
         recorder: EventRecorder::new(ctx.client.clone(), NAME),
         state: Mutex::default(),
     });
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("node_lifecycle_controller", &ctx.metrics);
     let q = queue.clone();
     c.nodes.add_handler(move |change| match change {
         Change::Added(n) | Change::Updated { new: n, .. } => q.add(n.metadata.name.clone().unwrap_or_default()),

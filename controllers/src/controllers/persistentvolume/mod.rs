@@ -156,7 +156,7 @@ fn claim_key(pvc: &PersistentVolumeClaim) -> String {
 }
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let queue = new_queue(CONTROLLER_NAME, &ctx.metrics);
+    let queue = new_queue("claims", &ctx.metrics);
     let binder = Binder {
         client: ctx.client.clone(),
         claims: ctx.informers.get::<PersistentVolumeClaim>(),

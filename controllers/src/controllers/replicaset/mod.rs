@@ -71,7 +71,7 @@ pub struct ReplicaSetController {
 
 async fn run(ctx: ControllerContext, source: Source) -> Result<(), Error> {
     let name = source.controller_name();
-    let queue = new_queue(name, &ctx.metrics);
+    let queue = new_queue(source.queue_name(), &ctx.metrics);
     let controller = Arc::new(ReplicaSetController {
         client: ctx.client.clone(),
         source: source.clone(),

@@ -52,6 +52,14 @@ impl Source {
         }
     }
 
+    /// Upstream's work queue name.
+    pub fn queue_name(&self) -> &'static str {
+        match self {
+            Source::ReplicaSets(_) => "replicaset",
+            Source::ReplicationControllers(_) => "replicationmanager",
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Source::ReplicaSets(_) => "ReplicaSet",

@@ -118,7 +118,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     c.config_maps.wait_synced().await;
     c.secrets.wait_synced().await;
     c.controllers.wait_synced().await;
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("resourcequota_primary", &ctx.metrics);
     let q = queue.clone();
     c.quotas.add_handler(move |change| {
         // Status updates (ours and admission's) do not need a recount;

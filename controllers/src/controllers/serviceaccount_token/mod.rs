@@ -84,7 +84,7 @@ async fn run(ctx: ControllerContext) -> Result<(), Error> {
     let signer = TokenSigner::from_file(&path).map_err(|e| Error::other(e.to_string()))?;
     let secrets = ctx.informers.get::<Secret>();
     let accounts = ctx.informers.get::<ServiceAccount>();
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("serviceaccount_tokens_secret", &ctx.metrics);
     let q = queue.clone();
     secrets.add_handler(move |change| {
         if let Change::Added(s) | Change::Updated { new: s, .. } = change

@@ -62,7 +62,7 @@ pub struct StatefulSetController {
 }
 
 async fn run(ctx: ControllerContext) -> Result<(), Error> {
-    let queue = new_queue(NAME, &ctx.metrics);
+    let queue = new_queue("statefulset", &ctx.metrics);
     let claims = ctx.informers.get::<PersistentVolumeClaim>();
     let c = Arc::new(StatefulSetController {
         client: ctx.client.clone(),
