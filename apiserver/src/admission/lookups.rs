@@ -6,7 +6,7 @@
 //! first read of the request is kept for the rest of it (across a store's
 //! retries too). Failed reads are not kept.
 
-use tokio::sync::OnceCell;
+use std::sync::OnceLock;
 
 use crate::registry::Registry;
 use crate::registry::object::Object;
@@ -18,25 +18,31 @@ use super::namespace_view::NamespaceView;
 /// namespace only.
 #[derive(Debug, Default)]
 pub struct Lookups {
-    namespace: OnceCell<Option<NamespaceView>>,
-    limit_ranges: OnceCell<Vec<Object>>,
+    // `OnceLock`, not an async once-cell (whose semaphore showed in the
+    // profile): a request's plugins run one after the other, so no read
+    // is ever waited for.
+    namespace: OnceLock<Option<NamespaceView>>,
+    limit_ranges: OnceLock<Vec<Object>>,
 }
 
 impl Lookups {
     /// The namespace `name` as [`NamespaceView::read`] gives it.
     pub async fn namespace(&self, registry: &Registry, name: &str) -> Result<Option<&NamespaceView>, ApiError> {
-        self.namespace
-            .get_or_try_init(|| NamespaceView::read(registry, name))
-            .await
-            .map(Option::as_ref)
+        if self.namespace.get().is_none() {
+            let read = NamespaceView::read(registry, name).await?;
+            // Set already only if a concurrent read of this request won: the same namespace.
+            let _ = self.namespace.set(read);
+        }
+        Ok(self.namespace.get().and_then(Option::as_ref))
     }
 
     /// The LimitRanges of `namespace`.
     pub async fn limit_ranges(&self, registry: &Registry, namespace: &str) -> Result<&[Object], ApiError> {
-        self.limit_ranges
-            .get_or_try_init(|| read_limit_ranges(registry, namespace))
-            .await
-            .map(Vec::as_slice)
+        if self.limit_ranges.get().is_none() {
+            let read = read_limit_ranges(registry, namespace).await?;
+            let _ = self.limit_ranges.set(read);
+        }
+        Ok(self.limit_ranges.get().map_or(&[], Vec::as_slice))
     }
 }
 
