@@ -28,9 +28,13 @@ use super::compact;
 use super::pending::PendingWrite;
 use super::schema::{LOG, LogRecord, META, META_COMPACTED, META_REVISION, OrInternal, VALUES, revision_to_u64};
 use super::values;
-use super::wal::{WalShared, prepare_spare, retire_segments};
+use super::wal::{WalShared, prepare_spare, retire_segments, spare_awaits_checkpoint};
 use crate::error::{Result, StorageError};
 use crate::store::{EventType, Revision};
+
+/// The checkpointer thread's name (at most 15 bytes, see
+/// [`super::writer::WRITER_THREAD_NAME`]).
+const CHECKPOINT_THREAD_NAME: &str = "store-checkpnt";
 
 /// Tuning of the checkpointer.
 #[derive(Debug, Clone, Copy)]
@@ -119,7 +123,7 @@ impl CheckpointHandle {
             last_checkpoint: Instant::now(),
         };
         let thread = std::thread::Builder::new()
-            .name("rkube-embedded-checkpointer".into())
+            .name(CHECKPOINT_THREAD_NAME.into())
             .spawn(move || checkpointer.run())
             .map_err(|e| StorageError::Internal(format!("cannot start the embedded store checkpointer: {e}")))?;
         Ok(CheckpointHandle {
@@ -225,6 +229,11 @@ impl Checkpointer {
             }
             if stop {
                 break;
+            }
+            if spare_awaits_checkpoint(&self.wal)
+                && let Err(error) = self.checkpoint()
+            {
+                tracing::error!(%error, "embedded store checkpoint failed");
             }
             if let Err(error) = prepare_spare(&self.dir, &self.wal, self.config.segment_size) {
                 tracing::warn!(%error, "cannot prepare a write-ahead log spare segment");

@@ -11,12 +11,16 @@
 //! - `wal-<base, 20 digits>.log`: a segment whose first write is at revision
 //!   `base`. Only the newest is appended to; older ones are *sealed*.
 //! - `wal.spare`: a file of [`WalOptions::segment_size`] bytes already
-//!   written (zeros, or a retired segment), renamed into place at the next
-//!   rotation. Overwriting blocks that are already allocated and written
-//!   lets `fdatasync` flush data only: appending to a growing file, or
-//!   writing into `fallocate`d (unwritten) extents, also commits the
-//!   filesystem journal on every sync (1.5x to 16x fewer syncs/s measured
-//!   at 8 KiB, see `docs/benchmarks.md`).
+//!   written (a retired segment, or zeros: see [`zeros`]), renamed into
+//!   place at the next rotation. Overwriting blocks that are already
+//!   allocated and written lets `fdatasync` flush data only: appending to a
+//!   growing file, or writing into `fallocate`d (unwritten) extents, also
+//!   commits the filesystem journal on every sync (1.5x to 16x fewer
+//!   syncs/s measured at 8 KiB, see `docs/benchmarks.md`). Segments are
+//!   recycled: a retired one becomes the spare when none is ready; the
+//!   frames of its earlier life stay in it until overwritten, and only the
+//!   per-segment salt in every frame keeps them from passing for the new
+//!   life's (see [`frame`]).
 //!
 //! Architecture invariant: only the writer thread appends and rotates; only
 //! the checkpointer retires segments and prepares spares; they meet in
@@ -27,6 +31,7 @@ mod replay;
 mod spare;
 #[cfg(test)]
 mod tests;
+mod zeros;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -35,7 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub(crate) use frame::{BLOCK, FrameBuilder};
 pub(super) use replay::{Replayed, replay};
-pub(super) use spare::{prepare_spare, retire_segments};
+pub(super) use spare::{prepare_spare, retire_segments, spare_awaits_checkpoint};
 
 use frame::SegmentHeader;
 
@@ -229,10 +234,7 @@ fn open_segment(dir: &Path, base: Revision, shared: &WalShared, options: WalOpti
                     .open(&path)
                     .map_err(io)?;
                 // Written blocks, like a spare's (see the module docs).
-                let size = SMALL_SEGMENT_SIZE.min(options.segment_size);
-                file.write_all_at(&vec![0; usize::try_from(size).unwrap_or(0)], 0)
-                    .map_err(io)?;
-                file.sync_all().map_err(io)?;
+                zeros::write_zeros(&path, &file, SMALL_SEGMENT_SIZE.min(options.segment_size)).map_err(io)?;
                 file
             }
         }

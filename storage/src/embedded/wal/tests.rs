@@ -332,3 +332,101 @@ async fn segment_without_header_is_empty() {
     assert_eq!(s.create("/t/d", b("d")).await.unwrap(), revs[2] + 1);
     assert_eq!(s.get("/t/c", None).await.unwrap().unwrap().value, b("value of /t/c"));
 }
+
+/// A segment holding, after its own frames, a frame of an earlier life of
+/// the file (another salt) that continues the revisions without a gap.
+/// Only the salt tells it apart: replay must stop before it.
+#[test]
+fn frames_of_a_recycled_files_earlier_life_never_replay() {
+    use crate::embedded::pending::PendingWrite;
+
+    let dir = tempfile::tempdir().unwrap();
+    let create = |revision: Revision| PendingWrite {
+        event_type: EventType::Added,
+        create_revision: revision,
+        prev_revision: 0,
+        key: format!("/s/{revision}").into(),
+        value: b("v"),
+    };
+    let frame = |revision: Revision, salt: u64| {
+        let mut builder = super::FrameBuilder::default();
+        builder.start(revision);
+        builder.push(&create(revision));
+        builder.finish(salt).to_vec()
+    };
+    let (old_salt, new_salt) = (7, 8);
+    let mut bytes = SegmentHeader {
+        salt: new_salt,
+        base: 5,
+    }
+    .encode();
+    bytes.extend(frame(5, new_salt));
+    let stale_at = bytes.len();
+    bytes.extend(frame(6, old_salt));
+    bytes.extend(vec![0; 4 * BLOCK]);
+    std::fs::write(dir.path().join(super::segment_name(5)), &bytes).unwrap();
+    assert!(
+        decode_frame(&bytes[stale_at..], old_salt).is_some(),
+        "the stale frame is valid for its own salt"
+    );
+
+    let replayed = super::replay(dir.path(), 4).unwrap();
+    let revisions: Vec<_> = replayed.writes.iter().map(|w| w.create_revision).collect();
+    assert_eq!(revisions, [5]);
+}
+
+/// A retired segment kept as the spare, its old frames still in it,
+/// becomes the next run's first segment. The new life's writes, fewer than
+/// the old one's, replay exactly; nothing of the old life does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recycled_segments_replay_only_their_new_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let segment_size = 16 * BLOCK as u64;
+    let mut options = log_only(dir.path());
+    options.wal_segment_size = segment_size;
+    let value = Bytes::from(vec![b'o'; 3000]);
+    let s = EmbeddedStore::open(options.clone()).await.unwrap();
+    for i in 0..40 {
+        s.create(&format!("/old/{i:02}"), value.clone()).await.unwrap();
+    }
+    drop(s);
+    let old_segments = segments(dir.path());
+    assert!(old_segments.len() > 2, "{old_segments:?}");
+    let old_life = std::fs::read(old_segments.last().unwrap()).unwrap();
+    assert_eq!(old_life.len() as u64, segment_size);
+    let old_salt = SegmentHeader::decode(&old_life).unwrap().salt;
+    // Open checkpoints the old writes and removes their segments; then the
+    // newest comes back as the spare, as `retire_segments` keeps one.
+    drop(EmbeddedStore::open(options.clone()).await.unwrap());
+    assert_eq!(segments(dir.path()).len(), 1);
+    std::fs::write(dir.path().join(super::SPARE_NAME), &old_life).unwrap();
+
+    let s = EmbeddedStore::open(options.clone()).await.unwrap();
+    let mut last = 0;
+    for i in 0..3 {
+        last = s.create(&format!("/new/{i}"), b("n")).await.unwrap();
+    }
+    drop(s);
+    assert!(!dir.path().join(super::SPARE_NAME).exists(), "the spare was taken");
+    let segs = segments(dir.path());
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    let recycled = std::fs::read(&segs[0]).unwrap();
+    assert_eq!(recycled.len() as u64, segment_size);
+    assert_ne!(SegmentHeader::decode(&recycled).unwrap().salt, old_salt);
+    let new_frames = frames(&segs[0]);
+    assert_eq!(new_frames.len(), 3);
+    let end = new_frames.last().map(|&(at, _)| at + BLOCK).unwrap();
+    assert!(
+        decode_frame(&recycled[end..], old_salt).is_some(),
+        "frames of the old life follow the new ones"
+    );
+
+    let s = EmbeddedStore::open(options).await.unwrap();
+    assert_eq!(s.current_revision().await.unwrap(), last);
+    let new = s.list("/new/", ListOptions::default()).await.unwrap();
+    assert_eq!(new.items.len(), 3);
+    let old = s.list("/old/", ListOptions::default()).await.unwrap();
+    assert_eq!(old.items.len(), 40);
+    assert!(old.items.iter().all(|kv| kv.value == value));
+    assert_eq!(s.create("/next", b("x")).await.unwrap(), last + 1);
+}
