@@ -1,17 +1,19 @@
 //! The controller manager (run in-process) against the real apiserver
 //! binary: namespaces get their default ServiceAccount and root CA
-//! (namespace deletion is in `namespaces.rs`), ReplicaSets and
-//! Deployments manage pods (this test marks pods Running and Ready, as no
-//! kubelet runs yet), rollouts respect maxSurge, `kubectl rollout undo`
-//! returns to the previous template, the garbage collector honours
-//! foreground and orphan deletion, and only the leader acts.
+//! (namespace deletion is in `namespaces.rs`), ReplicaSets adopt,
+//! rank and release pods, ReplicationControllers keep their replicas on
+//! simulated nodes (Deployment rollouts are in `deployments.rs`), the
+//! garbage collector honours foreground and orphan deletion, and only the
+//! leader acts. The ReplicaSet test marks its pods Ready itself: its
+//! deletion ranking needs pods ready an hour apart, a time simulated nodes
+//! do not let a test choose; the garbage-collector tests need no running
+//! pods.
 //!
 //! Tests run on a multi-threaded runtime: kubectl is run as a blocking
 //! process and must not stop the in-process controllers meanwhile.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -20,8 +22,8 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use rkube_e2e::cluster::{Backend, TestCluster};
 use rkube_e2e::controllers_support::{
-    ControllerManager, FakeKubelet, PodCountWatch, client, create_namespace, fast_leader_election, init_test_logging,
-    mark_running_ready, mark_running_ready_since, wait_for,
+    ControllerManager, Controllers, Env, EnvOptions, client, create_namespace, fast_leader_election, init_test_logging,
+    mark_running_ready, mark_running_ready_since, sim_nodes, wait_for,
 };
 use serde_json::json;
 
@@ -182,9 +184,16 @@ async fn replicaset_keeps_replicas_and_adopts_orphans() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replication_controller_keeps_replicas() {
-    let (c, client) = setup().await;
-    let cm = ControllerManager::start(&c, |_| {}).unwrap();
-    let _kubelet = FakeKubelet::start(&client, "default");
+    // Simulated nodes run the pods, so the replicas become ready.
+    let e = Env::start(EnvOptions {
+        nodes: vec![sim_nodes("rc-node-", 2)],
+        scheduler: true,
+        controllers: Controllers::InProcess,
+        ..EnvOptions::default()
+    })
+    .await
+    .unwrap();
+    let client = e.client.clone();
     let rcs: Api<k8s_openapi::api::core::v1::ReplicationController> = Api::namespaced(client.clone(), "default");
     let rc = serde_json::from_value(json!({
         "metadata": {"name": "legacy"},
@@ -211,7 +220,6 @@ async fn replication_controller_keeps_replicas() {
         assert_eq!(Some(&owner.uid), rc.uid().as_ref());
         assert!(p.name_any().starts_with("legacy-"));
     }
-    cm.stop().await.unwrap();
 }
 
 fn deployment(name: &str, image: &str, replicas: i32) -> Deployment {
@@ -225,307 +233,6 @@ fn deployment(name: &str, image: &str, replicas: i32) -> Deployment {
         },
     }))
     .unwrap()
-}
-
-fn image_of(template: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> String {
-    template
-        .and_then(|t| t.spec.as_ref())
-        .and_then(|s| s.containers[0].image.clone())
-        .unwrap_or_default()
-}
-
-fn annotation(meta: &kube::api::ObjectMeta, key: &str) -> Option<String> {
-    meta.annotations.as_ref().and_then(|a| a.get(key).cloned())
-}
-
-/// Waits until the Deployment's rollout is complete: every replica
-/// updated and available, the latest generation observed, old
-/// ReplicaSets at zero.
-async fn wait_rollout_complete(client: &Client, name: &str, replicas: i32) -> Deployment {
-    let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    wait_for("rollout complete", WAIT, || async {
-        let d = ds.get(name).await?;
-        let s = d.status.clone().unwrap_or_default();
-        let old_active = rss
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .filter(|rs| !image_of(rs.spec.as_ref().unwrap().template.as_ref()).is_empty())
-            .filter(|rs| {
-                image_of(rs.spec.as_ref().unwrap().template.as_ref())
-                    != image_of(Some(&d.spec.as_ref().unwrap().template))
-            })
-            .map(|rs| rs.status.as_ref().map(|s| s.replicas).unwrap_or(0))
-            .sum::<i32>();
-        let done = s.observed_generation == d.metadata.generation
-            && s.replicas == Some(replicas)
-            && s.updated_replicas == Some(replicas)
-            && s.available_replicas == Some(replicas)
-            && old_active == 0;
-        Ok(done.then_some(d))
-    })
-    .await
-    .unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deployment_rolls_out_within_max_surge_and_rolls_back() {
-    let (c, client) = setup().await;
-    let cm = ControllerManager::start(&c, |_| {}).unwrap();
-    let _kubelet = FakeKubelet::start(&client, "default");
-    let live = PodCountWatch::live(&client, "default").await;
-    let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    ds.create(&PostParams::default(), &deployment("web", "nginx:1.25", 3))
-        .await
-        .unwrap();
-    let d = wait_rollout_complete(&client, "web", 3).await;
-    assert_eq!(
-        annotation(&d.metadata, "deployment.kubernetes.io/revision").as_deref(),
-        Some("1")
-    );
-    let conds = d.status.as_ref().unwrap().conditions.clone().unwrap();
-    let cond = |t: &str| {
-        conds
-            .iter()
-            .find(|c| c.type_ == t)
-            .map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default()))
-    };
-    assert_eq!(
-        cond("Available"),
-        Some(("True".into(), "MinimumReplicasAvailable".into()))
-    );
-    assert_eq!(
-        cond("Progressing"),
-        Some(("True".into(), "NewReplicaSetAvailable".into()))
-    );
-    let first = rss.list(&ListParams::default()).await.unwrap().items;
-    assert_eq!(first.len(), 1);
-    let first_rs = &first[0];
-    let hash = first_rs.labels().get("pod-template-hash").cloned().unwrap();
-    assert_eq!(first_rs.name_any(), format!("web-{hash}"));
-    assert_eq!(
-        first_rs
-            .spec
-            .as_ref()
-            .unwrap()
-            .selector
-            .match_labels
-            .as_ref()
-            .unwrap()
-            .get("pod-template-hash"),
-        Some(&hash)
-    );
-    let ps = pods.list(&ListParams::default()).await.unwrap().items;
-    assert_eq!(ps.len(), 3);
-    assert!(
-        ps.iter().all(|p| p.name_any().starts_with(&format!("web-{hash}-"))),
-        "{:?}",
-        names(&ps)
-    );
-    assert!(
-        c.ok(&["rollout", "status", "deployment/web", "--timeout=10s"])
-            .unwrap()
-            .contains("successfully rolled out")
-    );
-    let table = c.ok(&["get", "deployment", "web"]).unwrap();
-    assert!(
-        table
-            .lines()
-            .nth(1)
-            .is_some_and(|l| l.split_whitespace().nth(1) == Some("3/3")),
-        "{table}"
-    );
-
-    // A new image rolls out one surge pod at a time.
-    live.reset();
-    c.ok(&["set", "image", "deployment/web", "app=nginx:1.26"]).unwrap();
-    let d = wait_rollout_complete(&client, "web", 3).await;
-    assert_eq!(
-        annotation(&d.metadata, "deployment.kubernetes.io/revision").as_deref(),
-        Some("2")
-    );
-    assert!(
-        (3..=4).contains(&live.max()),
-        "saw {} pods at once; replicas + maxSurge is 4",
-        live.max()
-    );
-    let ps = pods.list(&ListParams::default()).await.unwrap().items;
-    assert!(
-        ps.iter().all(|p| image_of_pod(p) == "nginx:1.26"),
-        "{:?}",
-        ps.iter().map(image_of_pod).collect::<Vec<_>>()
-    );
-    let history = c.ok(&["rollout", "history", "deployment/web"]).unwrap();
-    assert!(history.contains('1') && history.contains('2'), "{history}");
-
-    // kubectl rollout undo goes back to the first template, which gets
-    // revision 3 and remembers revision 1.
-    c.ok(&["rollout", "undo", "deployment/web"]).unwrap();
-    let d = wait_rollout_complete(&client, "web", 3).await;
-    assert_eq!(image_of(Some(&d.spec.as_ref().unwrap().template)), "nginx:1.25");
-    let back = rss.get(&first_rs.name_any()).await.unwrap();
-    assert_eq!(back.uid(), first_rs.uid(), "the first ReplicaSet is reused");
-    assert_eq!(
-        annotation(&back.metadata, "deployment.kubernetes.io/revision").as_deref(),
-        Some("3")
-    );
-    assert_eq!(
-        annotation(&back.metadata, "deployment.kubernetes.io/revision-history").as_deref(),
-        Some("1")
-    );
-    assert!(live.max() <= 4, "saw {} pods at once", live.max());
-    let ps = pods.list(&ListParams::default()).await.unwrap().items;
-    assert!(ps.iter().all(|p| image_of_pod(p) == "nginx:1.25"));
-    cm.stop().await.unwrap();
-}
-
-fn image_of_pod(p: &Pod) -> String {
-    p.spec
-        .as_ref()
-        .and_then(|s| s.containers[0].image.clone())
-        .unwrap_or_default()
-}
-
-/// `(name, spec.replicas)` of every ReplicaSet, by image.
-async fn rs_sizes(rss: &Api<ReplicaSet>) -> BTreeMap<String, i32> {
-    rss.list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|rs| {
-            let spec = rs.spec.as_ref().unwrap();
-            (image_of(spec.template.as_ref()), spec.replicas.unwrap_or(0))
-        })
-        .collect()
-}
-
-/// Whether every ReplicaSet has observed its spec and has as many pods as
-/// it wants: nothing more is about to be created.
-async fn replica_sets_settled(rss: &Api<ReplicaSet>) -> kube::Result<bool> {
-    Ok(rss.list(&ListParams::default()).await?.items.iter().all(|rs| {
-        let s = rs.status.as_ref();
-        s.and_then(|s| s.observed_generation) == rs.metadata.generation
-            && s.map(|s| s.replicas) == rs.spec.as_ref().and_then(|s| s.replicas)
-    }))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pause_resume_and_proportional_scaling_during_a_stuck_rollout() {
-    let (c, client) = setup().await;
-    let cm = ControllerManager::start(&c, |_| {}).unwrap();
-    // Pods of the "broken" image never become ready.
-    let _kubelet = FakeKubelet::start_with(&client, "default", |p| image_of_pod(p) != "broken:1");
-    let live = PodCountWatch::live(&client, "default").await;
-    let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    ds.create(&PostParams::default(), &deployment("app", "nginx:1", 2))
-        .await
-        .unwrap();
-    wait_rollout_complete(&client, "app", 2).await;
-
-    // Paused: a template change creates nothing.
-    c.ok(&["rollout", "pause", "deployment/app"]).unwrap();
-    c.ok(&["set", "image", "deployment/app", "app=nginx:2"]).unwrap();
-    let d = wait_for("paused condition", WAIT, || async {
-        let d = ds.get("app").await?;
-        let paused = d.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| {
-            c.iter().any(|c| {
-                c.type_ == "Progressing" && c.status == "Unknown" && c.reason.as_deref() == Some("DeploymentPaused")
-            })
-        });
-        Ok((paused && d.status.as_ref().unwrap().observed_generation == d.metadata.generation).then_some(d))
-    })
-    .await
-    .unwrap();
-    assert_eq!(
-        rss.list(&ListParams::default()).await.unwrap().items.len(),
-        1,
-        "{:?}",
-        d.status
-    );
-    // Resumed: it rolls out.
-    c.ok(&["rollout", "resume", "deployment/app"]).unwrap();
-    wait_rollout_complete(&client, "app", 2).await;
-
-    // A rollout to an image that never gets ready stops at replicas +
-    // maxSurge pods: 2 old, 1 new.
-    live.reset();
-    c.ok(&["set", "image", "deployment/app", "app=broken:1"]).unwrap();
-    wait_for("stuck rollout", WAIT, || async {
-        let sizes = rs_sizes(&rss).await;
-        Ok((sizes.get("nginx:2") == Some(&2)
-            && sizes.get("broken:1") == Some(&1)
-            && replica_sets_settled(&rss).await?)
-            .then_some(()))
-    })
-    .await
-    .unwrap();
-    assert!(live.max() <= 3, "saw {} pods; replicas + maxSurge is 3", live.max());
-    // Scaled to 10 mid-rollout: the 8 extra replicas (10 + 1 surge - 3)
-    // are shared 2:1 (rounded), never more than 11 pods.
-    ds.patch(
-        "app",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"replicas": 10}})),
-    )
-    .await
-    .unwrap();
-    wait_for("proportional scale-up", WAIT, || async {
-        let sizes = rs_sizes(&rss).await;
-        Ok((sizes.get("nginx:2") == Some(&7)
-            && sizes.get("broken:1") == Some(&4)
-            && replica_sets_settled(&rss).await?)
-            .then_some(()))
-    })
-    .await
-    .unwrap();
-    assert_eq!(live.now(), 11);
-    assert!(live.max() <= 11, "saw {} pods; replicas + maxSurge is 11", live.max());
-    // And to 0: every ReplicaSet goes to 0.
-    ds.patch(
-        "app",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"replicas": 0}})),
-    )
-    .await
-    .unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    wait_for("scaled to zero", WAIT, || async {
-        let sizes = rs_sizes(&rss).await;
-        let left = pods.list(&ListParams::default()).await?.items.len();
-        Ok((sizes.values().all(|n| *n == 0) && left == 0).then_some(()))
-    })
-    .await
-    .unwrap();
-    assert!(live.max() <= 11, "saw {} pods while scaling down", live.max());
-    cm.stop().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recreate_deletes_old_pods_before_creating_new_ones() {
-    let (c, client) = setup().await;
-    let cm = ControllerManager::start(&c, |_| {}).unwrap();
-    let _kubelet = FakeKubelet::start(&client, "default");
-    let live = PodCountWatch::live(&client, "default").await;
-    let ds: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    let mut d = deployment("batch", "busybox:1", 3);
-    d.spec.as_mut().unwrap().strategy = serde_json::from_value(json!({"type": "Recreate"})).unwrap();
-    ds.create(&PostParams::default(), &d).await.unwrap();
-    wait_rollout_complete(&client, "batch", 3).await;
-    live.reset();
-    c.ok(&["set", "image", "deployment/batch", "app=busybox:2"]).unwrap();
-    let d = wait_rollout_complete(&client, "batch", 3).await;
-    assert_eq!(image_of(Some(&d.spec.as_ref().unwrap().template)), "busybox:2");
-    assert!(live.max() <= 3, "Recreate ran {} pods at once", live.max());
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let ps = pods.list(&ListParams::default()).await.unwrap().items;
-    assert!(ps.len() == 3 && ps.iter().all(|p| image_of_pod(p) == "busybox:2"));
-    cm.stop().await.unwrap();
 }
 
 async fn deployment_with_pods(client: &Client, name: &str, replicas: i32) -> (Vec<ReplicaSet>, Vec<Pod>) {
