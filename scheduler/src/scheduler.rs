@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::algorithm::{ScheduleError, schedule_pod};
 use crate::cache::{Cache, Snapshot};
-use crate::framework::{CycleState, Framework, Status};
+use crate::framework::{Code, CycleState, Framework, Status};
 use crate::metrics::Metrics;
 use crate::pod_info::PodInfo;
 use crate::queue::{QueuedPodInfo, SchedulingQueue};
@@ -187,24 +187,12 @@ impl Scheduler {
         self.cache().assume_pod(assumed, node);
         let reserve = fw.run_reserve(&state, &pod, node);
         let status = if reserve.is_success() {
-            fw.run_permit(&state, &pod, node)
+            fw.run_permit(&state, &pod, node, Instant::now())
         } else {
             reserve
         };
-        if !status.is_success() {
-            // Upstream's order: Unreserve on every Reserve plugin, forget
-            // the assumed pod, then the failure handler re-queues it.
-            fw.run_unreserve(&state, &pod, node);
-            self.cache().forget_pod(&pod.uid);
-            let seconds = start.elapsed().as_secs_f64();
-            if status.is_rejected() {
-                self.metrics.attempt(&fw.scheduler_name, "unschedulable", seconds);
-                let plugins = [status.plugin].into_iter().collect();
-                self.fail(&qpi, rejection_message(node, status), plugins, true, "Unschedulable");
-            } else {
-                self.metrics.attempt(&fw.scheduler_name, "error", seconds);
-                self.fail(&qpi, status.message(), BTreeSet::new(), false, "SchedulerError");
-            }
+        if !status.is_success() && status.code != Code::Wait {
+            self.unreserve_and_fail(fw, &state, &qpi, node, status, start);
             return;
         }
         let this = self.clone();
@@ -212,6 +200,14 @@ impl Scheduler {
         let profile = fw.scheduler_name.clone();
         tokio::spawn(async move {
             let fw = this.profiles.get(&profile);
+            // A pod Permit held waits here, in the binding cycle.
+            if let Some(fw) = fw {
+                let permit = fw.wait_on_permit(&pod.uid).await;
+                if !permit.is_success() {
+                    this.unreserve_and_fail(fw, &state, &qpi, &node, permit, start);
+                    return;
+                }
+            }
             let mut pre_bind = fw
                 .map(|fw| fw.run_pre_bind(&pod, &node))
                 .unwrap_or_else(Status::success);
@@ -255,7 +251,7 @@ impl Scheduler {
                 Err(e) => {
                     warn!(pod = %pod.key, %node, error = %e, "binding failed");
                     if let Some(fw) = this.profiles.get(&profile) {
-                        fw.run_unreserve(&CycleState::default(), &pod, &node);
+                        fw.run_unreserve(&state, &pod, &node);
                     }
                     this.cache().forget_pod(&pod.uid);
                     this.metrics.attempt(&profile, "error", start.elapsed().as_secs_f64());
@@ -269,6 +265,32 @@ impl Scheduler {
                 }
             }
         });
+    }
+
+    /// After Reserve or Permit failed (or a held pod was rejected):
+    /// Unreserve on every Reserve plugin, forget the assumed pod, then
+    /// report and re-queue it, as upstream.
+    fn unreserve_and_fail(
+        self: &Arc<Self>,
+        fw: &Framework,
+        state: &CycleState,
+        qpi: &QueuedPodInfo,
+        node: &str,
+        status: Status,
+        start: Instant,
+    ) {
+        let pod = &qpi.pod_info;
+        fw.run_unreserve(state, pod, node);
+        self.cache().forget_pod(&pod.uid);
+        let seconds = start.elapsed().as_secs_f64();
+        if status.is_rejected() {
+            self.metrics.attempt(&fw.scheduler_name, "unschedulable", seconds);
+            let plugins = [status.plugin].into_iter().collect();
+            self.fail(qpi, rejection_message(node, status), plugins, true, "Unschedulable");
+        } else {
+            self.metrics.attempt(&fw.scheduler_name, "error", seconds);
+            self.fail(qpi, status.message(), BTreeSet::new(), false, "SchedulerError");
+        }
     }
 
     /// POSTs the pod's `binding` subresource.

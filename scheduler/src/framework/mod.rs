@@ -4,11 +4,13 @@
 //! A cycle runs PreFilter, then Filter per node, then (when no node fits)
 //! PostFilter, then PreScore, Score and NormalizeScore on the feasible
 //! nodes, then Reserve and Permit on the chosen one; the binding cycle
-//! (asynchronous) runs PreBind, the bind itself, then PostBind. Plugins are pure: they
+//! (asynchronous) waits for a pod Permit held ([`waiting`]), then runs
+//! PreBind, the bind itself, then PostBind. Plugins are pure: they
 //! read the [`Snapshot`] and the [`CycleState`] and return a [`Status`];
 //! all API calls are the scheduler's.
 
 pub mod runtime;
+pub mod waiting;
 
 use std::any::Any;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -39,6 +41,9 @@ pub enum Code {
     Skip,
     /// The pod waits for something outside the scheduler (PreEnqueue).
     Pending,
+    /// Permit: hold the pod (in the binding cycle) until it is allowed,
+    /// rejected or its wait runs out.
+    Wait,
 }
 
 /// A status with the reasons shown in FailedScheduling messages.
@@ -240,9 +245,12 @@ pub trait Plugin: Send + Sync {
     /// Undoes `reserve` after a later failure.
     fn unreserve(&self, _state: &CycleState, _pod: &PodInfo, _node: &str) {}
 
-    /// Approves (or denies) the binding.
-    fn permit(&self, _state: &CycleState, _pod: &PodInfo, _node: &str) -> Status {
-        Status::success()
+    /// Approves, denies, or (with [`Code::Wait`]) holds the binding for at
+    /// most the returned time (capped at
+    /// [`waiting::MAX_PERMIT_WAIT`]); a held pod is allowed or rejected
+    /// through [`Framework::waiting_pods`].
+    fn permit(&self, _state: &CycleState, _pod: &PodInfo, _node: &str) -> (Status, std::time::Duration) {
+        (Status::success(), std::time::Duration::ZERO)
     }
 
     /// Runs in the binding cycle before the Bind call (e.g. provisioning).

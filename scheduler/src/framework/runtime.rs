@@ -1,9 +1,11 @@
 //! `Framework`: one profile's plugins arranged by extension point, with
 //! score weights, and the loops that run each point.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Instant;
 
+use super::waiting::WaitingPods;
 use super::{ClusterEvent, Code, CycleState, NodeStatuses, Plugin, Point, PostFilterResult, PreFilterResult, Status};
 use crate::cache::Snapshot;
 use crate::node_info::NodeInfo;
@@ -80,6 +82,7 @@ pub struct Framework {
     pre_bind: Vec<Arc<dyn Plugin>>,
     post_bind: Vec<Arc<dyn Plugin>>,
     all: Vec<Arc<dyn Plugin>>,
+    waiting: Arc<WaitingPods>,
 }
 
 impl std::fmt::Debug for Framework {
@@ -323,16 +326,44 @@ impl Framework {
         }
     }
 
-    /// Permit: the first non-success status (a rejection as the plugin
-    /// said it, anything else as an error naming the plugin), or success.
-    pub fn run_permit(&self, state: &CycleState, pod: &PodInfo, node: &str) -> Status {
+    /// Permit (upstream's `RunPermitPlugins`): the first rejection (as the
+    /// plugin said it) or error (naming the plugin); else, when plugins
+    /// asked to wait, the pod is held among the waiting pods from `now` and
+    /// [`Code::Wait`] is returned; else success.
+    pub fn run_permit(&self, state: &CycleState, pod: &PodInfo, node: &str, now: Instant) -> Status {
+        let mut waits = BTreeMap::new();
         for p in &self.permit {
-            let s = p.permit(state, pod, node);
-            if !s.is_success() {
-                return point_failure("Permit", p.name(), s);
+            let (s, timeout) = p.permit(state, pod, node);
+            match s.code {
+                Code::Success => {}
+                Code::Wait => {
+                    waits.insert(p.name(), timeout);
+                }
+                _ => return point_failure("Permit", p.name(), s),
             }
         }
-        Status::success()
+        if waits.is_empty() {
+            return Status::success();
+        }
+        self.waiting.add(&pod.uid, &pod.name, node, waits, now);
+        Status::with(
+            Code::Wait,
+            format!(
+                "one or more plugins asked to wait and no plugin rejected pod {:?}",
+                pod.name
+            ),
+        )
+    }
+
+    /// The pods Permit holds (to allow or reject them).
+    pub fn waiting_pods(&self) -> &Arc<WaitingPods> {
+        &self.waiting
+    }
+
+    /// Waits until a pod Permit held is allowed (success), rejected, or
+    /// timed out; success at once for a pod that is not held.
+    pub async fn wait_on_permit(&self, uid: &str) -> Status {
+        self.waiting.wait_on_permit(uid).await
     }
 
     /// PreBind: the first non-success status, or success.

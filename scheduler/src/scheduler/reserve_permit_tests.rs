@@ -1,6 +1,7 @@
 //! Reserve, Permit and Unreserve in a real scheduling cycle
 //! ([`Scheduler::schedule_one`]): a plugin that rejects at Permit, or fails
-//! at Reserve, leaves the pod unbound, the assumed pod forgotten, every
+//! at Reserve, or holds the pod at Permit until it is rejected or its wait
+//! runs out, leaves the pod unbound, the assumed pod forgotten, every
 //! Reserve plugin unreserved (in reverse order), and the pod back in the
 //! queue. The client points at a closed port: the failure's event and
 //! condition writes fail and are only logged, and no binding is attempted.
@@ -8,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
 use serde_json::json;
@@ -18,6 +20,9 @@ use crate::plugins::testing::pod;
 use crate::queue::{Location, QueueConfig};
 
 type Log = Arc<Mutex<Vec<String>>>;
+
+/// How long a Gate that answers Wait holds the pod.
+const HOLD: Duration = Duration::from_millis(300);
 
 /// A Reserve and Permit plugin that logs its calls and answers `reserve`
 /// and `permit` with the given codes.
@@ -56,14 +61,14 @@ impl Plugin for Gate {
     fn unreserve(&self, _state: &CycleState, _pod: &PodInfo, node: &str) {
         self.record("unreserve", node);
     }
-    fn permit(&self, _state: &CycleState, _pod: &PodInfo, node: &str) -> Status {
+    fn permit(&self, _state: &CycleState, _pod: &PodInfo, node: &str) -> (Status, Duration) {
         self.record("permit", node);
-        verdict(self.permit, "not permitted")
+        (verdict(self.permit, "not permitted"), HOLD)
     }
 }
 
 struct Run {
-    log: Vec<String>,
+    log: Log,
     sched: Arc<Scheduler>,
     key: String,
     uid: String,
@@ -110,8 +115,24 @@ async fn cycle(reserve: Code, permit: Code) -> Run {
     queue.add_or_update(p, &Status::success(), now);
     let qpi = queue.try_pop(now).expect("the pod is active");
     sched.schedule_one(qpi, &mut Snapshot::default(), &mut 0);
-    let log = log.lock().unwrap().clone();
     Run { log, sched, key, uid }
+}
+
+impl Run {
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (a few seconds at most) until the pod is back in the queue.
+    async fn requeued(&self) -> Location {
+        for _ in 0..500 {
+            match self.sched.queue.location(&self.key) {
+                Some(Location::InFlight) | None => tokio::time::sleep(Duration::from_millis(10)).await,
+                Some(l) => return l,
+            }
+        }
+        panic!("the pod was not re-queued")
+    }
 }
 
 fn attempts(run: &Run, result: &str) -> bool {
@@ -124,7 +145,7 @@ fn attempts(run: &Run, result: &str) -> bool {
 async fn a_permit_rejection_unreserves_forgets_and_requeues() {
     let run = cycle(Code::Success, Code::Unschedulable).await;
     assert_eq!(
-        run.log,
+        run.log(),
         [
             "A reserve n1",
             "B reserve n1",
@@ -156,7 +177,7 @@ async fn a_reserve_failure_unreserves_every_plugin_and_backs_off() {
     // Permit never runs; Unreserve runs once on each Reserve plugin, B's
     // too, in reverse order.
     assert_eq!(
-        run.log,
+        run.log(),
         ["A reserve n1", "B reserve n1", "B unreserve n1", "A unreserve n1"]
     );
     assert!(!run.sched.cache().is_assumed(&run.uid));
@@ -164,6 +185,75 @@ async fn a_reserve_failure_unreserves_every_plugin_and_backs_off() {
     // An error, not a rejection: the pod backs off and is retried.
     assert_eq!(run.sched.queue.location(&run.key), Some(Location::Backoff));
     assert!(attempts(&run, "error") && !attempts(&run, "scheduled"));
+}
+
+#[tokio::test]
+async fn a_held_pod_stays_assumed_until_rejected_then_is_requeued() {
+    let run = cycle(Code::Success, Code::Wait).await;
+    let fw = &run.sched.profiles["default-scheduler"];
+    let waiting = fw.waiting_pods().get(&run.uid).expect("the pod waits at Permit");
+    assert_eq!(waiting.pending_plugins(), ["B"]);
+    // While held, the pod keeps its room on the node.
+    assert!(run.sched.cache().is_assumed(&run.uid));
+    assert_eq!(run.sched.queue.location(&run.key), Some(Location::InFlight));
+    waiting.reject("B", "the rest of the group is missing");
+    assert_eq!(run.requeued().await, Location::Unschedulable);
+    assert_eq!(
+        run.log(),
+        [
+            "A reserve n1",
+            "B reserve n1",
+            "A permit n1",
+            "B permit n1",
+            "B unreserve n1",
+            "A unreserve n1"
+        ]
+    );
+    assert!(!run.sched.cache().is_assumed(&run.uid));
+    assert!(fw.waiting_pods().get(&run.uid).is_none());
+    assert!(attempts(&run, "unschedulable") && !attempts(&run, "scheduled"));
+}
+
+#[tokio::test]
+async fn a_held_pod_is_rejected_when_its_wait_runs_out() {
+    let run = cycle(Code::Success, Code::Wait).await;
+    // Nobody allows it: after HOLD, B's wait runs out.
+    assert_eq!(run.requeued().await, Location::Unschedulable);
+    assert!(
+        run.log()
+            .ends_with(&["B unreserve n1".to_string(), "A unreserve n1".to_string()])
+    );
+    assert!(!run.sched.cache().is_assumed(&run.uid));
+}
+
+#[tokio::test]
+async fn waiting_pods_need_every_plugin_to_allow_and_time_out_per_plugin() {
+    use crate::framework::waiting::WaitingPods;
+    let pods = WaitingPods::default();
+    let now = Instant::now();
+    let hour = Duration::from_secs(3600);
+    pods.add("u1", "p1", "n1", [("A", hour), ("B", hour)].into_iter().collect(), now);
+    let p1 = pods.get("u1").unwrap();
+    p1.allow("A");
+    assert_eq!(p1.pending_plugins(), ["B"]);
+    p1.allow("B");
+    assert!(pods.wait_on_permit("u1").await.is_success());
+    assert!(pods.get("u1").is_none(), "forgotten once decided");
+    // A pod that is not held passes at once.
+    assert!(pods.wait_on_permit("nobody").await.is_success());
+    // B allows nothing: its 20 ms run out first (A's would be capped at
+    // 15 minutes).
+    let waits = [("A", Duration::from_secs(86_400)), ("B", Duration::from_millis(20))];
+    pods.add("u2", "p2", "n1", waits.into_iter().collect(), Instant::now());
+    let s = pods.wait_on_permit("u2").await;
+    assert_eq!(
+        (s.code, s.plugin, s.message()),
+        (
+            Code::Unschedulable,
+            "B",
+            "rejected due to timeout after waiting 20ms at plugin B".to_string()
+        )
+    );
 }
 
 #[test]
@@ -187,6 +277,6 @@ fn reserve_and_permit_errors_name_the_plugin() {
             r#"running Reserve plugin "B": no room reserved"#.to_string()
         )
     );
-    let s = fw.run_permit(&state, &p, "n1");
+    let s = fw.run_permit(&state, &p, "n1", Instant::now());
     assert_eq!(s.message(), r#"running Permit plugin "B": not permitted"#);
 }
