@@ -414,12 +414,16 @@ async fn only_the_leader_acts_and_a_crashed_leader_hands_over() {
     })
     .await
     .unwrap();
-    // Not before the lease expired, and within one more lease duration.
+    // Never before the lease expired (the safety property). The standby
+    // judges expiry from when it saw the last renewal, by its own clock,
+    // and then tries every retry period, so it normally leads within one
+    // more lease duration; the bound allows two, since a loaded CI machine
+    // delays both the watch and the retries (not a timing measurement).
     let acquired = lease.acquire_time.expect("acquireTime").0;
     let waited = acquired.duration_since(last_renewal);
     let term = k8s_openapi::jiff::SignedDuration::from_secs(3);
     assert!(
-        waited >= term && waited <= term * 2,
+        waited >= term && waited <= term * 3,
         "instance-b took over {waited:?} after the last renewal; the lease lasts {term:?}"
     );
     wait_for("the new leader creates the service account", WAIT, || async {
