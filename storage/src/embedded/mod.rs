@@ -123,10 +123,10 @@ impl EmbeddedOptions {
             compaction_chunk: 1024,
             quick_repair: false,
             wal_segment_size: DEFAULT_WAL_SEGMENT_SIZE,
-            // Each checkpoint costs a redb commit and sync: at 500 writes/s of
-            // 2.5 KiB, 1 s instead of 250 ms took a fifth off the
-            // checkpointer's CPU per write (docs/benchmarks.md).
-            checkpoint_interval: Duration::from_secs(1),
+            // 1 s took a fifth off the checkpointer's CPU per write in
+            // storage's own check, but not off the apiserver's CPU per
+            // request (docs/benchmarks.md, storage, session 8).
+            checkpoint_interval: Duration::from_millis(250),
             checkpoint_bytes: 16 << 20,
             max_pending_bytes: 256 << 20,
             checkpoint_on_close: true,
