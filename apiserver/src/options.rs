@@ -106,42 +106,10 @@ fn parse_authorization_mode(s: &str) -> Result<String, String> {
         })
 }
 
-/// Parses Go-style durations as kube-apiserver takes them: `300ms`, `5m`, `1h30m`, `10s`, or `0`.
+/// Parses Go-style durations as kube-apiserver takes them: `300ms`, `5m`, `1h30m`, `10s`, or `0`
+/// (surrounding spaces ignored, negatives refused).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("invalid duration {s:?}"));
-        }
-        let n: f64 = rest[..digits].parse().map_err(|_| format!("invalid duration {s:?}"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let secs = match &rest[..unit_len] {
-            "h" => n * 3600.0,
-            "m" => n * 60.0,
-            "s" => n,
-            "ms" => n / 1e3,
-            "us" | "µs" => n / 1e6,
-            "ns" => n / 1e9,
-            unit => return Err(format!("invalid unit {unit:?} in duration {s:?}")),
-        };
-        rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}"))?;
-    }
-    Ok(total)
+    rkube_cron::parse_flag_duration(s.trim())
 }
 
 #[cfg(test)]

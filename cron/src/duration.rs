@@ -1,5 +1,6 @@
-//! Go's `time.ParseDuration`, for `@every <duration>`, with its error
-//! messages.
+//! Go's `time.ParseDuration`, for `@every <duration>` and for every
+//! component's duration flags (`--leader-elect-lease-duration=15s`), with its
+//! error messages.
 
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ fn unit_seconds(unit: &str) -> Option<f64> {
 
 /// Parses `orig` like Go; returns the sign (true if negative) and the
 /// magnitude.
-pub(crate) fn parse_go_duration(orig: &str) -> Result<(bool, Duration), String> {
+pub fn parse_go_duration(orig: &str) -> Result<(bool, Duration), String> {
     let invalid = || format!("time: invalid duration {}", quote(orig));
     let (neg, mut s) = match orig.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -88,9 +89,35 @@ pub(crate) fn parse_go_duration(orig: &str) -> Result<(bool, Duration), String> 
     Ok((neg, Duration::from_secs_f64(total)))
 }
 
+/// A duration flag as Go's `flag.Duration` reads it (`1h30m`, `250ms`,
+/// `0`), for a setting that cannot be negative: a negative value is refused
+/// rather than taken as zero.
+pub fn parse_flag_duration(s: &str) -> Result<Duration, String> {
+    match parse_go_duration(s)? {
+        (true, d) if !d.is_zero() => Err(format!("negative duration {} is not allowed", quote(s))),
+        (_, d) => Ok(d),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flag_durations_refuse_negatives() {
+        assert_eq!(parse_flag_duration("8760h0m0s"), Ok(Duration::from_secs(8760 * 3600)));
+        assert_eq!(parse_flag_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_flag_duration("-0s"), Ok(Duration::ZERO));
+        assert_eq!(
+            parse_flag_duration("-1s").unwrap_err(),
+            "negative duration \"-1s\" is not allowed"
+        );
+        assert_eq!(
+            parse_flag_duration("15").unwrap_err(),
+            "time: missing unit in duration \"15\""
+        );
+        assert!(parse_flag_duration("1e400s").is_err());
+    }
 
     #[test]
     fn durations() {

@@ -1,7 +1,8 @@
 //! Cron schedules as Kubernetes reads them: the syntax of `robfig/cron/v3`'s
 //! `ParseStandard` (five fields or a descriptor, with that parser's error
 //! messages), the next activation time in a time zone, and Go's
-//! `time.LoadLocation` over the system zoneinfo.
+//! `time.LoadLocation` over the system zoneinfo; and Go's duration syntax,
+//! which every component's duration flags share.
 //!
 //! One parser serves the apiserver's CronJob validation and the CronJob
 //! controller's scheduling, so a schedule the API accepts is exactly one the
@@ -18,6 +19,7 @@ mod next;
 mod parse;
 mod zone;
 
+pub use duration::{parse_flag_duration, parse_go_duration};
 pub use next::civil;
 pub use parse::{Schedule, Spec, parse};
 pub use zone::{check_time_zone, load_time_zone, valid_zone_part};

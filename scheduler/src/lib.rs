@@ -20,7 +20,6 @@ pub mod cache;
 pub mod config;
 pub mod events;
 pub mod framework;
-pub mod go_duration;
 pub mod informers;
 pub mod label_index;
 pub mod leader_election;

@@ -28,13 +28,13 @@ struct Flags {
     leader_elect: bool,
     /// How long a standby waits after the leader's last renewal before
     /// taking the Lease.
-    #[arg(long, default_value = "15s", value_parser = rkube_scheduler::go_duration::parse)]
+    #[arg(long, default_value = "15s", value_parser = rkube_cron::parse_flag_duration)]
     leader_elect_lease_duration: Duration,
     /// How long the leader keeps trying to renew before it gives up.
-    #[arg(long, default_value = "10s", value_parser = rkube_scheduler::go_duration::parse)]
+    #[arg(long, default_value = "10s", value_parser = rkube_cron::parse_flag_duration)]
     leader_elect_renew_deadline: Duration,
     /// The interval between attempts to acquire or renew the Lease.
-    #[arg(long, default_value = "2s", value_parser = rkube_scheduler::go_duration::parse)]
+    #[arg(long, default_value = "2s", value_parser = rkube_cron::parse_flag_duration)]
     leader_elect_retry_period: Duration,
     /// Namespace of the Lease.
     #[arg(long, default_value = "kube-system")]
