@@ -27,9 +27,18 @@ impl Scheduler {
     /// Moves unschedulable pods that a plugin which rejected them cares
     /// about `event`.
     pub fn on_cluster_event(&self, event: ClusterEvent) {
+        self.on_cluster_event_except(event, None);
+    }
+
+    /// [`Self::on_cluster_event`], leaving the pod with key `except` where
+    /// it is.
+    pub(crate) fn on_cluster_event_except(&self, event: ClusterEvent, except: Option<&str>) {
         let profiles = &self.profiles;
         self.queue.move_all_to_active_or_backoff(
             |qpi| {
+                if except == Some(qpi.pod_info.key.as_str()) {
+                    return false;
+                }
                 let Some(fw) = profiles.get(qpi.pod_info.scheduler_name()) else {
                     return false;
                 };

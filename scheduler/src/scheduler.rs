@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::algorithm::{ScheduleError, schedule_pod};
 use crate::cache::{Cache, Snapshot};
-use crate::framework::{Code, CycleState, Framework, Status};
+use crate::framework::{ClusterEvent, Code, CycleState, Framework, Status};
 use crate::metrics::Metrics;
 use crate::pod_info::PodInfo;
 use crate::queue::{QueuedPodInfo, SchedulingQueue};
@@ -205,6 +205,7 @@ impl Scheduler {
                 let permit = fw.wait_on_permit(&pod.uid).await;
                 if !permit.is_success() {
                     this.unreserve_and_fail(fw, &state, &qpi, &node, permit, start);
+                    this.binding_cycle_failed(&pod.key);
                     return;
                 }
             }
@@ -262,9 +263,18 @@ impl Scheduler {
                         false,
                         "SchedulerError",
                     );
+                    this.binding_cycle_failed(&pod.key);
                 }
             }
         });
+    }
+
+    /// A binding cycle failed after its pod had been assumed: the room the
+    /// pod held is free again, so unschedulable pods that an assigned pod's
+    /// deletion could help are moved, the failed pod itself excepted
+    /// (upstream's `handleBindingCycleError`).
+    fn binding_cycle_failed(&self, failed: &str) {
+        self.on_cluster_event_except(ClusterEvent::AssignedPodDelete, Some(failed));
     }
 
     /// After Reserve or Permit failed (or a held pod was rejected):

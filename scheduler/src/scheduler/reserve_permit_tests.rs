@@ -77,6 +77,11 @@ struct Run {
 /// One cycle of pod `p` on the single node `n1` with plugins A (always
 /// agrees) and B (answers `reserve` and `permit`).
 async fn cycle(reserve: Code, permit: Code) -> Run {
+    cycle_with(reserve, permit, |_| {}).await
+}
+
+/// [`cycle`], with `before` run on the queue before `p` is added.
+async fn cycle_with(reserve: Code, permit: Code, before: impl FnOnce(&SchedulingQueue)) -> Run {
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -109,6 +114,7 @@ async fn cycle(reserve: Code, permit: Code) -> Run {
         "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}}}))
     .unwrap();
     sched.cache().add_or_update_node(Arc::new(node));
+    before(&queue);
     let p = Arc::new(pod("p", json!({}), json!({})));
     let (key, uid) = (p.key.clone(), p.uid.clone());
     let now = Instant::now();
@@ -279,4 +285,35 @@ fn reserve_and_permit_errors_name_the_plugin() {
     );
     let s = fw.run_permit(&state, &p, "n1", Instant::now());
     assert_eq!(s.message(), r#"running Permit plugin "B": not permitted"#);
+}
+
+/// A binding cycle that fails after its pod was assumed frees the pod's
+/// room, so pods waiting in the unschedulable pool for an assigned pod to
+/// go are moved, as upstream's handleBindingCycleError does; the failed
+/// pod itself backs off.
+#[tokio::test]
+async fn a_failed_binding_moves_pods_waiting_for_room() {
+    let waiter = Arc::new(pod("waiter", json!({}), json!({})));
+    let waiter_key = waiter.key.clone();
+    let run = {
+        // Park "waiter" in the unschedulable pool first (rejected by
+        // NodeResourcesFit, which cares about assigned pods going), then
+        // run `p`, whose binding fails: the client points at a closed port.
+        let run = cycle_with(Code::Success, Code::Success, |queue| {
+            let now = Instant::now();
+            queue.add_or_update(waiter.clone(), &Status::success(), now);
+            let qpi = queue.try_pop(now).expect("the waiter is active");
+            queue.requeue(&qpi, ["NodeResourcesFit"].into_iter().collect(), true, now);
+            assert_eq!(queue.location(&waiter_key), Some(Location::Unschedulable));
+        })
+        .await;
+        assert_eq!(run.requeued().await, Location::Backoff);
+        run
+    };
+    assert!(attempts(&run, "error") && !attempts(&run, "scheduled"));
+    assert_ne!(
+        run.sched.queue.location(&waiter_key),
+        Some(Location::Unschedulable),
+        "the freed room did not move the waiting pod"
+    );
 }
