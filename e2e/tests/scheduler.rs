@@ -140,24 +140,35 @@ async fn placements(client: &Client, names: &[&str]) -> BTreeMap<String, String>
     .await
 }
 
-/// The message of the pod's latest FailedScheduling event.
-async fn failed_scheduling(client: &Client, pod: &str) -> String {
+/// Waits until there are events with `reason` about pod `pod` (namespace
+/// `sched`), and returns them in list order.
+async fn events_about(client: &Client, reason: &str, pod: &str) -> Vec<Event> {
     let events: Api<Event> = Api::namespaced(client.clone(), "sched");
-    wait_for("a FailedScheduling event", || {
+    wait_for(&format!("a {reason} event about {pod}"), || {
         let events = events.clone();
         async move {
             let list = events.list(&ListParams::default()).await.ok()?;
-            list.items
+            let found: Vec<Event> = list
+                .items
                 .into_iter()
                 .filter(|e| {
-                    e.reason.as_deref() == Some("FailedScheduling")
+                    e.reason.as_deref() == Some(reason)
                         && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(pod)
                 })
-                .filter_map(|e| e.note)
-                .next_back()
+                .collect();
+            (!found.is_empty()).then_some(found)
         }
     })
     .await
+}
+
+/// The message of the pod's latest FailedScheduling event.
+async fn failed_scheduling(client: &Client, pod: &str) -> String {
+    let mut notes = events_about(client, "FailedScheduling", pod)
+        .await
+        .into_iter()
+        .filter_map(|e| e.note);
+    notes.next_back().expect("a FailedScheduling event with a message")
 }
 
 #[tokio::test]
@@ -210,18 +221,7 @@ async fn node_selector_and_taints_decide_placement() {
         .unwrap();
     assert_eq!(ready.status, "True");
     assert_eq!(e.sims.len(), 3);
-    let events: Api<Event> = Api::namespaced(e.client.clone(), "sched");
-    let scheduled = wait_for("a Scheduled event", || {
-        let events = events.clone();
-        async move {
-            let list = events.list(&ListParams::default()).await.ok()?;
-            list.items.into_iter().find(|ev| {
-                ev.reason.as_deref() == Some("Scheduled")
-                    && ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("gpu-job")
-            })
-        }
-    })
-    .await;
+    let scheduled = events_about(&e.client, "Scheduled", "gpu-job").await.remove(0);
     assert_eq!(
         scheduled.note.as_deref(),
         Some("Successfully assigned sched/gpu-job to gpu-10")
@@ -527,18 +527,7 @@ async fn high_priority_pod_preempts_a_lower_priority_one() {
     );
     // And a Preempted event names the preemptor and the node.
     let high_uid = high[0].metadata.uid.clone().unwrap();
-    let events: Api<Event> = Api::namespaced(e.client.clone(), "sched");
-    let preempted = wait_for("a Preempted event", || {
-        let events = events.clone();
-        async move {
-            let list = events.list(&ListParams::default()).await.ok()?;
-            list.items.into_iter().find(|ev| {
-                ev.reason.as_deref() == Some("Preempted")
-                    && ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("low")
-            })
-        }
-    })
-    .await;
+    let preempted = events_about(&e.client, "Preempted", "low").await.remove(0);
     assert_eq!(
         preempted.note.as_deref(),
         Some(format!("Preempted by pod {high_uid} on node p-0").as_str())
@@ -842,20 +831,11 @@ fn http_get(port: u16, path: &str) -> String {
 
 /// The instance that reported the pod's Scheduled event.
 async fn scheduled_by(client: &Client, pod: &str) -> String {
-    let events: Api<Event> = Api::namespaced(client.clone(), "sched");
-    wait_for("a Scheduled event", || {
-        let events = events.clone();
-        async move {
-            let list = events.list(&ListParams::default()).await.ok()?;
-            list.items.into_iter().find_map(|ev| {
-                (ev.reason.as_deref() == Some("Scheduled")
-                    && ev.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(pod))
-                .then_some(ev.reporting_instance)
-                .flatten()
-            })
-        }
-    })
-    .await
+    let events = events_about(client, "Scheduled", pod).await;
+    events
+        .into_iter()
+        .find_map(|e| e.reporting_instance)
+        .expect("a Scheduled event with a reporting instance")
 }
 
 #[tokio::test]
