@@ -723,16 +723,22 @@ async fn simulated_nodes_keep_leases_and_inject_failures() {
     .await;
 }
 
-#[tokio::test]
-async fn the_binary_schedules_and_serves_health_and_metrics() {
-    let e = env(vec![sim("bin-", 0, 1)]).await;
-    e.scheduler.abort();
+/// The `rkube-scheduler` binary `cargo build` left beside the tests.
+fn scheduler_bin() -> std::path::PathBuf {
     let bin = rkube_e2e::cluster::target_dir().unwrap().join("rkube-scheduler");
     assert!(
         bin.exists(),
         "{} is missing: build it with `cargo build -p rkube-scheduler`",
         bin.display()
     );
+    bin
+}
+
+#[tokio::test]
+async fn the_binary_schedules_and_serves_health_and_metrics() {
+    let e = env(vec![sim("bin-", 0, 1)]).await;
+    e.scheduler.abort();
+    let bin = scheduler_bin();
     let config = e._cluster.data_dir().join("scheduler.yaml");
     std::fs::write(
         &config,
@@ -842,12 +848,7 @@ async fn scheduled_by(client: &Client, pod: &str) -> String {
 async fn a_standby_scheduler_binds_nothing_until_the_leader_stops() {
     let e = env(vec![sim("le-", 0, 1)]).await;
     e.scheduler.abort();
-    let bin = rkube_e2e::cluster::target_dir().unwrap().join("rkube-scheduler");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p rkube-scheduler`",
-        bin.display()
-    );
+    let bin = scheduler_bin();
     // Two scheduler processes on one Lease, with short lease timings.
     let start = |port: u16| {
         let child = std::process::Command::new(&bin)
