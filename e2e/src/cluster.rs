@@ -53,7 +53,9 @@ pub fn target_dir() -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
-fn free_port() -> Result<u16> {
+/// A loopback port free at the time of asking (the kernel picks it), for a
+/// server a test starts.
+pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

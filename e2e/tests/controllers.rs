@@ -449,11 +449,7 @@ async fn the_binary_leads_serves_health_and_metrics_and_acts() {
         "{} is missing: build it with `cargo build -p rkube-controllers`",
         bin.display()
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = rkube_e2e::cluster::free_port().unwrap();
     let log = std::fs::File::create(c.data_dir().join("controllers.log")).unwrap();
     let mut child = std::process::Command::new(&bin)
         .arg(format!("--kubeconfig={}", c.kubeconfig().display()))

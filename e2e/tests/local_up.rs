@@ -12,17 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use rkube_e2e::cluster::{KUBECTL_1_31, target_dir};
+use rkube_e2e::cluster::{KUBECTL_1_31, free_port, target_dir};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One local cluster: the script's environment; cleaned up on drop.
 struct LocalUp {
@@ -51,9 +43,9 @@ impl LocalUp {
         let env = vec![
             ("RKUBE_BIN_DIR", bins.display().to_string()),
             ("RKUBE_DATA_DIR", data.display().to_string()),
-            ("RKUBE_PORT", free_port().to_string()),
-            ("RKUBE_CONTROLLERS_PORT", free_port().to_string()),
-            ("RKUBE_SCHEDULER_PORT", free_port().to_string()),
+            ("RKUBE_PORT", free_port().unwrap().to_string()),
+            ("RKUBE_CONTROLLERS_PORT", free_port().unwrap().to_string()),
+            ("RKUBE_SCHEDULER_PORT", free_port().unwrap().to_string()),
         ];
         LocalUp { _dir: dir, data, env }
     }

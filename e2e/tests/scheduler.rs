@@ -20,7 +20,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
-use rkube_e2e::cluster::{Backend, TestCluster};
+use rkube_e2e::cluster::{Backend, TestCluster, free_port};
 use rkube_e2e::simnodes::{SimConfig, SimNodes, parse_taint};
 use serde_json::{Value, json};
 
@@ -745,11 +745,7 @@ async fn the_binary_schedules_and_serves_health_and_metrics() {
         "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: default-scheduler\n- schedulerName: other-scheduler\n",
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port().unwrap();
     let mut child = std::process::Command::new(&bin)
         .arg("--kubeconfig")
         .arg(e._cluster.kubeconfig())
@@ -819,14 +815,6 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn http_get(port: u16, path: &str) -> String {
     let out = std::process::Command::new("curl")
         .args(["-sf", "--max-time", "2", &format!("http://127.0.0.1:{port}{path}")])
@@ -875,7 +863,7 @@ async fn a_standby_scheduler_binds_nothing_until_the_leader_stops() {
         let lease = leases.get_opt("kube-scheduler").await.ok()??;
         lease.spec?.holder_identity
     };
-    let (port_a, port_b) = (free_port(), free_port());
+    let (port_a, port_b) = (free_port().unwrap(), free_port().unwrap());
     let mut a = start(port_a);
     let a_suffix = format!("_{}", a.0.id());
     let a_id = wait_for("the first instance to lead", || async {
