@@ -6,7 +6,7 @@
 //! first read of the request is kept for the rest of it (across a store's
 //! retries too). Failed reads are not kept.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::registry::Registry;
 use crate::registry::object::Object;
@@ -21,8 +21,8 @@ pub struct Lookups {
     // `OnceLock`, not an async once-cell (whose semaphore showed in the
     // profile): a request's plugins run one after the other, so no read
     // is ever waited for.
-    namespace: OnceLock<Option<NamespaceView>>,
-    limit_ranges: OnceLock<Vec<Object>>,
+    namespace: OnceLock<Option<Arc<NamespaceView>>>,
+    limit_ranges: OnceLock<Arc<Vec<Object>>>,
 }
 
 impl Lookups {
@@ -33,7 +33,7 @@ impl Lookups {
             // Set already only if a concurrent read of this request won: the same namespace.
             let _ = self.namespace.set(read);
         }
-        Ok(self.namespace.get().and_then(Option::as_ref))
+        Ok(self.namespace.get().and_then(Option::as_deref))
     }
 
     /// The LimitRanges of `namespace`.
@@ -42,17 +42,16 @@ impl Lookups {
             let read = read_limit_ranges(registry, namespace).await?;
             let _ = self.limit_ranges.set(read);
         }
-        Ok(self.limit_ranges.get().map_or(&[], Vec::as_slice))
+        Ok(self.limit_ranges.get().map_or(&[], |l| l.as_slice()))
     }
 }
 
 /// The LimitRanges of `namespace`, from the watch cache like upstream's
-/// lister: no storage round trip per write.
-async fn read_limit_ranges(registry: &Registry, namespace: &str) -> Result<Vec<Object>, ApiError> {
+/// lister: no storage round trip per write, and decoded once while they
+/// do not change.
+async fn read_limit_ranges(registry: &Registry, namespace: &str) -> Result<Arc<Vec<Object>>, ApiError> {
     let Some(store) = registry.store("", "limitranges") else {
-        return Ok(Vec::new());
+        return Ok(Arc::default());
     };
-    let info = store.info.clone();
-    let listed = store.list_cached(namespace).await?;
-    Ok(listed.items.into_iter().map(|i| i.into_object(&info)).collect())
+    store.list_cached_objects("admission.limit-ranges", namespace).await
 }

@@ -5,6 +5,8 @@
 //!
 //! [`GenericStore::get_cached_as`]: crate::registry::store::GenericStore::get_cached_as
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -35,7 +37,7 @@ struct Status {
 impl NamespaceView {
     /// The namespace `name` (errors as the store's: 404 when missing), or
     /// `None` when this server has no namespaces resource.
-    pub async fn read(registry: &Registry, name: &str) -> Result<Option<NamespaceView>, ApiError> {
+    pub async fn read(registry: &Registry, name: &str) -> Result<Option<Arc<NamespaceView>>, ApiError> {
         match registry.store("", "namespaces") {
             Some(store) => store.get_cached_as("", name).await.map(Some),
             None => Ok(None),

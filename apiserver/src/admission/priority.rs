@@ -13,7 +13,7 @@ use crate::status::ApiError;
 use super::{Attributes, Operation, forbidden};
 
 /// The fields of a PriorityClass the plugin reads.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct ClassView {
     metadata: ClassMeta,
@@ -22,7 +22,7 @@ struct ClassView {
     preemption_policy: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 struct ClassMeta {
     name: String,
@@ -49,12 +49,13 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, pod: &mut Object
         classes
             .list_cached_as::<ClassView>("")
             .await?
-            .into_iter()
+            .iter()
             .filter(|c| c.global_default == Some(true))
             .min_by_key(|c| c.value)
+            .cloned()
     } else {
         match classes.get_cached_as::<ClassView>("", &class_name).await {
-            Ok(c) => Some(c),
+            Ok(c) => Some((*c).clone()),
             Err(e) if e.code == 404 => {
                 return Err(forbidden(
                     attrs,

@@ -155,13 +155,11 @@ pub async fn validate(registry: &Registry, attrs: &Attributes<'_>, obj: &Object)
     let Some(store) = registry.store("", "resourcequotas") else {
         return Ok(());
     };
-    let info = store.info.clone();
-    let listed = store.list_cached(attrs.namespace).await?;
+    let listed = store.list_cached_objects("admission.quotas", attrs.namespace).await?;
     let mut quotas: Vec<Object> = listed
-        .items
-        .into_iter()
-        .map(|i| i.into_object(&info))
+        .iter()
         .filter(|q| quota_matches(q, attrs.resource, obj))
+        .cloned()
         .collect();
     if quotas.is_empty() {
         return Ok(());

@@ -17,6 +17,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use std::sync::Arc;
+
 use crate::registry::Registry;
 use crate::registry::object::{self, Object};
 use crate::status::ApiError;
@@ -99,7 +101,7 @@ struct AccountView {
 }
 
 /// The account, or why it cannot be had (upstream's lookup error text).
-async fn lookup(registry: &Registry, namespace: &str, name: &str) -> Result<AccountView, String> {
+async fn lookup(registry: &Registry, namespace: &str, name: &str) -> Result<Arc<AccountView>, String> {
     let Some(accounts) = registry.store("", "serviceaccounts") else {
         return Err(format!("serviceaccount {name:?} not found"));
     };

@@ -206,6 +206,44 @@ async fn limit_ranges_default_and_bound_pods() {
     );
 }
 
+/// LimitRanges are read once while they do not change (kept per
+/// revision of the resource): each change reaches the next pod.
+#[tokio::test]
+async fn limit_range_changes_reach_the_next_pod() {
+    let s = TestServer::new().await;
+    // The reads under test are the cache's: wait for it to be filled.
+    while !s.state.registry.cache.is_ready() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let requests = |p: &Value| p["spec"]["containers"][0]["resources"].clone();
+    let (code, p) = s.post(PODS, pod("before", json!({}))).await;
+    assert_eq!(code, StatusCode::CREATED, "{p}");
+    assert!(requests(&p).is_null() || requests(&p) == json!({}), "{p}");
+    let path = "/api/v1/namespaces/default/limitranges";
+    let limits = |cpu: &str| json!({"limits": [{"type": "Container", "defaultRequest": {"cpu": cpu}}]});
+    let (code, body) = s
+        .post(path, json!({"metadata": {"name": "lr"}, "spec": limits("100m")}))
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let (_, p) = s.post(PODS, pod("first", json!({}))).await;
+    assert_eq!(requests(&p), json!({"requests": {"cpu": "100m"}}), "{p}");
+    let (_, p) = s.post(PODS, pod("again", json!({}))).await;
+    assert_eq!(requests(&p), json!({"requests": {"cpu": "100m"}}), "{p}");
+    let (code, body) = s
+        .put(
+            &format!("{path}/lr"),
+            json!({"metadata": {"name": "lr"}, "spec": limits("200m")}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (_, p) = s.post(PODS, pod("second", json!({}))).await;
+    assert_eq!(requests(&p), json!({"requests": {"cpu": "200m"}}), "{p}");
+    let (code, body) = s.delete(&format!("{path}/lr")).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (_, p) = s.post(PODS, pod("after", json!({}))).await;
+    assert!(requests(&p).is_null() || requests(&p) == json!({}), "{p}");
+}
+
 /// Sets a quota's status as the quota controller would: hard from spec,
 /// used as given.
 async fn set_quota_status(s: &TestServer, name: &str, used: Value) {

@@ -6,6 +6,8 @@
 //! trip and never wait for writes made after the request began. Before the
 //! cache is filled they go to storage.
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 
 use crate::status::ApiError;
@@ -44,30 +46,85 @@ impl GenericStore {
 
     /// [`GenericStore::get_cached`] read into `T`, a view of the fields the
     /// caller needs: a cached object is deserialized from its body directly,
-    /// without building the whole map (admission reads the request's
-    /// namespace on every write).
-    pub async fn get_cached_as<T: DeserializeOwned>(&self, namespace: &str, name: &str) -> Result<T, ApiError> {
+    /// without building the whole map, once per revision of the object
+    /// (admission reads the request's namespace on every write).
+    pub async fn get_cached_as<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<T>, ApiError> {
         if let Some((root, cache)) = self.cache() {
             root.sync_to_acknowledged(self.storage_prefix()).await?;
             if let Some(cached) = cache.get(&self.key(namespace, name)) {
-                return serde_json::from_slice(&cached.body).map_err(ApiError::internal);
+                return cached.view::<T>().map_err(ApiError::internal);
             }
         }
         let obj = self.get(namespace, name).await?;
-        serde_json::from_value(serde_json::Value::Object(obj)).map_err(ApiError::internal)
+        let view = serde_json::from_value(serde_json::Value::Object(obj)).map_err(ApiError::internal)?;
+        Ok(Arc::new(view))
     }
 
-    /// [`GenericStore::list_cached`] read into views `T` (see
+    /// What `derive` makes of the objects in `namespace` ("" = all) as
+    /// [`GenericStore::list_cached`] lists them, shared by every caller
+    /// with the same `purpose` until an object of this resource changes:
+    /// admission's per-write reads (LimitRanges, webhook configurations,
+    /// policies, priority classes, quotas) derive their inputs from lists
+    /// that rarely change, once.
+    pub async fn list_cached_derived<T: Send + Sync + 'static>(
+        &self,
+        purpose: &'static str,
+        namespace: &str,
+        derive: impl FnOnce(Vec<ListItem>) -> T,
+    ) -> Result<Arc<T>, ApiError> {
+        let Some((root, cache)) = self.cache() else {
+            let listed = self.list(namespace, &ListOptions::default()).await?;
+            return Ok(Arc::new(derive(listed.items)));
+        };
+        root.sync_to_acknowledged(self.storage_prefix()).await?;
+        // Read before listing: the list has every change up to it, so the
+        // value is never older than what it is kept for.
+        let revision = cache.revision();
+        if let Some(kept) = cache.derived::<T>(purpose, namespace, revision) {
+            return Ok(kept);
+        }
+        let any = ListOptions {
+            resource_version: Some("0".into()),
+            ..ListOptions::default()
+        };
+        let listed = self.list(namespace, &any).await?;
+        let value = Arc::new(derive(listed.items));
+        cache.keep_derived(purpose, namespace, revision, value.clone());
+        Ok(value)
+    }
+
+    /// [`GenericStore::list_cached_derived`] of the objects as maps.
+    pub async fn list_cached_objects(
+        &self,
+        purpose: &'static str,
+        namespace: &str,
+    ) -> Result<Arc<Vec<Object>>, ApiError> {
+        let info = self.info.clone();
+        self.list_cached_derived(purpose, namespace, |items| {
+            items.into_iter().map(|i| i.into_object(&info)).collect()
+        })
+        .await
+    }
+
+    /// [`GenericStore::list_cached_derived`] read into views `T` (see
     /// [`GenericStore::get_cached_as`]); items that do not fit `T` are left out.
-    pub async fn list_cached_as<T: DeserializeOwned>(&self, namespace: &str) -> Result<Vec<T>, ApiError> {
-        let listed = self.list_cached(namespace).await?;
-        Ok(listed
-            .items
-            .into_iter()
-            .filter_map(|item| match item {
-                ListItem::Cached(c) => serde_json::from_slice(&c.body).ok(),
-                ListItem::Decoded(o) => serde_json::from_value(serde_json::Value::Object(o)).ok(),
-            })
-            .collect())
+    pub async fn list_cached_as<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        namespace: &str,
+    ) -> Result<Arc<Vec<T>>, ApiError> {
+        self.list_cached_derived(std::any::type_name::<T>(), namespace, |items| {
+            items
+                .into_iter()
+                .filter_map(|item| match item {
+                    ListItem::Cached(c) => serde_json::from_slice(&c.body).ok(),
+                    ListItem::Decoded(o) => serde_json::from_value(serde_json::Value::Object(o)).ok(),
+                })
+                .collect()
+        })
+        .await
     }
 }

@@ -23,6 +23,8 @@ mod type_check;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use crate::admission::{Attributes, Operation, forbidden};
@@ -78,13 +80,12 @@ pub struct AuditFailure {
 /// The audit annotation listing the failures of `Audit` bindings.
 const VALIDATION_FAILURE_ANNOTATION: &str = "validation.policy.admission.k8s.io/validation_failure";
 
-async fn list(registry: &Registry, group: &str, resource: &str, namespace: &str) -> Result<Vec<Object>, ApiError> {
+/// The policies or bindings, decoded once while none of them changes.
+async fn list(registry: &Registry, group: &str, resource: &str) -> Result<Arc<Vec<Object>>, ApiError> {
     let Some(store) = registry.store(group, resource) else {
-        return Ok(Vec::new());
+        return Ok(Arc::default());
     };
-    let info = store.info.clone();
-    let listed = store.list_cached(namespace).await?;
-    Ok(listed.items.into_iter().map(|i| i.into_object(&info)).collect())
+    store.list_cached_objects("admission.policies", "").await
 }
 
 /// The admission check: `obj` is the object to be written (`None` on
@@ -95,11 +96,11 @@ pub async fn validate(
     attrs: &Attributes<'_>,
     obj: Option<&Object>,
 ) -> Result<Vec<String>, ApiError> {
-    let bindings = list(registry, GROUP, "validatingadmissionpolicybindings", "").await?;
+    let bindings = list(registry, GROUP, "validatingadmissionpolicybindings").await?;
     if bindings.is_empty() {
         return Ok(Vec::new());
     }
-    let policies = list(registry, GROUP, "validatingadmissionpolicies", "").await?;
+    let policies = list(registry, GROUP, "validatingadmissionpolicies").await?;
     policy::retain_compiled(&policies.iter().map(|p| object::meta_str(p, "uid")).collect::<Vec<_>>());
     let mut namespace = None;
     if attrs.resource.namespaced
@@ -128,7 +129,7 @@ pub async fn validate(
         namespace: namespace.as_ref(),
     };
     let mut outcome = Outcome::default();
-    for binding in &bindings {
+    for binding in bindings.iter() {
         let spec = binding.get("spec").cloned().unwrap_or(Value::Null);
         let policy_name = spec.get("policyName").and_then(Value::as_str).unwrap_or("");
         let Some(policy_obj) = policies.iter().find(|p| object::name(p) == policy_name) else {

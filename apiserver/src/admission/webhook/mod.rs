@@ -31,6 +31,7 @@ mod review;
 mod service;
 pub mod warnings;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -121,16 +122,24 @@ fn exempt(attrs: &Attributes<'_>) -> bool {
 }
 
 /// The webhooks of every configuration of `kind`, configurations sorted by
-/// name.
-async fn hooks(registry: &Registry, kind: Kind) -> Result<Vec<Hook>, ApiError> {
+/// name; built once while the configurations do not change.
+async fn hooks(registry: &Registry, kind: Kind) -> Result<Arc<Vec<Hook>>, ApiError> {
     let Some(store) = registry.store(GROUP, kind.resource()) else {
-        return Ok(Vec::new());
+        return Ok(Arc::default());
     };
     let info = store.info.clone();
-    let listed = store.list_cached("").await?;
-    let mut configs: Vec<Object> = listed.items.into_iter().map(|i| i.into_object(&info)).collect();
+    store
+        .list_cached_derived("admission.webhooks", "", |items| {
+            let configs = items.into_iter().map(|i| i.into_object(&info)).collect();
+            hooks_of(configs)
+        })
+        .await
+}
+
+/// The webhooks of `configs`, configurations sorted by name.
+fn hooks_of(mut configs: Vec<Object>) -> Vec<Hook> {
     configs.sort_by(|a, b| object::name(a).cmp(object::name(b)));
-    Ok(configs
+    configs
         .into_iter()
         .flat_map(|c| {
             let configuration = object::name(&c).to_string();
@@ -144,7 +153,7 @@ async fn hooks(registry: &Registry, kind: Kind) -> Result<Vec<Hook>, ApiError> {
                 spec,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// What a request carries to its webhooks, computed once.
@@ -395,7 +404,7 @@ pub async fn validate(registry: &Registry, attrs: &Attributes<'_>, obj: Option<&
     // The webhooks for this request, numbered among themselves for the
     // audit annotations, then called at once.
     let mut relevant = Vec::new();
-    for hook in &hooks {
+    for hook in hooks.iter() {
         if let Some(invocation) = req.invocation(hook, new.as_ref())? {
             relevant.push((hook, invocation));
         }

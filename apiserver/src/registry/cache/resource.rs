@@ -5,7 +5,8 @@
 //! `metadata.resourceVersion` set), so a LIST is a concatenation of bytes
 //! and a watch event is encoded once for all watchers.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -59,6 +60,10 @@ pub struct CachedObject {
     /// The object's bare protobuf message, encoded from `body` on the first
     /// protobuf read, with the index of the message it was encoded as.
     protobuf: OnceLock<Option<(usize, Bytes)>>,
+    /// A typed view of `body` read by the server itself (admission's
+    /// namespace and service account views), kept after the first read:
+    /// a new revision is a new `CachedObject`, so it is never stale.
+    view: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
 impl CachedObject {
@@ -76,6 +81,7 @@ impl CachedObject {
                 body: Bytes::from(body),
                 attrs: attrs_of(info, &view),
                 protobuf: OnceLock::new(),
+                view: OnceLock::new(),
             });
         }
         Self::decoded(info, key, value, revision)
@@ -108,7 +114,22 @@ impl CachedObject {
             body: Bytes::from(body),
             attrs,
             protobuf: OnceLock::new(),
+            view: OnceLock::new(),
         })
+    }
+
+    /// The body read into `T`, decoded on the first read of a `T` and
+    /// shared after; a read as another type decodes every time (each
+    /// resource has one view type in practice).
+    pub fn view<T: serde::de::DeserializeOwned + Send + Sync + 'static>(&self) -> Result<Arc<T>, serde_json::Error> {
+        if let Some(kept) = self.view.get()
+            && let Ok(view) = kept.clone().downcast::<T>()
+        {
+            return Ok(view);
+        }
+        let view = Arc::new(serde_json::from_slice::<T>(&self.body)?);
+        let _ = self.view.set(view.clone());
+        Ok(view)
     }
 
     /// The object as protobuf message `message` (without envelope), kept
@@ -256,7 +277,20 @@ pub struct ResourceCache {
     state: RwLock<State>,
     tx: broadcast::Sender<CacheSignal>,
     pages: Mutex<VecDeque<PageSnapshot>>,
+    derived: Mutex<HashMap<&'static str, HashMap<String, Derived>>>,
 }
+
+/// A value the server derived from a list of this resource (see
+/// [`ResourceCache::derived`]), with the resource's revision it was
+/// derived at.
+struct Derived {
+    revision: Revision,
+    value: Arc<dyn Any + Send + Sync>,
+}
+
+/// Derived values kept per purpose; past this many namespaces a purpose
+/// starts over (namespaces come and go).
+const DERIVED_PER_PURPOSE: usize = 4096;
 
 impl ResourceCache {
     pub fn new(info: Arc<ResourceInfo>) -> Self {
@@ -271,7 +305,43 @@ impl ResourceCache {
             }),
             tx,
             pages: Mutex::new(VecDeque::new()),
+            derived: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The value kept for `purpose` and `namespace` if it was derived at
+    /// `revision`, the resource's current revision (see
+    /// [`ResourceCache::revision`]): the objects it came from have not
+    /// changed since.
+    pub fn derived<T: Send + Sync + 'static>(
+        &self,
+        purpose: &'static str,
+        namespace: &str,
+        revision: Revision,
+    ) -> Option<Arc<T>> {
+        let derived = self.derived.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = derived.get(purpose)?.get(namespace)?;
+        if kept.revision != revision {
+            return None;
+        }
+        kept.value.clone().downcast::<T>().ok()
+    }
+
+    /// Keeps `value`, derived from this resource's objects in `namespace`
+    /// as listed at `revision` or later, for [`ResourceCache::derived`].
+    pub fn keep_derived<T: Send + Sync + 'static>(
+        &self,
+        purpose: &'static str,
+        namespace: &str,
+        revision: Revision,
+        value: Arc<T>,
+    ) {
+        let mut derived = self.derived.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = derived.entry(purpose).or_default();
+        if kept.len() >= DERIVED_PER_PURPOSE && !kept.contains_key(namespace) {
+            kept.clear();
+        }
+        kept.insert(namespace.to_string(), Derived { revision, value });
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -553,5 +623,93 @@ impl ResourceCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use rkube_storage::{Event, EventType, KeyValue};
+
+    use super::*;
+    use crate::resources::ResourceTable;
+
+    fn configmaps() -> ResourceCache {
+        ResourceCache::new(ResourceTable::builtin().get("", "v1", "configmaps").unwrap().clone())
+    }
+
+    fn put(cache: &ResourceCache, name: &str, data: &str, revision: Revision) {
+        let value = format!(
+            r#"{{"apiVersion":"v1","data":{{"a":"{data}"}},"kind":"ConfigMap","metadata":{{"name":"{name}","namespace":"d"}}}}"#
+        );
+        cache.apply(&Event {
+            event_type: EventType::Added,
+            kv: KeyValue {
+                key: format!("/core/configmaps/d/{name}"),
+                value: Bytes::from(value),
+                create_revision: revision,
+                mod_revision: revision,
+            },
+            prev: None,
+        });
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Data {
+        data: BTreeMap<String, String>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Meta {
+        metadata: BTreeMap<String, Value>,
+    }
+
+    #[test]
+    fn a_view_is_decoded_once_per_revision_of_the_object() {
+        let cache = configmaps();
+        put(&cache, "c", "1", 5);
+        let first = cache.get("/core/configmaps/d/c").unwrap();
+        let a = first.view::<Data>().unwrap();
+        assert_eq!(a.data["a"], "1");
+        assert!(Arc::ptr_eq(&a, &first.view::<Data>().unwrap()));
+        // Another type is read too, just not kept.
+        assert_eq!(first.view::<Meta>().unwrap().metadata["name"], "c");
+        assert!(Arc::ptr_eq(&a, &first.view::<Data>().unwrap()));
+        // A new revision is a new object with its own view.
+        put(&cache, "c", "2", 6);
+        let second = cache.get("/core/configmaps/d/c").unwrap();
+        assert_eq!(second.view::<Data>().unwrap().data["a"], "2");
+        assert_eq!(a.data["a"], "1");
+    }
+
+    #[test]
+    fn a_derived_value_is_kept_until_the_resource_changes() {
+        let cache = configmaps();
+        put(&cache, "c", "1", 5);
+        assert_eq!(cache.revision(), 5);
+        assert!(cache.derived::<usize>("count", "d", 5).is_none());
+        cache.keep_derived("count", "d", 5, Arc::new(1usize));
+        assert_eq!(*cache.derived::<usize>("count", "d", 5).unwrap(), 1);
+        // Other namespaces, purposes and types are apart.
+        assert!(cache.derived::<usize>("count", "e", 5).is_none());
+        assert!(cache.derived::<usize>("other", "d", 5).is_none());
+        assert!(cache.derived::<String>("count", "d", 5).is_none());
+        // Any change to the resource moves its revision past the kept one.
+        put(&cache, "x", "1", 9);
+        assert_eq!(cache.revision(), 9);
+        assert!(cache.derived::<usize>("count", "d", 9).is_none());
+    }
+
+    #[test]
+    fn derived_values_are_bounded_per_purpose() {
+        let cache = configmaps();
+        for i in 0..DERIVED_PER_PURPOSE {
+            cache.keep_derived("p", &format!("ns-{i}"), 1, Arc::new(i));
+        }
+        assert_eq!(*cache.derived::<usize>("p", "ns-0", 1).unwrap(), 0);
+        cache.keep_derived("p", "one-more", 1, Arc::new(7usize));
+        assert!(cache.derived::<usize>("p", "ns-0", 1).is_none());
+        assert_eq!(*cache.derived::<usize>("p", "one-more", 1).unwrap(), 7);
     }
 }
