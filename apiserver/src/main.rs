@@ -3,6 +3,12 @@
 use clap::Parser;
 use rkube_apiserver::options::Options;
 
+// A request builds and drops thousands of small JSON nodes on one worker
+// thread and often frees them on another: glibc's allocator spent ~40% of
+// the server's CPU on pod creates; mimalloc's per-thread heaps cost less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
