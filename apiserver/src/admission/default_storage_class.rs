@@ -53,9 +53,12 @@ pub async fn admit(registry: &Registry, attrs: &Attributes<'_>, claim: &mut Obje
         return Ok(());
     };
     let info = store.info.clone();
-    let listed = store.list_cached("").await?;
-    let classes = listed.items.into_iter().map(|i| i.into_object(&info)).collect();
-    if let Some(class) = default_class(classes)
+    let class = store
+        .list_cached_derived("admission.default-storage-class", "", |items| {
+            default_class(items.into_iter().map(|i| i.into_object(&info)).collect())
+        })
+        .await?;
+    if let Some(class) = class.as_deref()
         && let Some(Value::Object(spec)) = claim.get_mut("spec")
     {
         spec.insert("storageClassName".into(), json!(class));

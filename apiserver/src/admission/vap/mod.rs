@@ -287,13 +287,14 @@ async fn resolve_params(
         }
     } else {
         let selector = Selector::from_label_selector_json(param_ref.get("selector")).map_err(|e| e.to_string())?;
-        let listed = store.list_cached(namespace).await.map_err(|e| e.message)?;
+        let listed = store
+            .list_cached_objects("admission.policy-params", namespace)
+            .await
+            .map_err(|e| e.message)?;
         listed
-            .items
-            .into_iter()
-            .map(|i| i.into_object(&info))
+            .iter()
             .filter(|o| selector.matches(&object::labels(o)))
-            .map(|o| Some(Value::Object(o)))
+            .map(|o| Some(Value::Object(o.clone())))
             .collect()
     };
     if found.is_empty() {
