@@ -11,13 +11,11 @@
 //! imagePullSecrets are copied when the pod names none. Mirror pods may not
 //! reference service accounts, secrets or token projections.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-
-use std::sync::Arc;
 
 use crate::registry::Registry;
 use crate::registry::object::{self, Object};
